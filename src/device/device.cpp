@@ -1,0 +1,243 @@
+#include "device/device.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace crossgpu {
+
+namespace {
+
+// offset + bytes <= size without overflow.
+bool range_fits(std::uint64_t offset, std::uint64_t bytes, std::uint64_t size) {
+  return offset <= size && bytes <= size - offset;
+}
+
+}  // namespace
+
+Device::~Device() = default;
+
+void Device::do_release(std::unique_ptr<BackendBuffer> buffer) noexcept { buffer.reset(); }
+
+DeviceProperties Device::refreshed_properties() {
+  DeviceProperties props = props_;
+  props.heaps = do_query_heaps();
+  return props;
+}
+
+MemoryUsage Device::usage() const {
+  std::lock_guard lock(mutex_);
+  return {allocations_.size(), allocated_bytes_};
+}
+
+Buffer Device::allocate(std::uint64_t bytes, MemoryKind kind) {
+  if (bytes == 0) fail(Errc::invalid_argument, "cannot allocate 0 bytes on {}", props_.name);
+  if (bytes > props_.limits.max_allocation_bytes) {
+    fail(Errc::out_of_memory,
+         "allocation of {} on {} exceeds the device's largest single allocation ({}); split the "
+         "data into several buffers",
+         format_bytes(bytes), props_.name, format_bytes(props_.limits.max_allocation_bytes));
+  }
+  std::unique_ptr<BackendBuffer> backend = do_allocate(bytes, kind);
+  std::lock_guard lock(mutex_);
+  const std::uint64_t handle = next_handle_++;
+  allocations_.emplace(handle, Allocation{std::move(backend), bytes, kind});
+  allocated_bytes_ += bytes;
+  return Buffer(shared_from_this(), handle, bytes);
+}
+
+void Device::free(std::uint64_t handle) noexcept {
+  std::unique_ptr<BackendBuffer> backend;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = allocations_.find(handle);
+    if (it == allocations_.end()) return;
+    allocated_bytes_ -= it->second.bytes;
+    backend = std::move(it->second.backend);
+    allocations_.erase(it);
+  }
+  do_release(std::move(backend));
+}
+
+BackendBuffer& Device::resolve(BufferRef ref, std::uint64_t offset, std::uint64_t bytes,
+                               const char* what) const {
+  if (ref.device == nullptr || ref.handle == 0) {
+    fail(Errc::freed_handle, "{}: the buffer is empty (moved from, reset or never allocated)",
+         what);
+  }
+  if (ref.device != this) {
+    fail(Errc::wrong_device, "{}: the buffer belongs to device '{}' ({}), not to '{}' ({})", what,
+         ref.device->props_.name, ref.device->props_.id, props_.name, props_.id);
+  }
+  std::lock_guard lock(mutex_);
+  auto it = allocations_.find(ref.handle);
+  if (it == allocations_.end()) {
+    fail(Errc::freed_handle, "{}: buffer handle {} on '{}' was freed", what, ref.handle,
+         props_.name);
+  }
+  if (!range_fits(offset, bytes, it->second.bytes)) {
+    fail(Errc::out_of_range, "{}: range [{}, {}+{}) lies outside the buffer of {} bytes", what,
+         offset, offset, bytes, it->second.bytes);
+  }
+  return *it->second.backend;
+}
+
+std::span<std::byte> Device::mapped(BufferRef ref) const {
+  BackendBuffer& backend = resolve(ref, 0, 0, "map");
+  std::byte* host = backend.host_pointer();
+  if (host == nullptr) {
+    fail(Errc::unsupported,
+         "buffer of {} on '{}' is not host-visible; allocate it with MemoryKind::host_visible or "
+         "use Stream::upload/download",
+         format_bytes(ref.size), props_.name);
+  }
+  return {host, ref.size};
+}
+
+Stream& Device::stream() {
+  std::lock_guard lock(mutex_);
+  if (!default_stream_) default_stream_ = do_create_stream();
+  return *default_stream_;
+}
+
+std::unique_ptr<Stream> Device::create_stream() { return do_create_stream(); }
+
+void Device::synchronize() { stream().synchronize(); }
+
+// --- Stream: validation in front of the backend hooks ---
+
+Event Stream::upload(BufferRef dst, std::uint64_t dst_offset, std::span<const std::byte> src) {
+  BackendBuffer& buffer = device().resolve(dst, dst_offset, src.size(), "upload");
+  if (src.empty()) return {};
+  if (src.data() == nullptr) fail(Errc::invalid_argument, "upload: source pointer is null");
+  return do_upload(buffer, dst_offset, src);
+}
+
+Event Stream::download(BufferRef src, std::uint64_t src_offset, std::span<std::byte> dst) {
+  BackendBuffer& buffer = device().resolve(src, src_offset, dst.size(), "download");
+  if (dst.empty()) return {};
+  if (dst.data() == nullptr) fail(Errc::invalid_argument, "download: destination pointer is null");
+  return do_download(buffer, src_offset, dst);
+}
+
+Event Stream::copy(BufferRef src, std::uint64_t src_offset, BufferRef dst,
+                   std::uint64_t dst_offset, std::uint64_t bytes) {
+  BackendBuffer& from = device().resolve(src, src_offset, bytes, "copy source");
+  BackendBuffer& to = device().resolve(dst, dst_offset, bytes, "copy destination");
+  if (bytes == 0) return {};
+  if (src.handle == dst.handle) {
+    const bool disjoint = src_offset + bytes <= dst_offset || dst_offset + bytes <= src_offset;
+    if (!disjoint) {
+      fail(Errc::invalid_argument, "copy: source and destination ranges overlap in one buffer");
+    }
+  }
+  return do_copy(from, src_offset, to, dst_offset, bytes);
+}
+
+Event Stream::dispatch(const KernelSpec& kernel, std::span<const BufferRange> bindings,
+                       std::span<const std::byte> push, Groups groups) {
+  const DeviceLimits& limits = device().properties().limits;
+  if (bindings.size() != kernel.binding_count) {
+    fail(Errc::invalid_argument, "kernel '{}' takes {} buffers, {} were given", kernel.name,
+         kernel.binding_count, bindings.size());
+  }
+  if (push.size() != kernel.push_constant_bytes) {
+    fail(Errc::invalid_argument, "kernel '{}' takes {} bytes of parameters, {} were given",
+         kernel.name, kernel.push_constant_bytes, push.size());
+  }
+  if (groups.x == 0 || groups.y == 0 || groups.z == 0) return {};
+  if (groups.y > limits.max_workgroup_count[1] || groups.z > limits.max_workgroup_count[2]) {
+    fail(Errc::out_of_range, "kernel '{}': {}x{} workgroups in y/z exceed the device limit {}x{}",
+         kernel.name, groups.y, groups.z, limits.max_workgroup_count[1],
+         limits.max_workgroup_count[2]);
+  }
+  std::vector<ResolvedRange> resolved;
+  resolved.reserve(bindings.size());
+  for (const BufferRange& binding : bindings) {
+    std::uint64_t bytes = binding.bytes;
+    if (bytes == BufferRange::whole) {
+      bytes = binding.offset <= binding.buffer.size ? binding.buffer.size - binding.offset : 0;
+    }
+    BackendBuffer& buffer = device().resolve(binding.buffer, binding.offset, bytes, "dispatch");
+    if (binding.offset % limits.min_storage_buffer_offset_alignment != 0) {
+      fail(Errc::misaligned,
+           "kernel '{}': binding offset {} is not a multiple of the device's storage-buffer "
+           "offset alignment {}",
+           kernel.name, binding.offset, limits.min_storage_buffer_offset_alignment);
+    }
+    if (bytes > limits.max_storage_buffer_range) {
+      fail(Errc::out_of_range,
+           "kernel '{}': a binding of {} exceeds the device's storage-buffer range {}; the op "
+           "must split its work",
+           kernel.name, format_bytes(bytes), format_bytes(limits.max_storage_buffer_range));
+    }
+    if (bytes == 0) fail(Errc::out_of_range, "kernel '{}': a binding is empty", kernel.name);
+    resolved.push_back({&buffer, binding.offset, bytes});
+  }
+  return do_dispatch(kernel, resolved, push, groups);
+}
+
+void Stream::flush() { do_flush(); }
+void Stream::synchronize() { do_synchronize(); }
+
+// --- copies across devices ---
+
+void copy_between_devices(BufferRef src, std::uint64_t src_offset, BufferRef dst,
+                          std::uint64_t dst_offset, std::uint64_t bytes) {
+  if (src.device == nullptr || dst.device == nullptr) {
+    fail(Errc::freed_handle, "copy between devices: a buffer is empty");
+  }
+  Device& from = *src.device;
+  Device& to = *dst.device;
+  if (&from == &to) {
+    from.stream().copy(src, src_offset, dst, dst_offset, bytes).wait();
+    return;
+  }
+  from.resolve(src, src_offset, bytes, "copy source");
+  to.resolve(dst, dst_offset, bytes, "copy destination");
+  // Two host chunks: while one is uploaded to `to`, the next is downloaded from `from`.
+  constexpr std::uint64_t chunk = 16ull << 20;
+  std::vector<std::byte> staging[2];
+  staging[0].resize(std::min(bytes, chunk));
+  staging[1].resize(std::min(bytes, chunk));
+  Event uploads[2];
+  for (std::uint64_t done = 0, i = 0; done < bytes; done += chunk, ++i) {
+    const std::uint64_t n = std::min(chunk, bytes - done);
+    auto& host = staging[i % 2];
+    uploads[i % 2].wait();  // the chunk buffer is free again
+    from.stream().download(src, src_offset + done, std::span(host.data(), n)).wait();
+    uploads[i % 2] = to.stream().upload(dst, dst_offset + done, std::span(host.data(), n));
+    to.stream().flush();
+  }
+  uploads[0].wait();
+  uploads[1].wait();
+}
+
+// --- Buffer ---
+
+Buffer& Buffer::operator=(Buffer&& other) noexcept {
+  if (this != &other) {
+    reset();
+    device_ = std::move(other.device_);
+    handle_ = std::exchange(other.handle_, 0);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+void Buffer::reset() noexcept {
+  if (device_ && handle_ != 0) device_->free(handle_);
+  device_.reset();
+  handle_ = 0;
+  size_ = 0;
+}
+
+Device& Buffer::device() const {
+  if (!device_) fail(Errc::freed_handle, "the buffer is empty (moved from or reset)");
+  return *device_;
+}
+
+std::span<std::byte> Buffer::mapped() const { return device().mapped(ref()); }
+
+}  // namespace crossgpu
