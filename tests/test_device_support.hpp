@@ -1,0 +1,54 @@
+// Helpers shared by the device tests: typed-error assertions and random test data.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace crossgpu::testing {
+
+// Success when `body` throws crossgpu::Error with `code` and a message containing `needle`.
+// Any other outcome (no throw, another code, a foreign exception) is a failure that shows the
+// message, so a wrong error is diagnosable from the test log alone.
+template <typename F>
+::testing::AssertionResult throws_errc(F&& body, Errc code, std::string_view needle = {}) {
+  try {
+    body();
+  } catch (const Error& e) {
+    const std::string_view message = e.what();
+    if (e.code() != code) {
+      return ::testing::AssertionFailure() << "expected Errc::" << errc_name(code) << ", got Errc::"
+                                           << errc_name(e.code()) << ": " << message;
+    }
+    if (message.find(needle) == std::string_view::npos) {
+      return ::testing::AssertionFailure() << "message lacks \"" << needle << "\": " << message;
+    }
+    return ::testing::AssertionSuccess() << message;
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw a non-crossgpu exception: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw (expected Errc::" << errc_name(code)
+                                       << ")";
+}
+
+// Deterministic per seed so that a failure reproduces.
+inline std::vector<std::byte> random_bytes(std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<std::byte> out(n);
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const std::uint32_t word = rng();
+    std::memcpy(out.data() + i, &word, 4);
+  }
+  for (; i < n; ++i) out[i] = static_cast<std::byte>(rng());
+  return out;
+}
+
+}  // namespace crossgpu::testing
