@@ -1,3 +1,7 @@
-# Device-layer tests: every test runs on each device of crossgpu::testing::devices() (lavapipe
-# and the CPU device in CI) with the Vulkan validation layers on.
+# Device-layer tests: parameterized tests run on each device of crossgpu::testing::devices()
+# (lavapipe and the CPU device in CI) with the Vulkan validation layers on.
 crossgpu_test(test_device_properties test_device_properties.cpp LABELS device)
+crossgpu_test(test_device_memory test_device_memory.cpp LABELS device)
+crossgpu_test(test_device_transfer test_device_transfer.cpp LABELS device)
+crossgpu_test(test_device_errors test_device_errors.cpp LABELS device)
+crossgpu_test(test_device_thread_pool test_device_thread_pool.cpp LABELS device)
