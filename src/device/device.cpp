@@ -105,6 +105,14 @@ std::unique_ptr<Stream> Device::create_stream() { return do_create_stream(); }
 
 void Device::synchronize() { stream().synchronize(); }
 
+void Device::release_default_stream() noexcept {
+  std::unique_ptr<Stream> stream;
+  {
+    std::lock_guard lock(mutex_);
+    stream = std::move(default_stream_);
+  }
+}
+
 // --- Stream: validation in front of the backend hooks ---
 
 Event Stream::upload(BufferRef dst, std::uint64_t dst_offset, std::span<const std::byte> src) {

@@ -67,6 +67,9 @@ class Device : public std::enable_shared_from_this<Device> {
   virtual void do_release(std::unique_ptr<BackendBuffer> buffer) noexcept;
   virtual std::unique_ptr<Stream> do_create_stream() = 0;
   virtual std::vector<MemoryHeap> do_query_heaps() = 0;
+  // Destroys the default stream; backends call it first in their destructor, while the objects
+  // the stream uses still exist.
+  void release_default_stream() noexcept;
 
   DeviceProperties props_;
 
