@@ -54,6 +54,10 @@ class Allocator {
   std::vector<MemoryHeap> heaps() const;
   AllocatorStats stats() const;
   bool unified_memory() const noexcept { return unified_memory_; }
+  vk::MemoryPropertyFlags type_flags(std::uint32_t type) const noexcept {
+    return type < memory_.memoryTypeCount ? memory_.memoryTypes[type].propertyFlags
+                                          : vk::MemoryPropertyFlags{};
+  }
 
   static constexpr std::uint64_t default_block_bytes = 64ull << 20;
 

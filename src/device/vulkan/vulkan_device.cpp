@@ -19,6 +19,7 @@ struct VulkanDevice::Features {
   bool storage_8bit = false;
   bool float16 = false;
   bool int8 = false;
+  std::uint64_t import_alignment = 0;
 };
 
 namespace {
@@ -104,6 +105,7 @@ DeviceProperties VulkanDevice::describe(const vk::raii::PhysicalDevice& physical
   f.external_host_memory = contains(extensions, VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME);
   if (f.external_host_memory) chain(props2, host_memory);
   (*physical).getProperties2(&props2);
+  if (f.external_host_memory) f.import_alignment = host_memory.minImportedHostPointerAlignment;
 
   vk::PhysicalDeviceFeatures2 features2{};
   vk::PhysicalDevice16BitStorageFeatures storage16{};
@@ -289,6 +291,10 @@ std::unique_ptr<Stream> VulkanDevice::do_create_stream() {
 }
 
 std::vector<MemoryHeap> VulkanDevice::do_query_heaps() { return allocator_->heaps(); }
+
+std::uint64_t VulkanDevice::host_import_alignment() const noexcept {
+  return features_->import_alignment;
+}
 
 void VulkanDevice::register_stream(StreamState* stream) {
   std::lock_guard lock(streams_mutex_);

@@ -11,6 +11,7 @@ namespace {
 constexpr std::uint64_t ring_bytes = 64ull << 20;
 constexpr std::uint32_t sets_per_pool = 64;
 constexpr std::uint32_t buffers_per_set = 8;
+constexpr std::uint64_t import_threshold = 32ull << 20;
 
 using Stage = vk::PipelineStageFlagBits;
 using Access = vk::AccessFlagBits;
@@ -124,6 +125,7 @@ void StreamState::retire_locked(std::uint64_t through, bool block, std::chrono::
     batch.commands.reset();
     for (auto& pool : batch.descriptor_pools) pool.reset();
     batch.host_copies.clear();
+    batch.imports.clear();
     batch.empty = true;
     spare_.push_back(std::move(batch));
     in_flight_.pop_front();
@@ -159,6 +161,14 @@ Event StreamState::upload(VulkanBuffer& dst, std::uint64_t offset, std::span<con
     device_.allocator().flush(dst.allocation(), offset, src.size());
     return {};
   }
+  if (auto import = import_for_transfer(src.data(), src.size())) {
+    begin_command_locked();
+    current_->commands.copyBuffer(import->buffer(), dst.get(),
+                                  vk::BufferCopy{.srcOffset = import->offset(), .dstOffset = offset, .size = src.size()});
+    current_->imports.push_back(std::move(import));
+    submit_locked();  // large: start the DMA now
+    return Event(std::make_shared<BatchEvent>(shared_from_this(), in_flight_.back().id));
+  }
   const bool large = src.size() > chunk_bytes();
   for (std::uint64_t done = 0; done < src.size();) {
     const std::uint64_t n = std::min(chunk_bytes(), src.size() - done);
@@ -181,6 +191,14 @@ Event StreamState::download(VulkanBuffer& src, std::uint64_t offset, std::span<s
     std::memcpy(dst.data(), src.host_pointer() + offset, dst.size());
     return {};
   }
+  if (auto import = import_for_transfer(dst.data(), dst.size())) {
+    begin_command_locked();
+    current_->commands.copyBuffer(src.get(), import->buffer(),
+                                  vk::BufferCopy{.srcOffset = offset, .dstOffset = import->offset(), .size = dst.size()});
+    current_->imports.push_back(std::move(import));
+    submit_locked();
+    return Event(std::make_shared<BatchEvent>(shared_from_this(), in_flight_.back().id));
+  }
   const bool large = dst.size() > chunk_bytes();
   for (std::uint64_t done = 0; done < dst.size();) {
     const std::uint64_t n = std::min(chunk_bytes(), dst.size() - done);
@@ -193,6 +211,12 @@ Event StreamState::download(VulkanBuffer& src, std::uint64_t offset, std::span<s
     if (large && done < dst.size()) submit_locked();
   }
   return event_for_current_locked();
+}
+
+std::unique_ptr<HostImport> StreamState::import_for_transfer(const void* data, std::uint64_t bytes) {
+  // Below a few chunks, pinning the caller's pages costs more than copying them.
+  if (bytes < import_threshold) return nullptr;
+  return HostImport::try_create(device_, data, bytes);
 }
 
 Event StreamState::copy(VulkanBuffer& src, std::uint64_t src_offset, VulkanBuffer& dst,

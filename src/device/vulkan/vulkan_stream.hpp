@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "device/stream.hpp"
+#include "device/vulkan/host_import.hpp"
 #include "device/vulkan/staging_ring.hpp"
 #include "device/vulkan/vulkan_device.hpp"
 
@@ -47,6 +48,7 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     vk::raii::CommandBuffer commands = nullptr;
     std::vector<vk::raii::DescriptorPool> descriptor_pools;
     std::vector<HostCopy> host_copies;
+    std::vector<std::unique_ptr<HostImport>> imports;  // caller memory in use by this batch
     bool empty = true;
   };
 
@@ -59,6 +61,8 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   vk::DescriptorSet allocate_set_locked(Batch& batch, vk::DescriptorSetLayout layout);
   Event event_for_current_locked();
   std::uint64_t chunk_bytes() const { return ring_.capacity() / 4; }
+  // Imports caller memory for a large transfer; nullptr when it should be staged instead.
+  std::unique_ptr<HostImport> import_for_transfer(const void* data, std::uint64_t bytes);
 
   VulkanDevice& device_;
   std::mutex mutex_;
