@@ -28,14 +28,13 @@ constexpr KernelSpec kTwoBuffers{
     .cpu = never_runs,
 };
 
-class DeviceErrorTest : public ::testing::TestWithParam<std::shared_ptr<Device>> {
+class DeviceErrorTest : public testing::PerDeviceTest {
  protected:
-  Device& device() { return *GetParam(); }
   Stream& stream() { return device().stream(); }
   // A device other than this one, or null when there is a single device.
-  std::shared_ptr<Device> other_device() {
+  Device* other_device() {
     for (const auto& d : testing::devices()) {
-      if (d.get() != &device()) return d;
+      if (d.get() != &device()) return d.get();
     }
     return nullptr;
   }
@@ -86,7 +85,7 @@ TEST_P(DeviceErrorTest, CopyOutOfBounds) {
 }
 
 TEST_P(DeviceErrorTest, BufferOfAnotherDeviceIsWrongDevice) {
-  auto other = other_device();
+  Device* other = other_device();
   if (!other) GTEST_SKIP() << "needs two devices";
   Buffer foreign = other->allocate(64);
   Buffer local = device().allocate(64);
@@ -192,8 +191,7 @@ TEST_P(DeviceErrorTest, ErrorsLeaveTheStreamUsable) {
   EXPECT_EQ(back, host);
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DeviceErrorTest, ::testing::ValuesIn(testing::devices()),
-                         [](const auto& info) { return testing::device_test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(All, DeviceErrorTest, testing::every_device(), testing::device_param_name);
 
 TEST(ErrcNames, AreStable) {
   EXPECT_EQ(errc_name(Errc::freed_handle), "freed_handle");

@@ -27,9 +27,8 @@ std::uint64_t resident_bytes() {
   return pages_resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-class DeviceMemoryTest : public ::testing::TestWithParam<std::shared_ptr<Device>> {
+class DeviceMemoryTest : public testing::PerDeviceTest {
  protected:
-  Device& device() { return *GetParam(); }
   void SetUp() override { baseline_ = device().usage(); }
   // Every test must give back what it took, or usage() is lying.
   void TearDown() override {
@@ -205,8 +204,7 @@ TEST_P(DeviceMemoryTest, TenThousandAllocateFreeCyclesStayFlat) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DeviceMemoryTest, ::testing::ValuesIn(testing::devices()),
-                         [](const auto& info) { return testing::device_test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(All, DeviceMemoryTest, testing::every_device(), testing::device_param_name);
 
 }  // namespace
 }  // namespace crossgpu

@@ -79,10 +79,10 @@ TEST(Registry, CpuOnlyOptionGivesOnlyTheCpu) {
   EXPECT_EQ(registry.devices()[0]->properties().backend, Backend::cpu);
 }
 
-class DevicePropertiesTest : public ::testing::TestWithParam<std::shared_ptr<Device>> {};
+class DevicePropertiesTest : public testing::PerDeviceTest {};
 
 TEST_P(DevicePropertiesTest, AreCoherent) {
-  const DeviceProperties& p = GetParam()->properties();
+  const DeviceProperties& p = device().properties();
   EXPECT_FALSE(p.name.empty());
   EXPECT_FALSE(p.heaps.empty());
   EXPECT_GT(p.device_local_bytes(), 0u);
@@ -99,26 +99,25 @@ TEST_P(DevicePropertiesTest, AreCoherent) {
 }
 
 TEST_P(DevicePropertiesTest, RefreshKeepsIdentity) {
-  Device& device = *GetParam();
+  Device& device = this->device();
   const DeviceProperties refreshed = device.refreshed_properties();
   EXPECT_EQ(refreshed.id, device.id());
   EXPECT_EQ(refreshed.heaps.size(), device.properties().heaps.size());
 }
 
 TEST_P(DevicePropertiesTest, JsonHasEveryField) {
-  nlohmann::json j = GetParam()->properties();
+  nlohmann::json j = device().properties();
   for (const char* key : {"id", "backend", "name", "vendor", "type", "driver_name",
                           "driver_version", "api_version", "heaps", "limits", "caps"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
-  EXPECT_EQ(j["id"], GetParam()->id());
+  EXPECT_EQ(j["id"], device().id());
   EXPECT_EQ(j["limits"]["max_workgroup_count"].size(), 3u);
   EXPECT_TRUE(j["caps"].contains("fp16_arithmetic"));
   EXPECT_EQ(nlohmann::json::parse(j.dump()), j) << "JSON must round-trip";
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DevicePropertiesTest, ::testing::ValuesIn(testing::devices()),
-                         [](const auto& info) { return testing::device_test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(All, DevicePropertiesTest, testing::every_device(), testing::device_param_name);
 
 }  // namespace
 }  // namespace crossgpu

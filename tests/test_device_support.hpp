@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/error.hpp"
+#include "device/device.hpp"
+#include "support/test_devices.hpp"
 
 namespace crossgpu::testing {
 
@@ -36,6 +39,21 @@ template <typename F>
   }
   return ::testing::AssertionFailure() << "did not throw (expected Errc::" << errc_name(code)
                                        << ")";
+}
+
+// Tests run on every device, parameterized by the device's index in testing::devices(), not by
+// its shared_ptr: gtest keeps parameters alive until static destruction, after the Vulkan
+// layers' globals are gone, and releasing the last reference to a device there crashes.
+class PerDeviceTest : public ::testing::TestWithParam<std::size_t> {
+ protected:
+  static Device& device_at(std::size_t index) { return *devices().at(index); }
+  Device& device() const { return device_at(GetParam()); }
+};
+
+inline auto every_device() { return ::testing::Range<std::size_t>(0, devices().size()); }
+
+inline std::string device_param_name(const ::testing::TestParamInfo<std::size_t>& info) {
+  return device_test_name(devices().at(info.param));
 }
 
 // Deterministic per seed so that a failure reproduces.

@@ -28,9 +28,8 @@ void expect_round_trip(Device& device, std::uint64_t size, std::uint64_t offset,
   EXPECT_TRUE(back == data) << "data differs after the round trip";
 }
 
-class DeviceTransferTest : public ::testing::TestWithParam<std::shared_ptr<Device>> {
+class DeviceTransferTest : public testing::PerDeviceTest {
  protected:
-  Device& device() { return *GetParam(); }
 };
 
 TEST_P(DeviceTransferTest, RoundTripsAtOddSizes) {
@@ -174,28 +173,31 @@ TEST_P(DeviceTransferTest, CopyBetweenDevicesOnOneDeviceIsADeviceCopy) {
   EXPECT_TRUE(back == data);
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DeviceTransferTest, ::testing::ValuesIn(testing::devices()),
-                         [](const auto& info) { return testing::device_test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(All, DeviceTransferTest, testing::every_device(), testing::device_param_name);
 
 // Every ordered pair of distinct devices (lavapipe -> CPU and CPU -> lavapipe in CI).
-using DevicePair = std::pair<std::shared_ptr<Device>, std::shared_ptr<Device>>;
+// Indices into testing::devices(), for the reason given at testing::PerDeviceTest.
+using DevicePair = std::pair<std::size_t, std::size_t>;
 
 std::vector<DevicePair> device_pairs() {
   std::vector<DevicePair> pairs;
-  for (const auto& a : testing::devices()) {
-    for (const auto& b : testing::devices()) {
+  for (std::size_t a = 0; a < testing::devices().size(); ++a) {
+    for (std::size_t b = 0; b < testing::devices().size(); ++b) {
       if (a != b) pairs.emplace_back(a, b);
     }
   }
   return pairs;
 }
 
-class CrossDeviceTest : public ::testing::TestWithParam<DevicePair> {};
+class CrossDeviceTest : public ::testing::TestWithParam<DevicePair> {
+ protected:
+  Device* from = testing::devices().at(GetParam().first).get();
+  Device* to = testing::devices().at(GetParam().second).get();
+};
 
 // Above the 16 MiB staging chunk of copy_between_devices, with offsets on both sides, so the
 // double-buffered loop runs more than one round and its last chunk is partial.
 TEST_P(CrossDeviceTest, CopyBetweenDevicesMovesEveryByte) {
-  auto& [from, to] = GetParam();
   const auto data = random_bytes(40 * MiB + 5, 110);
   Buffer src = from->allocate(data.size() + 3);
   Buffer dst = to->allocate(data.size() + 11);
@@ -207,7 +209,6 @@ TEST_P(CrossDeviceTest, CopyBetweenDevicesMovesEveryByte) {
 }
 
 TEST_P(CrossDeviceTest, SmallCopyAndBoundsAreChecked) {
-  auto& [from, to] = GetParam();
   Buffer src = from->allocate(7);
   Buffer dst = to->allocate(7);
   const auto data = random_bytes(7, 120);
@@ -223,7 +224,6 @@ TEST_P(CrossDeviceTest, SmallCopyAndBoundsAreChecked) {
 }
 
 TEST_P(CrossDeviceTest, StreamCopyAcrossDevicesIsWrongDevice) {
-  auto& [from, to] = GetParam();
   Buffer src = from->allocate(64);
   Buffer dst = to->allocate(64);
   EXPECT_TRUE(testing::throws_errc([&] { from->stream().copy(src, 0, dst, 0, 64); },
@@ -231,8 +231,8 @@ TEST_P(CrossDeviceTest, StreamCopyAcrossDevicesIsWrongDevice) {
 }
 
 std::string pair_name(const ::testing::TestParamInfo<DevicePair>& info) {
-  return testing::device_test_name(info.param.first) + "_to_" +
-         testing::device_test_name(info.param.second);
+  return testing::device_test_name(testing::devices().at(info.param.first)) + "_to_" +
+         testing::device_test_name(testing::devices().at(info.param.second));
 }
 
 INSTANTIATE_TEST_SUITE_P(Pairs, CrossDeviceTest, ::testing::ValuesIn(device_pairs()), pair_name);
