@@ -1,0 +1,12 @@
+// The subcommands of `crossgpu`, one file each. Each adds itself to the app and sets the
+// callback that runs it; the callback's exit code goes to `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace crossgpu::apps {
+
+void add_devices_command(CLI::App& app, int& exit_code);
+void add_selftest_command(CLI::App& app, int& exit_code);
+
+}  // namespace crossgpu::apps

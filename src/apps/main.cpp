@@ -1,0 +1,29 @@
+// `crossgpu`: the command-line entry point. Subcommands live in their own files (commands.hpp).
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/commands.hpp"
+#include "core/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"crossgpu: pool the GPUs of your devices over Vulkan"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  crossgpu::apps::add_devices_command(app, exit_code);
+  crossgpu::apps::add_selftest_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const crossgpu::Error& e) {
+    std::fprintf(stderr, "crossgpu: %s (%s)\n", e.what(),
+                 std::string(crossgpu::errc_name(e.code())).c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "crossgpu: %s\n", e.what());
+    return 2;
+  }
+  return exit_code;
+}
