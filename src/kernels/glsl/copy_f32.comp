@@ -1,0 +1,19 @@
+// y[i] = x[i]. Push constants: kernels/push_constants.hpp UnaryPush (alpha unused).
+#version 450
+layout(local_size_x = 256) in;
+
+layout(std430, set = 0, binding = 0) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 1) writeonly buffer Y { float y[]; };
+
+layout(push_constant) uniform Push {
+  uint n;
+  uint x_offset;
+  uint y_offset;
+  float alpha;
+} p;
+
+void main() {
+  const uint i = gl_GlobalInvocationID.x;
+  if (i >= p.n) return;
+  y[p.y_offset + i] = x[p.x_offset + i];
+}

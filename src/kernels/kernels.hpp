@@ -1,0 +1,33 @@
+// The kernels behind the ops: each KernelSpec pairs a shader (SPIR-V embedded at build time from
+// glsl/<name>.comp) with a CPU function of the same contract (same bindings, same push constants
+// from push_constants.hpp, same coverage of the dispatched workgroups). Most callers want the ops
+// (ops.hpp), which validate, split and dispatch these; a KernelSpec is for Stream::dispatch.
+#pragma once
+
+#include "device/kernel.hpp"
+
+namespace crossgpu::kernels {
+
+// Bindings in order, then the push-constant struct. Elementwise groups: ceil(n / 256).
+extern const KernelSpec fill_f32;   // {out}                FillPush
+extern const KernelSpec copy_f32;   // {x, y}               UnaryPush
+extern const KernelSpec add_f32;    // {a, b, out}          BinaryPush
+extern const KernelSpec mul_f32;    // {a, b, out}          BinaryPush
+extern const KernelSpec scale_f32;  // {x, y}               UnaryPush
+extern const KernelSpec axpy_f32;   // {x, y}               UnaryPush
+extern const KernelSpec silu_f32;   // {x, y}               UnaryPush
+
+// Groups: x = ceil(n / 64), y = ceil(m / 64).
+extern const KernelSpec matmul_f32;  // {a, b, c}  MatmulPush
+extern const KernelSpec matmul_f16;  // {a, b, c}  MatmulPush; a, b f16, c f32
+
+// One workgroup per row: groups x = rows.
+extern const KernelSpec matvec_f32;    // {a, x, y}     MatvecPush
+extern const KernelSpec matvec_f16;    // {a, x, y}     MatvecPush; a f16, x and y f32
+extern const KernelSpec softmax_f32;   // {x, y}        SoftmaxPush
+extern const KernelSpec rms_norm_f32;  // {x, w, y}     RmsNormPush
+
+// One level of a reduction: groups x = ceil(n / kReduceBlock), out gets one value per group.
+extern const KernelSpec reduce_f32;  // {x, out}  ReducePush
+
+}  // namespace crossgpu::kernels
