@@ -44,6 +44,7 @@ class VulkanDevice final : public Device {
   Pipelines& pipelines() noexcept { return *pipelines_; }
   Timeline& timeline() noexcept { return *timeline_; }
   std::uint32_t compute_family() const noexcept { return compute_family_; }
+  vk::Queue compute_queue() const noexcept { return compute_queue_; }
   // minImportedHostPointerAlignment, or 0 when host memory cannot be imported.
   std::uint64_t host_import_alignment() const noexcept;
 
