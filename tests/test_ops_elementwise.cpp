@@ -199,8 +199,8 @@ TEST_P(ElementwiseTest, ZeroElementsIsANoOp) {
   EXPECT_EQ(download<float>(out, 1)[0], 7.0f);
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, ElementwiseTest, ::testing::ValuesIn(testing::devices()),
-                         [](const auto& info) { return testing::device_test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Devices, ElementwiseTest, testing::every_device(),
+                         testing::device_param_name);
 
 }  // namespace
 }  // namespace crossgpu

@@ -100,8 +100,86 @@ TEST_P(OpsErrorTest, RmsNormRejectsABadEps) {
   expect_untouched();
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, OpsErrorTest, ::testing::ValuesIn(testing::devices()),
-                         [](const auto& info) { return testing::device_test_name(info.param); });
+// A device without 16-bit storage (many mobile GPUs): f16 ops are refused up front. The device
+// is a minimal fake, since every real device under test has the capability.
+class NoF16Device final : public Device {
+ public:
+  NoF16Device() : Device(describe()) {}
+
+ protected:
+  class HostBuffer final : public BackendBuffer {
+   public:
+    explicit HostBuffer(std::uint64_t bytes) : data_(bytes) {}
+    std::byte* host_pointer() noexcept override { return data_.data(); }
+
+   private:
+    std::vector<std::byte> data_;
+  };
+  // Nothing may reach the stream: the op must fail before it enqueues anything.
+  class RefusingStream final : public Stream {
+   public:
+    using Stream::Stream;
+
+   protected:
+    Event do_upload(BackendBuffer&, std::uint64_t, std::span<const std::byte>) override {
+      return refuse();
+    }
+    Event do_download(BackendBuffer&, std::uint64_t, std::span<std::byte>) override {
+      return refuse();
+    }
+    Event do_copy(BackendBuffer&, std::uint64_t, BackendBuffer&, std::uint64_t,
+                  std::uint64_t) override {
+      return refuse();
+    }
+    Event do_dispatch(const KernelSpec&, std::span<const ResolvedRange>,
+                      std::span<const std::byte>, Groups) override {
+      return refuse();
+    }
+    void do_flush() override {}
+    void do_synchronize() override {}
+
+   private:
+    static Event refuse() {
+      ADD_FAILURE() << "work reached the stream of a device that cannot run it";
+      return {};
+    }
+  };
+
+  std::unique_ptr<BackendBuffer> do_allocate(std::uint64_t bytes, MemoryKind) override {
+    return std::make_unique<HostBuffer>(bytes);
+  }
+  std::unique_ptr<Stream> do_create_stream() override {
+    return std::make_unique<RefusingStream>(*this);
+  }
+  std::vector<MemoryHeap> do_query_heaps() override { return {}; }
+
+ private:
+  static DeviceProperties describe() {
+    DeviceProperties props;
+    props.id = "no-f16";
+    props.name = "device without 16-bit storage";
+    props.limits.max_allocation_bytes = 1 << 20;
+    props.limits.max_storage_buffer_range = 1 << 20;
+    props.limits.min_storage_buffer_offset_alignment = 16;
+    props.caps.storage_16bit = false;
+    return props;
+  }
+};
+
+TEST(OpsUnsupported, F16NeedsSixteenBitStorage) {
+  const auto device = std::make_shared<NoF16Device>();
+  Buffer a = device->allocate(64);
+  Buffer b = device->allocate(64);
+  Buffer c = device->allocate(64);
+  EXPECT_TRUE(throws_errc([&] { ops::matmul(device->stream(), a, b, c, {2, 2, 2}, ops::DType::f16); },
+                          Errc::unsupported, "f16"));
+  EXPECT_TRUE(throws_errc(
+      [&] { ops::matvec(device->stream(), a, b, c, 2, 2, ops::DType::f16); }, Errc::unsupported,
+      "device without 16-bit storage"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, OpsErrorTest, testing::every_device(),
+                         testing::device_param_name);
 
 }  // namespace
 }  // namespace crossgpu

@@ -163,8 +163,8 @@ TEST_P(MatrixTest, MatvecBeyondOneStorageBufferRange) {
   check_matvec<Half>(66'000, 1024, {2, 0, 0});
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, MatrixTest, ::testing::ValuesIn(testing::devices()),
-                         [](const auto& info) { return testing::device_test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Devices, MatrixTest, testing::every_device(),
+                         testing::device_param_name);
 
 }  // namespace
 }  // namespace crossgpu

@@ -77,6 +77,23 @@ TEST_P(ReduceTest, MaxFindsTheSingleLargestElementAnywhere) {
   }
 }
 
+// The scratch buffer of each call is freed when the call returns, before its work has run: the
+// device must keep it alive until then. Three reductions in flight at once check that.
+TEST_P(ReduceTest, ReductionsInFlightKeepTheirScratch) {
+  const std::uint64_t n = 3'000'017;
+  std::vector<std::vector<float>> inputs;
+  std::vector<Buffer> buffers;
+  Buffer out = device().allocate(3 * 4);
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    inputs.push_back(rng.floats(n, -1, 1));
+    buffers.push_back(upload(inputs.back()));
+  }
+  for (std::uint64_t i = 0; i < 3; ++i) ops::max(stream(), buffers[i], {out, i * 4}, n);
+  stream().synchronize();
+  const auto got = download<float>(out, 3);
+  for (std::uint64_t i = 0; i < 3; ++i) EXPECT_EQ(got[i], reference::max(inputs[i])) << i;
+}
+
 TEST_P(ReduceTest, EmptyInputGivesTheIdentity) {
   Buffer x = device().allocate(4);
   Buffer out = upload(std::vector<float>{5.0f, 5.0f});
@@ -87,8 +104,8 @@ TEST_P(ReduceTest, EmptyInputGivesTheIdentity) {
   EXPECT_EQ(got[1], -std::numeric_limits<float>::infinity());
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, ReduceTest, ::testing::ValuesIn(testing::devices()),
-                         [](const auto& info) { return testing::device_test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Devices, ReduceTest, testing::every_device(),
+                         testing::device_param_name);
 
 }  // namespace
 }  // namespace crossgpu

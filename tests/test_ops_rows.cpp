@@ -101,8 +101,8 @@ TEST_P(RowsTest, RmsNormOfZerosIsZero) {
   EXPECT_EQ(download<float>(x, 10), std::vector<float>(10, 0.0f));
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, RowsTest, ::testing::ValuesIn(testing::devices()),
-                         [](const auto& info) { return testing::device_test_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Devices, RowsTest, testing::every_device(),
+                         testing::device_param_name);
 
 }  // namespace
 }  // namespace crossgpu

@@ -14,6 +14,7 @@
 
 #include "device/device.hpp"
 #include "kernels/reference/half.hpp"
+#include "test_device_support.hpp"
 
 namespace crossgpu::testing {
 
@@ -34,14 +35,13 @@ class Rng {
   std::uint64_t state_;
 };
 
-// Parameterized over every device; each test gets fresh random inputs and, when it fails,
-// prints the seed that reproduces it.
-class DeviceOpsTest : public ::testing::TestWithParam<std::shared_ptr<Device>> {
+// Parameterized over every device (by index: see PerDeviceTest); each test gets fresh random
+// inputs and, when it fails, prints the seed that reproduces it.
+class DeviceOpsTest : public PerDeviceTest {
  protected:
   void TearDown() override;
 
-  Device& device() const { return *GetParam(); }
-  Stream& stream() const { return GetParam()->stream(); }
+  Stream& stream() const { return device().stream(); }
 
   // A buffer holding `values` at byte offset `offset` (the bytes before it are garbage).
   template <typename T>
