@@ -1,18 +1,16 @@
 // `crossgpu devices` and `crossgpu selftest`, run as processes: exit codes, JSON that parses,
 // every device listed, the selftest passing on lavapipe and the CPU with validation on.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -64,8 +62,8 @@ TEST(CrossgpuDevices, JsonListsEveryDevice) {
   for (std::size_t i = 0; i < devices.size(); ++i) {
     const nlohmann::json& d = devices[i];
     EXPECT_EQ(d["index"], i);
-    for (const char* key : {"id", "name", "vendor", "type", "backend", "driver_name",
-                            "api_version", "heaps", "limits", "caps"}) {
+    for (const char* key : {"id", "name", "vendor", "type", "backend", "driver_name", "api_version",
+                            "heaps", "limits", "caps"}) {
       EXPECT_TRUE(d.contains(key)) << key;
     }
     EXPECT_GT(d["limits"]["max_allocation_bytes"].get<std::uint64_t>(), 0u);

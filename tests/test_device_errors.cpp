@@ -17,7 +17,9 @@ using testing::throws_errc;
 constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
 
 // A kernel that must never run: every test below fails validation before the backend sees it.
-void never_runs(const CpuKernelArgs&) { ADD_FAILURE() << "an invalid dispatch reached the backend"; }
+void never_runs(const CpuKernelArgs&) {
+  ADD_FAILURE() << "an invalid dispatch reached the backend";
+}
 
 constexpr KernelSpec kTwoBuffers{
     .name = "validation_probe",
@@ -56,8 +58,8 @@ TEST_P(DeviceErrorTest, UploadOutOfBounds) {
 TEST_P(DeviceErrorTest, DownloadOutOfBounds) {
   Buffer buffer = device().allocate(100);
   std::vector<std::byte> host(10);
-  EXPECT_TRUE(throws_errc([&] { stream().download(buffer, 95, host); }, Errc::out_of_range,
-                          "download"));
+  EXPECT_TRUE(
+      throws_errc([&] { stream().download(buffer, 95, host); }, Errc::out_of_range, "download"));
   EXPECT_TRUE(throws_errc([&] { stream().download(buffer, 1000, host); }, Errc::out_of_range));
 }
 
@@ -71,17 +73,16 @@ TEST_P(DeviceErrorTest, OffsetPlusSizeOverflowIsOutOfRange) {
   EXPECT_TRUE(throws_errc([&] { stream().copy(a, 1, b, 0, kMax); }, Errc::out_of_range));
   EXPECT_TRUE(throws_errc([&] { stream().copy(a, 0, b, kMax - 1, 2); }, Errc::out_of_range));
   EXPECT_TRUE(throws_errc([&] { stream().copy(a, kMax, b, 0, 1); }, Errc::out_of_range));
-  EXPECT_TRUE(throws_errc([&] { copy_between_devices(a, kMax - 3, b, 0, 8); },
-                          Errc::out_of_range));
+  EXPECT_TRUE(throws_errc([&] { copy_between_devices(a, kMax - 3, b, 0, 8); }, Errc::out_of_range));
 }
 
 TEST_P(DeviceErrorTest, CopyOutOfBounds) {
   Buffer a = device().allocate(64);
   Buffer b = device().allocate(32);
-  EXPECT_TRUE(throws_errc([&] { stream().copy(a, 0, b, 0, 64); }, Errc::out_of_range,
-                          "copy destination"));
-  EXPECT_TRUE(throws_errc([&] { stream().copy(b, 0, a, 0, 33); }, Errc::out_of_range,
-                          "copy source"));
+  EXPECT_TRUE(
+      throws_errc([&] { stream().copy(a, 0, b, 0, 64); }, Errc::out_of_range, "copy destination"));
+  EXPECT_TRUE(
+      throws_errc([&] { stream().copy(b, 0, a, 0, 33); }, Errc::out_of_range, "copy source"));
 }
 
 TEST_P(DeviceErrorTest, BufferOfAnotherDeviceIsWrongDevice) {
@@ -148,11 +149,11 @@ TEST_P(DeviceErrorTest, DispatchWithFreedOrEmptyBinding) {
   const BufferRef stale = gone.ref();
   gone.reset();
   const std::array<BufferRange, 2> freed{BufferRange{a}, BufferRange{stale}};
-  EXPECT_TRUE(throws_errc([&] { stream().dispatch(kTwoBuffers, freed, push, {1}); },
-                          Errc::freed_handle));
+  EXPECT_TRUE(
+      throws_errc([&] { stream().dispatch(kTwoBuffers, freed, push, {1}); }, Errc::freed_handle));
   const std::array<BufferRange, 2> null{BufferRange{a}, BufferRange{}};
-  EXPECT_TRUE(throws_errc([&] { stream().dispatch(kTwoBuffers, null, push, {1}); },
-                          Errc::freed_handle));
+  EXPECT_TRUE(
+      throws_errc([&] { stream().dispatch(kTwoBuffers, null, push, {1}); }, Errc::freed_handle));
 }
 
 TEST_P(DeviceErrorTest, DispatchBeyondWorkgroupLimitsInYZ) {

@@ -1,6 +1,5 @@
 // Device memory: allocation, freeing, usage accounting, handle liveness and mapped host views.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstring>
@@ -69,21 +68,21 @@ TEST_P(DeviceMemoryTest, HandlesAreNeverReused) {
 
 TEST_P(DeviceMemoryTest, ZeroSizeIsInvalidArgument) {
   EXPECT_TRUE(throws_errc([&] { device().allocate(0); }, Errc::invalid_argument, "0 bytes"));
-  EXPECT_TRUE(throws_errc([&] { device().allocate(0, MemoryKind::host_visible); },
-                          Errc::invalid_argument));
+  EXPECT_TRUE(
+      throws_errc([&] { device().allocate(0, MemoryKind::host_visible); }, Errc::invalid_argument));
 }
 
 TEST_P(DeviceMemoryTest, AboveMaxAllocationIsOutOfMemory) {
   const std::uint64_t max = device().properties().limits.max_allocation_bytes;
-  EXPECT_TRUE(throws_errc([&] { device().allocate(max + 1); }, Errc::out_of_memory,
-                          format_bytes(max + 1)));
+  EXPECT_TRUE(
+      throws_errc([&] { device().allocate(max + 1); }, Errc::out_of_memory, format_bytes(max + 1)));
 }
 
 TEST_P(DeviceMemoryTest, OnePebibyteIsOutOfMemoryNamingTheAmount) {
-  EXPECT_TRUE(throws_errc([&] { device().allocate(kPiB); }, Errc::out_of_memory,
-                          format_bytes(kPiB)));
-  EXPECT_TRUE(throws_errc([&] { device().allocate(kPiB, MemoryKind::host_visible); },
-                          Errc::out_of_memory));
+  EXPECT_TRUE(
+      throws_errc([&] { device().allocate(kPiB); }, Errc::out_of_memory, format_bytes(kPiB)));
+  EXPECT_TRUE(
+      throws_errc([&] { device().allocate(kPiB, MemoryKind::host_visible); }, Errc::out_of_memory));
   EXPECT_TRUE(throws_errc([&] { device().allocate(~std::uint64_t{0}); }, Errc::out_of_memory));
 }
 
@@ -105,8 +104,8 @@ TEST_P(DeviceMemoryTest, MovedFromBufferIsEmptyAndRejected) {
   std::vector<std::byte> host(16);
   EXPECT_TRUE(throws_errc([&] { original.device(); }, Errc::freed_handle, "moved from"));
   EXPECT_TRUE(throws_errc([&] { original.mapped(); }, Errc::freed_handle));
-  EXPECT_TRUE(throws_errc([&] { device().stream().upload(original, 0, host); },
-                          Errc::freed_handle, "upload"));
+  EXPECT_TRUE(throws_errc([&] { device().stream().upload(original, 0, host); }, Errc::freed_handle,
+                          "upload"));
   EXPECT_TRUE(throws_errc([&] { device().stream().download(original, 0, host); },
                           Errc::freed_handle, "download"));
   EXPECT_EQ(device().usage().live_buffers, baseline_.live_buffers + 1);
@@ -129,8 +128,8 @@ TEST_P(DeviceMemoryTest, FreedReferenceIsFreedHandle) {
   EXPECT_TRUE(throws_errc([&] { stream.copy(stale, 0, other, 0, 64); }, Errc::freed_handle));
   EXPECT_TRUE(throws_errc([&] { stream.copy(other, 0, stale, 0, 64); }, Errc::freed_handle));
   EXPECT_TRUE(throws_errc([&] { device().mapped(stale); }, Errc::freed_handle));
-  EXPECT_TRUE(throws_errc([&] { copy_between_devices(stale, 0, other, 0, 64); },
-                          Errc::freed_handle));
+  EXPECT_TRUE(
+      throws_errc([&] { copy_between_devices(stale, 0, other, 0, 64); }, Errc::freed_handle));
 }
 
 TEST_P(DeviceMemoryTest, NullReferenceIsFreedHandle) {
@@ -204,7 +203,8 @@ TEST_P(DeviceMemoryTest, TenThousandAllocateFreeCyclesStayFlat) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DeviceMemoryTest, testing::every_device(), testing::device_param_name);
+INSTANTIATE_TEST_SUITE_P(All, DeviceMemoryTest, testing::every_device(),
+                         testing::device_param_name);
 
 }  // namespace
 }  // namespace crossgpu

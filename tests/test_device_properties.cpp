@@ -1,9 +1,8 @@
 // Device properties: the vendor table, stable ids and the JSON form that tools print.
 #include <gtest/gtest.h>
 
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "device/properties.hpp"
 #include "device/registry.hpp"
@@ -35,9 +34,9 @@ TEST(VendorFromPciId, UnknownIdsAreUnknown) {
 }
 
 TEST(VendorFromPciId, EveryVendorHasAName) {
-  for (Vendor v : {Vendor::nvidia, Vendor::amd, Vendor::intel, Vendor::apple, Vendor::qualcomm,
-                   Vendor::arm, Vendor::imgtec, Vendor::samsung, Vendor::broadcom,
-                   Vendor::microsoft, Vendor::mesa}) {
+  for (Vendor v :
+       {Vendor::nvidia, Vendor::amd, Vendor::intel, Vendor::apple, Vendor::qualcomm, Vendor::arm,
+        Vendor::imgtec, Vendor::samsung, Vendor::broadcom, Vendor::microsoft, Vendor::mesa}) {
     EXPECT_STRNE(to_string(v), "unknown");
   }
 }
@@ -117,7 +116,8 @@ TEST_P(DevicePropertiesTest, JsonHasEveryField) {
   EXPECT_EQ(nlohmann::json::parse(j.dump()), j) << "JSON must round-trip";
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DevicePropertiesTest, testing::every_device(), testing::device_param_name);
+INSTANTIATE_TEST_SUITE_P(All, DevicePropertiesTest, testing::every_device(),
+                         testing::device_param_name);
 
 }  // namespace
 }  // namespace crossgpu

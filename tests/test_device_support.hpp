@@ -27,8 +27,9 @@ template <typename F>
   } catch (const Error& e) {
     const std::string_view message = e.what();
     if (e.code() != code) {
-      return ::testing::AssertionFailure() << "expected Errc::" << errc_name(code) << ", got Errc::"
-                                           << errc_name(e.code()) << ": " << message;
+      return ::testing::AssertionFailure()
+             << "expected Errc::" << errc_name(code) << ", got Errc::" << errc_name(e.code())
+             << ": " << message;
     }
     if (message.find(needle) == std::string_view::npos) {
       return ::testing::AssertionFailure() << "message lacks \"" << needle << "\": " << message;
@@ -37,8 +38,8 @@ template <typename F>
   } catch (const std::exception& e) {
     return ::testing::AssertionFailure() << "threw a non-crossgpu exception: " << e.what();
   }
-  return ::testing::AssertionFailure() << "did not throw (expected Errc::" << errc_name(code)
-                                       << ")";
+  return ::testing::AssertionFailure()
+         << "did not throw (expected Errc::" << errc_name(code) << ")";
 }
 
 // Tests run on every device, parameterized by the device's index in testing::devices(), not by

@@ -95,9 +95,10 @@ TEST(ThreadPool, ExceptionReachesTheCallerAfterAllChunksFinish) {
 
 TEST(ThreadPool, UsableAgainAfterAnException) {
   ThreadPool pool(3);
-  EXPECT_THROW(pool.parallel_for(100, 1, [](std::uint64_t, std::uint64_t) {
-    throw std::logic_error("every chunk fails");
-  }),
+  EXPECT_THROW(pool.parallel_for(100, 1,
+                                 [](std::uint64_t, std::uint64_t) {
+                                   throw std::logic_error("every chunk fails");
+                                 }),
                std::logic_error);
   expect_exact_cover(pool, 5000, 10);
 }

@@ -173,7 +173,8 @@ TEST_P(DeviceTransferTest, CopyBetweenDevicesOnOneDeviceIsADeviceCopy) {
   EXPECT_TRUE(back == data);
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DeviceTransferTest, testing::every_device(), testing::device_param_name);
+INSTANTIATE_TEST_SUITE_P(All, DeviceTransferTest, testing::every_device(),
+                         testing::device_param_name);
 
 // Every ordered pair of distinct devices (lavapipe -> CPU and CPU -> lavapipe in CI).
 // Indices into testing::devices(), for the reason given at testing::PerDeviceTest.

@@ -1,11 +1,10 @@
 // Options every tool shares for choosing devices: validation layers, CPU-only, an id filter.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "device/registry.hpp"
 

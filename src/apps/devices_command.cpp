@@ -44,7 +44,9 @@ std::string bytes_or_unlimited(std::uint64_t bytes) {
 
 std::string yes_no(bool value) { return value ? "yes" : "no"; }
 
-std::string dims(const std::uint32_t (&v)[3]) { return fmt::format("{} x {} x {}", v[0], v[1], v[2]); }
+std::string dims(const std::uint32_t (&v)[3]) {
+  return fmt::format("{} x {} x {}", v[0], v[1], v[2]);
+}
 
 void print_summary(const std::vector<DeviceProperties>& devices) {
   Table table({{"#", Align::right},
@@ -77,7 +79,8 @@ std::string heap_text(const MemoryHeap& heap) {
 void print_limits(Table& rows, const DeviceLimits& l) {
   rows.add_row({"max allocation", format_bytes(l.max_allocation_bytes)});
   rows.add_row({"max storage buffer", bytes_or_unlimited(l.max_storage_buffer_range)});
-  rows.add_row({"storage offset align", fmt::format("{} B", l.min_storage_buffer_offset_alignment)});
+  rows.add_row(
+      {"storage offset align", fmt::format("{} B", l.min_storage_buffer_offset_alignment)});
   rows.add_row({"workgroup count", dims(l.max_workgroup_count)});
   rows.add_row({"workgroup size", fmt::format("{} ({} invocations)", dims(l.max_workgroup_size),
                                               l.max_workgroup_invocations)});
@@ -91,10 +94,9 @@ void print_caps(Table& rows, const DeviceCaps& c) {
   rows.add_row({"int8 arithmetic", yes_no(c.int8_arithmetic)});
   rows.add_row({"16-bit storage", yes_no(c.storage_16bit)});
   rows.add_row({"8-bit storage", yes_no(c.storage_8bit)});
-  rows.add_row({"subgroup ops", fmt::format("basic {}, arithmetic {}, shuffle {}",
-                                            yes_no(c.subgroup_basic),
-                                            yes_no(c.subgroup_arithmetic),
-                                            yes_no(c.subgroup_shuffle))});
+  rows.add_row(
+      {"subgroup ops", fmt::format("basic {}, arithmetic {}, shuffle {}", yes_no(c.subgroup_basic),
+                                   yes_no(c.subgroup_arithmetic), yes_no(c.subgroup_shuffle))});
   rows.add_row({"timeline semaphores", yes_no(c.timeline_semaphores)});
   rows.add_row({"unified memory (UMA)", yes_no(c.unified_memory)});
   rows.add_row({"memory budget", yes_no(c.memory_budget)});
@@ -105,10 +107,10 @@ void print_caps(Table& rows, const DeviceCaps& c) {
 void print_details(std::size_t index, const DeviceProperties& p) {
   Table rows({{fmt::format("[{}]", index)}, {p.name}});
   rows.add_row({"id", p.id});
-  rows.add_row({"vendor", p.vendor_id == 0 ? std::string(to_string(p.vendor))
-                                           : fmt::format("{} (PCI vendor 0x{:04x}, device 0x{:04x})",
-                                                         to_string(p.vendor), p.vendor_id,
-                                                         p.device_id)});
+  rows.add_row({"vendor", p.vendor_id == 0
+                              ? std::string(to_string(p.vendor))
+                              : fmt::format("{} (PCI vendor 0x{:04x}, device 0x{:04x})",
+                                            to_string(p.vendor), p.vendor_id, p.device_id)});
   rows.add_row({"type / backend", fmt::format("{} / {}", to_string(p.type), to_string(p.backend))});
   std::string driver = fmt::format("{} {}", p.driver_name, p.driver_version);
   if (!p.driver_info.empty()) driver += fmt::format(" ({})", p.driver_info);
@@ -152,8 +154,9 @@ int run_devices(const DeviceOptions& options, bool json) {
     bool any_estimate = false;
     for (const DeviceProperties& p : devices) any_estimate |= local_memory(p).estimate;
     if (any_estimate) {
-      fmt::print("\n~ free memory estimated as total minus what crossgpu allocated "
-                 "(the driver reports no memory budget)\n");
+      fmt::print(
+          "\n~ free memory estimated as total minus what crossgpu allocated "
+          "(the driver reports no memory budget)\n");
     }
   }
   return options.validation && report_validation_messages() > 0 ? 1 : 0;

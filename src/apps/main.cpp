@@ -1,8 +1,7 @@
 // `crossgpu`: the command-line entry point. Subcommands live in their own files (commands.hpp).
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
-
-#include <CLI/CLI.hpp>
 
 #include "apps/commands.hpp"
 #include "core/error.hpp"

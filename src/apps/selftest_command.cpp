@@ -26,16 +26,16 @@ using Clock = std::chrono::steady_clock;
 
 // Odd shapes on purpose: partial workgroups and tiles at every edge.
 constexpr std::uint64_t kElements = 4099;
-constexpr std::uint64_t kRows = 7, kCols = 513;      // softmax and rms_norm, inside kElements
+constexpr std::uint64_t kRows = 7, kCols = 513;  // softmax and rms_norm, inside kElements
 constexpr ops::MatmulShape kMatmul{.m = 37, .n = 41, .k = 65};
 constexpr std::uint64_t kMatvecRows = 129, kMatvecCols = 300;
 constexpr float kScale = 0.5f;
 constexpr int kWarmRuns = 5;
 
 struct Inputs {
-  std::vector<float> a, b;       // elementwise operands, kElements each
-  std::vector<float> ma, mb;     // matmul A (m x k) and B (k x n)
-  std::vector<float> va, vx;     // matvec A (rows x cols) and x (cols)
+  std::vector<float> a, b;    // elementwise operands, kElements each
+  std::vector<float> ma, mb;  // matmul A (m x k) and B (k x n)
+  std::vector<float> va, vx;  // matvec A (rows x cols) and x (cols)
   std::vector<Half> ma16, mb16, va16;
 };
 
@@ -76,7 +76,9 @@ struct Check {
 };
 
 template <typename T>
-std::span<const T> view(const std::vector<T>& v) { return v; }
+std::span<const T> view(const std::vector<T>& v) {
+  return v;
+}
 
 std::vector<Check> expected_results(const Inputs& in) {
   namespace ref = reference;
@@ -86,14 +88,16 @@ std::vector<Check> expected_results(const Inputs& in) {
   ref::silu(d, e);
   ref::softmax(ref::matrix(view(e).first(kRows * kCols), kRows, kCols),
                ref::matrix(std::span(f), kRows, kCols));
-  ref::rms_norm(ref::matrix(view(c).first(kRows * kCols), kRows, kCols),
-                view(in.b).first(kCols), ref::matrix(std::span(g), kRows, kCols), 1e-5f);
+  ref::rms_norm(ref::matrix(view(c).first(kRows * kCols), kRows, kCols), view(in.b).first(kCols),
+                ref::matrix(std::span(g), kRows, kCols), 1e-5f);
   const float total = ref::sum(e);
   std::vector<float> mm(kMatmul.m * kMatmul.n), mm16(mm.size());
   ref::matmul(ref::matrix(view(in.ma), kMatmul.m, kMatmul.k),
-              ref::matrix(view(in.mb), kMatmul.k, kMatmul.n), ref::matrix(std::span(mm), kMatmul.m, kMatmul.n));
+              ref::matrix(view(in.mb), kMatmul.k, kMatmul.n),
+              ref::matrix(std::span(mm), kMatmul.m, kMatmul.n));
   ref::matmul(ref::matrix(view(in.ma16), kMatmul.m, kMatmul.k),
-              ref::matrix(view(in.mb16), kMatmul.k, kMatmul.n), ref::matrix(std::span(mm16), kMatmul.m, kMatmul.n));
+              ref::matrix(view(in.mb16), kMatmul.k, kMatmul.n),
+              ref::matrix(std::span(mm16), kMatmul.m, kMatmul.n));
   std::vector<float> mv(kMatvecRows), mv16(kMatvecRows);
   ref::matvec(ref::matrix(view(in.va), kMatvecRows, kMatvecCols), view(in.vx), std::span(mv));
   ref::matvec(ref::matrix(view(in.va16), kMatvecRows, kMatvecCols), view(in.vx), std::span(mv16));
@@ -166,8 +170,8 @@ std::string compare(const Check& check, const std::vector<float>& got, double& m
     const float error = std::fabs(got[i] - want);
     max_error = std::max<double>(max_error, error / std::max(1.0f, std::fabs(want)));
     if (!(error <= check.atol + check.rtol * std::fabs(want))) {  // NaN fails too
-      return fmt::format("{}[{}] = {:.9g}, reference {:.9g} (|diff| {:.3g})", check.name, i,
-                         got[i], want, error);
+      return fmt::format("{}[{}] = {:.9g}, reference {:.9g} (|diff| {:.3g})", check.name, i, got[i],
+                         want, error);
     }
   }
   return {};
@@ -228,9 +232,10 @@ DeviceReport test_device(Device& device, const Inputs& in, const std::vector<Che
 
 void print_report(std::size_t index, const Device& device, const DeviceReport& r) {
   const DeviceProperties& p = device.properties();
-  fmt::print("{}  [{}] {} ({}, {})  {} checks  max rel error {:.1e}  cold {:.1f} ms  warm {:.2f} ms\n",
-             r.passed ? "PASS" : "FAIL", index, p.name, to_string(p.backend), p.id, r.checks,
-             r.max_error, r.cold_ms, r.warm_ms);
+  fmt::print(
+      "{}  [{}] {} ({}, {})  {} checks  max rel error {:.1e}  cold {:.1f} ms  warm {:.2f} ms\n",
+      r.passed ? "PASS" : "FAIL", index, p.name, to_string(p.backend), p.id, r.checks, r.max_error,
+      r.cold_ms, r.warm_ms);
   for (const std::string& note : r.notes) fmt::print("      {}\n", note);
 }
 
@@ -252,7 +257,8 @@ int run_selftest(const DeviceOptions& options, std::uint32_t seed) {
     print_report(i, *devices[i], report);
     failures += report.passed ? 0 : 1;
   }
-  fmt::print("{} of {} devices passed (seed {})\n", devices.size() - failures, devices.size(), seed);
+  fmt::print("{} of {} devices passed (seed {})\n", devices.size() - failures, devices.size(),
+             seed);
   return failures == 0 ? 0 : 1;
 }
 
