@@ -78,7 +78,9 @@ TEST(CrossgpuDevices, JsonListsEveryDevice) {
 TEST(CrossgpuDevices, TableShowsEveryDeviceAndCapability) {
   const Outcome run = crossgpu("devices --validation");
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  for (const auto& device : devices_json()["devices"]) {
+  // Named: a range-for over a member of a temporary would dangle.
+  const nlohmann::json json = devices_json();
+  for (const auto& device : json["devices"]) {
     EXPECT_NE(run.out.find(device["id"].get<std::string>()), std::string::npos);
     EXPECT_NE(run.out.find(device["name"].get<std::string>()), std::string::npos);
   }

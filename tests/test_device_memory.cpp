@@ -194,8 +194,14 @@ TEST_P(DeviceMemoryTest, TenThousandAllocateFreeCyclesStayFlat) {
   device().synchronize();
   EXPECT_EQ(device().usage().live_buffers, baseline_.live_buffers);
   EXPECT_EQ(device().usage().allocated_bytes, baseline_.allocated_bytes);
+  // AddressSanitizer keeps freed memory in quarantine, so resident memory grows by design there;
+  // its leak checker covers that build instead.
+#ifndef __SANITIZE_ADDRESS__
   const std::int64_t rss_growth = static_cast<std::int64_t>(resident_bytes() - rss_before);
   EXPECT_LT(rss_growth, 16 << 20) << "resident memory grew by " << rss_growth << " bytes";
+#else
+  (void)rss_before;
+#endif
   // The CPU device's free memory is the whole host's, moved by other processes; skip it there.
   if (device().properties().backend != Backend::cpu) {
     const std::uint64_t free_after = device().refreshed_properties().heaps.at(0).free_bytes;
