@@ -80,7 +80,9 @@ std::span<const T> view(const std::vector<T>& v) {
   return v;
 }
 
-std::vector<Check> expected_results(const Inputs& in) {
+// Tolerances: exactly rounded ops get a few ulps; transcendental and accumulating ops get room
+// for a different (but correct) evaluation order or exp implementation.
+std::vector<Check> expected_chain(const Inputs& in) {
   namespace ref = reference;
   std::vector<float> c(kElements), d(kElements), e(kElements), f(kRows * kCols), g(kRows * kCols);
   ref::add(in.a, in.b, c);
@@ -91,28 +93,38 @@ std::vector<Check> expected_results(const Inputs& in) {
   ref::rms_norm(ref::matrix(view(c).first(kRows * kCols), kRows, kCols), view(in.b).first(kCols),
                 ref::matrix(std::span(g), kRows, kCols), 1e-5f);
   const float total = ref::sum(e);
-  std::vector<float> mm(kMatmul.m * kMatmul.n), mm16(mm.size());
-  ref::matmul(ref::matrix(view(in.ma), kMatmul.m, kMatmul.k),
-              ref::matrix(view(in.mb), kMatmul.k, kMatmul.n),
-              ref::matrix(std::span(mm), kMatmul.m, kMatmul.n));
-  ref::matmul(ref::matrix(view(in.ma16), kMatmul.m, kMatmul.k),
-              ref::matrix(view(in.mb16), kMatmul.k, kMatmul.n),
-              ref::matrix(std::span(mm16), kMatmul.m, kMatmul.n));
-  std::vector<float> mv(kMatvecRows), mv16(kMatvecRows);
-  ref::matvec(ref::matrix(view(in.va), kMatvecRows, kMatvecCols), view(in.vx), std::span(mv));
-  ref::matvec(ref::matrix(view(in.va16), kMatvecRows, kMatvecCols), view(in.vx), std::span(mv16));
-  // Tolerances: exact-rounding ops get a few ulps; transcendental and accumulating ops get room
-  // for a different (but correct) evaluation order or exp implementation.
-  return {{"add", c, 0, 1e-6f},
-          {"scale", d, 0, 1e-6f},
-          {"silu", e, 1e-6f, 1e-5f},
-          {"softmax", f, 1e-7f, 1e-4f},
-          {"rms_norm", g, 1e-6f, 1e-4f},
-          {"sum", {total}, 1e-3f, 1e-4f},
-          {"matmul_f32", mm, 1e-5f, 1e-4f},
-          {"matvec_f32", mv, 1e-5f, 1e-4f},
-          {"matmul_f16", mm16, 1e-4f, 1e-3f, true},
-          {"matvec_f16", mv16, 1e-4f, 1e-3f, true}};
+  return {{"add", c, 0, 1e-6f},          {"scale", d, 0, 1e-6f},
+          {"silu", e, 1e-6f, 1e-5f},     {"softmax", f, 1e-7f, 1e-4f},
+          {"rms_norm", g, 1e-6f, 1e-4f}, {"sum", {total}, 1e-3f, 1e-4f}};
+}
+
+template <typename T>
+Check expected_matmul(const char* name, const std::vector<T>& a, const std::vector<T>& b) {
+  namespace ref = reference;
+  std::vector<float> c(kMatmul.m * kMatmul.n);
+  ref::matmul(ref::matrix(view(a), kMatmul.m, kMatmul.k),
+              ref::matrix(view(b), kMatmul.k, kMatmul.n),
+              ref::matrix(std::span(c), kMatmul.m, kMatmul.n));
+  const bool f16 = sizeof(T) == 2;
+  return {name, std::move(c), f16 ? 1e-4f : 1e-5f, f16 ? 1e-3f : 1e-4f, f16};
+}
+
+template <typename T>
+Check expected_matvec(const char* name, const std::vector<T>& a, const std::vector<float>& x) {
+  std::vector<float> y(kMatvecRows);
+  reference::matvec(reference::matrix(view(a), kMatvecRows, kMatvecCols), view(x), std::span(y));
+  const bool f16 = sizeof(T) == 2;
+  return {name, std::move(y), f16 ? 1e-4f : 1e-5f, f16 ? 1e-3f : 1e-4f, f16};
+}
+
+// In the order that enqueue_chain() writes its outputs.
+std::vector<Check> expected_results(const Inputs& in) {
+  std::vector<Check> checks = expected_chain(in);
+  checks.push_back(expected_matmul("matmul_f32", in.ma, in.mb));
+  checks.push_back(expected_matvec("matvec_f32", in.va, in.vx));
+  checks.push_back(expected_matmul("matmul_f16", in.ma16, in.mb16));
+  checks.push_back(expected_matvec("matvec_f16", in.va16, in.vx));
+  return checks;
 }
 
 // Device buffers of one run, in the order of expected_results().
