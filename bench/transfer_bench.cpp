@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
 
@@ -33,8 +34,15 @@ std::uint64_t free_device_local_bytes(Device& device) {
   return free;
 }
 
-// Physical memory not in use: the host side of a transfer needs it too.
-std::uint64_t free_host_bytes() {
+// Host memory that can be had without swapping: the host side of a transfer needs it too.
+// MemAvailable counts reclaimable page cache, which the free page count does not.
+std::uint64_t available_host_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  std::uint64_t kib = 0;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
   return static_cast<std::uint64_t>(sysconf(_SC_AVPHYS_PAGES)) *
          static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
@@ -43,8 +51,8 @@ std::uint64_t free_host_bytes() {
 
 std::uint64_t transfer_cap(Device& device, std::uint64_t max_bytes, int buffers) {
   const std::uint64_t free = free_device_local_bytes(device) / buffers;
-  return std::min(
-      {max_bytes, device.properties().limits.max_allocation_bytes, free, free_host_bytes() / 4});
+  return std::min({max_bytes, device.properties().limits.max_allocation_bytes, free,
+                   available_host_bytes() / 4});
 }
 
 Timing MemcpyBaseline::measure(std::uint64_t bytes, const std::string& context) {
