@@ -46,8 +46,9 @@ class Buffer {
   operator BufferRef() const noexcept { return ref(); }  // NOLINT: a Buffer is usable where a ref is
 
   // The host view of a host-visible buffer (persistently mapped). Throws Errc::unsupported when
-  // the memory cannot be mapped. Writes must be followed by no GPU use until the stream's
-  // earlier work on this buffer is complete: the caller synchronizes.
+  // the memory cannot be mapped. The caller synchronizes: no queued work may use the buffer while
+  // the host touches it, and on non-coherent memory Device::flush_mapped / invalidate_mapped
+  // publish host writes and fetch device writes.
   std::span<std::byte> mapped() const;
 
  private:

@@ -83,16 +83,28 @@ BackendBuffer& Device::resolve(BufferRef ref, std::uint64_t offset, std::uint64_
   return *it->second.backend;
 }
 
+std::span<std::byte> Device::try_mapped(BufferRef ref) const {
+  std::byte* host = resolve(ref, 0, 0, "map").host_pointer();
+  return host ? std::span<std::byte>(host, ref.size) : std::span<std::byte>();
+}
+
 std::span<std::byte> Device::mapped(BufferRef ref) const {
-  BackendBuffer& backend = resolve(ref, 0, 0, "map");
-  std::byte* host = backend.host_pointer();
-  if (host == nullptr) {
+  std::span<std::byte> view = try_mapped(ref);
+  if (view.empty()) {
     fail(Errc::unsupported,
          "buffer of {} on '{}' is not host-visible; allocate it with MemoryKind::host_visible or "
          "use Stream::upload/download",
          format_bytes(ref.size), props_.name);
   }
-  return {host, ref.size};
+  return view;
+}
+
+void Device::flush_mapped(BufferRef ref, std::uint64_t offset, std::uint64_t bytes) {
+  do_flush_mapped(resolve(ref, offset, bytes, "flush"), offset, bytes);
+}
+
+void Device::invalidate_mapped(BufferRef ref, std::uint64_t offset, std::uint64_t bytes) {
+  do_invalidate_mapped(resolve(ref, offset, bytes, "invalidate"), offset, bytes);
 }
 
 Stream& Device::stream() {
@@ -204,18 +216,45 @@ void copy_between_devices(BufferRef src, std::uint64_t src_offset, BufferRef dst
   }
   from.resolve(src, src_offset, bytes, "copy source");
   to.resolve(dst, dst_offset, bytes, "copy destination");
-  // Two host chunks: while one is uploaded to `to`, the next is downloaded from `from`.
+  if (bytes == 0) return;
+  if (std::span<std::byte> target = to.try_mapped(dst); !target.empty()) {
+    to.synchronize();  // nothing queued on `to` may touch the range we write
+    from.stream().download(src, src_offset, target.subspan(dst_offset, bytes)).wait();
+    to.flush_mapped(dst, dst_offset, bytes);
+    return;
+  }
+  if (std::span<std::byte> source = from.try_mapped(src); !source.empty()) {
+    from.synchronize();
+    from.invalidate_mapped(src, src_offset, bytes);
+    to.stream().upload(dst, dst_offset, source.subspan(src_offset, bytes)).wait();
+    return;
+  }
+  copy_between_devices_chunked(src, src_offset, dst, dst_offset, bytes);
+}
+
+void copy_between_devices_chunked(BufferRef src, std::uint64_t src_offset, BufferRef dst,
+                                  std::uint64_t dst_offset, std::uint64_t bytes) {
+  if (src.device == nullptr || dst.device == nullptr) {
+    fail(Errc::freed_handle, "copy between devices: a buffer is empty");
+  }
+  Device& from = *src.device;
+  Device& to = *dst.device;
+  from.resolve(src, src_offset, bytes, "copy source");
+  to.resolve(dst, dst_offset, bytes, "copy destination");
+  if (bytes == 0) return;
+  // Two pinned chunks on the source device: a device copy (DMA at the bus rate) fills one while
+  // the other is uploaded to `to`.
   constexpr std::uint64_t chunk = 16ull << 20;
-  std::vector<std::byte> staging[2];
-  staging[0].resize(std::min(bytes, chunk));
-  staging[1].resize(std::min(bytes, chunk));
+  Buffer pinned[2] = {from.allocate(std::min(bytes, chunk), MemoryKind::host_visible),
+                      from.allocate(std::min(bytes, chunk), MemoryKind::host_visible)};
   Event uploads[2];
   for (std::uint64_t done = 0, i = 0; done < bytes; done += chunk, ++i) {
     const std::uint64_t n = std::min(chunk, bytes - done);
-    auto& host = staging[i % 2];
-    uploads[i % 2].wait();  // the chunk buffer is free again
-    from.stream().download(src, src_offset + done, std::span(host.data(), n)).wait();
-    uploads[i % 2] = to.stream().upload(dst, dst_offset + done, std::span(host.data(), n));
+    Buffer& staging = pinned[i % 2];
+    uploads[i % 2].wait();  // this chunk's previous upload has read it
+    from.stream().copy(src, src_offset + done, staging, 0, n).wait();
+    from.invalidate_mapped(staging, 0, n);
+    uploads[i % 2] = to.stream().upload(dst, dst_offset + done, staging.mapped().first(n));
     to.stream().flush();
   }
   uploads[0].wait();

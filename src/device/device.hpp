@@ -56,6 +56,12 @@ class Device : public std::enable_shared_from_this<Device> {
   BackendBuffer& resolve(BufferRef ref, std::uint64_t offset, std::uint64_t bytes,
                          const char* what) const;
   std::span<std::byte> mapped(BufferRef ref) const;
+  // Like mapped(), but an empty span when the buffer is not host-visible.
+  std::span<std::byte> try_mapped(BufferRef ref) const;
+  // For host access through mapped() on memory that may not be coherent: flush after writing,
+  // invalidate before reading what the device wrote. No-ops where memory is coherent.
+  void flush_mapped(BufferRef ref, std::uint64_t offset, std::uint64_t bytes);
+  void invalidate_mapped(BufferRef ref, std::uint64_t offset, std::uint64_t bytes);
   void free(std::uint64_t handle) noexcept;  // Buffer's destructor
 
  protected:
@@ -67,6 +73,8 @@ class Device : public std::enable_shared_from_this<Device> {
   virtual void do_release(std::unique_ptr<BackendBuffer> buffer) noexcept;
   virtual std::unique_ptr<Stream> do_create_stream() = 0;
   virtual std::vector<MemoryHeap> do_query_heaps() = 0;
+  virtual void do_flush_mapped(BackendBuffer&, std::uint64_t, std::uint64_t) {}
+  virtual void do_invalidate_mapped(BackendBuffer&, std::uint64_t, std::uint64_t) {}
   // Destroys the default stream; backends call it first in their destructor, while the objects
   // the stream uses still exist.
   void release_default_stream() noexcept;
@@ -86,9 +94,14 @@ class Device : public std::enable_shared_from_this<Device> {
   std::unique_ptr<Stream> default_stream_;
 };
 
-// Copies between buffers of any two devices of this process: on one device a device copy, across
-// devices staged through host memory in chunks. Waits for completion.
+// Copies between buffers of any two devices of this process and waits for completion. On one
+// device: a device copy. Across devices: straight into (or out of) the other side's mapping when
+// one buffer is host-visible, else through pinned chunks on the source device.
 void copy_between_devices(BufferRef src, std::uint64_t src_offset, BufferRef dst,
                           std::uint64_t dst_offset, std::uint64_t bytes);
+// The general path of copy_between_devices (neither side mapped), callable directly so that it is
+// tested on machines where every buffer happens to be host-visible.
+void copy_between_devices_chunked(BufferRef src, std::uint64_t src_offset, BufferRef dst,
+                                  std::uint64_t dst_offset, std::uint64_t bytes);
 
 }  // namespace crossgpu

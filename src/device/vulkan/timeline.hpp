@@ -23,6 +23,8 @@ class Timeline {
   void wait(std::uint64_t serial, std::chrono::nanoseconds timeout);
   void wait_idle();
 
+  static constexpr std::chrono::microseconds spin_before_blocking{100};
+
  private:
   void reap_fences_locked();
 

@@ -292,6 +292,14 @@ std::unique_ptr<Stream> VulkanDevice::do_create_stream() {
 
 std::vector<MemoryHeap> VulkanDevice::do_query_heaps() { return allocator_->heaps(); }
 
+void VulkanDevice::do_flush_mapped(BackendBuffer& buffer, std::uint64_t offset, std::uint64_t bytes) {
+  allocator_->flush(static_cast<VulkanBuffer&>(buffer).allocation(), offset, bytes);
+}
+
+void VulkanDevice::do_invalidate_mapped(BackendBuffer& buffer, std::uint64_t offset, std::uint64_t bytes) {
+  allocator_->invalidate(static_cast<VulkanBuffer&>(buffer).allocation(), offset, bytes);
+}
+
 std::uint64_t VulkanDevice::host_import_alignment() const noexcept {
   return features_->import_alignment;
 }

@@ -58,6 +58,8 @@ class VulkanDevice final : public Device {
   void do_release(std::unique_ptr<BackendBuffer> buffer) noexcept override;
   std::unique_ptr<Stream> do_create_stream() override;
   std::vector<MemoryHeap> do_query_heaps() override;
+  void do_flush_mapped(BackendBuffer& buffer, std::uint64_t offset, std::uint64_t bytes) override;
+  void do_invalidate_mapped(BackendBuffer& buffer, std::uint64_t offset, std::uint64_t bytes) override;
 
  private:
   struct Features;
