@@ -241,7 +241,7 @@ void run_cross_device_bench(const std::vector<std::shared_ptr<Device>>& devices,
     if (measured) table.add_row(std::move(line));
   }
   Report::print(
-      "copy_between_devices (staged through host memory): GB/s (% of a memcpy of "
+      "copy_between_devices: GB/s (% of a memcpy of "
       "the same size measured alongside); devices numbered as in the list above",
       table);
 }
