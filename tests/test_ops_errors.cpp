@@ -57,6 +57,11 @@ TEST_P(OpsErrorTest, SizesMustFitTheBuffers) {
   const std::uint64_t huge = std::numeric_limits<std::uint64_t>::max() / 2;
   EXPECT_TRUE(throws_errc([&] { ops::fill(stream(), out, huge, 0.0f); }, Errc::out_of_range));
   EXPECT_TRUE(throws_errc([&] { ops::softmax(stream(), a, out, huge, huge); }, Errc::out_of_range));
+  // A reference claiming more than was allocated is checked against the allocation itself.
+  BufferRef forged = out.ref();
+  forged.size = 1 << 20;
+  EXPECT_TRUE(throws_errc([&] { ops::fill(stream(), forged, 1000, 0.0f); }, Errc::out_of_range,
+                          "operand 'out'"));
   expect_untouched();
 }
 

@@ -45,6 +45,8 @@ void check_one(Stream& stream, const char* op, const Operand& operand) {
          "pass fewer elements or a larger buffer",
          what, operand.elements, to_string(operand.type), bytes, offset, size);
   }
+  // The size above came with the reference; the device checks against the allocation itself.
+  stream.device().resolve(operand.ref.buffer, offset, bytes, what.c_str());
 }
 
 struct ByteRange {
