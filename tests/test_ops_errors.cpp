@@ -176,7 +176,8 @@ TEST(OpsUnsupported, F16NeedsSixteenBitStorage) {
   Buffer a = device->allocate(64);
   Buffer b = device->allocate(64);
   Buffer c = device->allocate(64);
-  EXPECT_TRUE(throws_errc([&] { ops::matmul(device->stream(), a, b, c, {2, 2, 2}, ops::DType::f16); },
+  EXPECT_TRUE(throws_errc(
+      [&] { ops::matmul(device->stream(), a, b, c, {2, 2, 2}, ops::DType::f16); },
                           Errc::unsupported, "f16"));
   EXPECT_TRUE(throws_errc(
       [&] { ops::matvec(device->stream(), a, b, c, 2, 2, ops::DType::f16); }, Errc::unsupported,

@@ -12,7 +12,9 @@ namespace crossgpu::testing {
 namespace {
 
 std::uint64_t initial_seed() {
-  if (const char* fixed = std::getenv("CROSSGPU_TEST_SEED")) return std::strtoull(fixed, nullptr, 0);
+  if (const char* fixed = std::getenv("CROSSGPU_TEST_SEED")) {
+    return std::strtoull(fixed, nullptr, 0);
+  }
   std::random_device device;
   return (std::uint64_t{device()} << 32) | device();
 }
@@ -47,9 +49,10 @@ std::vector<reference::Half> Rng::halves(std::uint64_t n, float lo, float hi) {
 
 void DeviceOpsTest::TearDown() {
   if (HasFailure()) {
-    std::fprintf(stderr, "  random inputs came from seed %llu: rerun with CROSSGPU_TEST_SEED=%llu\n",
-                 static_cast<unsigned long long>(rng.seed()),
-                 static_cast<unsigned long long>(rng.seed()));
+    const auto seed = static_cast<unsigned long long>(rng.seed());
+    std::fprintf(stderr,
+                 "  random inputs came from seed %llu: rerun with CROSSGPU_TEST_SEED=%llu\n",
+                 seed, seed);
   }
 }
 

@@ -39,7 +39,8 @@ struct TensorRef {
   std::uint64_t byte_offset = 0;
 
   TensorRef() = default;
-  TensorRef(BufferRef ref, std::uint64_t offset = 0) : buffer(ref), byte_offset(offset) {}  // NOLINT
+  TensorRef(BufferRef ref, std::uint64_t offset = 0)  // NOLINT: implicit, like Buffer -> BufferRef
+      : buffer(ref), byte_offset(offset) {}
   TensorRef(const Buffer& owner, std::uint64_t offset = 0)  // NOLINT: a Buffer is usable as is
       : buffer(owner.ref()), byte_offset(offset) {}
 };

@@ -76,8 +76,8 @@ Event for_each_chunk(std::uint64_t total, std::uint64_t step, Body&& body) {
 }
 
 template <typename Push>
-Event dispatch(Stream& stream, const KernelSpec& kernel, std::initializer_list<BufferRange> bindings,
-               const Push& push, Groups groups) {
+Event dispatch(Stream& stream, const KernelSpec& kernel,
+               std::initializer_list<BufferRange> bindings, const Push& push, Groups groups) {
   static_assert(std::is_trivially_copyable_v<Push>);
   return stream.dispatch(kernel, std::span(bindings.begin(), bindings.size()),
                          std::as_bytes(std::span(&push, 1)), groups);

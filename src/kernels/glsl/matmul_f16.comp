@@ -1,13 +1,13 @@
-// C = A * B with f16 A and B (16-bit storage only; the arithmetic is f32), f32 accumulation and f32 C; A is m x k, B is k x n, C is m x n, all
-// row-major with leading dimensions lda/ldb/ldc. Push constants: kernels/push_constants.hpp
-// MatmulPush. Groups: x = ceil(n / 64), y = ceil(m / 64).
+// C = A * B with f16 A and B (16-bit storage only; the arithmetic is f32), f32 accumulation and
+// f32 C; A is m x k, B is k x n, C is m x n, all row-major with leading dimensions lda/ldb/ldc.
+// Push constants: kernels/push_constants.hpp MatmulPush. Groups: x = ceil(n / 64),
+// y = ceil(m / 64).
 //
 // Register blocking: a workgroup owns a 64x64 tile of C and each of its 16x16 invocations keeps
 // a 4x4 block of that tile in registers, reading A and B straight from memory. Invocation (tx, ty)
 // takes rows ty + 16*i and columns tx + 16*j, so neighbouring invocations read neighbouring
-// columns of B (one vector load on a CPU implementation, coalesced on a GPU) and share the rows
-// of A. No shared memory: on lavapipe its barriers cost more than the reuse saves, and the cache
-// already serves the reuse.
+// columns of B (coalesced on a GPU) and share the rows of A. No shared memory: on lavapipe its
+// barriers cost more than the reuse saves, and the cache already serves the reuse.
 #version 450
 #extension GL_EXT_shader_16bit_storage : require
 layout(local_size_x = 256) in;

@@ -1,6 +1,6 @@
-// y = A * x with an f16 matrix (16-bit storage only; the arithmetic is f32); x and y are f32, accumulation is f32. A is rows x cols, row-major
-// with leading dimension lda. Push constants: kernels/push_constants.hpp MatvecPush.
-// Groups: x = rows (one workgroup per row).
+// y = A * x with an f16 matrix (16-bit storage only; the arithmetic is f32); x and y are f32,
+// accumulation is f32. A is rows x cols, row-major with leading dimension lda. Push constants:
+// kernels/push_constants.hpp MatvecPush. Groups: x = rows (one workgroup per row).
 //
 // The 128 invocations of a workgroup stride over the row together (neighbours read neighbouring
 // elements), then their partial sums meet in a shared-memory tree. The tree needs no subgroup
