@@ -18,6 +18,10 @@ void main() {
   const uint i = gl_GlobalInvocationID.x;
   if (i >= p.n) return;
   const float v = x[p.x_offset + i];
-  // For v < -88, exp(-v) is +inf and the quotient is -0: the correct limit, no NaN.
-  y[p.y_offset + i] = v / (1.0 + exp(-v));
+  // sigmoid(v) from e = exp(-|v|) <= 1, so that no exp overflows and every divisor lies in
+  // [1, 2]: Vulkan leaves division undefined for divisors beyond 2^126, and the plain
+  // v / (1 + exp(-v)) gives -0 on NVIDIA for v = -88, where the true result is -5e-37.
+  const float e = exp(-abs(v));
+  const float sigmoid = v >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+  y[p.y_offset + i] = v * sigmoid;
 }
