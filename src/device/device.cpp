@@ -1,6 +1,7 @@
 #include "device/device.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -34,10 +35,15 @@ MemoryUsage Device::usage() const {
 Buffer Device::allocate(std::uint64_t bytes, MemoryKind kind) {
   if (bytes == 0) fail(Errc::invalid_argument, "cannot allocate 0 bytes on {}", props_.name);
   if (bytes > props_.limits.max_allocation_bytes) {
+    std::uint64_t free_bytes = 0;
+    for (const MemoryHeap& heap : do_query_heaps()) {
+      if (heap.device_local) free_bytes = std::max(free_bytes, heap.free_bytes);
+    }
     fail(Errc::out_of_memory,
-         "allocation of {} on {} exceeds the device's largest single allocation ({}); split the "
-         "data into several buffers",
-         format_bytes(bytes), props_.name, format_bytes(props_.limits.max_allocation_bytes));
+         "allocation of {} on {} exceeds the device's largest single allocation ({}; {} free); "
+         "split the data into several buffers",
+         format_bytes(bytes), props_.name, format_bytes(props_.limits.max_allocation_bytes),
+         format_bytes(free_bytes));
   }
   std::unique_ptr<BackendBuffer> backend = do_allocate(bytes, kind);
   std::lock_guard lock(mutex_);
