@@ -11,7 +11,7 @@
 #include "device/device.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/push_constants.hpp"
-#include "test_device_support.hpp"
+#include "support/test_support.hpp"
 
 namespace crossgpu {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "device/device.hpp"
 #include "support/test_devices.hpp"
-#include "test_device_support.hpp"
+#include "support/test_support.hpp"
 
 namespace crossgpu {
 namespace {

@@ -7,7 +7,7 @@
 #include "device/properties.hpp"
 #include "device/registry.hpp"
 #include "support/test_devices.hpp"
-#include "test_device_support.hpp"
+#include "support/test_support.hpp"
 
 namespace crossgpu {
 namespace {

@@ -7,7 +7,7 @@
 #include "device/cpu/cpu_device.hpp"
 #include "kernels/ops.hpp"
 #include "support/test_devices.hpp"
-#include "test_device_support.hpp"
+#include "support/test_support.hpp"
 #include "test_ops_support.hpp"
 
 namespace crossgpu {

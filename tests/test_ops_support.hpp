@@ -14,7 +14,7 @@
 
 #include "device/device.hpp"
 #include "kernels/reference/half.hpp"
-#include "test_device_support.hpp"
+#include "support/test_support.hpp"
 
 namespace crossgpu::testing {
 

@@ -16,15 +16,15 @@
 #include "device/vulkan/vulkan_device.hpp"
 #include "kernels/ops.hpp"
 #include "support/test_devices.hpp"
+#include "support/test_support.hpp"
 
 namespace crossgpu::vulkan {
 namespace {
 
-// Parameterized by index into testing::devices() (see testing::PerDeviceTest for why not by
-// shared_ptr); only the Vulkan devices are instantiated.
-class VulkanBackend : public ::testing::TestWithParam<std::size_t> {
+// Only the Vulkan devices are instantiated (by index: see testing::PerDeviceTest).
+class VulkanBackend : public testing::PerDeviceTest {
  protected:
-  Device* GetParam() const { return testing::devices().at(TestWithParam::GetParam()).get(); }
+  Device* GetParam() const { return &PerDeviceTest::device(); }
   VulkanDevice& device() { return dynamic_cast<VulkanDevice&>(*GetParam()); }
   VulkanBuffer& backend(const Buffer& buffer) {
     return dynamic_cast<VulkanBuffer&>(GetParam()->resolve(buffer, 0, 0, "test"));
@@ -303,7 +303,7 @@ TEST(VulkanValidation, LayerIsActiveInTests) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vulkan, VulkanBackend, ::testing::ValuesIn(vulkan_device_indices()),
-                         [](const auto& info) { return testing::device_test_name(testing::devices().at(info.param)); });
+                         testing::device_param_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(VulkanBackend);
 
 }  // namespace

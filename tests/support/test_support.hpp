@@ -1,4 +1,5 @@
-// Helpers shared by the device tests: typed-error assertions and random test data.
+// Helpers shared by every test suite: typed-error assertions, per-device parameterization and
+// random test data.
 #pragma once
 
 #include <gtest/gtest.h>
