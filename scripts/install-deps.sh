@@ -15,7 +15,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   libavahi-client-dev libavahi-core-dev iproute2
   # bindings
-  pybind11-dev python3-dev python3-numpy python3-pytest python3-grpcio python3-protobuf
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-grpcio python3-grpc-tools python3-protobuf
   openjdk-17-jdk-headless junit5
   # sanitizers and fuzzing (clang's libFuzzer runtime)
   clang libclang-rt-14-dev
