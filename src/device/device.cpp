@@ -209,19 +209,28 @@ void Stream::synchronize() { do_synchronize(); }
 
 // --- copies across devices ---
 
-void copy_between_devices(BufferRef src, std::uint64_t src_offset, BufferRef dst,
-                          std::uint64_t dst_offset, std::uint64_t bytes) {
+namespace {
+
+// Both ends of a copy between devices, validated.
+std::pair<Device&, Device&> copy_ends(BufferRef src, std::uint64_t src_offset, BufferRef dst,
+                                      std::uint64_t dst_offset, std::uint64_t bytes) {
   if (src.device == nullptr || dst.device == nullptr) {
     fail(Errc::freed_handle, "copy between devices: a buffer is empty");
   }
-  Device& from = *src.device;
-  Device& to = *dst.device;
+  src.device->resolve(src, src_offset, bytes, "copy source");
+  dst.device->resolve(dst, dst_offset, bytes, "copy destination");
+  return {*src.device, *dst.device};
+}
+
+}  // namespace
+
+void copy_between_devices(BufferRef src, std::uint64_t src_offset, BufferRef dst,
+                          std::uint64_t dst_offset, std::uint64_t bytes) {
+  auto [from, to] = copy_ends(src, src_offset, dst, dst_offset, bytes);
   if (&from == &to) {
     from.stream().copy(src, src_offset, dst, dst_offset, bytes).wait();
     return;
   }
-  from.resolve(src, src_offset, bytes, "copy source");
-  to.resolve(dst, dst_offset, bytes, "copy destination");
   if (bytes == 0) return;
   if (std::span<std::byte> target = to.try_mapped(dst); !target.empty()) {
     to.synchronize();  // nothing queued on `to` may touch the range we write
@@ -240,13 +249,7 @@ void copy_between_devices(BufferRef src, std::uint64_t src_offset, BufferRef dst
 
 void copy_between_devices_chunked(BufferRef src, std::uint64_t src_offset, BufferRef dst,
                                   std::uint64_t dst_offset, std::uint64_t bytes) {
-  if (src.device == nullptr || dst.device == nullptr) {
-    fail(Errc::freed_handle, "copy between devices: a buffer is empty");
-  }
-  Device& from = *src.device;
-  Device& to = *dst.device;
-  from.resolve(src, src_offset, bytes, "copy source");
-  to.resolve(dst, dst_offset, bytes, "copy destination");
+  auto [from, to] = copy_ends(src, src_offset, dst, dst_offset, bytes);
   if (bytes == 0) return;
   // Two pinned chunks on the source device: a device copy (DMA at the bus rate) fills one while
   // the other is uploaded to `to`.
