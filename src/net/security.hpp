@@ -24,6 +24,7 @@
 
 namespace grpc {
 class Channel;
+class ServerBuilder;
 class ServerContextBase;
 class ServerCredentials;
 class Status;
@@ -59,6 +60,10 @@ inline constexpr std::string_view node_dns_name = "crossgpu-node";
 
 // Limits every channel and server of the cluster uses.
 inline constexpr int max_message_bytes = 8 * 1024 * 1024;
+
+// Applies the cluster's server limits to a builder: max message sizes, and a keepalive policy
+// that accepts the pings connect() sends (gRPC's default would answer them with GOAWAY).
+void apply_server_limits(grpc::ServerBuilder& builder);
 
 // ---------------------------------------------------------------------------------------------
 // An invite: a one-line token a new device uses to join. The token carries where to enroll, how

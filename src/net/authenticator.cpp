@@ -1,0 +1,94 @@
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/grpcpp.h>
+
+#include "core/log.hpp"
+#include "net/crypto.hpp"
+#include "net/security.hpp"
+
+namespace crossgpu::net {
+namespace fs = std::filesystem;
+namespace {
+
+std::optional<fs::file_time_type> modified_time(const fs::path& path) {
+  std::error_code ec;
+  const auto time = fs::last_write_time(path, ec);
+  if (ec) return std::nullopt;
+  return time;
+}
+
+// The client's leaf certificate as TLS verified it, or "" when it showed none.
+std::string peer_certificate(const grpc::ServerContextBase& context) {
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (!auth || !auth->IsPeerAuthenticated()) return {};
+  const auto values = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (values.empty()) return {};
+  return std::string(values.front().data(), values.front().size());
+}
+
+}  // namespace
+
+Authenticator::Authenticator(fs::path config_dir) : dir_(std::move(config_dir)) {}
+
+bool Authenticator::revoked(const PeerIdentity& peer) const {
+  std::lock_guard lock(mutex_);
+  const auto mtime = modified_time(dir_ / "revoked.json");
+  if (mtime != loaded_mtime_) {
+    revocations_ = mtime ? RevocationList::load(dir_) : RevocationList{};
+    loaded_mtime_ = mtime;
+  }
+  return revocations_.is_revoked(peer.node_id, peer.cert_serial);
+}
+
+std::optional<PeerIdentity> Authenticator::authenticate(
+    const grpc::ServerContextBase& context) const {
+  const std::string address = context.peer();
+  const std::string pem = peer_certificate(context);
+  if (pem.empty()) {
+    log::warn("refused a call from {}: no client certificate", address);
+    return std::nullopt;
+  }
+  PeerIdentity peer;
+  peer.address = address;
+  try {
+    const crypto::CertificateInfo info = crypto::inspect_node_certificate(pem);
+    peer.node_id = info.node_id;
+    peer.role = info.role;
+    peer.cert_serial = info.serial;
+  } catch (const std::exception& e) {
+    log::warn("refused a call from {}: {}", address, e.what());
+    return std::nullopt;
+  }
+  try {
+    if (revoked(peer)) {
+      log::warn("refused a call from node {} at {}: the node was removed from the cluster",
+                peer.node_id, address);
+      return std::nullopt;
+    }
+  } catch (const std::exception& e) {
+    // Fail closed: an unreadable revocation list admits nobody.
+    log::error("refused a call from node {} at {}: {}", peer.node_id, address, e.what());
+    return std::nullopt;
+  }
+  return peer;
+}
+
+grpc::Status Authenticator::authorize(const grpc::ServerContextBase& context, Role need,
+                                      PeerIdentity* out) const {
+  std::optional<PeerIdentity> peer = authenticate(context);
+  if (!peer) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "this node serves only members of its cluster: join with an invite "
+                        "(`crossgpu node --join TOKEN`)");
+  }
+  if (!role_allows(peer->role, need)) {
+    log::warn("refused a call from node {} at {}: role {} may not do what needs role {}",
+              peer->node_id, peer->address, to_string(peer->role), to_string(need));
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        fmt::format("this call needs role {}; your node has role {}",
+                                    to_string(need), to_string(peer->role)));
+  }
+  if (out) *out = std::move(*peer);
+  return grpc::Status::OK;
+}
+
+}  // namespace crossgpu::net
