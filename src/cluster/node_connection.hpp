@@ -1,0 +1,87 @@
+// A client's connection to one node: the mutual-TLS channel, the Hello handshake, the Session
+// stream that keeps the session (and the client's memory on the node) alive, heartbeats that
+// measure RTT and notice a vanished node, and one method per RPC. Once the node is lost every
+// call, in flight or later, fails with Errc::device_lost; nothing aborts.
+// gRPC stays out of this header.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "device/kernel.hpp"
+#include "device/properties.hpp"
+
+namespace crossgpu::net {
+class NodeIdentity;
+}
+namespace crossgpu::v1 {
+class WriteGrant;
+class StatusResponse;
+}
+
+namespace crossgpu::cluster {
+
+struct ConnectionOptions {
+  std::chrono::milliseconds heartbeat_interval{500};
+  std::chrono::milliseconds heartbeat_timeout{3000};
+  std::chrono::milliseconds call_timeout{60000};  // unary calls; streams rely on heartbeats
+};
+
+// A binding of a remote dispatch, in wire terms.
+struct RemoteRange {
+  std::uint64_t handle = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+};
+
+class NodeConnection {
+ public:
+  // Connects, says Hello and opens the Session stream. Errc::device_lost when the node cannot
+  // be reached, the node's own error (e.g. Errc::unsupported for a version mismatch) otherwise.
+  static std::shared_ptr<NodeConnection> open(const std::string& address,
+                                              const net::NodeIdentity& identity,
+                                              ConnectionOptions options = {});
+  ~NodeConnection();
+  NodeConnection(const NodeConnection&) = delete;
+  NodeConnection& operator=(const NodeConnection&) = delete;
+
+  const std::string& address() const noexcept;
+  const std::string& node_id() const noexcept;       // the node's
+  const std::string& local_node_id() const noexcept;  // ours
+  const std::string& role() const noexcept;           // what the node granted us
+  std::uint64_t quota_bytes() const noexcept;
+  bool lost() const noexcept;
+  double rtt_ms() const noexcept;  // last heartbeat round trip; 0 before the first
+
+  std::vector<DeviceProperties> list_devices();
+  v1::StatusResponse status();
+  std::uint64_t allocate(const std::string& device_id, std::uint64_t bytes, bool host_visible);
+  void free(std::uint64_t handle);
+  // Writes in chunks of at most 4 MiB in one stream: a small write is one message.
+  void write(std::uint64_t handle, std::uint64_t offset, std::span<const std::byte> data);
+  void read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out);
+  void copy(std::uint64_t src, std::uint64_t src_offset, std::uint64_t dst,
+            std::uint64_t dst_offset, std::uint64_t bytes);
+  void dispatch(std::string_view kernel, std::span<const RemoteRange> bindings,
+                std::span<const std::byte> push, Groups groups);
+  void synchronize(const std::string& device_id);
+  v1::WriteGrant grant_write(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
+                             const std::string& grantee_node_id);
+  std::uint64_t peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
+                          const std::string& dst_address, const v1::WriteGrant& grant);
+
+  // Ends the session (the node frees what it holds for us) and stops the heartbeats.
+  void close() noexcept;
+
+  struct Impl;
+
+ private:
+  explicit NodeConnection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace crossgpu::cluster

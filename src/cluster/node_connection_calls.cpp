@@ -1,0 +1,171 @@
+// NodeConnection: one method per RPC. Each call carries the session id, is cancelled when the
+// node is lost, and turns failures into typed errors (Impl::Call::check).
+#include <algorithm>
+#include <cstring>
+
+#include "cluster/device_info.hpp"
+#include "cluster/node_connection_impl.hpp"
+#include "cluster/protocol.hpp"
+#include "core/error.hpp"
+
+namespace crossgpu::cluster {
+
+using Call = NodeConnection::Impl::Call;
+
+std::vector<DeviceProperties> NodeConnection::list_devices() {
+  Call call(*impl_, true);
+  v1::ListDevicesResponse response;
+  call.check(impl_->stub->ListDevices(&call.context, {}, &response), "ListDevices");
+  std::vector<DeviceProperties> devices;
+  for (const v1::DeviceInfo& info : response.devices()) devices.push_back(from_wire(info));
+  return devices;
+}
+
+v1::StatusResponse NodeConnection::status() {
+  Call call(*impl_, true);
+  v1::StatusResponse response;
+  call.check(impl_->stub->Status(&call.context, {}, &response), "Status");
+  return response;
+}
+
+std::uint64_t NodeConnection::allocate(const std::string& device_id, std::uint64_t bytes,
+                                       bool host_visible) {
+  Call call(*impl_, true);
+  v1::AllocateRequest request;
+  request.set_device_id(device_id);
+  request.set_bytes(bytes);
+  request.set_host_visible(host_visible);
+  v1::AllocateResponse response;
+  call.check(impl_->stub->Allocate(&call.context, request, &response), "Allocate");
+  return response.handle();
+}
+
+void NodeConnection::free(std::uint64_t handle) {
+  Call call(*impl_, true);
+  v1::FreeRequest request;
+  request.set_handle(handle);
+  v1::FreeResponse response;
+  call.check(impl_->stub->Free(&call.context, request, &response), "Free");
+}
+
+void NodeConnection::write(std::uint64_t handle, std::uint64_t offset,
+                           std::span<const std::byte> data) {
+  Call call(*impl_, false);
+  v1::WriteResponse response;
+  auto writer = impl_->stub->Write(&call.context, &response);
+  v1::WriteChunk chunk;
+  chunk.set_handle(handle);
+  for (std::uint64_t done = 0; done < data.size();) {
+    const std::uint64_t n = std::min<std::uint64_t>(kMaxChunkBytes, data.size() - done);
+    chunk.set_offset(offset + done);
+    chunk.set_data(reinterpret_cast<const char*>(data.data() + done), n);
+    done += n;
+    // The last chunk goes out with the end of the stream: one flush for a small write.
+    grpc::WriteOptions options;
+    if (done == data.size()) options.set_last_message();
+    if (!writer->Write(chunk, options)) break;  // Finish() says why
+  }
+  if (data.empty()) writer->WritesDone();
+  call.check(writer->Finish(), "Write");
+  if (response.bytes_written() != data.size()) {
+    fail(Errc::io, "Write on node {}: {} of {} bytes written", impl_->address,
+         response.bytes_written(), data.size());
+  }
+}
+
+void NodeConnection::read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out) {
+  Call call(*impl_, false);
+  v1::ReadRequest request;
+  request.set_handle(handle);
+  request.set_offset(offset);
+  request.set_bytes(out.size());
+  auto reader = impl_->stub->Read(&call.context, request);
+  v1::ReadChunk chunk;
+  std::uint64_t received = 0;
+  while (reader->Read(&chunk)) {
+    // The node is a peer, not trusted: its chunk must land inside what we asked for.
+    const std::uint64_t at = chunk.offset() - offset;
+    if (chunk.offset() < offset || at > out.size() || chunk.data().size() > out.size() - at) {
+      call.context.TryCancel();
+      fail(Errc::io, "Read on node {}: a chunk at offset {} lies outside the requested range",
+           impl_->address, chunk.offset());
+    }
+    std::memcpy(out.data() + at, chunk.data().data(), chunk.data().size());
+    received += chunk.data().size();
+  }
+  call.check(reader->Finish(), "Read");
+  if (received != out.size()) {
+    fail(Errc::io, "Read on node {}: {} of {} bytes arrived", impl_->address, received,
+         out.size());
+  }
+}
+
+void NodeConnection::copy(std::uint64_t src, std::uint64_t src_offset, std::uint64_t dst,
+                          std::uint64_t dst_offset, std::uint64_t bytes) {
+  Call call(*impl_, true);
+  v1::CopyRequest request;
+  request.set_src_handle(src);
+  request.set_src_offset(src_offset);
+  request.set_dst_handle(dst);
+  request.set_dst_offset(dst_offset);
+  request.set_bytes(bytes);
+  v1::CopyResponse response;
+  call.check(impl_->stub->Copy(&call.context, request, &response), "Copy");
+}
+
+void NodeConnection::dispatch(std::string_view kernel, std::span<const RemoteRange> bindings,
+                              std::span<const std::byte> push, Groups groups) {
+  Call call(*impl_, true);
+  v1::DispatchRequest request;
+  request.set_kernel(std::string(kernel));
+  for (const RemoteRange& range : bindings) {
+    v1::BufferRange* binding = request.add_bindings();
+    binding->set_handle(range.handle);
+    binding->set_offset(range.offset);
+    binding->set_bytes(range.bytes);
+  }
+  request.set_push_constants(reinterpret_cast<const char*>(push.data()), push.size());
+  request.set_groups_x(groups.x);
+  request.set_groups_y(groups.y);
+  request.set_groups_z(groups.z);
+  v1::DispatchResponse response;
+  call.check(impl_->stub->Dispatch(&call.context, request, &response), "Dispatch");
+}
+
+void NodeConnection::synchronize(const std::string& device_id) {
+  Call call(*impl_, true);
+  v1::SynchronizeRequest request;
+  request.set_device_id(device_id);
+  v1::SynchronizeResponse response;
+  call.check(impl_->stub->Synchronize(&call.context, request, &response), "Synchronize");
+}
+
+v1::WriteGrant NodeConnection::grant_write(std::uint64_t handle, std::uint64_t offset,
+                                           std::uint64_t bytes,
+                                           const std::string& grantee_node_id) {
+  Call call(*impl_, true);
+  v1::WriteGrantRequest request;
+  request.set_handle(handle);
+  request.set_offset(offset);
+  request.set_bytes(bytes);
+  request.set_grantee_node_id(grantee_node_id);
+  v1::WriteGrant grant;
+  call.check(impl_->stub->GrantWrite(&call.context, request, &grant), "GrantWrite");
+  return grant;
+}
+
+std::uint64_t NodeConnection::peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
+                                        const std::string& dst_address,
+                                        const v1::WriteGrant& grant) {
+  Call call(*impl_, false);
+  v1::PeerCopyRequest request;
+  request.set_src_handle(src_handle);
+  request.set_src_offset(src_offset);
+  request.set_dst_address(dst_address);
+  *request.mutable_grant() = grant;
+  v1::PeerCopyResponse response;
+  call.check(impl_->stub->PeerCopy(&call.context, request, &response), "PeerCopy");
+  return response.bytes_copied();
+}
+
+}  // namespace crossgpu::cluster

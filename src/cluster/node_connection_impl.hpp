@@ -1,0 +1,65 @@
+// Internals of NodeConnection shared by node_connection.cpp (session, heartbeats, loss) and
+// node_connection_calls.cpp (the RPCs).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "cluster/node_connection.hpp"
+#include "crossgpu/v1/node.grpc.pb.h"
+
+namespace crossgpu::cluster {
+
+struct NodeConnection::Impl {
+  std::string address;
+  std::string local_node_id;
+  ConnectionOptions options;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Node::Stub> stub;
+  v1::HelloResponse hello;
+  std::string session_text;  // hello.session_id() as metadata
+
+  // The Session stream and its two threads: one sends heartbeats and watches for silence, one
+  // reads the echoes.
+  grpc::ClientContext session_context;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::SessionEvent, v1::SessionEvent>> session;
+  std::thread heartbeat_thread;
+  std::thread reader_thread;
+  std::atomic<std::int64_t> last_echo_nanos{0};  // steady clock
+  std::atomic<double> rtt_ms{0};
+  std::atomic<bool> lost{false};
+  std::atomic<bool> closing{false};
+  std::mutex wake_mutex;
+  std::condition_variable wake;
+
+  // Calls in flight, cancelled all at once when the node is lost.
+  std::mutex calls_mutex;
+  std::set<grpc::ClientContext*> calls;
+
+  // A context for one call: session metadata, deadline (unary calls), registered for cancel.
+  class Call {
+   public:
+    Call(Impl& impl, bool unary);
+    ~Call();
+    grpc::ClientContext context;
+    // Throws the call's failure: Errc::device_lost when the node is lost or unreachable, else
+    // the node's typed error.
+    void check(const grpc::Status& status, std::string_view what) const;
+
+   private:
+    Impl& impl_;
+  };
+
+  void start_session();
+  void heartbeat_loop();
+  void reader_loop();
+  void mark_lost(const char* why);
+  [[noreturn]] void fail_lost(std::string_view what) const;
+};
+
+}  // namespace crossgpu::cluster

@@ -1,0 +1,103 @@
+#include "cluster/node_server.hpp"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
+
+#include "cluster/node_service.hpp"
+#include "cluster/protocol.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "net/admin_service.hpp"
+#include "net/enrollment_service.hpp"
+#include "net/security.hpp"
+
+namespace crossgpu::cluster {
+namespace {
+
+// "0.0.0.0:7450" -> "<hostname>:7450": an address worth putting in an invite.
+std::string advertised(const NodeServerOptions& options, int port) {
+  if (!options.advertised_address.empty()) return options.advertised_address;
+  std::string host = options.listen_address.substr(0, options.listen_address.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]") host = net::local_hostname();
+  return host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+struct NodeServer::Impl {
+  Impl(std::vector<std::shared_ptr<Device>> devices, NodeServerOptions opts)
+      : options(std::move(opts)),
+        identity(net::NodeIdentity::load(options.config_dir)),
+        authenticator(options.config_dir),
+        service(std::move(devices), identity, authenticator, options.limits, options.peers) {}
+
+  void build() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(options.listen_address, identity.server_credentials(), &port);
+    builder.RegisterService(&service);
+    if (net::ClusterCa::exists(options.config_dir)) {
+      enrollment = std::make_unique<net::EnrollmentService>(options.config_dir);
+      // The bound port is unknown until BuildAndStart: take it from the listen address here.
+      const std::string listen_port =
+          options.listen_address.substr(options.listen_address.rfind(':') + 1);
+      admin = std::make_unique<net::AdminService>(
+          options.config_dir, authenticator,
+          std::vector<std::string>{advertised(options, std::atoi(listen_port.c_str()))});
+      builder.RegisterService(enrollment.get());
+      builder.RegisterService(admin.get());
+    }
+    builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    builder.SetMaxSendMessageSize(kMaxMessageBytes);
+    grpc::ResourceQuota quota("crossgpu-node");
+    quota.SetMaxThreads(static_cast<int>(options.max_threads));
+    builder.SetResourceQuota(quota);
+    // Dead clients (kill -9, a cable pulled) are noticed by keepalive pings, which ends their
+    // Session stream and frees their memory.
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                               static_cast<int>(kHeartbeatTimeout.count()));
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    server = builder.BuildAndStart();
+    if (!server) {
+      fail(Errc::io, "cannot listen on {}: the address is in use or invalid; pick another with "
+                     "--listen", options.listen_address);
+    }
+  }
+
+  NodeServerOptions options;
+  net::NodeIdentity identity;
+  net::Authenticator authenticator;
+  NodeService service;
+  std::unique_ptr<net::EnrollmentService> enrollment;
+  std::unique_ptr<net::AdminService> admin;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  bool stopped = false;
+};
+
+NodeServer::NodeServer(std::vector<std::shared_ptr<Device>> devices, NodeServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(devices), std::move(options))) {}
+
+NodeServer::~NodeServer() { shutdown(std::chrono::milliseconds(0)); }
+
+void NodeServer::start() {
+  impl_->build();
+  log::info("node {} serving on {} (port {})", impl_->identity.node_id(),
+            impl_->options.listen_address, impl_->port);
+}
+
+int NodeServer::port() const noexcept { return impl_->port; }
+const std::string& NodeServer::node_id() const noexcept { return impl_->identity.node_id(); }
+SessionTable& NodeServer::sessions() noexcept { return impl_->service.sessions(); }
+
+void NodeServer::shutdown(std::chrono::milliseconds drain) {
+  if (impl_->stopped || !impl_->server) return;
+  impl_->stopped = true;
+  impl_->server->Shutdown(std::chrono::system_clock::now() + drain);
+  impl_->server->Wait();
+  impl_->service.sessions().close_all();
+}
+
+}  // namespace crossgpu::cluster

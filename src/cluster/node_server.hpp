@@ -1,0 +1,57 @@
+// A node's gRPC server: the Node service over this machine's devices, behind mutual TLS with the
+// node's cluster identity, plus Enrollment and Admin when this node holds the cluster CA. There is
+// no plaintext listener. gRPC stays out of this header (it is slow to compile).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/session_table.hpp"
+#include "device/device.hpp"
+
+namespace crossgpu::v1 {
+class PeerStatus;
+}
+
+namespace crossgpu::cluster {
+
+struct NodeServerOptions {
+  std::filesystem::path config_dir;         // holds the node identity (and the CA, if any)
+  std::string listen_address = "0.0.0.0:7450";
+  // host:port that other devices use to reach this node; put into invites. Empty: derived from
+  // listen_address.
+  std::string advertised_address;
+  SessionLimits limits;
+  std::size_t max_threads = 256;            // bounds a flood of concurrent calls
+  std::function<std::vector<v1::PeerStatus>()> peers;  // liveness' view; may be empty
+};
+
+class NodeServer {
+ public:
+  // Loads the identity from options.config_dir (Errc::not_found when the folder has none).
+  NodeServer(std::vector<std::shared_ptr<Device>> devices, NodeServerOptions options);
+  ~NodeServer();
+  NodeServer(const NodeServer&) = delete;
+  NodeServer& operator=(const NodeServer&) = delete;
+
+  // Binds and starts serving. Errc::io when the address cannot be bound.
+  void start();
+  // The bound port (after start); useful with listen port 0.
+  int port() const noexcept;
+  const std::string& node_id() const noexcept;
+  SessionTable& sessions() noexcept;
+
+  // Stops accepting calls, lets running calls finish for up to `drain`, cancels the rest, then
+  // frees every session. Safe to call twice.
+  void shutdown(std::chrono::milliseconds drain = std::chrono::seconds(5));
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace crossgpu::cluster

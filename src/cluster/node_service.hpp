@@ -1,0 +1,76 @@
+// The Node service: the node's devices served to authenticated peers, one session per client.
+// Every call is authorized (role) first, then resolved against the caller's own session, then
+// validated field by field before any device is touched. Included only by node_server.cpp and
+// tests: it brings in gRPC.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/session_table.hpp"
+#include "cluster/write_grant.hpp"
+#include "crossgpu/v1/node.grpc.pb.h"
+#include "device/device.hpp"
+#include "net/security.hpp"
+
+namespace crossgpu::cluster {
+
+// What the node knows about other nodes (liveness fills it); empty when nothing is tracked.
+using PeerStatusSource = std::function<std::vector<v1::PeerStatus>()>;
+
+class NodeService final : public v1::Node::Service {
+ public:
+  NodeService(std::vector<std::shared_ptr<Device>> devices, const net::NodeIdentity& identity,
+              const net::Authenticator& authenticator, SessionLimits limits,
+              PeerStatusSource peers);
+
+  SessionTable& sessions() noexcept { return sessions_; }
+
+  grpc::Status Hello(grpc::ServerContext*, const v1::HelloRequest*, v1::HelloResponse*) override;
+  grpc::Status Session(grpc::ServerContext*,
+                       grpc::ServerReaderWriter<v1::SessionEvent, v1::SessionEvent>*) override;
+  grpc::Status ListDevices(grpc::ServerContext*, const v1::ListDevicesRequest*,
+                           v1::ListDevicesResponse*) override;
+  grpc::Status Status(grpc::ServerContext*, const v1::StatusRequest*,
+                      v1::StatusResponse*) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*,
+                         v1::HeartbeatResponse*) override;
+  grpc::Status Allocate(grpc::ServerContext*, const v1::AllocateRequest*,
+                        v1::AllocateResponse*) override;
+  grpc::Status Free(grpc::ServerContext*, const v1::FreeRequest*, v1::FreeResponse*) override;
+  grpc::Status Write(grpc::ServerContext*, grpc::ServerReader<v1::WriteChunk>*,
+                     v1::WriteResponse*) override;
+  grpc::Status Read(grpc::ServerContext*, const v1::ReadRequest*,
+                    grpc::ServerWriter<v1::ReadChunk>*) override;
+  grpc::Status Copy(grpc::ServerContext*, const v1::CopyRequest*, v1::CopyResponse*) override;
+  grpc::Status Dispatch(grpc::ServerContext*, const v1::DispatchRequest*,
+                        v1::DispatchResponse*) override;
+  grpc::Status Synchronize(grpc::ServerContext*, const v1::SynchronizeRequest*,
+                           v1::SynchronizeResponse*) override;
+  grpc::Status GrantWrite(grpc::ServerContext*, const v1::WriteGrantRequest*,
+                          v1::WriteGrant*) override;
+  grpc::Status PeerCopy(grpc::ServerContext*, const v1::PeerCopyRequest*,
+                        v1::PeerCopyResponse*) override;
+  grpc::Status GrantedWrite(grpc::ServerContext*, grpc::ServerReader<v1::GrantedWriteChunk>*,
+                            v1::WriteResponse*) override;
+
+ private:
+  // Authorizes the caller for `need`, runs `body(peer)` and turns a thrown Error into its status.
+  template <typename Body>
+  grpc::Status serve(grpc::ServerContext* context, net::Role need, const char* what, Body&& body);
+  // The caller's session, from the crossgpu-session metadata.
+  std::shared_ptr<cluster::Session> session_of(const grpc::ServerContext& context,
+                                               const net::PeerIdentity& peer) const;
+  std::shared_ptr<Device> device(const std::string& id) const;
+
+  const std::vector<std::shared_ptr<Device>> devices_;
+  const net::NodeIdentity& identity_;
+  const net::Authenticator& authenticator_;
+  SessionTable sessions_;
+  GrantAuthority grants_;
+  PeerStatusSource peers_;
+};
+
+}  // namespace crossgpu::cluster

@@ -1,0 +1,38 @@
+// A peer's device as a crossgpu::Device: allocate, upload, download, copy and dispatch work as on
+// a local device (the Device/Stream layer validates everything locally first), and each backend
+// hook is one call to the node. A lost node turns every call into Errc::device_lost.
+#pragma once
+
+#include <memory>
+
+#include "cluster/node_connection.hpp"
+#include "device/device.hpp"
+
+namespace crossgpu::cluster {
+
+class RemoteDevice final : public Device {
+ public:
+  RemoteDevice(std::shared_ptr<NodeConnection> node, DeviceProperties props);
+  ~RemoteDevice() override;
+
+  NodeConnection& node() const noexcept { return *node_; }
+  const std::shared_ptr<NodeConnection>& connection() const noexcept { return node_; }
+  // The node's handle of one of this device's buffers (validated like any BufferRef).
+  std::uint64_t remote_handle(BufferRef ref, std::uint64_t offset, std::uint64_t bytes) const;
+
+ protected:
+  std::unique_ptr<BackendBuffer> do_allocate(std::uint64_t bytes, MemoryKind kind) override;
+  std::unique_ptr<Stream> do_create_stream() override;
+  std::vector<MemoryHeap> do_query_heaps() override;
+
+ private:
+  std::shared_ptr<NodeConnection> node_;
+};
+
+// Copies [src_offset, +bytes) of a buffer on node A into a buffer on node B, directly A -> B:
+// B grants A a write of exactly that range, and A streams it. Both buffers must be on remote
+// devices (Errc::invalid_argument otherwise); work queued earlier on either is ordered before.
+void copy_between_nodes(BufferRef src, std::uint64_t src_offset, BufferRef dst,
+                        std::uint64_t dst_offset, std::uint64_t bytes);
+
+}  // namespace crossgpu::cluster

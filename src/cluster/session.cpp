@@ -1,0 +1,98 @@
+#include "cluster/session.hpp"
+
+#include "cluster/wire_validation.hpp"
+#include "core/error.hpp"
+
+namespace crossgpu::cluster {
+
+Session::~Session() {
+  // Streams first: their pending work may still use the buffers, and each stream drains when
+  // destroyed; the buffers are freed after (Device::free defers past pending work anyway).
+  std::lock_guard work(work_mutex_);
+  for (auto& [device, stream] : streams_) {
+    try {
+      stream->synchronize();
+    } catch (const Error&) {
+      // A lost device cannot run the work anyway; freeing below is still right.
+    }
+  }
+  streams_.clear();
+  std::lock_guard lock(mutex_);
+  buffers_.clear();
+}
+
+std::uint64_t Session::held_bytes() const {
+  std::lock_guard lock(mutex_);
+  return held_bytes_;
+}
+
+std::size_t Session::buffer_count() const {
+  std::lock_guard lock(mutex_);
+  return buffers_.size();
+}
+
+bool Session::holds(std::uint64_t handle) const {
+  std::lock_guard lock(mutex_);
+  return buffers_.contains(handle);
+}
+
+void Session::allocate(std::uint64_t handle, const std::shared_ptr<Device>& device,
+                       std::uint64_t bytes, MemoryKind kind) {
+  {
+    // Reserve first so that two concurrent allocations cannot both pass the quota check.
+    std::lock_guard lock(mutex_);
+    if (quota_bytes_ != 0 && (bytes > quota_bytes_ || held_bytes_ > quota_bytes_ - bytes)) {
+      fail(Errc::out_of_memory,
+           "allocation of {} refused: the session's quota is {} and it holds {} already; free "
+           "buffers or ask the node's owner for a larger --quota",
+           format_bytes(bytes), format_bytes(quota_bytes_), format_bytes(held_bytes_));
+    }
+    held_bytes_ += bytes;
+  }
+  try {
+    Buffer buffer = device->allocate(bytes, kind);
+    std::lock_guard lock(mutex_);
+    buffers_.emplace(handle, Entry{device, std::move(buffer)});
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    held_bytes_ -= bytes;
+    throw;
+  }
+}
+
+void Session::free(std::uint64_t handle) {
+  Buffer doomed;  // freed outside the lock
+  {
+    std::lock_guard lock(mutex_);
+    auto it = buffers_.find(handle);
+    if (it == buffers_.end()) {
+      fail(Errc::not_found, "free: this session holds no buffer with handle {}", handle);
+    }
+    held_bytes_ -= it->second.buffer.size();
+    doomed = std::move(it->second.buffer);
+    buffers_.erase(it);
+  }
+}
+
+SessionBuffer Session::resolve(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
+                               const char* what) const {
+  std::lock_guard lock(mutex_);
+  auto it = buffers_.find(handle);
+  if (it == buffers_.end()) {
+    fail(Errc::not_found, "{}: this session holds no buffer with handle {}", what, handle);
+  }
+  check_range(offset, bytes, it->second.buffer.size(), what);
+  return {it->second.device, it->second.buffer.ref()};
+}
+
+Stream& Session::stream(Device& device) {
+  auto it = streams_.find(&device);
+  if (it == streams_.end()) it = streams_.emplace(&device, device.create_stream()).first;
+  return *it->second;
+}
+
+void Session::synchronize_all() {
+  for (auto& [device, stream] : streams_) stream->synchronize();
+}
+
+}  // namespace crossgpu::cluster

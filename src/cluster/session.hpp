@@ -1,0 +1,77 @@
+// One client's session on a node: the buffers it allocated (by opaque wire handle), the memory
+// it holds against its quota, and one stream per device it used. Everything a session owns is
+// freed when the session is destroyed, which is how a disconnect releases a client's memory.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "device/device.hpp"
+#include "net/security.hpp"
+
+namespace crossgpu::cluster {
+
+// A buffer of the session, validated: what a handler may use.
+struct SessionBuffer {
+  std::shared_ptr<Device> device;
+  BufferRef ref;
+};
+
+class Session {
+ public:
+  Session(std::uint64_t id, net::PeerIdentity peer, std::uint64_t quota_bytes)
+      : id_(id), peer_(std::move(peer)), quota_bytes_(quota_bytes),
+        created_(std::chrono::steady_clock::now()) {}
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  std::uint64_t id() const noexcept { return id_; }
+  const net::PeerIdentity& peer() const noexcept { return peer_; }
+  std::uint64_t quota_bytes() const noexcept { return quota_bytes_; }
+  std::uint64_t held_bytes() const;
+  std::size_t buffer_count() const;
+  bool holds(std::uint64_t handle) const;
+  std::chrono::steady_clock::time_point created() const noexcept { return created_; }
+
+  // Allocates under the quota (Errc::out_of_memory naming quota and use) and records the buffer
+  // under `handle`, which the node issues (unique node-wide, never reused).
+  void allocate(std::uint64_t handle, const std::shared_ptr<Device>& device, std::uint64_t bytes,
+                MemoryKind kind);
+  // Errc::not_found for a handle this session does not hold.
+  void free(std::uint64_t handle);
+  // The buffer behind `handle` with [offset, offset+bytes) checked against it.
+  SessionBuffer resolve(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
+                        const char* what) const;
+
+  // This session's stream on `device` (created on first use). Every use of a session's streams
+  // happens under lock(): a stream is used by one thread at a time.
+  Stream& stream(Device& device);
+  std::unique_lock<std::mutex> lock() { return std::unique_lock(work_mutex_); }
+  // Waits for the work of every stream of the session (under lock()).
+  void synchronize_all();
+
+ private:
+  struct Entry {
+    std::shared_ptr<Device> device;
+    Buffer buffer;
+  };
+  const std::uint64_t id_;
+  const net::PeerIdentity peer_;
+  const std::uint64_t quota_bytes_;  // 0: unlimited
+  const std::chrono::steady_clock::time_point created_;
+
+  mutable std::mutex mutex_;  // buffers_ and held_bytes_
+  std::unordered_map<std::uint64_t, Entry> buffers_;
+  std::uint64_t held_bytes_ = 0;
+
+  std::mutex work_mutex_;
+  std::map<Device*, std::unique_ptr<Stream>> streams_;
+};
+
+}  // namespace crossgpu::cluster

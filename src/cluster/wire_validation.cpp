@@ -1,0 +1,83 @@
+#include "cluster/wire_validation.hpp"
+
+#include <string>
+
+#include "cluster/protocol.hpp"
+#include "core/error.hpp"
+#include "kernels/kernel_registry.hpp"
+
+namespace crossgpu::cluster {
+namespace {
+
+// A dispatch may cover at most this many workgroups: far beyond any real op (a 128 MiB binding
+// of f32 at 256 per group is 2^17 groups), small enough that a hostile count cannot keep a CPU
+// device busy for hours.
+constexpr std::uint64_t kMaxTotalGroups = 1ull << 28;
+
+}  // namespace
+
+void check_version(const v1::Version& version) {
+  if (version.major() != kProtocolMajor) {
+    fail(Errc::unsupported,
+         "protocol version {}.{} is not supported: this node speaks {}.{}; run the same major "
+         "version of crossgpu on every device",
+         version.major(), version.minor(), kProtocolMajor, kProtocolMinor);
+  }
+}
+
+void check_range(std::uint64_t offset, std::uint64_t bytes, std::uint64_t size, const char* what) {
+  if (offset > size || bytes > size - offset) {
+    fail(Errc::out_of_range, "{}: range [{}, {}+{}) lies outside the buffer of {} bytes", what,
+         offset, offset, bytes, size);
+  }
+}
+
+void check_chunk(std::uint64_t offset, std::uint64_t bytes, const char* what) {
+  if (bytes == 0) fail(Errc::invalid_argument, "{}: empty chunk", what);
+  if (bytes > kMaxChunkBytes) {
+    fail(Errc::invalid_argument, "{}: chunk of {} exceeds the protocol's {} limit", what,
+         format_bytes(bytes), format_bytes(kMaxChunkBytes));
+  }
+  if (offset > ~std::uint64_t{0} - bytes) {
+    fail(Errc::out_of_range, "{}: offset {} + {} bytes overflows", what, offset, bytes);
+  }
+}
+
+void check_read(const v1::ReadRequest& request) {
+  if (request.bytes() == 0) fail(Errc::invalid_argument, "read: 0 bytes asked");
+  if (request.offset() > ~std::uint64_t{0} - request.bytes()) {
+    fail(Errc::out_of_range, "read: offset {} + {} bytes overflows", request.offset(),
+         request.bytes());
+  }
+}
+
+const KernelSpec& check_dispatch(const v1::DispatchRequest& request) {
+  const KernelSpec& kernel = kernels::kernel_by_name(request.kernel());
+  if (static_cast<std::uint64_t>(request.bindings_size()) != kernel.binding_count) {
+    fail(Errc::invalid_argument, "kernel '{}' takes {} buffers, {} were given", kernel.name,
+         kernel.binding_count, request.bindings_size());
+  }
+  if (request.push_constants().size() != kernel.push_constant_bytes) {
+    fail(Errc::invalid_argument, "kernel '{}' takes {} bytes of parameters, {} were given",
+         kernel.name, kernel.push_constant_bytes, request.push_constants().size());
+  }
+  const std::uint64_t x = request.groups_x(), y = request.groups_y(), z = request.groups_z();
+  if (x == 0 || y == 0 || z == 0) {
+    fail(Errc::invalid_argument, "kernel '{}': workgroup counts {}x{}x{} must all be >= 1",
+         kernel.name, x, y, z);
+  }
+  if (x > kMaxTotalGroups || y > kMaxTotalGroups / x || z > kMaxTotalGroups / (x * y)) {
+    fail(Errc::out_of_range, "kernel '{}': {}x{}x{} workgroups exceed the node's limit of {}",
+         kernel.name, x, y, z, kMaxTotalGroups);
+  }
+  return kernel;
+}
+
+void check_role_name(const std::string& role) {
+  if (role != "monitor" && role != "compute" && role != "admin") {
+    fail(Errc::invalid_argument, "unknown role '{}' (monitor, compute or admin)",
+         role.substr(0, 32));
+  }
+}
+
+}  // namespace crossgpu::cluster

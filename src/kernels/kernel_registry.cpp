@@ -1,0 +1,39 @@
+#include "kernels/kernel_registry.hpp"
+
+#include <array>
+#include <string>
+
+#include "core/error.hpp"
+#include "kernels/kernels.hpp"
+
+namespace crossgpu::kernels {
+namespace {
+
+const std::array<const KernelSpec*, 14> kAll = {
+    &fill_f32,   &copy_f32,   &add_f32,    &mul_f32,    &scale_f32,   &axpy_f32,     &silu_f32,
+    &matmul_f32, &matmul_f16, &matvec_f32, &matvec_f16, &softmax_f32, &rms_norm_f32, &reduce_f32};
+
+}  // namespace
+
+std::span<const KernelSpec* const> builtin_kernels() noexcept { return kAll; }
+
+const KernelSpec* find_kernel(std::string_view name) noexcept {
+  for (const KernelSpec* spec : kAll) {
+    if (spec->name == name) return spec;
+  }
+  return nullptr;
+}
+
+const KernelSpec& kernel_by_name(std::string_view name) {
+  if (const KernelSpec* spec = find_kernel(name)) return *spec;
+  std::string known;
+  for (const KernelSpec* spec : kAll) {
+    if (!known.empty()) known += ", ";
+    known += spec->name;
+  }
+  // The name came from outside: bound what is echoed back.
+  fail(Errc::not_found, "no built-in kernel named '{}'; this node has: {}",
+       name.substr(0, 64), known);
+}
+
+}  // namespace crossgpu::kernels
