@@ -10,7 +10,14 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 
@@ -43,20 +50,68 @@ std::string openssl_error() {
   return text;
 }
 
-BIO* connect_socket(const std::string& address) {
-  BIO* bio = BIO_new_connect(address.c_str());
-  if (!bio) fail(Errc::internal, "BIO_new_connect failed: {}", openssl_error());
-  BIO_set_nbio(bio, 1);
-  if (BIO_do_connect_retry(bio, probe_timeout_seconds, 100) <= 0) {
-    BIO_free_all(bio);
-    fail(Errc::io, "cannot connect to {}: {}", address, openssl_error());
+// A connected TCP socket with send/receive timeouts, or -1 with errno set.
+int connect_with_timeout(const addrinfo& ai) {
+  const int fd = ::socket(ai.ai_family, ai.ai_socktype | SOCK_CLOEXEC, ai.ai_protocol);
+  if (fd < 0) return -1;
+  const int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  int result = ::connect(fd, ai.ai_addr, ai.ai_addrlen);
+  if (result != 0 && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    result = ::poll(&p, 1, probe_timeout_seconds * 1000) == 1 ? 0 : -1;
+    if (result != 0) errno = ETIMEDOUT;
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if (result == 0 && (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0)) {
+      errno = error;
+      result = -1;
+    }
+  }
+  if (result != 0) {
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
   }
   // The handshake runs blocking, bounded by socket timeouts.
-  const int fd = static_cast<int>(BIO_get_fd(bio, nullptr));
-  BIO_socket_nbio(fd, 0);
+  ::fcntl(fd, F_SETFL, flags);
   timeval timeout{probe_timeout_seconds, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  return fd;
+}
+
+// Resolves "host:port" ("[v6]:port" too) and connects to the first address that answers.
+BIO* connect_socket(const std::string& address) {
+  char* host = nullptr;
+  char* port = nullptr;
+  if (BIO_parse_hostserv(address.c_str(), &host, &port, BIO_PARSE_PRIO_HOST) != 1 || !host || !port) {
+    OPENSSL_free(host);
+    OPENSSL_free(port);
+    ERR_clear_error();
+    fail(Errc::invalid_argument, "'{}' is not a host:port address", address);
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = ::getaddrinfo(host, port, &hints, &found);
+  OPENSSL_free(host);
+  OPENSSL_free(port);
+  if (rc != 0) fail(Errc::io, "cannot resolve {}: {}", address, ::gai_strerror(rc));
+  int fd = -1;
+  int error = 0;
+  for (addrinfo* ai = found; ai && fd < 0; ai = ai->ai_next) {
+    fd = connect_with_timeout(*ai);
+    if (fd < 0) error = errno;
+  }
+  ::freeaddrinfo(found);
+  if (fd < 0) fail(Errc::io, "cannot connect to {}: {}", address, std::strerror(error));
+  BIO* bio = BIO_new_socket(fd, BIO_CLOSE);
+  if (!bio) {
+    ::close(fd);
+    fail(Errc::internal, "BIO_new_socket failed: {}", openssl_error());
+  }
   return bio;
 }
 
