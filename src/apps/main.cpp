@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "apps/cluster_command.hpp"
 #include "apps/commands.hpp"
 #include "core/error.hpp"
 
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   crossgpu::apps::add_devices_command(app, exit_code);
   crossgpu::apps::add_selftest_command(app, exit_code);
+  crossgpu::apps::add_cluster_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
