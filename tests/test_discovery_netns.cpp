@@ -1,0 +1,137 @@
+// Discovery across network namespaces: two namespaces joined by a veth pair, a probe process in
+// each (`ip netns exec`), each must find the other over real mDNS on the veth link. The
+// namespaces are created and removed here, named after this process id, and removed by a guard
+// even when an assertion fails. Skipped, with the kernel's reason, where namespaces are refused.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <future>
+
+#include "core/error.hpp"
+
+namespace {
+
+using std::chrono::milliseconds;
+
+struct Result {
+  int status = -1;
+  std::string output;
+};
+
+Result run(const std::string& command) {
+  Result result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return result;
+  char line[512];
+  while (std::fgets(line, sizeof line, pipe)) result.output += line;
+  const int status = pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// Two namespaces "<base>a"/"<base>b" with a veth pair between them. Deleting a namespace
+// deletes its end of the veth, and with it the pair.
+class NamespacePair {
+ public:
+  NamespacePair(std::string veth_a, std::string veth_b)
+      : base_(fmt::format("cgdisc{}", getpid())), veth_a_(std::move(veth_a)), veth_b_(std::move(veth_b)) {
+    remove();  // leftovers of a crashed run with the same pid
+  }
+  ~NamespacePair() { remove(); }
+  NamespacePair(const NamespacePair&) = delete;
+  NamespacePair& operator=(const NamespacePair&) = delete;
+
+  std::string a() const { return base_ + "a"; }
+  std::string b() const { return base_ + "b"; }
+
+  // Empty on success, else the failing command and its output.
+  std::string create() {
+    const std::string tmp_a = fmt::format("cgv{}a", getpid() % 100000), tmp_b = fmt::format("cgv{}b", getpid() % 100000);
+    const std::vector<std::string> steps = {
+        fmt::format("ip netns add {}", a()), fmt::format("ip netns add {}", b()),
+        fmt::format("ip link add {} type veth peer name {}", tmp_a, tmp_b),
+        fmt::format("ip link set {} netns {} name {}", tmp_a, a(), veth_a_),
+        fmt::format("ip link set {} netns {} name {}", tmp_b, b(), veth_b_),
+        fmt::format("ip -n {} addr add 10.213.7.1/24 dev {}", a(), veth_a_),
+        fmt::format("ip -n {} addr add 10.213.7.2/24 dev {}", b(), veth_b_),
+        fmt::format("ip -n {} link set {} up", a(), veth_a_), fmt::format("ip -n {} link set {} up", b(), veth_b_),
+        fmt::format("ip -n {} link set lo up", a()), fmt::format("ip -n {} link set lo up", b())};
+    for (const std::string& step : steps) {
+      const Result r = run(step);
+      if (r.status != 0) return step + ": " + r.output;
+    }
+    return {};
+  }
+
+ private:
+  void remove() {
+    run(fmt::format("ip netns del {}", a()));
+    run(fmt::format("ip netns del {}", b()));
+  }
+
+  std::string base_;
+  std::string veth_a_, veth_b_;
+};
+
+std::string node_id(char digit) { return std::string(32, digit); }
+
+std::string probe(const std::string& ns, char self, char other, const std::string& extra, int timeout_ms) {
+  return fmt::format(
+      "timeout 30 ip netns exec {} {} --id {} --name node-{} --port 7300 --expect {} --mode embedded "
+      "--host-name cg-{} --timeout-ms {} --linger-ms 3000 {}",
+      ns, CROSSGPU_DISCOVERY_PROBE, node_id(self), self, node_id(other), ns, timeout_ms, extra);
+}
+
+// Runs both probes at once; each result is (exit status, output).
+std::pair<Result, Result> run_pair(const std::string& a, const std::string& b) {
+  auto first = std::async(std::launch::async, run, a);
+  auto second = std::async(std::launch::async, run, b);
+  return {first.get(), second.get()};
+}
+
+class DiscoveryNetns : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root (CAP_SYS_ADMIN); not running as root";
+    if (run("ip -V").status != 0) GTEST_SKIP() << "iproute2 ('ip') is not installed";
+  }
+
+  // Creates the namespaces or skips the test when the kernel refuses them.
+  void create_or_skip(NamespacePair& pair) {
+    const std::string error = pair.create();
+    if (error.find("ip netns add") == 0) GTEST_SKIP() << "the kernel refused a network namespace: " << error;
+    ASSERT_TRUE(error.empty()) << error;
+  }
+};
+
+TEST_F(DiscoveryNetns, NodesInSeparateNamespacesFindEachOtherOverVeth) {
+  NamespacePair pair("uplink0", "uplink0");
+  create_or_skip(pair);
+  // Default interface policy: the veth end (named like a NIC) is chosen, loopback is not.
+  const auto [a, b] = run_pair(probe(pair.a(), '1', '2', "", 12'000), probe(pair.b(), '2', '1', "", 12'000));
+  EXPECT_EQ(a.status, 0) << "namespace a did not find b:\n" << a.output;
+  EXPECT_EQ(b.status, 0) << "namespace b did not find a:\n" << b.output;
+  EXPECT_NE(a.output.find("found " + node_id('2') + " node-2 7300"), std::string::npos) << a.output;
+  EXPECT_NE(a.output.find("10.213.7.2"), std::string::npos) << "b's IPv4 address is missing:\n" << a.output;
+  EXPECT_NE(b.output.find("10.213.7.1"), std::string::npos) << "a's IPv4 address is missing:\n" << b.output;
+}
+
+TEST_F(DiscoveryNetns, ContainerBridgesAreSkippedUnlessNamed) {
+  // Both ends are called docker0: the default policy must stay off them, an allow list uses them.
+  NamespacePair pair("docker0", "docker0");
+  create_or_skip(pair);
+  const auto [a, b] = run_pair(probe(pair.a(), '3', '4', "", 3'000), probe(pair.b(), '4', '3', "", 3'000));
+  EXPECT_EQ(a.status, 3) << "discovery ran on docker0 by default:\n" << a.output;
+  EXPECT_EQ(b.status, 3) << "discovery ran on docker0 by default:\n" << b.output;
+  EXPECT_NE(a.output.find("interfaces 0"), std::string::npos) << a.output;
+
+  const auto [c, d] = run_pair(probe(pair.a(), '3', '4', "--interfaces docker0", 12'000),
+                               probe(pair.b(), '4', '3', "--interfaces docker0", 12'000));
+  EXPECT_EQ(c.status, 0) << "an explicit allow list did not use docker0:\n" << c.output;
+  EXPECT_EQ(d.status, 0) << "an explicit allow list did not use docker0:\n" << d.output;
+}
+
+}  // namespace
