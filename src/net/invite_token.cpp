@@ -111,8 +111,10 @@ void read_header(Reader& in, InviteToken& token) {
   if (token.expires_unix_seconds <= 0) {
     fail(Errc::invalid_argument, "invite token has an invalid expiry time");
   }
-  std::ranges::copy(in.take(32, "CA fingerprint"), token.ca_fingerprint.begin());
-  std::ranges::copy(in.take(32, "secret"), token.secret.begin());
+  const auto fingerprint = in.take(32, "CA fingerprint");
+  std::copy(fingerprint.begin(), fingerprint.end(), token.ca_fingerprint.begin());
+  const auto secret = in.take(32, "secret");
+  std::copy(secret.begin(), secret.end(), token.secret.begin());
 }
 
 void read_names(Reader& in, InviteToken& token) {
