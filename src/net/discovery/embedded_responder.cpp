@@ -49,7 +49,8 @@ EmbeddedResponder::~EmbeddedResponder() {
   avahi_threaded_poll_stop(poll_.get());
   resolvers_.clear();
   browser_.reset();
-  group_.reset();  // sends goodbye packets for the service
+  service_group_.reset();  // sends goodbye packets for the service
+  host_group_.reset();
   timer_ = avahi::Timeout();
   server_.reset();
 }
@@ -98,9 +99,9 @@ void EmbeddedResponder::on_timer(AvahiTimeout*, void* self) {
     log::warn("discovery: {}", e.what());
   }
   const bool changed = old_indexes != me->if_indexes_ || old_addresses != me->addresses_;
-  if (changed && me->running_ && me->group_) {
+  if (changed && me->running_) {
     log::info("discovery: interfaces or addresses changed; publishing again");
-    avahi_s_entry_group_reset(me->group_.get());
+    me->reset_groups();
     me->publish(me->server_.get());
   }
   me->schedule_timer();
@@ -120,7 +121,7 @@ void EmbeddedResponder::on_server(AvahiServer* server, AvahiServerState state, v
       break;
     }
     case AVAHI_SERVER_REGISTERING:
-      if (me->group_) avahi_s_entry_group_reset(me->group_.get());
+      me->reset_groups();
       break;
     case AVAHI_SERVER_FAILURE:
       log::error("discovery: the embedded mDNS responder failed: {}", avahi_strerror(avahi_server_errno(server)));
@@ -130,22 +131,33 @@ void EmbeddedResponder::on_server(AvahiServer* server, AvahiServerState state, v
   }
 }
 
-bool EmbeddedResponder::add_records(AvahiServer* server) {
-  const avahi::StringList txt = avahi::make_string_list(settings_.txt);
+bool EmbeddedResponder::add_host_records(AvahiServer* server) {
   const char* host = avahi_server_get_host_name_fqdn(server);
-  for (const int index : if_indexes_) {
-    int rc = avahi_server_add_service_strlst(server, group_.get(), index, AVAHI_PROTO_UNSPEC, AvahiPublishFlags(0),
-                                             name_.c_str(), kServiceType, nullptr, nullptr, settings_.port, txt.get());
-    for (const LocalAddress& local : addresses_) {
-      AvahiAddress address;
-      if (rc < 0 || static_cast<int>(local.if_index) != index) continue;
-      const AvahiProtocol family = local.family == AF_INET ? AVAHI_PROTO_INET : AVAHI_PROTO_INET6;
-      if (!avahi_address_parse(local.address.c_str(), family, &address)) continue;
-      rc = avahi_server_add_address(server, group_.get(), index, AVAHI_PROTO_UNSPEC, AVAHI_PUBLISH_NO_REVERSE,
-                                    host, &address);
-    }
+  for (const LocalAddress& local : addresses_) {
+    AvahiAddress address;
+    const AvahiProtocol family = local.family == AF_INET ? AVAHI_PROTO_INET : AVAHI_PROTO_INET6;
+    if (!avahi_address_parse(local.address.c_str(), family, &address)) continue;
+    const int rc = avahi_server_add_address(server, host_group_.get(), static_cast<int>(local.if_index),
+                                            AVAHI_PROTO_UNSPEC, AVAHI_PUBLISH_NO_REVERSE, host, &address);
     if (rc == AVAHI_ERR_COLLISION) {
-      rename_after_collision(server);
+      rename_host(server);
+      return false;
+    }
+    if (rc < 0) log::warn("discovery: cannot publish address {}: {}", local.address, avahi_strerror(rc));
+  }
+  // No address yet (an interface still configuring): the timer publishes them once they exist.
+  if (avahi_s_entry_group_is_empty(host_group_.get())) return true;
+  return avahi_s_entry_group_commit(host_group_.get()) >= 0;
+}
+
+bool EmbeddedResponder::add_service_records(AvahiServer* server) {
+  const avahi::StringList txt = avahi::make_string_list(settings_.txt);
+  for (const int index : if_indexes_) {
+    const int rc = avahi_server_add_service_strlst(server, service_group_.get(), index, AVAHI_PROTO_UNSPEC,
+                                                   AvahiPublishFlags(0), name_.c_str(), kServiceType, nullptr,
+                                                   nullptr, settings_.port, txt.get());
+    if (rc == AVAHI_ERR_COLLISION) {
+      rename_service(server);
       return false;
     }
     if (rc < 0) {
@@ -153,7 +165,22 @@ bool EmbeddedResponder::add_records(AvahiServer* server) {
       return false;
     }
   }
+  return avahi_s_entry_group_commit(service_group_.get()) >= 0;
+}
+
+bool EmbeddedResponder::ensure_groups(AvahiServer* server) {
+  if (!host_group_) host_group_.reset(avahi_s_entry_group_new(server, &on_host_group, this));
+  if (!service_group_) service_group_.reset(avahi_s_entry_group_new(server, &on_service_group, this));
+  if (!host_group_ || !service_group_) {
+    log::error("discovery: cannot create an mDNS entry group: {}", avahi_strerror(avahi_server_errno(server)));
+    return false;
+  }
   return true;
+}
+
+void EmbeddedResponder::reset_groups() {
+  if (host_group_) avahi_s_entry_group_reset(host_group_.get());
+  if (service_group_) avahi_s_entry_group_reset(service_group_.get());
 }
 
 void EmbeddedResponder::publish(AvahiServer* server) {
@@ -162,39 +189,47 @@ void EmbeddedResponder::publish(AvahiServer* server) {
     log::warn("discovery: no interface chosen for advertising; name one (e.g. 'lo') to advertise");
     return;
   }
-  if (!group_) group_.reset(avahi_s_entry_group_new(server, &on_group, this));
-  if (!group_) {
-    log::error("discovery: cannot create an mDNS entry group: {}", avahi_strerror(avahi_server_errno(server)));
-    return;
-  }
-  if (!avahi_s_entry_group_is_empty(group_.get()) || !add_records(server)) return;
-  if (avahi_s_entry_group_commit(group_.get()) < 0) {
-    log::error("discovery: cannot publish '{}': {}", name_, avahi_strerror(avahi_server_errno(server)));
-    return;
-  }
+  if (!ensure_groups(server)) return;
+  if (avahi_s_entry_group_is_empty(host_group_.get()) && !add_host_records(server)) return;
+  if (!avahi_s_entry_group_is_empty(service_group_.get()) || !add_service_records(server)) return;
   set_advertised_name(name_);
   log::info("discovery: advertising '{}' ({}) as {} port {}", name_, kServiceType,
             avahi_server_get_host_name_fqdn(server), settings_.port);
 }
 
-void EmbeddedResponder::rename_after_collision(AvahiServer* server) {
-  // The group holds both the service and the host's address records, so either may have
-  // collided: take the next name for both and publish again.
-  avahi::Chars service(avahi_alternative_service_name(name_.c_str()));
-  avahi::Chars host(avahi_alternative_host_name(avahi_server_get_host_name(server)));
-  log::warn("discovery: '{}' or host name '{}' is taken on the link; now '{}' on '{}'", name_,
-            avahi_server_get_host_name(server), service.get(), host.get());
-  name_ = service.get();
-  avahi_s_entry_group_reset(group_.get());
-  // Changing the host name runs REGISTERING -> RUNNING, whose callback publishes again.
-  if (avahi_server_set_host_name(server, host.get()) < 0) publish(server);
+void EmbeddedResponder::rename_service(AvahiServer* server) {
+  avahi::Chars alternative(avahi_alternative_service_name(name_.c_str()));
+  log::warn("discovery: service name '{}' is taken on the link, using '{}'", name_, alternative.get());
+  name_ = alternative.get();
+  avahi_s_entry_group_reset(service_group_.get());
+  publish(server);
 }
 
-void EmbeddedResponder::on_group(AvahiServer* server, AvahiSEntryGroup*, AvahiEntryGroupState state, void* self) {
+void EmbeddedResponder::rename_host(AvahiServer* server) {
+  avahi::Chars alternative(avahi_alternative_host_name(avahi_server_get_host_name(server)));
+  log::warn("discovery: host name '{}' is taken on the link, using '{}'", avahi_server_get_host_name(server),
+            alternative.get());
+  reset_groups();
+  // The SRV record names the host, so the service is published again too: setting the name runs
+  // the server through REGISTERING -> RUNNING, whose callback publishes.
+  if (avahi_server_set_host_name(server, alternative.get()) < 0) publish(server);
+}
+
+void EmbeddedResponder::on_service_group(AvahiServer* server, AvahiSEntryGroup*, AvahiEntryGroupState state,
+                                         void* self) {
   auto* me = static_cast<EmbeddedResponder*>(self);
-  if (state == AVAHI_ENTRY_GROUP_COLLISION) me->rename_after_collision(server);
+  if (state == AVAHI_ENTRY_GROUP_COLLISION) me->rename_service(server);
   if (state == AVAHI_ENTRY_GROUP_FAILURE) {
-    log::error("discovery: publishing failed: {}", avahi_strerror(avahi_server_errno(server)));
+    log::error("discovery: publishing the service failed: {}", avahi_strerror(avahi_server_errno(server)));
+  }
+}
+
+void EmbeddedResponder::on_host_group(AvahiServer* server, AvahiSEntryGroup*, AvahiEntryGroupState state,
+                                      void* self) {
+  auto* me = static_cast<EmbeddedResponder*>(self);
+  if (state == AVAHI_ENTRY_GROUP_COLLISION) me->rename_host(server);
+  if (state == AVAHI_ENTRY_GROUP_FAILURE) {
+    log::error("discovery: publishing the host's addresses failed: {}", avahi_strerror(avahi_server_errno(server)));
   }
 }
 

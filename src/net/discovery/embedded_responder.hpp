@@ -30,7 +30,8 @@ class EmbeddedResponder final : public Backend {
   using ResolverKey = std::tuple<int, int, std::string>;  // interface, protocol, instance
 
   static void on_server(AvahiServer* server, AvahiServerState state, void* self);
-  static void on_group(AvahiServer* server, AvahiSEntryGroup* group, AvahiEntryGroupState state, void* self);
+  static void on_service_group(AvahiServer* server, AvahiSEntryGroup*, AvahiEntryGroupState state, void* self);
+  static void on_host_group(AvahiServer* server, AvahiSEntryGroup*, AvahiEntryGroupState state, void* self);
   static void on_browse(AvahiSServiceBrowser*, AvahiIfIndex, AvahiProtocol, AvahiBrowserEvent,
                         const char* name, const char* type, const char* domain,
                         AvahiLookupResultFlags, void* self);
@@ -43,8 +44,12 @@ class EmbeddedResponder final : public Backend {
   avahi::ServerConfig make_config() const;
   void refresh_interfaces();
   void publish(AvahiServer* server);
-  bool add_records(AvahiServer* server);
-  void rename_after_collision(AvahiServer* server);
+  void reset_groups();
+  bool ensure_groups(AvahiServer* server);
+  bool add_host_records(AvahiServer* server);
+  bool add_service_records(AvahiServer* server);
+  void rename_service(AvahiServer* server);
+  void rename_host(AvahiServer* server);
   void start_resolving(AvahiServer* server, int if_index, int protocol, const std::string& name);
   void schedule_timer();
 
@@ -58,7 +63,10 @@ class EmbeddedResponder final : public Backend {
   avahi::ThreadedPoll poll_;
   avahi::Server server_;
   avahi::Timeout timer_;
-  avahi::CoreEntryGroup group_;
+  // Two groups, so that a collision says which name to change: the host's address records
+  // (host_group_) or the service's PTR/SRV/TXT (service_group_).
+  avahi::CoreEntryGroup host_group_;
+  avahi::CoreEntryGroup service_group_;
   avahi::CoreBrowser browser_;
   std::map<ResolverKey, avahi::CoreResolver> resolvers_;
 };
