@@ -8,5 +8,7 @@ namespace crossgpu::apps {
 
 void add_devices_command(CLI::App& app, int& exit_code);
 void add_selftest_command(CLI::App& app, int& exit_code);
+void add_node_command(CLI::App& app, int& exit_code);
+void add_status_command(CLI::App& app, int& exit_code);
 
 }  // namespace crossgpu::apps

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   crossgpu::apps::add_devices_command(app, exit_code);
   crossgpu::apps::add_selftest_command(app, exit_code);
   crossgpu::apps::add_cluster_command(app, exit_code);
+  crossgpu::apps::add_node_command(app, exit_code);
+  crossgpu::apps::add_status_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -25,7 +25,7 @@ NodeConnection::Impl::Call::Call(Impl& impl, bool unary) : impl_(impl) {
   if (unary) context.set_deadline(std::chrono::system_clock::now() + impl.options.call_timeout);
   std::lock_guard lock(impl.calls_mutex);
   impl.calls.insert(&context);
-  if (impl.lost) context.TryCancel();
+  if (impl.lost || impl.closing) context.TryCancel();
 }
 
 NodeConnection::Impl::Call::~Call() {
@@ -36,6 +36,10 @@ NodeConnection::Impl::Call::~Call() {
 void NodeConnection::Impl::Call::check(const grpc::Status& status, std::string_view what) const {
   if (status.ok()) return;
   if (impl_.lost) impl_.fail_lost(what);
+  if (impl_.closing) {
+    fail(Errc::device_lost, "{}: the connection to node {} at {} was closed", what,
+         impl_.hello.node_id(), impl_.address);
+  }
   Error error = net::to_error(status);
   // Without an "errc=" prefix the failure came from the transport, not from the node.
   const bool transport = status.error_message().rfind("errc=", 0) != 0;
@@ -163,6 +167,7 @@ const std::string& NodeConnection::local_node_id() const noexcept {
 const std::string& NodeConnection::role() const noexcept { return impl_->hello.role(); }
 std::uint64_t NodeConnection::quota_bytes() const noexcept { return impl_->hello.quota_bytes(); }
 bool NodeConnection::lost() const noexcept { return impl_->lost; }
+bool NodeConnection::closed() const noexcept { return impl_->closing; }
 double NodeConnection::rtt_ms() const noexcept { return impl_->rtt_ms; }
 
 }  // namespace crossgpu::cluster

@@ -55,6 +55,7 @@ class NodeConnection {
   const std::string& role() const noexcept;           // what the node granted us
   std::uint64_t quota_bytes() const noexcept;
   bool lost() const noexcept;
+  bool closed() const noexcept;  // close() was called
   double rtt_ms() const noexcept;  // last heartbeat round trip; 0 before the first
 
   std::vector<DeviceProperties> list_devices();

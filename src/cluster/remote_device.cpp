@@ -13,7 +13,8 @@ class RemoteBuffer final : public BackendBuffer {
   RemoteBuffer(std::shared_ptr<NodeConnection> node, std::uint64_t handle)
       : node_(std::move(node)), handle_(handle) {}
   ~RemoteBuffer() override {
-    if (node_->lost()) return;  // the node freed it when the session ended
+    // A lost or closed connection's session is over: the node freed the buffer with it.
+    if (node_->lost() || node_->closed()) return;
     try {
       node_->free(handle_);
     } catch (const Error& e) {
