@@ -116,6 +116,36 @@ TEST_F(ClusterTest, NoCertificateLearnsNothing) {
   EXPECT_EQ(allocate(anonymous_channel()).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// A service that forgets to call authorize: the server credentials' gate still refuses callers
+// without a certificate before the handler runs.
+class ForgetfulNode final : public v1::Node::Service {
+ public:
+  grpc::Status ListDevices(grpc::ServerContext*, const v1::ListDevicesRequest*,
+                           v1::ListDevicesResponse* response) override {
+    response->add_devices()->set_name("leaked-gpu");
+    return grpc::Status::OK;
+  }
+};
+
+TEST_F(ClusterTest, GateRefusesAnonymousCallsEvenWhenAServiceForgetsToAuthorize) {
+  ForgetfulNode forgetful;
+  LoopbackServer server(admin_, {&forgetful});
+  v1::ListDevicesResponse response;
+  auto context = deadline_context();
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = admin_.ca_pem();
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride(std::string(node_dns_name));
+  auto channel = grpc::CreateCustomChannel(server.address(), grpc::SslCredentials(options), args);
+  const grpc::Status status = v1::Node::NewStub(channel)->ListDevices(context.get(), {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(response.devices_size(), 0);
+  // A member is served.
+  response.Clear();
+  EXPECT_TRUE(list_devices(admin_.connect(server.address()), &response).ok());
+  EXPECT_EQ(response.devices_size(), 1);
+}
+
 TEST_F(ClusterTest, PlaintextClientIsRefused) {
   auto channel = grpc::CreateChannel(server_.address(), grpc::InsecureChannelCredentials());
   v1::ListDevicesResponse response;

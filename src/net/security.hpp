@@ -155,7 +155,9 @@ class NodeIdentity {
   // Server side of mutual TLS: presents this node's certificate (with the CA certificate in the
   // chain, so joiners can pin it), verifies client certificates against the cluster CA when one
   // is presented. A certificate is optional at the TLS level only so that Enrollment.Join is
-  // reachable; every other method must call Authenticator::authorize first.
+  // reachable: a gate in these credentials refuses every other method's calls that come
+  // without one before any handler runs. Methods still call Authenticator::authorize first,
+  // for the role and revocation checks.
   std::shared_ptr<grpc::ServerCredentials> server_credentials() const;
 
   // A mutual-TLS channel to another node of this cluster at "host:port": verifies the server
