@@ -1,0 +1,34 @@
+# Tests of the cluster layer: nodes in-process and as separate `crossgpu node` processes on
+# loopback, each with its own throwaway cluster identity.
+add_library(crossgpu_cluster_test_support STATIC test_cluster_fixture.cpp)
+target_link_libraries(crossgpu_cluster_test_support PUBLIC crossgpu_cluster crossgpu_test_support)
+
+crossgpu_test(test_cluster_remote test_cluster_remote.cpp
+  LIBS crossgpu_cluster_test_support crossgpu_kernels LABELS cluster)
+crossgpu_test(test_cluster_hostile test_cluster_hostile.cpp
+  LIBS crossgpu_cluster_test_support crossgpu_kernels LABELS cluster)
+
+crossgpu_test(test_cluster_processes test_cluster_processes.cpp
+  LIBS crossgpu_cluster_test_support LABELS cluster)
+target_compile_definitions(test_cluster_processes PRIVATE
+  CROSSGPU_CLI_PATH="$<TARGET_FILE:crossgpu>"
+  CROSSGPU_TEST_SELF="$<TARGET_FILE:test_cluster_processes>")
+add_dependencies(test_cluster_processes crossgpu)
+
+# Cross-language: Python stubs generated from proto/ at build time with Debian's grpc_tools.
+set(py_stubs ${CMAKE_CURRENT_BINARY_DIR}/python-stubs)
+add_custom_command(
+  OUTPUT ${py_stubs}/crossgpu/v1/node_pb2.py ${py_stubs}/crossgpu/v1/node_pb2_grpc.py
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${py_stubs}
+  COMMAND /usr/bin/python3 -m grpc_tools.protoc -I ${PROJECT_SOURCE_DIR}/proto
+          --python_out=${py_stubs} --grpc_python_out=${py_stubs}
+          ${PROJECT_SOURCE_DIR}/proto/crossgpu/v1/node.proto
+  DEPENDS ${PROJECT_SOURCE_DIR}/proto/crossgpu/v1/node.proto
+  COMMENT "Python stubs for the protocol"
+  VERBATIM)
+add_custom_target(crossgpu_python_stubs ALL
+  DEPENDS ${py_stubs}/crossgpu/v1/node_pb2.py ${py_stubs}/crossgpu/v1/node_pb2_grpc.py)
+add_test(NAME test_python_client
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/python/test_python_client.py
+          --cli $<TARGET_FILE:crossgpu> --stubs ${py_stubs})
+set_tests_properties(test_python_client PROPERTIES LABELS "cluster;python" TIMEOUT 120)
