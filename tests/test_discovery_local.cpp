@@ -88,7 +88,7 @@ TEST(DiscoveryLocal, ASeparateProcessFindsThisOneAndViceVersa) {
   Discovery self(loopback_node("epsilon", 'e', 7305), [&](const PeerEvent& e) { events.push(e); });
   const std::string command = fmt::format(
       "timeout 20 {} --id {} --name zeta --port 7306 --expect {} --interfaces lo --mode embedded "
-      "--host-name cg-test-{}-zeta --timeout-ms 10000 --linger-ms 3000 2>&1",
+      "--host-name cg-test-{}-zeta --timeout-ms 10000 --linger-ms 1500 2>&1",
       CROSSGPU_DISCOVERY_PROBE, node_id('f'), node_id('e'), getpid());
   FILE* probe = popen(command.c_str(), "r");
   ASSERT_NE(probe, nullptr);

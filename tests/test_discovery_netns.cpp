@@ -4,11 +4,17 @@
 // even when an assertion fails. Skipped, with the kernel's reason, where namespaces are refused.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <thread>
 
 #include "core/error.hpp"
 
@@ -78,11 +84,12 @@ class NamespacePair {
 
 std::string node_id(char digit) { return std::string(32, digit); }
 
-std::string probe(const std::string& ns, char self, char other, const std::string& extra, int timeout_ms) {
+std::string probe(const std::string& ns, char self, char other, const std::string& extra, int timeout_ms,
+                  const char* mode = "embedded") {
   return fmt::format(
-      "timeout 30 ip netns exec {} {} --id {} --name node-{} --port 7300 --expect {} --mode embedded "
-      "--host-name cg-{} --timeout-ms {} --linger-ms 3000 {}",
-      ns, CROSSGPU_DISCOVERY_PROBE, node_id(self), self, node_id(other), ns, timeout_ms, extra);
+      "timeout 30 ip netns exec {} {} --id {} --name node-{} --port 7300 --expect {} --mode {} "
+      "--host-name cg-{} --timeout-ms {} --linger-ms 2000 {}",
+      ns, CROSSGPU_DISCOVERY_PROBE, node_id(self), self, node_id(other), mode, ns, timeout_ms, extra);
 }
 
 // Runs both probes at once; each result is (exit status, output).
@@ -132,6 +139,80 @@ TEST_F(DiscoveryNetns, ContainerBridgesAreSkippedUnlessNamed) {
                                probe(pair.b(), '4', '3', "--interfaces docker0", 12'000));
   EXPECT_EQ(c.status, 0) << "an explicit allow list did not use docker0:\n" << c.output;
   EXPECT_EQ(d.status, 0) << "an explicit allow list did not use docker0:\n" << d.output;
+}
+
+// A background process (posix_spawnp, output discarded) that is terminated and reaped when the
+// owner goes.
+class Background {
+ public:
+  explicit Background(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    if (posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+  }
+  ~Background() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  bool started() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+bool have(const char* tool) { return run(fmt::format("command -v {}", tool)).status == 0; }
+
+// Interoperability with the reference DNS-SD stack: a real avahi-daemon (on a private D-Bus, in
+// namespace a) must see the embedded responder's advertisement from namespace b through
+// `avahi-browse -r`, with its TXT record, as Android NSD and Bonjour would; and a node in
+// namespace a in automatic mode must use that daemon and find namespace b's node.
+TEST_F(DiscoveryNetns, AvahiDaemonAndAvahiBrowseSeeTheEmbeddedResponder) {
+  if (!have("avahi-daemon") || !have("avahi-browse") || !have("dbus-daemon")) {
+    GTEST_SKIP() << "avahi-daemon, avahi-utils and dbus are needed for the interoperability check";
+  }
+  NamespacePair pair("uplink0", "uplink0");
+  create_or_skip(pair);
+  const std::filesystem::path dir = fmt::format("/tmp/cgdisc-{}", getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::all);
+  const std::string bus = "unix:path=" + (dir / "bus").string();
+  std::ofstream(dir / "avahi.conf") << "[server]\nallow-interfaces=uplink0\n[wide-area]\nenable-wide-area=no\n"
+                                       "[publish]\npublish-hinfo=no\npublish-workstation=no\n";
+  Background dbus({"dbus-daemon", "--config-file=/usr/share/dbus-1/system.conf", "--address=" + bus,
+                   "--nopidfile", "--nofork"});
+  ASSERT_TRUE(dbus.started());
+  std::this_thread::sleep_for(milliseconds(300));
+  Background daemon({"ip", "netns", "exec", pair.a(), "env", "DBUS_SYSTEM_BUS_ADDRESS=" + bus, "avahi-daemon", "-f",
+                     (dir / "avahi.conf").string(), "--no-chroot", "--no-drop-root", "--no-rlimits"});
+  ASSERT_TRUE(daemon.started());
+  auto b = std::async(std::launch::async, run, probe(pair.b(), '6', '5', "", 15'000));
+
+  std::string browse;
+  for (int attempt = 0; attempt < 20 && browse.find("id=" + node_id('6')) == std::string::npos; ++attempt) {
+    std::this_thread::sleep_for(milliseconds(500));
+    browse = run(fmt::format("ip netns exec {} env DBUS_SYSTEM_BUS_ADDRESS={} timeout 5 avahi-browse -rpt _crossgpu._tcp",
+                             pair.a(), bus)).output;
+  }
+  EXPECT_NE(browse.find("id=" + node_id('6')), std::string::npos) << "avahi-browse did not see the node:\n" << browse;
+  EXPECT_NE(browse.find("\"proto=1.0\""), std::string::npos) << browse;
+  EXPECT_NE(browse.find(";10.213.7.2;7300;"), std::string::npos) << "no A record / SRV port:\n" << browse;
+
+  const Result a = run(fmt::format("DBUS_SYSTEM_BUS_ADDRESS={} {}", bus, probe(pair.a(), '5', '6', "", 10'000, "auto")));
+  EXPECT_EQ(a.status, 0) << a.output;
+  EXPECT_NE(a.output.find("mode avahi-daemon"), std::string::npos) << "automatic mode did not use the daemon:\n" << a.output;
+  const Result b_result = b.get();
+  EXPECT_EQ(b_result.status, 0) << "the embedded node did not find the daemon's node:\n" << b_result.output;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
