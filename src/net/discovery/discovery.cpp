@@ -83,7 +83,8 @@ Discovery::Discovery(DiscoveryOptions options, Callback callback) : mode_(option
          sanitize_display(options.advertisement.node_id));
   }
   std::string own_id = options.advertisement.node_id;
-  std::transform(own_id.begin(), own_id.end(), own_id.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(own_id.begin(), own_id.end(), own_id.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
   table_ = std::make_unique<PeerTable>(std::move(own_id), std::move(callback));
   for (const PeerSeed& seed : options.seeds) table_->announce(seed_candidate(seed));
   backend_ = start_backend(options);
