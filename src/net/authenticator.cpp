@@ -25,6 +25,10 @@ std::string peer_certificate(const grpc::ServerContextBase& context) {
   return std::string(values.front().data(), values.front().size());
 }
 
+// Enough for every node of a home cluster many times over; a flood of distinct certificates (all
+// CA-signed, so only from members) just restarts the cache.
+constexpr std::size_t max_cached_certificates = 256;
+
 }  // namespace
 
 Authenticator::Authenticator(fs::path config_dir) : dir_(std::move(config_dir)) {}
@@ -39,6 +43,19 @@ bool Authenticator::revoked(const PeerIdentity& peer) const {
   return revocations_.is_revoked(peer.node_id, peer.cert_serial);
 }
 
+PeerIdentity Authenticator::identity_of(const std::string& pem) const {
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto found = parsed_.find(pem); found != parsed_.end()) return found->second;
+  }
+  const crypto::CertificateInfo info = crypto::inspect_node_certificate(pem);
+  PeerIdentity peer{info.node_id, info.role, info.serial, {}};
+  std::lock_guard lock(mutex_);
+  if (parsed_.size() >= max_cached_certificates) parsed_.clear();
+  parsed_.emplace(pem, peer);
+  return peer;
+}
+
 std::optional<PeerIdentity> Authenticator::authenticate(
     const grpc::ServerContextBase& context) const {
   const std::string address = context.peer();
@@ -48,12 +65,9 @@ std::optional<PeerIdentity> Authenticator::authenticate(
     return std::nullopt;
   }
   PeerIdentity peer;
-  peer.address = address;
   try {
-    const crypto::CertificateInfo info = crypto::inspect_node_certificate(pem);
-    peer.node_id = info.node_id;
-    peer.role = info.role;
-    peer.cert_serial = info.serial;
+    peer = identity_of(pem);
+    peer.address = address;
   } catch (const std::exception& e) {
     log::warn("refused a call from {}: {}", address, e.what());
     return std::nullopt;

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace grpc {
@@ -234,7 +235,11 @@ class Authenticator {
 
  private:
   bool revoked(const PeerIdentity& peer) const;
+  PeerIdentity identity_of(const std::string& cert_pem) const;
   std::filesystem::path dir_;
+  // Parsed client certificates by PEM: a connection's calls all show the same certificate, so
+  // it is parsed once, not on every call.
+  mutable std::unordered_map<std::string, PeerIdentity> parsed_;
   mutable std::mutex mutex_;
   mutable std::optional<std::filesystem::file_time_type> loaded_mtime_;
   mutable RevocationList revocations_;
