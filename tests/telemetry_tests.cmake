@@ -1,2 +1,2 @@
 # Telemetry collectors on fixture sysfs trees and on the machine's own devices.
-crossgpu_test(test_telemetry test_telemetry_collectors.cpp LIBS crossgpu_telemetry crossgpu_sched LABELS telemetry)
+crossgpu_test(test_telemetry test_telemetry_collectors.cpp test_telemetry_profiler.cpp LIBS crossgpu_telemetry crossgpu_sched LABELS telemetry)
