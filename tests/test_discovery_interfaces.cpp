@@ -11,9 +11,9 @@ using crossgpu::testing::throws_errc;
 using Names = std::vector<std::string>;
 
 const std::vector<NetInterface> kMachine = {
-    {"lo", 1, true, false},       {"eth0", 2, false, true},   {"wlan0", 3, false, true},
+    {"lo", 1, true, false},       {"eth0", 2, false, true},    {"wlan0", 3, false, true},
     {"docker0", 4, false, true},  {"br-1a2b", 5, false, true}, {"virbr0", 6, false, true},
-    {"veth12ab", 7, false, true}, {"tun0", 8, false, false},  {"enp3s0", 9, false, true},
+    {"veth12ab", 7, false, true}, {"tun0", 8, false, false},   {"enp3s0", 9, false, true},
 };
 
 TEST(DiscoveryInterfaces, DefaultsSkipLoopbackBridgesAndNonMulticast) {
@@ -35,13 +35,16 @@ TEST(DiscoveryInterfaces, LoopbackOnlyMachinesChooseNothingByDefault) {
 }
 
 TEST(DiscoveryInterfaces, AllowListIsExactAndDenyAlwaysWins) {
-  EXPECT_EQ(choose_interfaces(kMachine, {.allow = {"docker0", "wlan0", "absent"}}), (Names{"wlan0", "docker0"}));
-  EXPECT_EQ(choose_interfaces(kMachine, {.allow = {"eth0", "wlan0"}, .deny = {"wlan0"}}), Names{"eth0"});
+  EXPECT_EQ(choose_interfaces(kMachine, {.allow = {"docker0", "wlan0", "absent"}}),
+            (Names{"wlan0", "docker0"}));
+  EXPECT_EQ(choose_interfaces(kMachine, {.allow = {"eth0", "wlan0"}, .deny = {"wlan0"}}),
+            Names{"eth0"});
   EXPECT_EQ(choose_interfaces(kMachine, {.deny = {"eth0"}}), (Names{"wlan0", "enp3s0"}));
 }
 
 TEST(DiscoveryInterfaces, VirtualBridgeNames) {
-  for (const char* name : {"docker0", "br-abc", "virbr1", "veth0"}) EXPECT_TRUE(is_virtual_bridge(name)) << name;
+  for (const char* name : {"docker0", "br-abc", "virbr1", "veth0"})
+    EXPECT_TRUE(is_virtual_bridge(name)) << name;
   for (const char* name : {"eth0", "wlp2s0", "docker1", "bridge0", "enp0s31f6"}) {
     EXPECT_FALSE(is_virtual_bridge(name)) << name;
   }
@@ -51,14 +54,16 @@ TEST(DiscoveryInterfaces, ParsesCommandLineLists) {
   EXPECT_EQ(parse_interface_list("eth0,wlan0,eth0"), (Names{"eth0", "wlan0"}));
   EXPECT_TRUE(parse_interface_list("").empty());
   for (const char* bad : {"eth0,", ",eth0", "eth 0", "a/b", "eth0:1", "sixteen_chars_xx"}) {
-    EXPECT_TRUE(throws_errc([&] { parse_interface_list(bad); }, Errc::invalid_argument, "interface name")) << bad;
+    EXPECT_TRUE(
+        throws_errc([&] { parse_interface_list(bad); }, Errc::invalid_argument, "interface name"))
+        << bad;
   }
 }
 
 TEST(DiscoveryInterfaces, ListsThisMachinesInterfaces) {
   const auto nics = list_interfaces();
-  const bool has_loopback =
-      std::any_of(nics.begin(), nics.end(), [](const NetInterface& n) { return n.loopback && n.index > 0; });
+  const bool has_loopback = std::any_of(
+      nics.begin(), nics.end(), [](const NetInterface& n) { return n.loopback && n.index > 0; });
   EXPECT_TRUE(has_loopback);
 }
 

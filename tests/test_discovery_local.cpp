@@ -2,7 +2,6 @@
 // two Discovery instances in one process, and a Discovery and a separate probe process. Without an
 // avahi-daemon these run the embedded avahi-core responders, several sharing UDP 5353.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,8 +14,8 @@
 namespace crossgpu::discovery {
 namespace {
 
-using std::chrono::milliseconds;
 using crossgpu::testing::throws_errc;
+using std::chrono::milliseconds;
 
 std::string node_id(char digit) { return std::string(32, digit); }
 
@@ -34,18 +33,18 @@ DiscoveryOptions loopback_node(const std::string& name, char id_digit, std::uint
 }
 
 // Waits for a non-lost event about `id`.
-std::optional<PeerCandidate> wait_for(PeerEventQueue& queue, const std::string& id, milliseconds timeout) {
+std::optional<PeerCandidate> wait_for(PeerEventQueue& queue, const std::string& id,
+                                      milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto event = queue.pop(milliseconds(50));
-    if (event && event->kind != PeerEventKind::lost && event->peer.node_id == id) return event->peer;
+    if (event && event->kind != PeerEventKind::lost && event->peer.node_id == id)
+      return event->peer;
   }
   return std::nullopt;
 }
 
-bool avahi_daemon_running() {
-  return std::system("pgrep -x avahi-daemon > /dev/null 2>&1") == 0;
-}
+bool avahi_daemon_running() { return std::system("pgrep -x avahi-daemon > /dev/null 2>&1") == 0; }
 
 TEST(DiscoveryLocal, TwoInstancesInOneProcessFindEachOther) {
   PeerEventQueue events_a, events_b;
@@ -64,7 +63,8 @@ TEST(DiscoveryLocal, TwoInstancesInOneProcessFindEachOther) {
   EXPECT_EQ(b_seen_by_a->devices, "test cpu 1GiB");
   EXPECT_NE(std::find(b_seen_by_a->addresses.begin(), b_seen_by_a->addresses.end(), "127.0.0.1"),
             b_seen_by_a->addresses.end());
-  for (const auto& peer : a.peers()) EXPECT_NE(peer.node_id, node_id('a')) << "a node reported itself";
+  for (const auto& peer : a.peers())
+    EXPECT_NE(peer.node_id, node_id('a')) << "a node reported itself";
 }
 
 TEST(DiscoveryLocal, AWithdrawnNodeIsReportedLost) {
@@ -132,8 +132,8 @@ TEST(DiscoveryLocal, SeedsArriveAsFoundEventsAtStart) {
 TEST(DiscoveryLocal, RejectsAnInvalidOwnNodeId) {
   DiscoveryOptions options = loopback_node("iota", '9', 7309);
   options.advertisement.node_id = "not hex";
-  EXPECT_TRUE(throws_errc([&] { Discovery d(options, [](const PeerEvent&) {}); }, Errc::invalid_argument,
-                          "node id"));
+  EXPECT_TRUE(throws_errc([&] { Discovery d(options, [](const PeerEvent&) {}); },
+                          Errc::invalid_argument, "node id"));
 }
 
 }  // namespace

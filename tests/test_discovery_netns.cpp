@@ -2,9 +2,8 @@
 // each (`ip netns exec`), each must find the other over real mDNS on the veth link. The
 // namespaces are created and removed here, named after this process id, and removed by a guard
 // even when an assertion fails. Skipped, with the kernel's reason, where namespaces are refused.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -43,7 +42,9 @@ Result run(const std::string& command) {
 class NamespacePair {
  public:
   NamespacePair(std::string veth_a, std::string veth_b)
-      : base_(fmt::format("cgdisc{}", getpid())), veth_a_(std::move(veth_a)), veth_b_(std::move(veth_b)) {
+      : base_(fmt::format("cgdisc{}", getpid())),
+        veth_a_(std::move(veth_a)),
+        veth_b_(std::move(veth_b)) {
     remove();  // leftovers of a crashed run with the same pid
   }
   ~NamespacePair() { remove(); }
@@ -55,16 +56,20 @@ class NamespacePair {
 
   // Empty on success, else the failing command and its output.
   std::string create() {
-    const std::string tmp_a = fmt::format("cgv{}a", getpid() % 100000), tmp_b = fmt::format("cgv{}b", getpid() % 100000);
+    const std::string tmp_a = fmt::format("cgv{}a", getpid() % 100000),
+                      tmp_b = fmt::format("cgv{}b", getpid() % 100000);
     const std::vector<std::string> steps = {
-        fmt::format("ip netns add {}", a()), fmt::format("ip netns add {}", b()),
+        fmt::format("ip netns add {}", a()),
+        fmt::format("ip netns add {}", b()),
         fmt::format("ip link add {} type veth peer name {}", tmp_a, tmp_b),
         fmt::format("ip link set {} netns {} name {}", tmp_a, a(), veth_a_),
         fmt::format("ip link set {} netns {} name {}", tmp_b, b(), veth_b_),
         fmt::format("ip -n {} addr add 10.213.7.1/24 dev {}", a(), veth_a_),
         fmt::format("ip -n {} addr add 10.213.7.2/24 dev {}", b(), veth_b_),
-        fmt::format("ip -n {} link set {} up", a(), veth_a_), fmt::format("ip -n {} link set {} up", b(), veth_b_),
-        fmt::format("ip -n {} link set lo up", a()), fmt::format("ip -n {} link set lo up", b())};
+        fmt::format("ip -n {} link set {} up", a(), veth_a_),
+        fmt::format("ip -n {} link set {} up", b(), veth_b_),
+        fmt::format("ip -n {} link set lo up", a()),
+        fmt::format("ip -n {} link set lo up", b())};
     for (const std::string& step : steps) {
       const Result r = run(step);
       if (r.status != 0) return step + ": " + r.output;
@@ -84,12 +89,13 @@ class NamespacePair {
 
 std::string node_id(char digit) { return std::string(32, digit); }
 
-std::string probe(const std::string& ns, char self, char other, const std::string& extra, int timeout_ms,
-                  const char* mode = "embedded") {
+std::string probe(const std::string& ns, char self, char other, const std::string& extra,
+                  int timeout_ms, const char* mode = "embedded") {
   return fmt::format(
       "timeout 30 ip netns exec {} {} --id {} --name node-{} --port 7300 --expect {} --mode {} "
       "--host-name cg-{} --timeout-ms {} --linger-ms 2000 {}",
-      ns, CROSSGPU_DISCOVERY_PROBE, node_id(self), self, node_id(other), mode, ns, timeout_ms, extra);
+      ns, CROSSGPU_DISCOVERY_PROBE, node_id(self), self, node_id(other), mode, ns, timeout_ms,
+      extra);
 }
 
 // Runs both probes at once; each result is (exit status, output).
@@ -102,14 +108,16 @@ std::pair<Result, Result> run_pair(const std::string& a, const std::string& b) {
 class DiscoveryNetns : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "network namespaces need root (CAP_SYS_ADMIN); not running as root";
+    if (geteuid() != 0)
+      GTEST_SKIP() << "network namespaces need root (CAP_SYS_ADMIN); not running as root";
     if (run("ip -V").status != 0) GTEST_SKIP() << "iproute2 ('ip') is not installed";
   }
 
   // Creates the namespaces or skips the test when the kernel refuses them.
   void create_or_skip(NamespacePair& pair) {
     const std::string error = pair.create();
-    if (error.find("ip netns add") == 0) GTEST_SKIP() << "the kernel refused a network namespace: " << error;
+    if (error.find("ip netns add") == 0)
+      GTEST_SKIP() << "the kernel refused a network namespace: " << error;
     ASSERT_TRUE(error.empty()) << error;
   }
 };
@@ -118,19 +126,23 @@ TEST_F(DiscoveryNetns, NodesInSeparateNamespacesFindEachOtherOverVeth) {
   NamespacePair pair("uplink0", "uplink0");
   create_or_skip(pair);
   // Default interface policy: the veth end (named like a NIC) is chosen, loopback is not.
-  const auto [a, b] = run_pair(probe(pair.a(), '1', '2', "", 12'000), probe(pair.b(), '2', '1', "", 12'000));
+  const auto [a, b] =
+      run_pair(probe(pair.a(), '1', '2', "", 12'000), probe(pair.b(), '2', '1', "", 12'000));
   EXPECT_EQ(a.status, 0) << "namespace a did not find b:\n" << a.output;
   EXPECT_EQ(b.status, 0) << "namespace b did not find a:\n" << b.output;
   EXPECT_NE(a.output.find("found " + node_id('2') + " node-2 7300"), std::string::npos) << a.output;
-  EXPECT_NE(a.output.find("10.213.7.2"), std::string::npos) << "b's IPv4 address is missing:\n" << a.output;
-  EXPECT_NE(b.output.find("10.213.7.1"), std::string::npos) << "a's IPv4 address is missing:\n" << b.output;
+  EXPECT_NE(a.output.find("10.213.7.2"), std::string::npos) << "b's IPv4 address is missing:\n"
+                                                            << a.output;
+  EXPECT_NE(b.output.find("10.213.7.1"), std::string::npos) << "a's IPv4 address is missing:\n"
+                                                            << b.output;
 }
 
 TEST_F(DiscoveryNetns, ContainerBridgesAreSkippedUnlessNamed) {
   // Both ends are called docker0: the default policy must stay off them, an allow list uses them.
   NamespacePair pair("docker0", "docker0");
   create_or_skip(pair);
-  const auto [a, b] = run_pair(probe(pair.a(), '3', '4', "", 3'000), probe(pair.b(), '4', '3', "", 3'000));
+  const auto [a, b] =
+      run_pair(probe(pair.a(), '3', '4', "", 3'000), probe(pair.b(), '4', '3', "", 3'000));
   EXPECT_EQ(a.status, 3) << "discovery ran on docker0 by default:\n" << a.output;
   EXPECT_EQ(b.status, 3) << "discovery ran on docker0 by default:\n" << b.output;
   EXPECT_NE(a.output.find("interfaces 0"), std::string::npos) << a.output;
@@ -186,32 +198,44 @@ TEST_F(DiscoveryNetns, AvahiDaemonAndAvahiBrowseSeeTheEmbeddedResponder) {
   std::filesystem::create_directories(dir);
   std::filesystem::permissions(dir, std::filesystem::perms::all);
   const std::string bus = "unix:path=" + (dir / "bus").string();
-  std::ofstream(dir / "avahi.conf") << "[server]\nallow-interfaces=uplink0\n[wide-area]\nenable-wide-area=no\n"
-                                       "[publish]\npublish-hinfo=no\npublish-workstation=no\n";
+  std::ofstream(dir / "avahi.conf")
+      << "[server]\nallow-interfaces=uplink0\n[wide-area]\nenable-wide-area=no\n"
+         "[publish]\npublish-hinfo=no\npublish-workstation=no\n";
   Background dbus({"dbus-daemon", "--config-file=/usr/share/dbus-1/system.conf", "--address=" + bus,
                    "--nopidfile", "--nofork"});
   ASSERT_TRUE(dbus.started());
   std::this_thread::sleep_for(milliseconds(300));
-  Background daemon({"ip", "netns", "exec", pair.a(), "env", "DBUS_SYSTEM_BUS_ADDRESS=" + bus, "avahi-daemon", "-f",
-                     (dir / "avahi.conf").string(), "--no-chroot", "--no-drop-root", "--no-rlimits"});
+  Background daemon({"ip", "netns", "exec", pair.a(), "env", "DBUS_SYSTEM_BUS_ADDRESS=" + bus,
+                     "avahi-daemon", "-f", (dir / "avahi.conf").string(), "--no-chroot",
+                     "--no-drop-root", "--no-rlimits"});
   ASSERT_TRUE(daemon.started());
   auto b = std::async(std::launch::async, run, probe(pair.b(), '6', '5', "", 15'000));
 
   std::string browse;
-  for (int attempt = 0; attempt < 20 && browse.find("id=" + node_id('6')) == std::string::npos; ++attempt) {
+  for (int attempt = 0; attempt < 20 && browse.find("id=" + node_id('6')) == std::string::npos;
+       ++attempt) {
     std::this_thread::sleep_for(milliseconds(500));
-    browse = run(fmt::format("ip netns exec {} env DBUS_SYSTEM_BUS_ADDRESS={} timeout 5 avahi-browse -rpt _crossgpu._tcp",
-                             pair.a(), bus)).output;
+    browse = run(fmt::format("ip netns exec {} env DBUS_SYSTEM_BUS_ADDRESS={} timeout 5 "
+                             "avahi-browse -rpt _crossgpu._tcp",
+                             pair.a(), bus))
+                 .output;
   }
-  EXPECT_NE(browse.find("id=" + node_id('6')), std::string::npos) << "avahi-browse did not see the node:\n" << browse;
+  EXPECT_NE(browse.find("id=" + node_id('6')), std::string::npos)
+      << "avahi-browse did not see the node:\n"
+      << browse;
   EXPECT_NE(browse.find("\"proto=1.0\""), std::string::npos) << browse;
-  EXPECT_NE(browse.find(";10.213.7.2;7300;"), std::string::npos) << "no A record / SRV port:\n" << browse;
+  EXPECT_NE(browse.find(";10.213.7.2;7300;"), std::string::npos) << "no A record / SRV port:\n"
+                                                                 << browse;
 
-  const Result a = run(fmt::format("DBUS_SYSTEM_BUS_ADDRESS={} {}", bus, probe(pair.a(), '5', '6', "", 10'000, "auto")));
+  const Result a = run(fmt::format("DBUS_SYSTEM_BUS_ADDRESS={} {}", bus,
+                                   probe(pair.a(), '5', '6', "", 10'000, "auto")));
   EXPECT_EQ(a.status, 0) << a.output;
-  EXPECT_NE(a.output.find("mode avahi-daemon"), std::string::npos) << "automatic mode did not use the daemon:\n" << a.output;
+  EXPECT_NE(a.output.find("mode avahi-daemon"), std::string::npos)
+      << "automatic mode did not use the daemon:\n"
+      << a.output;
   const Result b_result = b.get();
-  EXPECT_EQ(b_result.status, 0) << "the embedded node did not find the daemon's node:\n" << b_result.output;
+  EXPECT_EQ(b_result.status, 0) << "the embedded node did not find the daemon's node:\n"
+                                << b_result.output;
   std::filesystem::remove_all(dir);
 }
 

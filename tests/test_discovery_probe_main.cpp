@@ -52,16 +52,26 @@ Args parse(int argc, char** argv) {
   Args args;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--id") args.options.advertisement.node_id = value;
-    else if (key == "--name") args.options.instance_name = value;
-    else if (key == "--port") args.options.port = static_cast<std::uint16_t>(std::stoi(value));
-    else if (key == "--expect") args.expect = split(value);
-    else if (key == "--interfaces") args.options.interfaces.allow = cd::parse_interface_list(value);
-    else if (key == "--host-name") args.options.host_name = value;
-    else if (key == "--mode") args.options.mode = parse_mode(value);
-    else if (key == "--timeout-ms") args.timeout = milliseconds(std::stoi(value));
-    else if (key == "--linger-ms") args.linger = milliseconds(std::stoi(value));
-    else crossgpu::fail(crossgpu::Errc::invalid_argument, "unknown option '{}'", key);
+    if (key == "--id")
+      args.options.advertisement.node_id = value;
+    else if (key == "--name")
+      args.options.instance_name = value;
+    else if (key == "--port")
+      args.options.port = static_cast<std::uint16_t>(std::stoi(value));
+    else if (key == "--expect")
+      args.expect = split(value);
+    else if (key == "--interfaces")
+      args.options.interfaces.allow = cd::parse_interface_list(value);
+    else if (key == "--host-name")
+      args.options.host_name = value;
+    else if (key == "--mode")
+      args.options.mode = parse_mode(value);
+    else if (key == "--timeout-ms")
+      args.timeout = milliseconds(std::stoi(value));
+    else if (key == "--linger-ms")
+      args.linger = milliseconds(std::stoi(value));
+    else
+      crossgpu::fail(crossgpu::Errc::invalid_argument, "unknown option '{}'", key);
   }
   args.options.advertisement.devices = "probe cpu";
   return args;
@@ -78,7 +88,8 @@ void print(const cd::PeerEvent& event) {
 int run(const Args& args) {
   cd::PeerEventQueue queue;
   cd::Discovery discovery(args.options, [&](const cd::PeerEvent& e) { queue.push(e); });
-  std::printf("mode %s interfaces %zu\n", cd::mode_name(discovery.mode()), discovery.interfaces().size());
+  std::printf("mode %s interfaces %zu\n", cd::mode_name(discovery.mode()),
+              discovery.interfaces().size());
   std::fflush(stdout);
   std::set<std::string> missing = args.expect;
   const auto deadline = std::chrono::steady_clock::now() + args.timeout;

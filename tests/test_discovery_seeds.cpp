@@ -12,8 +12,10 @@ using crossgpu::testing::throws_errc;
 TEST(DiscoverySeeds, AcceptsIpv4Ipv6AndNames) {
   EXPECT_EQ(parse_peer_seed("192.0.2.7:7300"), (PeerSeed{"192.0.2.7", 7300, SeedHostKind::ipv4}));
   EXPECT_EQ(parse_peer_seed("[fd00::2]:1"), (PeerSeed{"fd00::2", 1, SeedHostKind::ipv6}));
-  EXPECT_EQ(parse_peer_seed("[fe80::1%eth0]:65535"), (PeerSeed{"fe80::1%eth0", 65535, SeedHostKind::ipv6}));
-  EXPECT_EQ(parse_peer_seed("gpu-box.local:7300"), (PeerSeed{"gpu-box.local", 7300, SeedHostKind::name}));
+  EXPECT_EQ(parse_peer_seed("[fe80::1%eth0]:65535"),
+            (PeerSeed{"fe80::1%eth0", 65535, SeedHostKind::ipv6}));
+  EXPECT_EQ(parse_peer_seed("gpu-box.local:7300"),
+            (PeerSeed{"gpu-box.local", 7300, SeedHostKind::name}));
   EXPECT_EQ(parse_peer_seed("localhost:80"), (PeerSeed{"localhost", 80, SeedHostKind::name}));
   EXPECT_EQ(parse_peer_seed("example.com.:443").host, "example.com.");
   EXPECT_EQ(parse_peer_seed("[::ffff:192.0.2.1]:9").kind, SeedHostKind::ipv6);
@@ -46,26 +48,34 @@ struct BadSeed {
 class DiscoveryBadSeeds : public ::testing::TestWithParam<BadSeed> {};
 
 TEST_P(DiscoveryBadSeeds, AreRefusedWithTheReason) {
-  EXPECT_TRUE(throws_errc([] { parse_peer_seed(GetParam().text); }, Errc::invalid_argument, GetParam().reason));
+  EXPECT_TRUE(throws_errc([] { parse_peer_seed(GetParam().text); }, Errc::invalid_argument,
+                          GetParam().reason));
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Hostile, DiscoveryBadSeeds,
-    ::testing::Values(
-        BadSeed{"", "empty"}, BadSeed{"host", "port is missing"}, BadSeed{"host:", "port is missing"},
-        BadSeed{":7300", "host is missing"}, BadSeed{"host:0", "1 to 65535"}, BadSeed{"host:65536", "1 to 65535"},
-        BadSeed{"host:99999", "1 to 65535"}, BadSeed{"host:123456", "decimal"}, BadSeed{"host:-1", "decimal"},
-        BadSeed{"host:+80", "decimal"}, BadSeed{"host:0x50", "decimal"}, BadSeed{"host:80 ", "spaces"},
-        BadSeed{" host:80", "spaces"}, BadSeed{"ho st:80", "spaces"}, BadSeed{"host\n:80", "spaces"},
-        BadSeed{std::string("ho\0st:80", 8), "spaces"}, BadSeed{"h\xc3\xa9st:80", "non-ASCII"},
-        BadSeed{"::1:80", "brackets"}, BadSeed{"fd00::2", "brackets"}, BadSeed{"[fd00::2]", "':port'"},
-        BadSeed{"[fd00::2]80", "':port'"}, BadSeed{"[fd00::2:80", "matching"}, BadSeed{"[192.0.2.1]:80", "IPv6"},
-        BadSeed{"[gpu.lan]:80", "IPv6"}, BadSeed{"[fe80::1%eth/0]:80", "IPv6"}, BadSeed{"[]:80", "IPv6"},
-        BadSeed{"999.1.1.1:80", "neither"}, BadSeed{"1.2.3:80", "neither"}, BadSeed{"-host:80", "neither"},
-        BadSeed{"host-:80", "neither"}, BadSeed{"a..b:80", "neither"}, BadSeed{"under_score:80", "neither"},
-        BadSeed{"a/b:80", "neither"}, BadSeed{"host:80:80", "brackets"}, BadSeed{"user@host:80", "neither"},
-        BadSeed{std::string(64, 'a') + ".lan:80", "neither"}, BadSeed{std::string(301, 'a'), "300 bytes"},
-        BadSeed{"%n%n%s:80", "neither"}, BadSeed{"$(reboot):80", "neither"}));
+    ::testing::Values(BadSeed{"", "empty"}, BadSeed{"host", "port is missing"},
+                      BadSeed{"host:", "port is missing"}, BadSeed{":7300", "host is missing"},
+                      BadSeed{"host:0", "1 to 65535"}, BadSeed{"host:65536", "1 to 65535"},
+                      BadSeed{"host:99999", "1 to 65535"}, BadSeed{"host:123456", "decimal"},
+                      BadSeed{"host:-1", "decimal"}, BadSeed{"host:+80", "decimal"},
+                      BadSeed{"host:0x50", "decimal"}, BadSeed{"host:80 ", "spaces"},
+                      BadSeed{" host:80", "spaces"}, BadSeed{"ho st:80", "spaces"},
+                      BadSeed{"host\n:80", "spaces"},
+                      BadSeed{std::string("ho\0st:80", 8), "spaces"},
+                      BadSeed{"h\xc3\xa9st:80", "non-ASCII"}, BadSeed{"::1:80", "brackets"},
+                      BadSeed{"fd00::2", "brackets"}, BadSeed{"[fd00::2]", "':port'"},
+                      BadSeed{"[fd00::2]80", "':port'"}, BadSeed{"[fd00::2:80", "matching"},
+                      BadSeed{"[192.0.2.1]:80", "IPv6"}, BadSeed{"[gpu.lan]:80", "IPv6"},
+                      BadSeed{"[fe80::1%eth/0]:80", "IPv6"}, BadSeed{"[]:80", "IPv6"},
+                      BadSeed{"999.1.1.1:80", "neither"}, BadSeed{"1.2.3:80", "neither"},
+                      BadSeed{"-host:80", "neither"}, BadSeed{"host-:80", "neither"},
+                      BadSeed{"a..b:80", "neither"}, BadSeed{"under_score:80", "neither"},
+                      BadSeed{"a/b:80", "neither"}, BadSeed{"host:80:80", "brackets"},
+                      BadSeed{"user@host:80", "neither"},
+                      BadSeed{std::string(64, 'a') + ".lan:80", "neither"},
+                      BadSeed{std::string(301, 'a'), "300 bytes"}, BadSeed{"%n%n%s:80", "neither"},
+                      BadSeed{"$(reboot):80", "neither"}));
 
 TEST(DiscoverySeeds, NumericSeedsBecomeCandidatesWithoutLookups) {
   const PeerCandidate v4 = seed_candidate(parse_peer_seed("192.0.2.7:7300"));
@@ -73,7 +83,8 @@ TEST(DiscoverySeeds, NumericSeedsBecomeCandidatesWithoutLookups) {
   EXPECT_EQ(v4.addresses, std::vector<std::string>{"192.0.2.7"});
   EXPECT_EQ(v4.port, 7300);
   EXPECT_TRUE(v4.node_id.empty());  // learned only in the authenticated Hello
-  EXPECT_EQ(seed_candidate(parse_peer_seed("[fd00::2]:1")).addresses, std::vector<std::string>{"fd00::2"});
+  EXPECT_EQ(seed_candidate(parse_peer_seed("[fd00::2]:1")).addresses,
+            std::vector<std::string>{"fd00::2"});
 }
 
 TEST(DiscoverySeeds, NamesResolveThroughTheSystemResolver) {

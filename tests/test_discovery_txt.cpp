@@ -18,7 +18,8 @@ ResolvedService service_with(std::vector<std::string> txt) {
 
 TEST(DiscoveryTxt, EncodesTheSchema) {
   const auto txt = encode_txt({kId, {1, 0}, "NVIDIA H200 140GiB;cpu 125GiB"});
-  EXPECT_EQ(txt, (std::vector<std::string>{"id=" + kId, "proto=1.0", "devices=NVIDIA H200 140GiB;cpu 125GiB"}));
+  EXPECT_EQ(txt, (std::vector<std::string>{"id=" + kId, "proto=1.0",
+                                           "devices=NVIDIA H200 140GiB;cpu 125GiB"}));
   EXPECT_EQ(encode_txt({kId, {1, 3}, ""}).size(), 2u);  // no devices key when there is no summary
 }
 
@@ -59,8 +60,14 @@ TEST(DiscoveryTxt, TruncationNeverSplitsAUtf8Character) {
 }
 
 TEST(DiscoveryTxt, RejectsBadNodeIdsWhenEncoding) {
-  for (const std::string& id : std::vector<std::string>{"", "abc", "zz23456789abcdef", std::string(65, 'a'), "0123456789abcde\n"}) {
-    EXPECT_TRUE(throws_errc([&] { encode_txt({id, {1, 0}, ""}); }, Errc::invalid_argument, "node id")) << id;
+  for (const std::string& id : std::vector<std::string>{
+           "", "abc", "zz23456789abcdef", std::string(65, 'a'), "0123456789abcde\n"}) {
+    EXPECT_TRUE(throws_errc(
+        [&] {
+          encode_txt({id, {1, 0}, ""});
+        },
+        Errc::invalid_argument, "node id"))
+        << id;
   }
 }
 
@@ -75,19 +82,29 @@ TEST(DiscoveryTxt, DecodingFollowsRfc6763) {
 }
 
 TEST(DiscoveryTxt, MissingOrMalformedKeysAreRejectedWithTheInstanceName) {
-  EXPECT_TRUE(throws_errc([] { to_candidate(service_with({"proto=1.0"})); }, Errc::invalid_argument, "'id'"));
-  EXPECT_TRUE(throws_errc([] { to_candidate(service_with({"id=" + kId})); }, Errc::invalid_argument, "'proto'"));
-  for (const std::string& proto : std::vector<std::string>{"1", "1.", ".0", "a.b", "-1.0", "+1.0", "1.0.0", "9999999999.0", "1 .0", ""}) {
-    EXPECT_TRUE(throws_errc([&] { to_candidate(service_with({"id=" + kId, "proto=" + proto})); },
-                            Errc::invalid_argument, "protocol version"))
+  EXPECT_TRUE(throws_errc([] { to_candidate(service_with({"proto=1.0"})); }, Errc::invalid_argument,
+                          "'id'"));
+  EXPECT_TRUE(throws_errc([] { to_candidate(service_with({"id=" + kId})); }, Errc::invalid_argument,
+                          "'proto'"));
+  for (const std::string& proto : std::vector<std::string>{"1", "1.", ".0", "a.b", "-1.0", "+1.0",
+                                                           "1.0.0", "9999999999.0", "1 .0", ""}) {
+    EXPECT_TRUE(throws_errc(
+        [&] {
+          to_candidate(service_with({"id=" + kId, "proto=" + proto}));
+        },
+        Errc::invalid_argument, "protocol version"))
         << proto;
   }
-  EXPECT_TRUE(throws_errc([] { to_candidate(service_with({"id=xyz", "proto=1.0"})); }, Errc::invalid_argument,
-                          "gpu-box"));
+  EXPECT_TRUE(throws_errc(
+      [] {
+        to_candidate(service_with({"id=xyz", "proto=1.0"}));
+      },
+      Errc::invalid_argument, "gpu-box"));
 }
 
 TEST(DiscoveryTxt, DuplicateKeysCannotOverrideTheFirst) {
-  const auto peer = to_candidate(service_with({"id=" + kId, "proto=1.0", "id=ffffffffffffffffffff", "PROTO=9.9"}));
+  const auto peer = to_candidate(
+      service_with({"id=" + kId, "proto=1.0", "id=ffffffffffffffffffff", "PROTO=9.9"}));
   EXPECT_EQ(peer.node_id, kId);
   EXPECT_EQ(peer.protocol, (ProtocolVersion{1, 0}));
 }
@@ -106,9 +123,11 @@ TEST(DiscoveryTxt, HostileServiceFieldsAreRejected) {
   EXPECT_TRUE(throws_errc([&] { to_candidate(zero_port); }, Errc::invalid_argument, "port 0"));
   auto bad_name = service_with({"id=" + kId, "proto=1.0"});
   bad_name.instance_name = "evil\nname";
-  EXPECT_TRUE(throws_errc([&] { to_candidate(bad_name); }, Errc::invalid_argument, "instance name"));
+  EXPECT_TRUE(
+      throws_errc([&] { to_candidate(bad_name); }, Errc::invalid_argument, "instance name"));
   bad_name.instance_name = std::string(64, 'n');
-  EXPECT_TRUE(throws_errc([&] { to_candidate(bad_name); }, Errc::invalid_argument, "instance name"));
+  EXPECT_TRUE(
+      throws_errc([&] { to_candidate(bad_name); }, Errc::invalid_argument, "instance name"));
   auto bad_address = service_with({"id=" + kId, "proto=1.0"});
   bad_address.addresses = {"192.0.2.300"};
   EXPECT_TRUE(throws_errc([&] { to_candidate(bad_address); }, Errc::invalid_argument, "address"));

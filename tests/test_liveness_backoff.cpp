@@ -34,7 +34,7 @@ TEST(LivenessBackoff, JitterStaysWithinItsFractionAndTheCap) {
   const BackoffConfig config{milliseconds(1'000), milliseconds(4'000), 2.0, 0.25};
   Backoff low(config, constant(0.0));
   Backoff high(config, constant(0.999999));
-  EXPECT_EQ(low.next_delay().count(), 750);    // 1000 - 25%
+  EXPECT_EQ(low.next_delay().count(), 750);     // 1000 - 25%
   EXPECT_EQ(high.next_delay().count(), 1'249);  // just under 1000 + 25%
   for (int i = 0; i < 5; ++i) high.next_delay();
   EXPECT_EQ(high.next_delay().count(), 4'000);  // +25% of the cap is cut back to the cap
@@ -57,11 +57,16 @@ TEST(LivenessBackoff, HugeAttemptCountsDoNotOverflow) {
 TEST(LivenessBackoff, RejectsBadConfigurations) {
   using crossgpu::testing::throws_errc;
   const auto make = [](BackoffConfig c) { return [c] { Backoff b(c, constant(0.5)); }; };
-  EXPECT_TRUE(throws_errc(make({milliseconds(0), milliseconds(10), 2.0, 0.1}), Errc::invalid_argument, "initial"));
-  EXPECT_TRUE(throws_errc(make({milliseconds(10), milliseconds(5), 2.0, 0.1}), Errc::invalid_argument, "max"));
-  EXPECT_TRUE(throws_errc(make({milliseconds(10), milliseconds(50), 0.5, 0.1}), Errc::invalid_argument, "multiplier"));
-  EXPECT_TRUE(throws_errc(make({milliseconds(10), milliseconds(50), 2.0, 1.0}), Errc::invalid_argument, "jitter"));
-  EXPECT_TRUE(throws_errc(make({milliseconds(10), milliseconds(50), 2.0, -0.1}), Errc::invalid_argument, "jitter"));
+  EXPECT_TRUE(throws_errc(make({milliseconds(0), milliseconds(10), 2.0, 0.1}),
+                          Errc::invalid_argument, "initial"));
+  EXPECT_TRUE(throws_errc(make({milliseconds(10), milliseconds(5), 2.0, 0.1}),
+                          Errc::invalid_argument, "max"));
+  EXPECT_TRUE(throws_errc(make({milliseconds(10), milliseconds(50), 0.5, 0.1}),
+                          Errc::invalid_argument, "multiplier"));
+  EXPECT_TRUE(throws_errc(make({milliseconds(10), milliseconds(50), 2.0, 1.0}),
+                          Errc::invalid_argument, "jitter"));
+  EXPECT_TRUE(throws_errc(make({milliseconds(10), milliseconds(50), 2.0, -0.1}),
+                          Errc::invalid_argument, "jitter"));
 }
 
 TEST(LivenessRtt, FirstSampleSeedsThenEwma) {
@@ -79,8 +84,10 @@ TEST(LivenessRtt, FirstSampleSeedsThenEwma) {
 }
 
 TEST(LivenessRtt, RejectsBadWeights) {
-  EXPECT_TRUE(crossgpu::testing::throws_errc([] { RttEstimator r(0.0); }, Errc::invalid_argument, "weight"));
-  EXPECT_TRUE(crossgpu::testing::throws_errc([] { RttEstimator r(1.5); }, Errc::invalid_argument, "weight"));
+  EXPECT_TRUE(crossgpu::testing::throws_errc([] { RttEstimator r(0.0); }, Errc::invalid_argument,
+                                             "weight"));
+  EXPECT_TRUE(crossgpu::testing::throws_errc([] { RttEstimator r(1.5); }, Errc::invalid_argument,
+                                             "weight"));
 }
 
 }  // namespace

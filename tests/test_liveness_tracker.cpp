@@ -11,9 +11,9 @@
 namespace crossgpu::liveness {
 namespace {
 
+using crossgpu::testing::throws_errc;
 using std::chrono::microseconds;
 using std::chrono::milliseconds;
-using crossgpu::testing::throws_errc;
 
 class FakeClock {
  public:
@@ -232,7 +232,8 @@ TEST_F(TrackerTest, StateNamesMatchTheProtocol) {
 
 TEST_F(TrackerTest, TypedErrorsForUnknownAndLostPeers) {
   EXPECT_TRUE(throws_errc([&] { tracker.heartbeat_failed("nobody"); }, Errc::not_found, "nobody"));
-  EXPECT_TRUE(throws_errc([&] { tracker.heartbeat_succeeded("nobody", microseconds(1)); }, Errc::not_found));
+  EXPECT_TRUE(throws_errc([&] { tracker.heartbeat_succeeded("nobody", microseconds(1)); },
+                          Errc::not_found));
   EXPECT_TRUE(throws_errc([&] { tracker.disconnected("nobody"); }, Errc::not_found));
   EXPECT_TRUE(throws_errc([&] { tracker.require_reachable("nobody"); }, Errc::not_found));
   EXPECT_TRUE(throws_errc([&] { tracker.add_peer("", "x"); }, Errc::invalid_argument));
@@ -284,9 +285,12 @@ TEST(LivenessTracker, ConcurrentReportsPollsAndSnapshotsStayConsistent) {
     threads.emplace_back([&, t] {
       for (int i = 0; !stop; ++i) {
         const std::string id = "peer" + std::to_string((i + t) % kPeers);
-        if (i % 3 == 0) tracker.heartbeat_succeeded(id, microseconds(i % 500));
-        else if (i % 3 == 1) tracker.heartbeat_failed(id);
-        else if (i % 7 == 0) tracker.disconnected(id);
+        if (i % 3 == 0)
+          tracker.heartbeat_succeeded(id, microseconds(i % 500));
+        else if (i % 3 == 1)
+          tracker.heartbeat_failed(id);
+        else if (i % 7 == 0)
+          tracker.disconnected(id);
         tracker.poll();
       }
     });

@@ -26,12 +26,14 @@ UniformSource default_uniform_source() {
 
 Backoff::Backoff(BackoffConfig config, UniformSource uniform)
     : config_(config), uniform_(std::move(uniform)) {
-  if (config_.initial.count() <= 0) fail(Errc::invalid_argument, "backoff: initial delay must be > 0");
+  if (config_.initial.count() <= 0)
+    fail(Errc::invalid_argument, "backoff: initial delay must be > 0");
   if (config_.max < config_.initial) {
     fail(Errc::invalid_argument, "backoff: max delay {} ms is below the initial {} ms",
          config_.max.count(), config_.initial.count());
   }
-  if (!(config_.multiplier >= 1.0)) fail(Errc::invalid_argument, "backoff: multiplier must be >= 1");
+  if (!(config_.multiplier >= 1.0))
+    fail(Errc::invalid_argument, "backoff: multiplier must be >= 1");
   if (!(config_.jitter >= 0.0 && config_.jitter < 1.0)) {
     fail(Errc::invalid_argument, "backoff: jitter must be in [0, 1), got {}", config_.jitter);
   }

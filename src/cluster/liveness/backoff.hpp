@@ -1,5 +1,6 @@
 // Reconnection delays: exponential growth from `initial` by `multiplier` per failed attempt, capped
-// at `max`, with ±`jitter` spread so that peers that lost the same node do not reconnect in lockstep.
+// at `max`, with ±`jitter` spread so that peers that lost the same node do not reconnect in
+// lockstep.
 #pragma once
 
 #include <chrono>

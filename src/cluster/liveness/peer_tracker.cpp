@@ -14,8 +14,12 @@ using std::chrono::milliseconds;
 struct PeerTracker::Peer {
   Peer(std::string id, std::string addr, TimePoint now, const LivenessConfig& config,
        UniformSource jitter)
-      : node_id(std::move(id)), address(std::move(addr)), added_at(now), next_due(now),
-        backoff(config.reconnect, std::move(jitter)), rtt(config.rtt_smoothing) {}
+      : node_id(std::move(id)),
+        address(std::move(addr)),
+        added_at(now),
+        next_due(now),
+        backoff(config.reconnect, std::move(jitter)),
+        rtt(config.rtt_smoothing) {}
 
   std::string node_id;
   std::string address;
@@ -83,7 +87,8 @@ bool PeerTracker::remove_peer(const std::string& node_id) {
 
 PeerTracker::Peer& PeerTracker::peer_or_throw(const std::string& node_id) {
   auto it = peers_.find(node_id);
-  if (it == peers_.end()) fail(Errc::not_found, "liveness: no peer with node id '{}' is tracked", node_id);
+  if (it == peers_.end())
+    fail(Errc::not_found, "liveness: no peer with node id '{}' is tracked", node_id);
   return *it->second;
 }
 

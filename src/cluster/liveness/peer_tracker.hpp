@@ -30,19 +30,19 @@ using Clock = std::function<TimePoint()>;
 
 struct LivenessConfig {
   std::chrono::milliseconds heartbeat_interval{1'000};
-  unsigned suspect_after_missed = 3;         // consecutive misses (or intervals of silence)
+  unsigned suspect_after_missed = 3;             // consecutive misses (or intervals of silence)
   std::chrono::milliseconds lost_after{10'000};  // silence after which a peer is lost
-  BackoffConfig reconnect{};                 // delays between reconnect attempts of a lost peer
-  double rtt_smoothing = 0.125;              // weight of a new RTT sample in the EWMA
+  BackoffConfig reconnect{};                     // delays between reconnect attempts of a lost peer
+  double rtt_smoothing = 0.125;                  // weight of a new RTT sample in the EWMA
 };
 
 struct PeerSnapshot {
   std::string node_id;
   std::string address;
   PeerState state = PeerState::joining;
-  std::optional<double> rtt_ms;       // smoothed
-  std::optional<double> last_rtt_ms;  // most recent sample
-  std::optional<TimePoint> last_seen; // last successful heartbeat
+  std::optional<double> rtt_ms;             // smoothed
+  std::optional<double> last_rtt_ms;        // most recent sample
+  std::optional<TimePoint> last_seen;       // last successful heartbeat
   std::chrono::milliseconds silent_for{0};  // since last_seen (or since added, when never seen)
   unsigned missed_heartbeats = 0;
   unsigned reconnect_attempts = 0;

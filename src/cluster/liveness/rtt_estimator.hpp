@@ -13,7 +13,10 @@ class RttEstimator {
 
   // Negative samples (a clock step) are ignored.
   void add(std::chrono::microseconds sample);
-  void reset() noexcept { smoothed_ms_.reset(); last_ms_.reset(); }
+  void reset() noexcept {
+    smoothed_ms_.reset();
+    last_ms_.reset();
+  }
   std::optional<double> smoothed_ms() const noexcept { return smoothed_ms_; }
   std::optional<double> last_ms() const noexcept { return last_ms_; }
 

@@ -33,7 +33,8 @@ void bind(void* library, F& slot, const char* name) {
 }
 
 ClientLibrary load() {
-  if (kSanitized) fail(Errc::unsupported, "discovery: avahi-daemon mode is off in sanitizer builds");
+  if (kSanitized)
+    fail(Errc::unsupported, "discovery: avahi-daemon mode is off in sanitizer builds");
   // Never closed: the library's D-Bus threads may outlive any owner we could give it.
   void* library = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
   if (!library) fail(Errc::unsupported, "discovery: cannot load {}: {}", kLibrary, dlerror());

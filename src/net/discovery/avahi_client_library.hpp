@@ -37,8 +37,12 @@ const ClientLibrary& client_library();
 struct ClientDeleter {
   void operator()(AvahiClient* p) const noexcept { client_library().client_free(p); }
   void operator()(AvahiEntryGroup* p) const noexcept { client_library().entry_group_free(p); }
-  void operator()(AvahiServiceBrowser* p) const noexcept { client_library().service_browser_free(p); }
-  void operator()(AvahiServiceResolver* p) const noexcept { client_library().service_resolver_free(p); }
+  void operator()(AvahiServiceBrowser* p) const noexcept {
+    client_library().service_browser_free(p);
+  }
+  void operator()(AvahiServiceResolver* p) const noexcept {
+    client_library().service_resolver_free(p);
+  }
 };
 
 using Client = std::unique_ptr<AvahiClient, ClientDeleter>;

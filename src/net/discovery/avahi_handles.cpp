@@ -11,7 +11,8 @@ namespace crossgpu::discovery::avahi {
 StringList make_string_list(const std::vector<std::string>& strings) {
   AvahiStringList* list = nullptr;
   for (auto it = strings.rbegin(); it != strings.rend(); ++it) {
-    list = avahi_string_list_add_arbitrary(list, reinterpret_cast<const uint8_t*>(it->data()), it->size());
+    list = avahi_string_list_add_arbitrary(list, reinterpret_cast<const uint8_t*>(it->data()),
+                                           it->size());
   }
   return StringList(list);
 }
@@ -30,7 +31,8 @@ std::string address_text(const AvahiAddress& address, int if_index) {
   avahi_address_snprint(text, sizeof text, &address);
   std::string out = text;
   // A link-local IPv6 address means nothing without its interface: append the zone.
-  const bool link_local = address.proto == AVAHI_PROTO_INET6 && address.data.ipv6.address[0] == 0xfe &&
+  const bool link_local = address.proto == AVAHI_PROTO_INET6 &&
+                          address.data.ipv6.address[0] == 0xfe &&
                           (address.data.ipv6.address[1] & 0xc0) == 0x80;
   char name[IF_NAMESIZE] = {};
   if (link_local && if_index > 0 && if_indextoname(static_cast<unsigned>(if_index), name)) {

@@ -11,8 +11,8 @@
 #include <avahi-core/publish.h>
 
 #include <memory>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace crossgpu::discovery::avahi {
@@ -54,7 +54,8 @@ class Timeout {
  public:
   Timeout() = default;
   Timeout(const AvahiPoll* api, AvahiTimeout* timeout) : api_(api), timeout_(timeout) {}
-  Timeout(Timeout&& other) noexcept : api_(other.api_), timeout_(std::exchange(other.timeout_, nullptr)) {}
+  Timeout(Timeout&& other) noexcept
+      : api_(other.api_), timeout_(std::exchange(other.timeout_, nullptr)) {}
   Timeout& operator=(Timeout&& other) noexcept {
     std::swap(api_, other.api_);
     std::swap(timeout_, other.timeout_);

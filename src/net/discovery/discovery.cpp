@@ -25,9 +25,12 @@ void route_avahi_logs() {
     avahi_set_log_function([](AvahiLogLevel level, const char* text) {
       // Avahi warns about every other responder on the host, which several nodes on one machine
       // are by design; only its errors deserve a crossgpu warning.
-      if (level <= AVAHI_LOG_ERROR) log::warn("avahi: {}", text);
-      else if (level <= AVAHI_LOG_NOTICE) log::info("avahi: {}", text);
-      else log::debug("avahi: {}", text);
+      if (level <= AVAHI_LOG_ERROR)
+        log::warn("avahi: {}", text);
+      else if (level <= AVAHI_LOG_NOTICE)
+        log::info("avahi: {}", text);
+      else
+        log::debug("avahi: {}", text);
     });
   });
 }
@@ -45,7 +48,8 @@ std::string checked_instance_name(std::string name) {
   return name;
 }
 
-BackendSettings make_settings(const DiscoveryOptions& options, const std::vector<NetInterface>& available,
+BackendSettings make_settings(const DiscoveryOptions& options,
+                              const std::vector<NetInterface>& available,
                               const std::vector<std::string>& chosen) {
   BackendSettings settings;
   settings.instance_name = checked_instance_name(options.instance_name);
@@ -56,7 +60,8 @@ BackendSettings make_settings(const DiscoveryOptions& options, const std::vector
   // avahi-core reads an empty allow list as "all": the deny list, computed from what exists now,
   // is what keeps bridges and loopback out. Interfaces that appear later are used (hotplug Wi-Fi).
   for (const NetInterface& nic : available) {
-    if (std::find(chosen.begin(), chosen.end(), nic.name) == chosen.end()) settings.deny.push_back(nic.name);
+    if (std::find(chosen.begin(), chosen.end(), nic.name) == chosen.end())
+      settings.deny.push_back(nic.name);
   }
   settings.allow = options.interfaces.allow;
   settings.host_name = options.host_name;
@@ -69,9 +74,12 @@ BackendSettings make_settings(const DiscoveryOptions& options, const std::vector
 
 const char* mode_name(DiscoveryMode mode) noexcept {
   switch (mode) {
-    case DiscoveryMode::automatic: return "automatic";
-    case DiscoveryMode::daemon: return "avahi-daemon";
-    case DiscoveryMode::embedded: return "embedded";
+    case DiscoveryMode::automatic:
+      return "automatic";
+    case DiscoveryMode::daemon:
+      return "avahi-daemon";
+    case DiscoveryMode::embedded:
+      return "embedded";
   }
   return "unknown";
 }
@@ -83,8 +91,9 @@ Discovery::Discovery(DiscoveryOptions options, Callback callback) : mode_(option
          sanitize_display(options.advertisement.node_id));
   }
   std::string own_id = options.advertisement.node_id;
-  std::transform(own_id.begin(), own_id.end(), own_id.begin(),
-                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  std::transform(own_id.begin(), own_id.end(), own_id.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
   table_ = std::make_unique<PeerTable>(std::move(own_id), std::move(callback));
   for (const PeerSeed& seed : options.seeds) table_->announce(seed_candidate(seed));
   backend_ = start_backend(options);
@@ -96,8 +105,9 @@ std::unique_ptr<Backend> Discovery::start_backend(const DiscoveryOptions& option
   const std::vector<NetInterface> available = list_interfaces();
   interfaces_ = choose_interfaces(available, options.interfaces);
   if (interfaces_.empty()) {
-    log::warn("discovery: no network interface qualifies (loopback and container bridges are skipped by "
-              "default); name interfaces explicitly to use them");
+    log::warn(
+        "discovery: no network interface qualifies (loopback and container bridges are skipped by "
+        "default); name interfaces explicitly to use them");
   }
   const BackendSettings settings = make_settings(options, available, interfaces_);
   if (options.mode != DiscoveryMode::embedded) {

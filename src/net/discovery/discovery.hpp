@@ -59,7 +59,7 @@ class Discovery {
 
   DiscoveryMode mode() const noexcept { return mode_; }  // the mode actually in use
   const std::vector<std::string>& interfaces() const noexcept { return interfaces_; }
-  std::string advertised_name() const;  // may differ from the wanted one after a collision
+  std::string advertised_name() const;       // may differ from the wanted one after a collision
   std::vector<PeerCandidate> peers() const;  // current candidates, seeds first
 
  private:

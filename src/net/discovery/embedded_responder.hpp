@@ -30,8 +30,10 @@ class EmbeddedResponder final : public Backend {
   using ResolverKey = std::tuple<int, int, std::string>;  // interface, protocol, instance
 
   static void on_server(AvahiServer* server, AvahiServerState state, void* self);
-  static void on_service_group(AvahiServer* server, AvahiSEntryGroup*, AvahiEntryGroupState state, void* self);
-  static void on_host_group(AvahiServer* server, AvahiSEntryGroup*, AvahiEntryGroupState state, void* self);
+  static void on_service_group(AvahiServer* server, AvahiSEntryGroup*, AvahiEntryGroupState state,
+                               void* self);
+  static void on_host_group(AvahiServer* server, AvahiSEntryGroup*, AvahiEntryGroupState state,
+                            void* self);
   static void on_browse(AvahiSServiceBrowser*, AvahiIfIndex, AvahiProtocol, AvahiBrowserEvent,
                         const char* name, const char* type, const char* domain,
                         AvahiLookupResultFlags, void* self);
@@ -55,10 +57,10 @@ class EmbeddedResponder final : public Backend {
 
   BackendSettings settings_;
   PeerTable& table_;
-  std::string name_;                  // the instance name being published
-  std::set<int> if_indexes_;          // chosen interfaces now
+  std::string name_;                     // the instance name being published
+  std::set<int> if_indexes_;             // chosen interfaces now
   std::vector<LocalAddress> addresses_;  // what the published address records say
-  bool running_ = false;              // the server reached AVAHI_SERVER_RUNNING
+  bool running_ = false;                 // the server reached AVAHI_SERVER_RUNNING
   // Destroyed in reverse order; the destructor joins the poll thread before any of them goes.
   avahi::ThreadedPoll poll_;
   avahi::Server server_;

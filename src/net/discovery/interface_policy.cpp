@@ -25,10 +25,11 @@ bool admitted_by_default(const NetInterface& nic, const InterfacePolicy& policy)
 }
 
 bool is_interface_name(std::string_view name) {
-  return !name.empty() && name.size() < IFNAMSIZ && std::all_of(name.begin(), name.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u > 0x20 && u < 0x7F && c != '/' && c != ':' && c != ',';
-  });
+  return !name.empty() && name.size() < IFNAMSIZ &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           const auto u = static_cast<unsigned char>(c);
+           return u > 0x20 && u < 0x7F && c != '/' && c != ':' && c != ',';
+         });
 }
 
 }  // namespace
@@ -40,12 +41,14 @@ bool is_virtual_bridge(std::string_view name) noexcept {
 
 std::vector<NetInterface> list_interfaces() {
   ifaddrs* raw = nullptr;
-  if (getifaddrs(&raw) != 0) fail(Errc::io, "cannot list network interfaces: {}", std::strerror(errno));
+  if (getifaddrs(&raw) != 0)
+    fail(Errc::io, "cannot list network interfaces: {}", std::strerror(errno));
   std::unique_ptr<ifaddrs, decltype(&freeifaddrs)> list(raw, &freeifaddrs);
   std::vector<NetInterface> out;
   for (const ifaddrs* it = list.get(); it; it = it->ifa_next) {
     const std::string name = it->ifa_name ? it->ifa_name : "";
-    const bool seen = std::any_of(out.begin(), out.end(), [&](const NetInterface& n) { return n.name == name; });
+    const bool seen =
+        std::any_of(out.begin(), out.end(), [&](const NetInterface& n) { return n.name == name; });
     if (name.empty() || seen) continue;  // getifaddrs lists an interface once per address
     out.push_back({name, if_nametoindex(name.c_str()), (it->ifa_flags & IFF_LOOPBACK) != 0,
                    (it->ifa_flags & IFF_MULTICAST) != 0});
@@ -58,7 +61,8 @@ std::vector<std::string> choose_interfaces(const std::vector<NetInterface>& avai
   std::vector<std::string> out;
   for (const NetInterface& nic : available) {
     if (contains(policy.deny, nic.name)) continue;
-    const bool admitted = policy.allow.empty() ? admitted_by_default(nic, policy) : contains(policy.allow, nic.name);
+    const bool admitted =
+        policy.allow.empty() ? admitted_by_default(nic, policy) : contains(policy.allow, nic.name);
     if (admitted) out.push_back(nic.name);
   }
   return out;
@@ -69,7 +73,8 @@ std::vector<std::string> parse_interface_list(std::string_view text) {
   std::size_t start = 0;
   while (start <= text.size() && !text.empty()) {
     const std::size_t comma = text.find(',', start);
-    const std::string_view name = text.substr(start, comma == std::string_view::npos ? comma : comma - start);
+    const std::string_view name =
+        text.substr(start, comma == std::string_view::npos ? comma : comma - start);
     if (!is_interface_name(name)) {
       fail(Errc::invalid_argument,
            "interface name '{}' is invalid (1 to {} printable bytes without '/', ':' or spaces)",

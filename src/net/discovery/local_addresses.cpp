@@ -24,17 +24,20 @@ bool wanted(const ifaddrs& entry, const std::vector<std::string>& interfaces, bo
 
 std::string numeric(const sockaddr* address) {
   char text[INET6_ADDRSTRLEN] = {};
-  const void* raw = address->sa_family == AF_INET
-                        ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(address)->sin_addr)
-                        : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr);
+  const void* raw =
+      address->sa_family == AF_INET
+          ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(address)->sin_addr)
+          : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr);
   return inet_ntop(address->sa_family, raw, text, sizeof text) ? text : "";
 }
 
 }  // namespace
 
-std::vector<LocalAddress> local_addresses(const std::vector<std::string>& interfaces, bool include_ipv6) {
+std::vector<LocalAddress> local_addresses(const std::vector<std::string>& interfaces,
+                                          bool include_ipv6) {
   ifaddrs* raw = nullptr;
-  if (getifaddrs(&raw) != 0) fail(Errc::io, "cannot list interface addresses: {}", std::strerror(errno));
+  if (getifaddrs(&raw) != 0)
+    fail(Errc::io, "cannot list interface addresses: {}", std::strerror(errno));
   std::unique_ptr<ifaddrs, decltype(&freeifaddrs)> list(raw, &freeifaddrs);
   std::vector<LocalAddress> out;
   for (const ifaddrs* it = list.get(); it; it = it->ifa_next) {

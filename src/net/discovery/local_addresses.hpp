@@ -17,6 +17,7 @@ struct LocalAddress {
 };
 
 // Sorted, so that two calls can be compared to detect a change. Throws Errc::io.
-std::vector<LocalAddress> local_addresses(const std::vector<std::string>& interfaces, bool include_ipv6);
+std::vector<LocalAddress> local_addresses(const std::vector<std::string>& interfaces,
+                                          bool include_ipv6);
 
 }  // namespace crossgpu::discovery

@@ -34,8 +34,8 @@ struct PeerCandidate {
   std::string host;           // SRV target host name, or the seed's host
   std::vector<std::string> addresses;  // numeric; IPv6 link-local ones carry "%ifname"
   std::uint16_t port = 0;
-  ProtocolVersion protocol;   // from TXT "proto"; {0, 0} for seeds
-  std::string devices;        // from TXT "devices", sanitized for display
+  ProtocolVersion protocol;                // from TXT "proto"; {0, 0} for seeds
+  std::string devices;                     // from TXT "devices", sanitized for display
   std::map<std::string, std::string> txt;  // every TXT key (lowercase) and its value
 };
 

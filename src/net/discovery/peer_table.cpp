@@ -10,8 +10,8 @@ namespace crossgpu::discovery {
 namespace {
 
 bool same(const PeerCandidate& a, const PeerCandidate& b) {
-  return a.node_id == b.node_id && a.host == b.host && a.addresses == b.addresses && a.port == b.port &&
-         a.txt == b.txt;
+  return a.node_id == b.node_id && a.host == b.host && a.addresses == b.addresses &&
+         a.port == b.port && a.txt == b.txt;
 }
 
 }  // namespace
@@ -26,7 +26,8 @@ PeerCandidate PeerTable::merge(const Entry& entry) {
     std::vector<std::string> addresses = merged.addresses;
     merged = candidate;
     for (const std::string& a : addresses) {
-      if (std::find(merged.addresses.begin(), merged.addresses.end(), a) == merged.addresses.end()) {
+      if (std::find(merged.addresses.begin(), merged.addresses.end(), a) ==
+          merged.addresses.end()) {
         merged.addresses.push_back(a);
       }
     }
@@ -100,8 +101,8 @@ std::vector<PeerCandidate> PeerTable::peers() const {
 void PeerTable::emit(const std::vector<PeerEvent>& events) {
   // Outside the table lock: the sink may call peers().
   for (const PeerEvent& event : events) {
-    log::debug("discovery: {} {} ({}) port {}", event_kind_name(event.kind), event.peer.instance_name,
-               event.peer.node_id, event.peer.port);
+    log::debug("discovery: {} {} ({}) port {}", event_kind_name(event.kind),
+               event.peer.instance_name, event.peer.node_id, event.peer.port);
     if (sink_) sink_(event);
   }
 }

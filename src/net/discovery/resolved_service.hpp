@@ -15,7 +15,7 @@ struct ResolvedService {
   std::string host_name;
   std::vector<std::string> addresses;  // numeric
   std::uint16_t port = 0;
-  std::vector<std::string> txt;        // raw TXT strings as received
+  std::vector<std::string> txt;  // raw TXT strings as received
 };
 
 // Throws Errc::invalid_argument (with the instance name) when the service is not a usable
