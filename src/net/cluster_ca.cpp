@@ -61,7 +61,7 @@ ClusterCa ClusterCa::create(const fs::path& dir, const std::string& name, bool f
   const std::string node_key = crypto::generate_key();
   const std::string csr = crypto::make_csr(node_key, local_hostname().substr(0, 64));
   NodeIdentity::store(dir, node_key, ca.sign_node_csr(csr, Role::admin), ca.cert_pem_, name);
-  log::info("created cluster '{}' in {}", name, dir.string());
+  log::debug("created cluster '{}' in {}", name, dir.string());
   return ca;
 }
 
@@ -107,7 +107,7 @@ InviteToken ClusterCa::create_invite(Role role, std::chrono::seconds valid_for,
   token.cluster_name = name_;
   token.encode();  // validates the addresses before anything is recorded
   record_invite(dir_, token.secret, role, token.expires_unix_seconds);
-  log::info("created a {} invite valid until {}", to_string(role), token.expires_unix_seconds);
+  log::debug("created a {} invite valid until {}", to_string(role), token.expires_unix_seconds);
   return token;
 }
 

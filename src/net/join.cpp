@@ -215,7 +215,7 @@ NodeIdentity enroll(const std::string& address, const InviteToken& token, const 
   }
   NodeIdentity identity =
       NodeIdentity::store(dir, key, response.certificate_pem(), ca_pem, response.cluster_name());
-  log::info("joined cluster '{}' as node {} with role {}", identity.cluster_name(),
+  log::debug("joined cluster '{}' as node {} with role {}", identity.cluster_name(),
             identity.node_id(), to_string(identity.role()));
   return identity;
 }
