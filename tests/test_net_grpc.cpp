@@ -258,7 +258,9 @@ TEST_F(ClusterTest, RemovedNodeIsRefused) {
       v1::Admin::NewStub(admin_.connect(server_.address()))->RemoveNode(context.get(), request, &reply);
   ASSERT_TRUE(removed.ok()) << removed.error_message();
   // The same, still open channel is refused from the next call on.
-  EXPECT_EQ(allocate(channel).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  const grpc::Status refused = allocate(channel);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(refused.error_message().find("was removed"), std::string::npos);
   v1::ListDevicesResponse response;
   EXPECT_EQ(list_devices(channel, &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(response.devices_size(), 0);

@@ -58,9 +58,17 @@ PeerIdentity Authenticator::identity_of(const std::string& pem) const {
 
 std::optional<PeerIdentity> Authenticator::authenticate(
     const grpc::ServerContextBase& context) const {
+  std::string reason;
+  return check(context, &reason);
+}
+
+std::optional<PeerIdentity> Authenticator::check(const grpc::ServerContextBase& context,
+                                                 std::string* reason) const {
   const std::string address = context.peer();
   const std::string pem = peer_certificate(context);
   if (pem.empty()) {
+    *reason = "this node serves only members of its cluster: join with an invite "
+              "(`crossgpu node --join TOKEN`)";
     log::warn("refused a call from {}: no client certificate", address);
     return std::nullopt;
   }
@@ -69,17 +77,21 @@ std::optional<PeerIdentity> Authenticator::authenticate(
     peer = identity_of(pem);
     peer.address = address;
   } catch (const std::exception& e) {
+    *reason = "your certificate is not a crossgpu node certificate";
     log::warn("refused a call from {}: {}", address, e.what());
     return std::nullopt;
   }
   try {
     if (revoked(peer)) {
+      *reason = fmt::format("node {} was removed from this cluster: join again with a new invite",
+                            peer.node_id);
       log::warn("refused a call from node {} at {}: the node was removed from the cluster",
                 peer.node_id, address);
       return std::nullopt;
     }
   } catch (const std::exception& e) {
     // Fail closed: an unreadable revocation list admits nobody.
+    *reason = "this node cannot read its list of removed nodes; ask its owner to repair it";
     log::error("refused a call from node {} at {}: {}", peer.node_id, address, e.what());
     return std::nullopt;
   }
@@ -88,12 +100,9 @@ std::optional<PeerIdentity> Authenticator::authenticate(
 
 grpc::Status Authenticator::authorize(const grpc::ServerContextBase& context, Role need,
                                       PeerIdentity* out) const {
-  std::optional<PeerIdentity> peer = authenticate(context);
-  if (!peer) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "this node serves only members of its cluster: join with an invite "
-                        "(`crossgpu node --join TOKEN`)");
-  }
+  std::string reason;
+  std::optional<PeerIdentity> peer = check(context, &reason);
+  if (!peer) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, reason);
   if (!role_allows(peer->role, need)) {
     log::warn("refused a call from node {} at {}: role {} may not do what needs role {}",
               peer->node_id, peer->address, to_string(peer->role), to_string(need));

@@ -235,6 +235,9 @@ class Authenticator {
 
  private:
   bool revoked(const PeerIdentity& peer) const;
+  // authenticate(), with the reason of a refusal (for the caller's status message) in *reason.
+  std::optional<PeerIdentity> check(const grpc::ServerContextBase& context,
+                                    std::string* reason) const;
   PeerIdentity identity_of(const std::string& cert_pem) const;
   std::filesystem::path dir_;
   // Parsed client certificates by PEM: a connection's calls all show the same certificate, so
