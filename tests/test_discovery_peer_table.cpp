@@ -55,6 +55,26 @@ TEST_F(PeerTableTest, IgnoresItselfAndInvalidServices) {
   EXPECT_TRUE(table.peers().empty());
 }
 
+TEST_F(PeerTableTest, ASightingThatTurnsInvalidNoLongerCounts) {
+  table.resolved(2, 0, sighting("192.0.2.7"));
+  auto corrupted = sighting("192.0.2.7");
+  corrupted.txt = {"id=" + kOther, "proto=one"};
+  table.resolved(2, 0, corrupted);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].kind, PeerEventKind::lost);
+  EXPECT_TRUE(table.peers().empty());
+}
+
+TEST_F(PeerTableTest, AFloodOfBogusServicesIsIgnored) {
+  for (int i = 0; i < 300; ++i) {  // past the 256 remembered rejections
+    auto bogus = sighting("192.0.2.7", "zz");
+    bogus.instance_name = "bogus " + std::to_string(i);
+    table.resolved(2, 0, bogus);
+  }
+  EXPECT_TRUE(events.empty());
+  EXPECT_TRUE(table.peers().empty());
+}
+
 TEST_F(PeerTableTest, AnnouncedSeedsAreListedAndReported) {
   PeerCandidate seed;
   seed.source = PeerSource::seed;

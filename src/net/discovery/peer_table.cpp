@@ -50,23 +50,32 @@ void PeerTable::update(const std::string& instance, Entry& entry, std::vector<Pe
   }
 }
 
-void PeerTable::resolved(int if_index, int protocol, const ResolvedService& service) {
-  PeerCandidate candidate;
+std::optional<PeerCandidate> PeerTable::validated(const ResolvedService& service) {
   try {
-    candidate = to_candidate(service);
+    return to_candidate(service);
   } catch (const Error& e) {
     std::lock_guard lock(mutex_);
+    // Logged once per instance and reason; bounded so that a flood of bogus names cannot grow it.
+    if (rejected_.size() >= kMaxRememberedRejections) rejected_.clear();
     auto [it, first] = rejected_.emplace(service.instance_name, e.what());
     if (first || it->second != e.what()) log::warn("discovery: ignoring {}", e.what());
     it->second = e.what();
+    return std::nullopt;
+  }
+}
+
+void PeerTable::resolved(int if_index, int protocol, const ResolvedService& service) {
+  std::optional<PeerCandidate> candidate = validated(service);
+  if (!candidate || candidate->node_id == own_node_id_) {
+    // A sighting that turned invalid (its TXT changed) no longer counts for the peer.
+    removed(if_index, protocol, service.instance_name);
     return;
   }
-  if (candidate.node_id == own_node_id_) return;
   std::vector<PeerEvent> events;
   {
     std::lock_guard lock(mutex_);
     Entry& entry = entries_[service.instance_name];
-    entry.sightings[{if_index, protocol}] = std::move(candidate);
+    entry.sightings[{if_index, protocol}] = std::move(*candidate);
     update(service.instance_name, entry, events);
   }
   emit(events);

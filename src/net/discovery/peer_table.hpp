@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -23,7 +24,7 @@ class PeerTable {
   PeerTable(std::string own_node_id, Sink sink);
 
   // One resolution of `service` seen on interface `if_index` over `protocol` (an opaque number).
-  // Invalid services are logged once and ignored.
+  // Invalid services are logged once and ignored; a sighting that turns invalid is removed.
   void resolved(int if_index, int protocol, const ResolvedService& service);
   void removed(int if_index, int protocol, const std::string& instance_name);
 
@@ -39,6 +40,9 @@ class PeerTable {
     PeerCandidate merged;
   };
 
+  static constexpr std::size_t kMaxRememberedRejections = 256;
+
+  std::optional<PeerCandidate> validated(const ResolvedService& service);
   static PeerCandidate merge(const Entry& entry);
   void update(const std::string& instance, Entry& entry, std::vector<PeerEvent>& events);
   void emit(const std::vector<PeerEvent>& events);

@@ -140,16 +140,4 @@ std::map<std::string, std::string> decode_txt(const std::vector<std::string>& st
   return out;
 }
 
-const char* event_kind_name(PeerEventKind kind) noexcept {
-  switch (kind) {
-    case PeerEventKind::found:
-      return "found";
-    case PeerEventKind::updated:
-      return "updated";
-    case PeerEventKind::lost:
-      return "lost";
-  }
-  return "unknown";
-}
-
 }  // namespace crossgpu::discovery
