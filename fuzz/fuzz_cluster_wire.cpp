@@ -4,8 +4,11 @@
 // exception is a bug.
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "cluster/device_info.hpp"
+#include "cluster/kernel_bounds.hpp"
 #include "cluster/wire_validation.hpp"
 #include "cluster/write_grant.hpp"
 #include "core/error.hpp"
@@ -57,7 +60,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case 3:
       parse_and_check<v1::DispatchRequest>(data, size, [](const auto& m) {
-        cluster::check_dispatch(m);
+        const KernelSpec& kernel = cluster::check_dispatch(m);
+        // Binding sizes from the request's own byte counts: any value the node could see.
+        std::vector<std::uint64_t> bytes;
+        for (const auto& binding : m.bindings()) bytes.push_back(binding.bytes());
+        cluster::check_kernel_bounds(kernel, std::as_bytes(std::span(m.push_constants())), bytes,
+                                     Groups{m.groups_x(), m.groups_y(), m.groups_z()});
       });
       break;
     case 4:

@@ -201,6 +201,19 @@ TEST_F(HostileTest, WrongKernelsBindingsPushAndGroupsAreRefused) {
   bad = request;
   bad.mutable_bindings(0)->set_offset(8192);
   EXPECT_TRUE(throws_errc([&] { raw.dispatch(bad); }, Errc::out_of_range));
+  // Push constants that would make the shader write past the buffer (GPUs do not check).
+  for (const kernels::FillPush hostile : {kernels::FillPush{1025, 0, 1.0f},
+                                          kernels::FillPush{1, 1024, 1.0f},
+                                          kernels::FillPush{0xFFFFFFFFu, 0xFFFFFFFFu, 1.0f}}) {
+    bad = request;
+    bad.set_push_constants(
+        std::string(reinterpret_cast<const char*>(&hostile), sizeof(hostile)));
+    EXPECT_TRUE(throws_errc([&] { raw.dispatch(bad); }, Errc::out_of_range, "parameters reach"));
+  }
+  // A binding narrowed by its range counts, not the whole buffer.
+  bad = request;
+  bad.mutable_bindings(0)->set_bytes(1024);
+  EXPECT_TRUE(throws_errc([&] { raw.dispatch(bad); }, Errc::out_of_range, "binding 0"));
 }
 
 TEST_F(HostileTest, SessionsVersionsAndRolesAreEnforced) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cluster/kernel_bounds.hpp"
 #include "cluster/node_service_support.hpp"
 #include "cluster/protocol.hpp"
 #include "cluster/wire_validation.hpp"
@@ -128,6 +129,7 @@ grpc::Status NodeService::Dispatch(grpc::ServerContext* context,
     auto session = session_of(*context, peer);
     const KernelSpec& kernel = check_dispatch(*request);
     std::vector<BufferRange> bindings;
+    std::vector<std::uint64_t> bound_bytes;
     std::shared_ptr<Device> target;
     for (const v1::BufferRange& range : request->bindings()) {
       SessionBuffer buffer = session->resolve(range.handle(), range.offset(), range.bytes(),
@@ -136,14 +138,17 @@ grpc::Status NodeService::Dispatch(grpc::ServerContext* context,
         fail(Errc::wrong_device, "kernel '{}': bindings lie on different devices", kernel.name);
       }
       target = buffer.device;
+      bound_bytes.push_back(range.bytes() == 0 ? buffer.ref.size - range.offset()
+                                               : range.bytes());
       bindings.push_back({buffer.ref, range.offset(),
                           range.bytes() == 0 ? BufferRange::whole : range.bytes()});
     }
     if (!target) fail(Errc::invalid_argument, "kernel '{}': no bindings", kernel.name);
+    const Groups groups{request->groups_x(), request->groups_y(), request->groups_z()};
+    const auto push = std::as_bytes(std::span(request->push_constants()));
+    check_kernel_bounds(kernel, push, bound_bytes, groups);
     auto lock = session->lock();
-    session->stream(*target).dispatch(
-        kernel, bindings, std::as_bytes(std::span(request->push_constants())),
-        Groups{request->groups_x(), request->groups_y(), request->groups_z()});
+    session->stream(*target).dispatch(kernel, bindings, push, groups);
   });
 }
 

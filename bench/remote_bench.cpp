@@ -1,0 +1,242 @@
+// crossgpu-remote-bench: remote write/read throughput (4 KiB - 1 GiB) and small-message round
+// trips through a node over mutual TLS on loopback, each next to a raw TCP socket baseline
+// measured in the same run on the same machine. The node runs in this process on the CPU device,
+// so the figures are those of the protocol and transport, not of a GPU's PCIe link.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "apps/table.hpp"
+#include "cluster/node_server.hpp"
+#include "cluster/remote_node.hpp"
+#include "core/error.hpp"
+#include "device/cpu/cpu_device.hpp"
+#include "net/security.hpp"
+#include "timing.hpp"
+
+namespace crossgpu::bench {
+namespace {
+
+// --- raw TCP baseline: a loopback server thread that sinks writes and sources reads ---
+
+void send_all(int fd, const void* data, std::size_t bytes) {
+  const char* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::send(fd, p, bytes, MSG_NOSIGNAL);
+    if (n <= 0) fail(Errc::io, "tcp baseline: send failed: {}", std::strerror(errno));
+    p += n;
+    bytes -= static_cast<std::size_t>(n);
+  }
+}
+
+void recv_all(int fd, void* data, std::size_t bytes) {
+  char* p = static_cast<char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::recv(fd, p, bytes, 0);
+    if (n <= 0) fail(Errc::io, "tcp baseline: recv failed");
+    p += n;
+    bytes -= static_cast<std::size_t>(n);
+  }
+}
+
+// Request: {op, bytes}. op 'w': the client sends `bytes`, the server answers one byte.
+// op 'r': the server sends `bytes`.
+struct TcpRequest {
+  char op;
+  std::uint64_t bytes;
+};
+
+class TcpBaseline {
+ public:
+  explicit TcpBaseline(std::uint64_t max_bytes) : buffer_(max_bytes) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listener_, 1) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      fail(Errc::io, "tcp baseline: cannot listen on loopback");
+    }
+    server_ = std::thread([this] { serve(); });
+    client_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (::connect(client_, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+      fail(Errc::io, "tcp baseline: cannot connect");
+    }
+    const int one = 1;
+    ::setsockopt(client_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~TcpBaseline() {
+    ::shutdown(client_, SHUT_RDWR);
+    ::close(client_);
+    server_.join();
+    ::close(listener_);
+  }
+  void write(const std::byte* data, std::uint64_t bytes) {
+    const TcpRequest request{'w', bytes};
+    send_all(client_, &request, sizeof(request));
+    send_all(client_, data, bytes);
+    char ack;
+    recv_all(client_, &ack, 1);
+  }
+  void read(std::byte* data, std::uint64_t bytes) {
+    const TcpRequest request{'r', bytes};
+    send_all(client_, &request, sizeof(request));
+    recv_all(client_, data, bytes);
+  }
+
+ private:
+  void serve() {
+    const int fd = ::accept(listener_, nullptr, nullptr);
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    try {
+      for (;;) {
+        TcpRequest request{};
+        recv_all(fd, &request, sizeof(request));
+        if (request.op == 'w') {
+          recv_all(fd, buffer_.data(), request.bytes);
+          send_all(fd, "k", 1);
+        } else {
+          send_all(fd, buffer_.data(), request.bytes);
+        }
+      }
+    } catch (const Error&) {
+      // The client closed: the benchmark is over.
+    }
+    ::close(fd);
+  }
+  std::vector<std::byte> buffer_;
+  int listener_ = -1;
+  int client_ = -1;
+  std::thread server_;
+};
+
+// --- the run ---
+
+struct Row {
+  std::string op;
+  std::uint64_t bytes;
+  Timing remote;
+  Timing tcp;
+};
+
+nlohmann::json to_json(const Row& row) {
+  return {{"op", row.op},
+          {"bytes", row.bytes},
+          {"remote_median_s", row.remote.median_s},
+          {"tcp_median_s", row.tcp.median_s},
+          {"remote_gb_per_s", gb_per_s(static_cast<double>(row.bytes), row.remote.median_s)},
+          {"tcp_gb_per_s", gb_per_s(static_cast<double>(row.bytes), row.tcp.median_s)},
+          {"remote_vs_tcp", row.tcp.median_s > 0 ? row.tcp.median_s / row.remote.median_s : 0}};
+}
+
+void print_rows(const std::string& title, const std::vector<Row>& rows, bool latency) {
+  std::printf("\n%s\n", title.c_str());
+  apps::Table table({{"op"}, {"size", apps::Align::right},
+                     {latency ? "remote us" : "remote GB/s", apps::Align::right},
+                     {latency ? "raw tcp us" : "raw tcp GB/s", apps::Align::right},
+                     {latency ? "remote / tcp time" : "remote / tcp", apps::Align::right}});
+  for (const Row& r : rows) {
+    const double b = static_cast<double>(r.bytes);
+    table.add_row({r.op, format_bytes(r.bytes),
+                   latency ? fmt::format("{:.1f}", r.remote.median_s * 1e6)
+                           : fmt::format("{:.2f}", gb_per_s(b, r.remote.median_s)),
+                   latency ? fmt::format("{:.1f}", r.tcp.median_s * 1e6)
+                           : fmt::format("{:.2f}", gb_per_s(b, r.tcp.median_s)),
+                   latency ? fmt::format("{:.2f}x", r.remote.median_s / r.tcp.median_s)
+                           : fmt::format("{:.0f}%", 100 * r.tcp.median_s / r.remote.median_s)});
+  }
+  std::fputs(table.render().c_str(), stdout);
+}
+
+int run(std::uint64_t max_bytes, bool quick, const std::string& json_path) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("crossgpu-remote-bench-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  net::ClusterCa::create(dir, "bench");
+  cluster::NodeServerOptions options;
+  options.config_dir = dir;
+  options.listen_address = "127.0.0.1:0";
+  cluster::NodeServer server({make_cpu_device()}, options);
+  server.start();
+  const net::NodeIdentity identity = net::NodeIdentity::load(dir);
+  auto node = cluster::RemoteNode::connect("127.0.0.1:" + std::to_string(server.port()), identity);
+  Device& device = *node->devices().front();
+  TcpBaseline tcp(max_bytes);
+  std::vector<std::byte> host(max_bytes, std::byte{0x5a});
+  Buffer remote = device.allocate(max_bytes);
+  const TimingPolicy policy = quick ? bandwidth_policy(true) : bandwidth_policy(false);
+  const TimingPolicy small = latency_policy(quick);
+
+  std::vector<Row> throughput;
+  for (std::uint64_t size = 4096; size <= max_bytes; size *= 4) {
+    std::span<const std::byte> src(host.data(), size);
+    std::span<std::byte> dst(host.data(), size);
+    throughput.push_back({"write", size,
+                          measure(policy, [&] { device.stream().upload(remote, 0, src).wait(); }),
+                          measure(policy, [&] { tcp.write(host.data(), size); })});
+    throughput.push_back({"read", size,
+                          measure(policy, [&] { device.stream().download(remote, 0, dst).wait(); }),
+                          measure(policy, [&] { tcp.read(host.data(), size); })});
+  }
+  std::vector<Row> latency;
+  for (std::uint64_t size : {std::uint64_t{8}, std::uint64_t{64}}) {
+    std::span<const std::byte> src(host.data(), size);
+    std::span<std::byte> dst(host.data(), size);
+    latency.push_back({"write round trip", size,
+                       measure(small, [&] { device.stream().upload(remote, 0, src).wait(); }),
+                       measure(small, [&] { tcp.write(host.data(), size); })});
+    latency.push_back({"read round trip", size,
+                       measure(small, [&] { device.stream().download(remote, 0, dst).wait(); }),
+                       measure(small, [&] { tcp.read(host.data(), size); })});
+  }
+  print_rows("remote node (mTLS gRPC, loopback, CPU device) vs raw TCP on loopback", throughput,
+             false);
+  print_rows("small-message round trips", latency, true);
+
+  nlohmann::json out = {{"section", "remote"}, {"throughput", nlohmann::json::array()},
+                        {"latency", nlohmann::json::array()}};
+  for (const Row& r : throughput) out["throughput"].push_back(to_json(r));
+  for (const Row& r : latency) out["latency"].push_back(to_json(r));
+  std::ofstream(json_path) << out.dump(2) << "\n";
+  std::printf("\nresults written to %s\n", json_path.c_str());
+  remote.reset();
+  node.reset();
+  server.shutdown(std::chrono::milliseconds(0));
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
+}  // namespace
+}  // namespace crossgpu::bench
+
+int main(int argc, char** argv) {
+  CLI::App app{"crossgpu-remote-bench: remote transfers vs raw TCP, same run, loopback"};
+  std::uint64_t max_bytes = 1ull << 30;
+  bool quick = false;
+  std::string json_path = "remote-bench-results.json";
+  app.add_option("--max-bytes", max_bytes, "largest transfer (default 1 GiB)");
+  app.add_flag("--quick", quick, "short timing loops, 1 MiB at most");
+  app.add_option("--json", json_path, "where to write the results")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (quick) max_bytes = std::min<std::uint64_t>(max_bytes, 1 << 20);
+  try {
+    return crossgpu::bench::run(max_bytes, quick, json_path);
+  } catch (const crossgpu::Error& e) {
+    std::fprintf(stderr, "crossgpu-remote-bench: %s\n", e.what());
+    return 2;
+  }
+}
