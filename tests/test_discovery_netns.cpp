@@ -9,10 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include "core/error.hpp"
@@ -105,26 +108,46 @@ std::pair<Result, Result> run_pair(const std::string& a, const std::string& b) {
   return {first.get(), second.get()};
 }
 
+// Namespaces left by an earlier run that was killed before its destructors ran: their names
+// carry the pid of a process that no longer exists.
+void remove_stale_namespaces() {
+  const std::regex ours("^cgdisc([0-9]+)[ab]\\b.*");
+  std::istringstream list(run("ip netns list").output);
+  for (std::string line; std::getline(list, line);) {
+    std::smatch match;
+    if (!std::regex_match(line, match, ours)) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(match[1]));
+    if (pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH) {
+      run("ip netns del " + line.substr(0, line.find(' ')));
+    }
+  }
+}
+
 class DiscoveryNetns : public ::testing::Test {
  protected:
   void SetUp() override {
     if (geteuid() != 0)
       GTEST_SKIP() << "network namespaces need root (CAP_SYS_ADMIN); not running as root";
     if (run("ip -V").status != 0) GTEST_SKIP() << "iproute2 ('ip') is not installed";
+    remove_stale_namespaces();
   }
 
-  // Creates the namespaces or skips the test when the kernel refuses them.
-  void create_or_skip(NamespacePair& pair) {
+  // Creates the namespaces; false (with the test skipped or failed) when they could not be made.
+  bool create_or_skip(NamespacePair& pair) {
     const std::string error = pair.create();
-    if (error.find("ip netns add") == 0)
-      GTEST_SKIP() << "the kernel refused a network namespace: " << error;
-    ASSERT_TRUE(error.empty()) << error;
+    if (error.find("ip netns add") == 0) {
+      // GTEST_SKIP returns from the function it is in: a lambda, so that this one can return false.
+      [&] { GTEST_SKIP() << "the kernel refused a network namespace: " << error; }();
+      return false;
+    }
+    EXPECT_TRUE(error.empty()) << error;
+    return error.empty();
   }
 };
 
 TEST_F(DiscoveryNetns, NodesInSeparateNamespacesFindEachOtherOverVeth) {
   NamespacePair pair("uplink0", "uplink0");
-  create_or_skip(pair);
+  if (!create_or_skip(pair)) return;
   // Default interface policy: the veth end (named like a NIC) is chosen, loopback is not.
   const auto [a, b] =
       run_pair(probe(pair.a(), '1', '2', "", 12'000), probe(pair.b(), '2', '1', "", 12'000));
@@ -140,7 +163,7 @@ TEST_F(DiscoveryNetns, NodesInSeparateNamespacesFindEachOtherOverVeth) {
 TEST_F(DiscoveryNetns, ContainerBridgesAreSkippedUnlessNamed) {
   // Both ends are called docker0: the default policy must stay off them, an allow list uses them.
   NamespacePair pair("docker0", "docker0");
-  create_or_skip(pair);
+  if (!create_or_skip(pair)) return;
   const auto [a, b] =
       run_pair(probe(pair.a(), '3', '4', "", 3'000), probe(pair.b(), '4', '3', "", 3'000));
   EXPECT_EQ(a.status, 3) << "discovery ran on docker0 by default:\n" << a.output;
@@ -181,6 +204,20 @@ class Background {
   pid_t pid_ = -1;
 };
 
+// A scratch directory removed with its owner, failing test or not.
+struct ScratchDir {
+  explicit ScratchDir(std::filesystem::path p) : path(std::move(p)) {
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+    std::filesystem::permissions(path, std::filesystem::perms::all);  // dbus-daemon drops root
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  std::filesystem::path path;
+};
+
 bool have(const char* tool) { return run(fmt::format("command -v {}", tool)).status == 0; }
 
 // Interoperability with the reference DNS-SD stack: a real avahi-daemon (on a private D-Bus, in
@@ -192,11 +229,9 @@ TEST_F(DiscoveryNetns, AvahiDaemonAndAvahiBrowseSeeTheEmbeddedResponder) {
     GTEST_SKIP() << "avahi-daemon, avahi-utils and dbus are needed for the interoperability check";
   }
   NamespacePair pair("uplink0", "uplink0");
-  create_or_skip(pair);
-  const std::filesystem::path dir = fmt::format("/tmp/cgdisc-{}", getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  std::filesystem::permissions(dir, std::filesystem::perms::all);
+  if (!create_or_skip(pair)) return;
+  const ScratchDir scratch(fmt::format("/tmp/cgdisc-{}", getpid()));
+  const std::filesystem::path& dir = scratch.path;
   const std::string bus = "unix:path=" + (dir / "bus").string();
   std::ofstream(dir / "avahi.conf")
       << "[server]\nallow-interfaces=uplink0\n[wide-area]\nenable-wide-area=no\n"
@@ -236,7 +271,6 @@ TEST_F(DiscoveryNetns, AvahiDaemonAndAvahiBrowseSeeTheEmbeddedResponder) {
   const Result b_result = b.get();
   EXPECT_EQ(b_result.status, 0) << "the embedded node did not find the daemon's node:\n"
                                 << b_result.output;
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
