@@ -44,7 +44,8 @@ std::unique_ptr<cluster::NodeServer> TestCluster::start_ca_node(cluster::Session
 
 net::NodeIdentity TestCluster::join(net::Role role, const std::string& enroll_address) {
   const net::ClusterCa ca = net::ClusterCa::load(ca_dir_.path());
-  const net::InviteToken invite = ca.create_invite(role, std::chrono::minutes(10), {enroll_address});
+  const net::InviteToken invite =
+      ca.create_invite(role, std::chrono::minutes(10), {enroll_address});
   joined_.push_back(std::make_unique<TempDir>("node"));
   return net::join_cluster(invite.encode(), joined_.back()->path(), "test-node");
 }

@@ -281,7 +281,8 @@ TEST_F(HostileTest, ClientsWithoutOrWithForeignCredentialsLearnNothing) {
     EXPECT_EQ(devices.devices_size(), 0);
   }
   {  // plaintext
-    auto stub = v1::Node::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    auto stub =
+        v1::Node::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     v1::ListDevicesResponse devices;
@@ -307,7 +308,8 @@ TEST_F(HostileTest, AFloodOfConnectionsAndSessionsIsBounded) {
     flood.emplace_back([&] {
       for (int i = 0; i < 4; ++i) {
         // Plaintext clients: each fails its TLS handshake; the deadline bounds gRPC's retries.
-        auto stub = v1::Node::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+        auto stub =
+        v1::Node::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
         v1::HelloResponse response;

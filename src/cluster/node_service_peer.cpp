@@ -87,7 +87,9 @@ grpc::Status NodeService::GrantedWrite(grpc::ServerContext* context,
   return serve(context, net::Role::monitor, "GrantedWrite", [&](const net::PeerIdentity& peer) {
     v1::GrantedWriteChunk chunk;
     if (!reader->Read(&chunk)) fail(Errc::invalid_argument, "GrantedWrite: no chunk");
-    if (!chunk.has_grant()) fail(Errc::invalid_argument, "GrantedWrite: the first chunk has no grant");
+    if (!chunk.has_grant()) {
+      fail(Errc::invalid_argument, "GrantedWrite: the first chunk has no grant");
+    }
     const v1::WriteGrant grant = chunk.grant();
     grants_.verify(grant, peer.node_id);
     auto owner = sessions_.owner_of_handle(grant.handle());

@@ -58,7 +58,9 @@ class RemoteStream final : public Stream {
                     std::span<const std::byte> push, Groups groups) override {
     std::vector<RemoteRange> ranges;
     ranges.reserve(bindings.size());
-    for (const ResolvedRange& b : bindings) ranges.push_back({handle_of(*b.buffer), b.offset, b.bytes});
+    for (const ResolvedRange& b : bindings) {
+      ranges.push_back({handle_of(*b.buffer), b.offset, b.bytes});
+    }
     node_.dispatch(kernel.name, ranges, push, groups);
     return {};
   }
