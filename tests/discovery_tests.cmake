@@ -15,6 +15,7 @@ if(TARGET crossgpu_discovery)
     ${CMAKE_CURRENT_LIST_DIR}/test_discovery_seeds.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_discovery_interfaces.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_discovery_peer_table.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/test_discovery_avahi.cpp
     LIBS crossgpu_discovery
     LABELS discovery)
 
