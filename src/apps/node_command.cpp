@@ -16,6 +16,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "device/registry.hpp"
+#include "net/discovery/discovery.hpp"
 #include "net/security.hpp"
 
 namespace crossgpu::apps {
@@ -30,6 +31,8 @@ struct NodeOptions {
   std::string name;
   std::size_t max_sessions = 256;
   std::vector<std::string> peers;
+  std::vector<std::string> interfaces;
+  bool no_discovery = false;
   DeviceOptions devices;
 };
 
@@ -54,6 +57,64 @@ std::uint64_t parse_bytes(const std::string& text) {
          unit);
   }
   return static_cast<std::uint64_t>(value * scale);
+}
+
+// "host:port", bracketing IPv6 literals.
+std::string join_host_port(const std::string& host, std::uint16_t port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// One address per candidate, so each node is watched once: IPv4 first (no scope to carry), then
+// a global IPv6 address, then whatever there is (link-local), then the host name.
+std::string preferred_address(const discovery::PeerCandidate& peer) {
+  for (const std::string& address : peer.addresses) {
+    if (address.find(':') == std::string::npos) return address;
+  }
+  for (const std::string& address : peer.addresses) {
+    if (address.find('%') == std::string::npos) return address;
+  }
+  return peer.addresses.empty() ? peer.host : peer.addresses.front();
+}
+
+// What other devices' browsers show: "name free-memory" per device.
+std::string device_summary(const std::vector<std::shared_ptr<Device>>& devices) {
+  std::string summary;
+  for (const auto& device : devices) {
+    if (!summary.empty()) summary += ";";
+    const DeviceProperties& props = device->properties();
+    summary += props.name + " " + format_bytes(props.device_local_bytes());
+  }
+  return summary;
+}
+
+// Advertises this node as _crossgpu._tcp and hands every candidate (and --peer seed) to the
+// monitor, which trusts it only once the mutual TLS handshake and Hello succeed. Without
+// discovery (refused, or --no-discovery) the seeds are watched directly.
+std::unique_ptr<discovery::Discovery> start_discovery(
+    const NodeOptions& options, const std::string& node_id, int port,
+    const std::vector<std::shared_ptr<Device>>& devices, cluster::PeerMonitor& monitor) {
+  if (!options.no_discovery) {
+    discovery::DiscoveryOptions discovery_options;
+    discovery_options.port = static_cast<std::uint16_t>(port);
+    discovery_options.advertisement.node_id = node_id;
+    discovery_options.advertisement.devices = device_summary(devices);
+    discovery_options.interfaces.allow = options.interfaces;
+    discovery_options.seeds = discovery::parse_peer_seeds(options.peers);
+    try {
+      return std::make_unique<discovery::Discovery>(
+          discovery_options, [&monitor, node_id](const discovery::PeerEvent& event) {
+            const bool self = event.peer.node_id == node_id;
+            if (event.kind == discovery::PeerEventKind::lost || self) return;
+            const std::string address = preferred_address(event.peer);
+            if (!address.empty()) monitor.add(join_host_port(address, event.peer.port));
+          });
+    } catch (const Error& e) {
+      log::warn("discovery is off: {}; watching --peer seeds only", e.what());
+    }
+  }
+  for (const std::string& peer : options.peers) monitor.add(peer);
+  return nullptr;
 }
 
 // Blocks SIGINT/SIGTERM in every thread (gRPC's threads inherit the mask), so the main thread
@@ -86,10 +147,12 @@ int run_node(const NodeOptions& options) {
   server_options.limits.max_sessions = options.max_sessions;
   // Other nodes this node watches (heartbeats, state, RTT) for `crossgpu status`.
   auto monitor = std::make_shared<cluster::PeerMonitor>(net::NodeIdentity::load(config));
-  for (const std::string& peer : options.peers) monitor->add(peer);
   server_options.peers = [monitor] { return monitor->status(); };
-  cluster::NodeServer server(options.devices.select(registry), server_options);
+  const auto devices = options.devices.select(registry);
+  cluster::NodeServer server(devices, server_options);
   server.start();
+  const auto discovery =
+      start_discovery(options, server.node_id(), server.port(), devices, *monitor);
   std::printf("node %s listening on %s (port %d), %zu device(s), quota %s per session\n",
               server.node_id().c_str(), options.listen.c_str(), server.port(),
               registry.devices().size(),
@@ -125,6 +188,11 @@ void add_node_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   command->add_option("--peer", options->peers,
                       "another node to watch, host:port (repeatable)");
+  command->add_option("--interface", options->interfaces,
+                      "network interface for discovery (repeatable; default: sensible ones, "
+                      "not docker0 or loopback)");
+  command->add_flag("--no-discovery", options->no_discovery,
+                    "do not advertise or browse DNS-SD; watch --peer seeds only");
   command->add_option("--join", options->join, "enroll with this invite token first");
   command->add_option("--name", options->name, "node name when joining (default: hostname)");
   options->devices.add_to(*command, true);

@@ -73,8 +73,8 @@ void PeerMonitor::act(const liveness::DueAction& action) {
 void PeerMonitor::reconnect(const std::string& key) {
   try {
     auto connection = NodeConnection::open(key, identity_);
-    if (connection->node_id() == identity_.node_id()) {  // a seed that is this very node
-      tracker_.remove_peer(key);
+    if (connection->node_id() == identity_.node_id() || watched_elsewhere(key, *connection)) {
+      tracker_.remove_peer(key);  // this very node, or a node already watched at another address
       return;
     }
     auto devices = connection->list_devices();
@@ -91,6 +91,14 @@ void PeerMonitor::reconnect(const std::string& key) {
     log::debug("peer {}: {}", key, e.what());
     tracker_.heartbeat_failed(key);
   }
+}
+
+bool PeerMonitor::watched_elsewhere(const std::string& key, const NodeConnection& connection) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [address, peer] : peers_) {
+    if (address != key && peer.node_id == connection.node_id()) return true;
+  }
+  return false;
 }
 
 std::vector<v1::PeerStatus> PeerMonitor::status() const {

@@ -43,6 +43,7 @@ class PeerMonitor {
   void run();
   void act(const liveness::DueAction& action);
   void reconnect(const std::string& key);
+  bool watched_elsewhere(const std::string& key, const NodeConnection& connection);
 
   const net::NodeIdentity identity_;
   liveness::PeerTracker tracker_;
