@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build demo test bench test-sanitize clean
+.PHONY: all deps configure build demo test bench test-sanitize test-arm64 clean
 
 all: build
 
@@ -39,5 +39,18 @@ test-sanitize: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 1
 
+# aarch64 cross build of the device layer, kernels, scheduling, telemetry and the C ABI with
+# their tests, run under qemu-user on lavapipe for arm64. Slow (emulated LLVM JIT); not part of
+# `make test`. The cluster layers and the Python/Java bindings are left out (their arm64 -dev
+# packages are not co-installable with the host's).
+ARM_BUILD ?= build-arm64
+test-arm64: deps
+	bash scripts/install-arm64-deps.sh
+	cmake -S . -B $(ARM_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake \
+	  -DCROSSGPU_WITH_NETWORK=OFF -DCROSSGPU_WITH_BINDINGS=OFF -DCROSSGPU_BUILD_BENCH=OFF
+	cmake --build $(ARM_BUILD) -j $(JOBS)
+	cd $(ARM_BUILD) && ctest --output-on-failure -j 1 --timeout 3000
+
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD)

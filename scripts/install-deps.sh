@@ -14,6 +14,7 @@ packages=(
   # network (cluster layer)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   libavahi-client-dev libavahi-core-dev iproute2
+  avahi-daemon avahi-utils dbus
   # bindings
   pybind11-dev python3-dev python3-numpy python3-pytest python3-grpcio python3-grpc-tools python3-protobuf
   openjdk-17-jdk-headless junit5
