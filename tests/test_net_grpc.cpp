@@ -190,6 +190,20 @@ TEST_F(ClusterTest, EnrollmentEndToEnd) {
   EXPECT_TRUE(throws_errc([&] { join(Role::compute, joiner_dir); }, Errc::invalid_argument, "--force"));
 }
 
+TEST_F(ClusterTest, ForcedJoinDropsAnotherClustersCa) {
+  TempDir dir;
+  ClusterCa::create(dir.path(), "old");
+  RevocationList::revoke(dir.path(), admin_.node_id());
+  const std::string token =
+      ca_.create_invite(Role::compute, std::chrono::hours(1), {server_.address()}).encode();
+  EXPECT_TRUE(throws_errc([&] { join_cluster(token, dir.path(), "x"); }, Errc::invalid_argument,
+                          "--force"));
+  const NodeIdentity joined = join_cluster(token, dir.path(), "x", /*force=*/true);
+  EXPECT_EQ(joined.cluster_name(), "test-cluster");
+  EXPECT_FALSE(ClusterCa::exists(dir.path()));
+  EXPECT_FALSE(RevocationList::load(dir.path()).is_revoked(admin_.node_id(), ""));
+}
+
 TEST_F(ClusterTest, InviteIsSingleUse) {
   const std::string token =
       ca_.create_invite(Role::compute, std::chrono::hours(1), {server_.address()}).encode();

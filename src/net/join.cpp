@@ -25,6 +25,7 @@
 #include "core/log.hpp"
 #include "crossgpu/v1/node.grpc.pb.h"
 #include "net/crypto.hpp"
+#include "net/files.hpp"
 #include "net/invite_store.hpp"
 #include "net/security.hpp"
 #include "net/status.hpp"
@@ -200,6 +201,22 @@ void check_not_member(const fs::path& dir, bool force) {
        dir.string(), current->node_id(), current->cluster_name());
 }
 
+// A folder that is replaced by joining may hold another cluster's CA (a --force join of a former
+// CA node, a copied folder): its key, invites and removals belong to that other cluster and must
+// not be used to admit nodes or refuse peers here.
+void forget_other_cluster(const fs::path& dir, const InviteToken& token) {
+  if (!fs::exists(dir / "ca.crt")) return;
+  bool same = false;
+  try {
+    same = crypto::certificate_fingerprint(read_file(dir / "ca.crt")) == token.ca_fingerprint;
+  } catch (const Error&) {
+  }
+  if (same) return;
+  for (const char* name : {"ca.key", "cluster.json", "invites.json", "revoked.json"}) {
+    fs::remove(dir / name);
+  }
+}
+
 NodeIdentity enroll(const std::string& address, const InviteToken& token, const fs::path& dir,
                     const std::string& node_name) {
   const std::string ca_pem = pin_ca(address, token);
@@ -213,6 +230,7 @@ NodeIdentity enroll(const std::string& address, const InviteToken& token, const 
   if (crypto::certificate_fingerprint(response.ca_certificate_pem()) != token.ca_fingerprint) {
     fail(Errc::invalid_argument, "the node at {} answered with another cluster's CA", address);
   }
+  forget_other_cluster(dir, token);
   NodeIdentity identity =
       NodeIdentity::store(dir, key, response.certificate_pem(), ca_pem, response.cluster_name());
   log::debug("joined cluster '{}' as node {} with role {}", identity.cluster_name(),
