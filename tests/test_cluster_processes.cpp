@@ -79,7 +79,7 @@ class Process {
 std::unique_ptr<Process> start_node(const std::filesystem::path& config, int& port,
                                     std::vector<std::string> extra = {}) {
   std::vector<std::string> args = {CROSSGPU_CLI_PATH, "node", "--listen", "127.0.0.1:0",
-                                   "--config", config.string(), "--cpu-only"};
+                                   "--config", config.string(), "--cpu-only", "--no-discovery"};
   args.insert(args.end(), extra.begin(), extra.end());
   auto process = std::make_unique<Process>(args);
   const std::string line = process->wait_for("listening on");

@@ -20,7 +20,8 @@ TARGET_NAME = "crossgpu-node"  # the SAN every node certificate carries (net/sec
 
 def start_node(cli, config):
     node = subprocess.Popen(
-        [cli, "node", "--config", config, "--listen", "127.0.0.1:0", "--cpu-only"],
+        [cli, "node", "--config", config, "--listen", "127.0.0.1:0", "--cpu-only",
+         "--no-discovery"],
         stdout=subprocess.PIPE, text=True)
     for line in node.stdout:
         if "listening on" in line:
