@@ -63,8 +63,8 @@ TEST(ClusterCli, InitRefusesToOverwriteWithoutForce) {
 TEST(ClusterCli, InvitePrintsOneParsableLine) {
   TempDir dir;
   ASSERT_EQ(crossgpu("cluster init" + config(dir)).exit_code, 0);
-  const Outcome invite =
-      crossgpu("cluster invite --role monitor --valid-for 2h --address 10.1.2.3:7450" + config(dir));
+  const Outcome invite = crossgpu(
+      "cluster invite --role monitor --valid-for 2h --address 10.1.2.3:7450" + config(dir));
   ASSERT_EQ(invite.exit_code, 0) << invite.err;
   ASSERT_EQ(std::count(invite.out.begin(), invite.out.end(), '\n'), 1) << invite.out;
   const InviteToken token = InviteToken::parse(invite.out);
@@ -85,7 +85,8 @@ TEST(ClusterCli, JoinShowRemoveAndCopiedFolder) {
   ASSERT_EQ(crossgpu("cluster init" + config(dir, "ca")).exit_code, 0);
   EnrollmentService enrollment(dir / "ca");
   LoopbackServer server(NodeIdentity::load(dir / "ca"), {&enrollment});
-  const Outcome invite = crossgpu("cluster invite --address " + server.address() + config(dir, "ca"));
+  const Outcome invite =
+      crossgpu("cluster invite --address " + server.address() + config(dir, "ca"));
   ASSERT_EQ(invite.exit_code, 0) << invite.err;
 
   const Outcome join = crossgpu("cluster join " + invite.out.substr(0, invite.out.size() - 1) +

@@ -187,7 +187,8 @@ TEST_F(ClusterTest, EnrollmentEndToEnd) {
   EXPECT_TRUE(list_devices(channel, &response).ok());
   EXPECT_TRUE(allocate(channel).ok());
   // Joining again into the same folder needs --force.
-  EXPECT_TRUE(throws_errc([&] { join(Role::compute, joiner_dir); }, Errc::invalid_argument, "--force"));
+  EXPECT_TRUE(
+      throws_errc([&] { join(Role::compute, joiner_dir); }, Errc::invalid_argument, "--force"));
 }
 
 TEST_F(ClusterTest, ForcedJoinDropsAnotherClustersCa) {
@@ -268,8 +269,8 @@ TEST_F(ClusterTest, RemovedNodeIsRefused) {
 
   request.set_node_id(worker.node_id());
   context = deadline_context();
-  const grpc::Status removed =
-      v1::Admin::NewStub(admin_.connect(server_.address()))->RemoveNode(context.get(), request, &reply);
+  const grpc::Status removed = v1::Admin::NewStub(admin_.connect(server_.address()))
+                                   ->RemoveNode(context.get(), request, &reply);
   ASSERT_TRUE(removed.ok()) << removed.error_message();
   // The same, still open channel is refused from the next call on.
   const grpc::Status refused = allocate(channel);
@@ -288,7 +289,8 @@ TEST_F(ClusterTest, AdminCannotRemoveItselfOrGarbage) {
     v1::RemoveNodeResponse reply;
     auto context = deadline_context();
     EXPECT_EQ(stub->RemoveNode(context.get(), request, &reply).error_code(),
-              grpc::StatusCode::INVALID_ARGUMENT) << id;
+              grpc::StatusCode::INVALID_ARGUMENT)
+        << id;
   }
 }
 

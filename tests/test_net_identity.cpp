@@ -106,7 +106,10 @@ TEST(Certificates, CsrChecks) {
   EXPECT_TRUE(throws_errc([&] { ca.sign_node_csr(csr, Role::compute); }, Errc::invalid_argument));
   // Oversized subject.
   EXPECT_TRUE(throws_errc(
-      [&] { ca.sign_node_csr(crypto::make_csr(crypto::generate_key(), std::string(63, 'x') + "yz"), Role::compute); },
+      [&] {
+        ca.sign_node_csr(crypto::make_csr(crypto::generate_key(), std::string(63, 'x') + "yz"),
+                         Role::compute);
+      },
       Errc::invalid_argument));
   EXPECT_TRUE(throws_errc([&] { ca.sign_node_csr(std::string(100000, 'A'), Role::compute); },
                           Errc::invalid_argument));
@@ -147,7 +150,8 @@ TEST(NodeIdentity, RefusesMismatchedFiles) {
 TEST(Invites, RoundTripThroughTheStore) {
   TempDir dir;
   const ClusterCa ca = ClusterCa::create(dir.path(), "lab");
-  const InviteToken token = ca.create_invite(Role::compute, std::chrono::hours(24), {"10.0.0.1:7420"});
+  const InviteToken token =
+      ca.create_invite(Role::compute, std::chrono::hours(24), {"10.0.0.1:7420"});
   const InviteToken parsed = InviteToken::parse(token.encode());
   EXPECT_EQ(parsed.ca_fingerprint, ca.fingerprint());
   EXPECT_EQ(parsed.cluster_name, "lab");
@@ -160,7 +164,8 @@ TEST(Invites, RoundTripThroughTheStore) {
 
   const std::string secret(parsed.secret.begin(), parsed.secret.end());
   EXPECT_EQ(ca.redeem_invite(secret), Role::compute);
-  EXPECT_TRUE(throws_errc([&] { ca.redeem_invite(secret); }, Errc::invalid_argument, "already used"));
+  EXPECT_TRUE(
+      throws_errc([&] { ca.redeem_invite(secret); }, Errc::invalid_argument, "already used"));
 }
 
 TEST(Invites, ExpiredForgedAndMalformedSecretsRefused) {
@@ -181,10 +186,12 @@ TEST(Invites, ExpiredForgedAndMalformedSecretsRefused) {
 TEST(Invites, ValidityBounds) {
   TempDir dir;
   const ClusterCa ca = ClusterCa::create(dir.path(), "lab");
-  EXPECT_TRUE(throws_errc([&] { ca.create_invite(Role::compute, std::chrono::seconds(0), {"h:1"}); },
-                          Errc::invalid_argument));
-  EXPECT_TRUE(throws_errc([&] { ca.create_invite(Role::compute, std::chrono::hours(24 * 31), {"h:1"}); },
-                          Errc::invalid_argument));
+  EXPECT_TRUE(
+      throws_errc([&] { ca.create_invite(Role::compute, std::chrono::seconds(0), {"h:1"}); },
+                  Errc::invalid_argument));
+  EXPECT_TRUE(
+      throws_errc([&] { ca.create_invite(Role::compute, std::chrono::hours(24 * 31), {"h:1"}); },
+                  Errc::invalid_argument));
   EXPECT_TRUE(throws_errc([&] { ca.create_invite(Role::compute, std::chrono::hours(1), {}); },
                           Errc::invalid_argument));
 }
@@ -200,7 +207,8 @@ TEST(Revocation, AddsOnceAndMatchesIdOrSerial) {
   EXPECT_TRUE(list.is_revoked("other", "ff01"));
   EXPECT_FALSE(list.is_revoked("other", ""));
   std::ofstream(dir / "revoked.json") << "[garbage";
-  EXPECT_TRUE(throws_errc([&] { RevocationList::load(dir.path()); }, Errc::invalid_argument, "corrupt"));
+  EXPECT_TRUE(
+      throws_errc([&] { RevocationList::load(dir.path()); }, Errc::invalid_argument, "corrupt"));
 }
 
 TEST(StatusMapping, RoundTripsEveryCode) {
@@ -219,10 +227,15 @@ TEST(StatusMapping, RoundTripsEveryCode) {
 TEST(StatusMapping, ForeignStatusesGetAnErrc) {
   EXPECT_EQ(to_error(grpc::Status(grpc::StatusCode::UNAVAILABLE, "down")).code(), Errc::io);
   EXPECT_EQ(to_error(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "")).code(), Errc::timeout);
-  EXPECT_EQ(to_error(grpc::Status(grpc::StatusCode::NOT_FOUND, "errc=99 new code")).code(), Errc::not_found);
+  EXPECT_EQ(to_error(grpc::Status(grpc::StatusCode::NOT_FOUND, "errc=99 new code")).code(),
+            Errc::not_found);
   EXPECT_EQ(to_error(grpc::Status(grpc::StatusCode::INTERNAL, "errc=x")).code(), Errc::internal);
-  EXPECT_TRUE(throws_errc([] { throw_if_failed(grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "errc=2 past the end"), "Read"); },
-                          Errc::out_of_range, "Read: past the end"));
+  EXPECT_TRUE(throws_errc(
+      [] {
+        throw_if_failed(grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "errc=2 past the end"),
+                        "Read");
+      },
+      Errc::out_of_range, "Read: past the end"));
   EXPECT_NO_THROW(throw_if_failed(grpc::Status::OK, "x"));
 }
 

@@ -57,7 +57,8 @@ TEST(InviteToken, RefusesWrongPrefix) {
   const std::string text = sample().encode();
   EXPECT_TRUE(throws_errc([&] { InviteToken::parse("crossgpu-invite-v2:" + text.substr(19)); },
                           Errc::invalid_argument, "must start with"));
-  EXPECT_TRUE(throws_errc([] { InviteToken::parse(""); }, Errc::invalid_argument, "not a crossgpu invite"));
+  EXPECT_TRUE(
+      throws_errc([] { InviteToken::parse(""); }, Errc::invalid_argument, "not a crossgpu invite"));
   EXPECT_TRUE(throws_errc([] { InviteToken::parse("hello"); }, Errc::invalid_argument));
 }
 
@@ -109,17 +110,22 @@ TEST(InviteToken, RefusesHostileFields) {
     p[index] = value;
     return token_of(p);
   };
-  EXPECT_TRUE(throws_errc([&] { InviteToken::parse(with(0, 2)); }, Errc::invalid_argument, "format"));
+  EXPECT_TRUE(
+      throws_errc([&] { InviteToken::parse(with(0, 2)); }, Errc::invalid_argument, "format"));
   EXPECT_TRUE(throws_errc([&] { InviteToken::parse(with(1, 7)); }, Errc::invalid_argument, "role"));
   // Expiry with the sign bit set.
-  EXPECT_TRUE(throws_errc([&] { InviteToken::parse(with(2, 0x80)); }, Errc::invalid_argument, "expiry"));
+  EXPECT_TRUE(
+      throws_errc([&] { InviteToken::parse(with(2, 0x80)); }, Errc::invalid_argument, "expiry"));
   // Cluster name length claiming more bytes than exist (offset 74 = 1+1+8+32+32).
   EXPECT_TRUE(throws_errc([&] { InviteToken::parse(with(74, 255)); }, Errc::invalid_argument));
   // A control character in the cluster name.
-  EXPECT_TRUE(throws_errc([&] { InviteToken::parse(with(75, '\n')); }, Errc::invalid_argument, "cluster name"));
+  EXPECT_TRUE(throws_errc([&] { InviteToken::parse(with(75, '\n')); }, Errc::invalid_argument,
+                          "cluster name"));
   // Address count of zero and of more than allowed (offset 75 + 8 = 83).
-  EXPECT_TRUE(throws_errc([&] { InviteToken::parse(with(83, 0)); }, Errc::invalid_argument, "addresses"));
-  EXPECT_TRUE(throws_errc([&] { InviteToken::parse(with(83, 200)); }, Errc::invalid_argument, "addresses"));
+  EXPECT_TRUE(
+      throws_errc([&] { InviteToken::parse(with(83, 0)); }, Errc::invalid_argument, "addresses"));
+  EXPECT_TRUE(
+      throws_errc([&] { InviteToken::parse(with(83, 200)); }, Errc::invalid_argument, "addresses"));
 }
 
 TEST(InviteToken, RefusesBadAddresses) {

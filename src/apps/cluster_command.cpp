@@ -2,21 +2,21 @@
 // config folder; the node daemon picks the changes up (invites and removals are read per call).
 #include "apps/cluster_command.hpp"
 
+#include <arpa/inet.h>
+#include <fmt/format.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <chrono>
 #include <cstdio>
-#include <fmt/format.h>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
-#include "net/files.hpp"
 #include "net/crypto.hpp"
+#include "net/files.hpp"
 #include "net/security.hpp"
 
 namespace crossgpu::apps {
@@ -68,7 +68,8 @@ std::vector<std::string> default_addresses() {
         continue;
       }
       char text[INET_ADDRSTRLEN] = {};
-      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof(text));
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text,
+                  sizeof(text));
       out.push_back(fmt::format("{}:{}", text, default_node_port));
     }
     ::freeifaddrs(list);
@@ -98,13 +99,15 @@ void run_init(const Options& o) {
   fmt::print("created cluster '{}' in {}\n", ca.name(), dir.string());
   fmt::print("this node: {} (role admin)\n", me.node_id());
   fmt::print("CA fingerprint (SHA-256): {}\n", net::crypto::hex(ca.fingerprint()));
-  fmt::print("next: `crossgpu node` to serve, `crossgpu cluster invite --role compute` to add a device\n");
+  fmt::print(
+      "next: `crossgpu node` to serve, `crossgpu cluster invite --role compute` to add a device\n");
 }
 
 void run_invite(const Options& o) {
   const fs::path dir = net::resolve_config_dir(o.config);
   const net::ClusterCa ca = net::ClusterCa::load(dir);
-  const std::vector<std::string> addresses = o.addresses.empty() ? default_addresses() : o.addresses;
+  const std::vector<std::string> addresses =
+      o.addresses.empty() ? default_addresses() : o.addresses;
   const std::string token =
       ca.create_invite(net::parse_role(o.role), parse_duration(o.valid_for), addresses).encode();
   if (o.out.empty()) {
@@ -136,7 +139,8 @@ void run_show(const Options& o) {
   fmt::print("node id:        {}\n", me.node_id());
   fmt::print("role:           {}\n", net::to_string(me.role()));
   fmt::print("certificate:    serial {}\n", me.certificate_serial());
-  fmt::print("CA fingerprint: {}\n", net::crypto::hex(net::crypto::certificate_fingerprint(me.ca_pem())));
+  fmt::print("CA fingerprint: {}\n",
+             net::crypto::hex(net::crypto::certificate_fingerprint(me.ca_pem())));
   fmt::print("holds CA key:   {}\n", net::ClusterCa::exists(dir) ? "yes" : "no");
   fmt::print("config folder:  {}\n", dir.string());
 }
@@ -166,21 +170,31 @@ void add_cluster_command(CLI::App& app, int& exit_code) {
   CLI::App* cluster = app.add_subcommand("cluster", "create a cluster, invite and remove devices");
   cluster->require_subcommand(1);
 
-  CLI::App* init = cluster->add_subcommand("init", "create a new cluster with this node as its admin");
+  CLI::App* init =
+      cluster->add_subcommand("init", "create a new cluster with this node as its admin");
   init->add_option("--name", o.name, "cluster name (default crossgpu)");
-  init->add_flag("--force", o.force, "replace an existing cluster or identity in the config folder");
+  init->add_flag("--force", o.force,
+                 "replace an existing cluster or identity in the config folder");
   add_config(init, o);
-  init->callback([options, &exit_code] { run_init(*options); exit_code = 0; });
+  init->callback([options, &exit_code] {
+    run_init(*options);
+    exit_code = 0;
+  });
 
   CLI::App* invite = cluster->add_subcommand("invite", "print a one-line, one-use join token");
   invite->add_option("--role", o.role, "monitor | compute | admin (default compute)");
-  invite->add_option("--valid-for", o.valid_for, "how long the invite works: 30m, 24h, 7d (default 24h)");
-  invite->add_option("--out", o.out, "write the token to this file (mode 0600) instead of printing it");
+  invite->add_option("--valid-for", o.valid_for,
+                     "how long the invite works: 30m, 24h, 7d (default 24h)");
+  invite->add_option("--out", o.out,
+                     "write the token to this file (mode 0600) instead of printing it");
   invite->add_option("--address", o.addresses,
                      "host:port where this node serves enrollment (repeatable; default: this "
                      "machine's LAN addresses, port 7450)");
   add_config(invite, o);
-  invite->callback([options, &exit_code] { run_invite(*options); exit_code = 0; });
+  invite->callback([options, &exit_code] {
+    run_invite(*options);
+    exit_code = 0;
+  });
 
   CLI::App* join = cluster->add_subcommand("join", "join a cluster with an invite token");
   join->add_option("token", o.token, "the crossgpu-invite-v1:... token");
@@ -188,17 +202,26 @@ void add_cluster_command(CLI::App& app, int& exit_code) {
   join->add_option("--name", o.node_name, "this node's name (default: the hostname)");
   join->add_flag("--force", o.force, "replace this folder's existing identity");
   add_config(join, o);
-  join->callback([options, &exit_code] { run_join(*options); exit_code = 0; });
+  join->callback([options, &exit_code] {
+    run_join(*options);
+    exit_code = 0;
+  });
 
   CLI::App* show = cluster->add_subcommand("show", "this node's identity in the cluster");
   add_config(show, o);
-  show->callback([options, &exit_code] { run_show(*options); exit_code = 0; });
+  show->callback([options, &exit_code] {
+    run_show(*options);
+    exit_code = 0;
+  });
 
   CLI::App* remove = cluster->add_subcommand(
       "remove", "revoke a node on this node (its calls are refused from the next one on)");
   remove->add_option("node_id", o.node_id, "the node id to remove")->required();
   add_config(remove, o);
-  remove->callback([options, &exit_code] { run_remove(*options); exit_code = 0; });
+  remove->callback([options, &exit_code] {
+    run_remove(*options);
+    exit_code = 0;
+  });
 }
 
 }  // namespace crossgpu::apps

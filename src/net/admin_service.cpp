@@ -23,7 +23,8 @@ bool is_node_id(const std::string& text) {
 
 AdminService::AdminService(std::filesystem::path config_dir, const Authenticator& authenticator,
                            std::vector<std::string> enrollment_addresses)
-    : dir_(std::move(config_dir)), authenticator_(authenticator),
+    : dir_(std::move(config_dir)),
+      authenticator_(authenticator),
       addresses_(std::move(enrollment_addresses)) {}
 
 grpc::Status AdminService::CreateInvite(grpc::ServerContext* context,

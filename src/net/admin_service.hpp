@@ -18,7 +18,8 @@ class AdminService final : public crossgpu::v1::Admin::Service {
                std::vector<std::string> enrollment_addresses);
 
   // Only on a node holding the CA key; otherwise FAILED_PRECONDITION.
-  grpc::Status CreateInvite(grpc::ServerContext* context, const crossgpu::v1::InviteRequest* request,
+  grpc::Status CreateInvite(grpc::ServerContext* context,
+                            const crossgpu::v1::InviteRequest* request,
                             crossgpu::v1::InviteResponse* response) override;
   // Adds the node id to this node's revocation list; refuses removing the caller itself.
   grpc::Status RemoveNode(grpc::ServerContext* context,

@@ -67,8 +67,9 @@ std::optional<PeerIdentity> Authenticator::check(const grpc::ServerContextBase& 
   const std::string address = context.peer();
   const std::string pem = peer_certificate(context);
   if (pem.empty()) {
-    *reason = "this node serves only members of its cluster: join with an invite "
-              "(`crossgpu node --join TOKEN`)";
+    *reason =
+        "this node serves only members of its cluster: join with an invite "
+        "(`crossgpu node --join TOKEN`)";
     log::warn("refused a call from {}: no client certificate", address);
     return std::nullopt;
   }

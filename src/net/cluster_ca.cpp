@@ -34,7 +34,9 @@ void forget_previous_cluster(const fs::path& dir) {
 }  // namespace
 
 ClusterCa::ClusterCa(fs::path dir, std::string name, std::string cert_pem, std::string key_pem)
-    : dir_(std::move(dir)), name_(std::move(name)), cert_pem_(std::move(cert_pem)),
+    : dir_(std::move(dir)),
+      name_(std::move(name)),
+      cert_pem_(std::move(cert_pem)),
       key_pem_(std::move(key_pem)) {}
 
 bool ClusterCa::exists(const fs::path& dir) { return fs::exists(dir / "ca.key"); }

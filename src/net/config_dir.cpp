@@ -101,8 +101,8 @@ std::string read_file(const fs::path& path, std::size_t max_bytes) {
   if (in.bad()) fail(Errc::io, "cannot read {}", path.string());
   data.resize(static_cast<std::size_t>(in.gcount()));
   if (data.size() > max_bytes) {
-    fail(Errc::invalid_argument, "{} is larger than {} bytes: not a crossgpu file",
-         path.string(), max_bytes);
+    fail(Errc::invalid_argument, "{} is larger than {} bytes: not a crossgpu file", path.string(),
+         max_bytes);
   }
   return data;
 }

@@ -1,6 +1,6 @@
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/security/credentials.h>
 #include <grpcpp/security/auth_metadata_processor.h>
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include "core/log.hpp"
@@ -19,15 +19,15 @@ constexpr std::string_view enrollment_method = "/crossgpu.v1.Enrollment/Join";
 class CertificateGate final : public grpc::AuthMetadataProcessor {
  public:
   bool IsBlocking() const override { return false; }
-  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context,
-                       OutputMetadata*, OutputMetadata*) override {
+  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context, OutputMetadata*,
+                       OutputMetadata*) override {
     if (context && context->IsPeerAuthenticated()) return grpc::Status::OK;
     const auto path = metadata.find(":path");
     const std::string_view method =
-        path == metadata.end() ? std::string_view() : std::string_view(path->second.data(), path->second.size());
+        path == metadata.end() ? std::string_view()
+                               : std::string_view(path->second.data(), path->second.size());
     if (method == enrollment_method) return grpc::Status::OK;
-    log::warn("refused a call of {} without a client certificate",
-              method.substr(0, 128));
+    log::warn("refused a call of {} without a client certificate", method.substr(0, 128));
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "this node serves only members of its cluster: join with an invite "
                         "(`crossgpu node --join TOKEN`)");

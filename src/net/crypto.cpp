@@ -21,7 +21,9 @@ namespace {
 template <auto fn>
 struct Deleter {
   template <typename T>
-  void operator()(T* p) const { fn(p); }
+  void operator()(T* p) const {
+    fn(p);
+  }
 };
 using Bio = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
 using Key = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
@@ -183,15 +185,16 @@ void validate_csr(X509_REQ* req) {
 }
 
 std::vector<std::string> san_uris(X509* cert, bool& has_node_dns) {
-  Names names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  Names names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   std::vector<std::string> uris;
   has_node_dns = false;
   if (!names) return uris;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
     if (name->type != GEN_URI && name->type != GEN_DNS) continue;
-    const ASN1_STRING* s = name->type == GEN_URI ? name->d.uniformResourceIdentifier : name->d.dNSName;
+    const ASN1_STRING* s =
+        name->type == GEN_URI ? name->d.uniformResourceIdentifier : name->d.dNSName;
     std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                      static_cast<std::size_t>(ASN1_STRING_length(s)));
     if (name->type == GEN_DNS) {
@@ -267,8 +270,8 @@ std::string generate_key() {
   Key key(EVP_EC_gen("P-256"));
   if (!key) fail_openssl("EC P-256 key generation");
   Bio bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                                       nullptr) != 1) {
+  if (!bio ||
+      PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     fail_openssl("PEM_write_bio_PrivateKey");
   }
   return bio_text(bio.get());
@@ -303,7 +306,8 @@ std::string make_csr(const std::string& key_pem, const std::string& node_name) {
     fail_openssl("X509_REQ_sign");
   }
   Bio bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) fail_openssl("PEM_write_bio_X509_REQ");
+  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1)
+    fail_openssl("PEM_write_bio_X509_REQ");
   return bio_text(bio.get());
 }
 
@@ -330,8 +334,8 @@ std::string sign_node_csr(const std::string& ca_key_pem, const std::string& ca_c
   add_extension(cert.get(), ca.get(), NID_ext_key_usage, "serverAuth,clientAuth");
   add_extension(cert.get(), ca.get(), NID_authority_key_identifier, "keyid:always");
   add_extension(cert.get(), ca.get(), NID_subject_alt_name,
-                fmt::format("URI:{}{},URI:{}{},DNS:{}", node_uri_prefix, node_id,
-                            role_uri_prefix, to_string(role), node_dns_name));
+                fmt::format("URI:{}{},URI:{}{},DNS:{}", node_uri_prefix, node_id, role_uri_prefix,
+                            to_string(role), node_dns_name));
   if (!X509_sign(cert.get(), ca_key.get(), EVP_sha256())) fail_openssl("X509_sign");
   return cert_pem(cert.get());
 }
@@ -357,7 +361,8 @@ CertificateInfo inspect_node_certificate(std::string_view pem) {
   X509_NAME* subject = X509_get_subject_name(cert.get());
   EVP_PKEY* key = X509_get0_pubkey(cert.get());
   // The id is bound to the key: a CA bug or a hand-made certificate cannot claim another id.
-  if (!key || info.node_id != node_id_of(key) || name_entry(subject, NID_commonName) != info.node_id) {
+  if (!key || info.node_id != node_id_of(key) ||
+      name_entry(subject, NID_commonName) != info.node_id) {
     fail(Errc::invalid_argument, "node certificate's id does not match its key");
   }
   info.serial = serial_hex(cert.get());

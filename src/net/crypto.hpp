@@ -47,9 +47,9 @@ std::string check_node_csr(std::string_view csr_pem);
 std::string node_id_of_private_key(const std::string& key_pem);
 
 struct CertificateInfo {
-  std::string node_id;   // from the SAN URI, checked against the CN and the key
+  std::string node_id;  // from the SAN URI, checked against the CN and the key
   Role role = Role::monitor;
-  std::string serial;    // hex
+  std::string serial;  // hex
   std::string cluster_name;
 };
 

@@ -32,7 +32,8 @@ void check_request(const crossgpu::v1::JoinRequest& request) {
 std::string loggable(const std::string& text) {
   std::string out;
   for (char c : text) {
-    out.push_back(static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f ? c : '?');
+    out.push_back(
+        static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f ? c : '?');
   }
   return out;
 }

@@ -79,9 +79,12 @@ Role redeem_invite(const fs::path& dir, std::span<const std::uint8_t> secret,
         {reinterpret_cast<const std::uint8_t*>(wanted_hex.data()), wanted_hex.size()});
     if (same) match = &entry;
   }
-  if (!match) fail(Errc::invalid_argument, "invite is not valid for this cluster: ask an admin for a new one");
+  if (!match)
+    fail(Errc::invalid_argument,
+         "invite is not valid for this cluster: ask an admin for a new one");
   if (match->value("used", true)) {
-    fail(Errc::invalid_argument, "invite was already used: each invite admits one device; ask an admin for a new one");
+    fail(Errc::invalid_argument,
+         "invite was already used: each invite admits one device; ask an admin for a new one");
   }
   if (match->value("expires", std::int64_t{0}) <= now_unix_seconds) {
     fail(Errc::invalid_argument, "invite has expired: ask an admin for a new one");

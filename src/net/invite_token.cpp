@@ -168,7 +168,8 @@ std::string InviteToken::encode() const {
   }
   std::vector<std::uint8_t> out{format_version, static_cast<std::uint8_t>(role)};
   for (int shift = 56; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<std::uint8_t>(static_cast<std::uint64_t>(expires_unix_seconds) >> shift));
+    out.push_back(
+        static_cast<std::uint8_t>(static_cast<std::uint64_t>(expires_unix_seconds) >> shift));
   }
   out.insert(out.end(), ca_fingerprint.begin(), ca_fingerprint.end());
   out.insert(out.end(), secret.begin(), secret.end());

@@ -6,20 +6,19 @@
 //     is sent on this connection.
 //  2. a gRPC TLS channel that trusts only the pinned CA carries the secret and the CSR. A server
 //     of another cluster, or a man in the middle, fails step 1 or the handshake of step 2.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-
 #include <chrono>
+#include <cstring>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -46,7 +45,8 @@ struct SslFree {
 
 std::string openssl_error() {
   char text[256] = "connection closed";
-  if (const unsigned long code = ERR_peek_last_error()) ERR_error_string_n(code, text, sizeof(text));
+  if (const unsigned long code = ERR_peek_last_error())
+    ERR_error_string_n(code, text, sizeof(text));
   ERR_clear_error();
   return text;
 }
@@ -87,7 +87,8 @@ int connect_with_timeout(const addrinfo& ai) {
 BIO* connect_socket(const std::string& address) {
   char* host = nullptr;
   char* port = nullptr;
-  if (BIO_parse_hostserv(address.c_str(), &host, &port, BIO_PARSE_PRIO_HOST) != 1 || !host || !port) {
+  if (BIO_parse_hostserv(address.c_str(), &host, &port, BIO_PARSE_PRIO_HOST) != 1 || !host ||
+      !port) {
     OPENSSL_free(host);
     OPENSSL_free(port);
     ERR_clear_error();
@@ -234,14 +235,14 @@ NodeIdentity enroll(const std::string& address, const InviteToken& token, const 
   NodeIdentity identity =
       NodeIdentity::store(dir, key, response.certificate_pem(), ca_pem, response.cluster_name());
   log::debug("joined cluster '{}' as node {} with role {}", identity.cluster_name(),
-            identity.node_id(), to_string(identity.role()));
+             identity.node_id(), to_string(identity.role()));
   return identity;
 }
 
 }  // namespace
 
-NodeIdentity join_cluster(std::string_view text, const fs::path& dir,
-                          const std::string& node_name, bool force) {
+NodeIdentity join_cluster(std::string_view text, const fs::path& dir, const std::string& node_name,
+                          bool force) {
   const InviteToken token = InviteToken::parse(text);
   if (token.expires_unix_seconds <= unix_now()) {
     fail(Errc::invalid_argument, "this invite has expired: ask an admin for a new one");

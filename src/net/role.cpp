@@ -5,9 +5,12 @@ namespace crossgpu::net {
 
 std::string_view to_string(Role role) noexcept {
   switch (role) {
-    case Role::monitor: return "monitor";
-    case Role::compute: return "compute";
-    case Role::admin: return "admin";
+    case Role::monitor:
+      return "monitor";
+    case Role::compute:
+      return "compute";
+    case Role::admin:
+      return "admin";
   }
   return "unknown";
 }

@@ -78,10 +78,10 @@ struct InviteToken {
   static constexpr std::size_t max_address_bytes = 255;
   static constexpr std::size_t max_cluster_name_bytes = 64;
 
-  std::vector<std::string> addresses;        // enrollment endpoints, "host:port"
+  std::vector<std::string> addresses;             // enrollment endpoints, "host:port"
   std::array<std::uint8_t, 32> ca_fingerprint{};  // SHA-256 of the CA certificate (DER)
-  std::array<std::uint8_t, 32> secret{};     // one-time secret
-  Role role = Role::monitor;                 // informative: the CA side holds the binding
+  std::array<std::uint8_t, 32> secret{};          // one-time secret
+  Role role = Role::monitor;                      // informative: the CA side holds the binding
   std::int64_t expires_unix_seconds = 0;
   std::string cluster_name;
 

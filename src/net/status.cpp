@@ -14,16 +14,24 @@ Errc errc_from_grpc(grpc::StatusCode code) {
     case grpc::StatusCode::FAILED_PRECONDITION:
     // crossgpu has no permission code: a refused call is a wrong argument (credentials).
     case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::UNAUTHENTICATED: return Errc::invalid_argument;
-    case grpc::StatusCode::OUT_OF_RANGE: return Errc::out_of_range;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return Errc::out_of_memory;
-    case grpc::StatusCode::UNIMPLEMENTED: return Errc::unsupported;
-    case grpc::StatusCode::NOT_FOUND: return Errc::not_found;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return Errc::timeout;
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return Errc::invalid_argument;
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return Errc::out_of_range;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return Errc::out_of_memory;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return Errc::unsupported;
+    case grpc::StatusCode::NOT_FOUND:
+      return Errc::not_found;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Errc::timeout;
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::CANCELLED:
-    case grpc::StatusCode::ABORTED: return Errc::io;
-    default: return Errc::internal;
+    case grpc::StatusCode::ABORTED:
+      return Errc::io;
+    default:
+      return Errc::internal;
   }
 }
 
@@ -31,20 +39,29 @@ Errc errc_from_grpc(grpc::StatusCode code) {
 
 grpc::StatusCode grpc_code(Errc code) noexcept {
   switch (code) {
-    case Errc::ok: return grpc::StatusCode::OK;
+    case Errc::ok:
+      return grpc::StatusCode::OK;
     case Errc::invalid_argument:
     case Errc::wrong_device:
-    case Errc::misaligned: return grpc::StatusCode::INVALID_ARGUMENT;
-    case Errc::out_of_range: return grpc::StatusCode::OUT_OF_RANGE;
-    case Errc::out_of_memory: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case Errc::unsupported: return grpc::StatusCode::UNIMPLEMENTED;
+    case Errc::misaligned:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case Errc::out_of_range:
+      return grpc::StatusCode::OUT_OF_RANGE;
+    case Errc::out_of_memory:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case Errc::unsupported:
+      return grpc::StatusCode::UNIMPLEMENTED;
     case Errc::not_found:
-    case Errc::freed_handle: return grpc::StatusCode::NOT_FOUND;
-    case Errc::timeout: return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case Errc::freed_handle:
+      return grpc::StatusCode::NOT_FOUND;
+    case Errc::timeout:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
     case Errc::device_lost:
-    case Errc::io: return grpc::StatusCode::UNAVAILABLE;
+    case Errc::io:
+      return grpc::StatusCode::UNAVAILABLE;
     case Errc::backend_failure:
-    case Errc::internal: return grpc::StatusCode::INTERNAL;
+    case Errc::internal:
+      return grpc::StatusCode::INTERNAL;
   }
   return grpc::StatusCode::UNKNOWN;
 }
