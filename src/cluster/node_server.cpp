@@ -59,6 +59,10 @@ struct NodeServer::Impl {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    // Chunks are 4 MiB: let a client send one in few large HTTP/2 frames, with a window that
+    // keeps a whole chunk in flight.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
     server = builder.BuildAndStart();
     if (!server) {
       fail(Errc::io, "cannot listen on {}: the address is in use or invalid; pick another with "
