@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build demo test bench test-sanitize test-arm64 clean
+.PHONY: all deps configure build demo test bench test-sanitize fuzz test-arm64 clean
 
 all: build
 
@@ -29,6 +29,8 @@ test: build
 
 bench: build
 	./$(BUILD)/bench/crossgpu-bench --json $(BUILD)/bench-results.json
+	./$(BUILD)/bench/crossgpu-sched-bench --json $(BUILD)/sched-bench-results.json
+	./$(BUILD)/bench/crossgpu-remote-bench --json $(BUILD)/remote-bench-results.json
 
 # ASan + UBSan (LeakSanitizer included) over the whole suite, lavapipe and validation layers too.
 test-sanitize: deps
@@ -38,6 +40,22 @@ test-sanitize: deps
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 1
+	$(MAKE) fuzz
+
+# libFuzzer (clang) over every decoder of untrusted input, each for FUZZ_SECONDS. New inputs go
+# to a scratch folder first so the checked-in corpora only grow on purpose.
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZERS      := fuzz_invite_token fuzz_csr fuzz_cluster_wire fuzz_gguf
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCROSSGPU_FUZZ=ON \
+	  -DCROSSGPU_BUILD_TESTS=OFF -DCROSSGPU_BUILD_BENCH=OFF -DCROSSGPU_WITH_BINDINGS=OFF $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target crossgpu_fuzz
+	set -e; for f in $(FUZZERS); do \
+	  corpus=fuzz/corpus/$${f#fuzz_}; scratch=$(FUZZ_BUILD)/scratch/$$f; mkdir -p $$scratch $$corpus; \
+	  echo "== $$f for $(FUZZ_SECONDS) s"; \
+	  ./$(FUZZ_BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 $$scratch $$corpus 2>&1 | tail -n 3; \
+	done
 
 # aarch64 cross build of the device layer, kernels, scheduling, telemetry and the C ABI with
 # their tests, run under qemu-user on lavapipe for arm64. Slow (emulated LLVM JIT); not part of
@@ -53,4 +71,4 @@ test-arm64: deps
 	cd $(ARM_BUILD) && ctest --output-on-failure -j 1 --timeout 3000
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD) $(FUZZ_BUILD)

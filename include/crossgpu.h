@@ -41,7 +41,8 @@ typedef enum cg_status {
   CG_TIMEOUT = 10,
   CG_BACKEND_FAILURE = 11,
   CG_IO = 12,
-  CG_INTERNAL = 13
+  CG_INTERNAL = 13,
+  CG_PERMISSION_DENIED = 14
 } cg_status;
 
 typedef uint64_t cg_registry;

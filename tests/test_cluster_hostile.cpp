@@ -260,7 +260,7 @@ TEST_F(HostileTest, SessionsVersionsAndRolesAreEnforced) {
     grpc::ClientContext list_context;
     v1::ListDevicesResponse devices;
     EXPECT_TRUE(monitor.stub->ListDevices(&list_context, {}, &devices).ok());
-    EXPECT_TRUE(throws_errc([&] { monitor.allocate(device_id(), 8); }, Errc::invalid_argument));
+    EXPECT_TRUE(throws_errc([&] { monitor.allocate(device_id(), 8); }, Errc::permission_denied));
   }
 }
 

@@ -56,12 +56,19 @@ TEST_F(RemoteTest, ListsTheNodesDevicesWithTheirProperties) {
   for (std::size_t i = 0; i < devices().size(); ++i) {
     const DeviceProperties& local = devices()[i]->properties();
     const DeviceProperties& remote = node->devices()[i]->properties();
-    EXPECT_EQ(remote.id, local.id);
+    EXPECT_EQ(remote.id, node->node_id() + "/" + local.id) << "remote ids are unique in the cluster";
+    EXPECT_EQ(static_cast<const cluster::RemoteDevice&>(*node->devices()[i]).remote_id(), local.id);
+    EXPECT_EQ(node->device(local.id), node->devices()[i]) << "the node's own id finds it too";
     EXPECT_EQ(remote.name, local.name);
     EXPECT_EQ(remote.limits.max_allocation_bytes, local.limits.max_allocation_bytes);
     EXPECT_EQ(remote.caps.fp16_arithmetic, local.caps.fp16_arithmetic);
   }
   EXPECT_EQ(node->connection().role(), "compute");
+  // A peer's devices join the local registry and are used like local ones.
+  Registry registry(RegistryOptions{.vulkan = false, .cpu = false});
+  for (const auto& device : node->devices()) registry.add(device);
+  EXPECT_EQ(registry.find(node->devices().front()->id()), node->devices().front());
+  EXPECT_TRUE(throws_errc([&] { registry.add(node->devices().front()); }, Errc::invalid_argument, "already"));
 }
 
 TEST_F(RemoteTest, WriteReadIsBitExactAcrossChunkBoundaries) {

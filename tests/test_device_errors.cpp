@@ -199,6 +199,7 @@ TEST(ErrcNames, AreStable) {
   EXPECT_EQ(errc_name(Errc::wrong_device), "wrong_device");
   EXPECT_EQ(errc_name(Errc::misaligned), "misaligned");
   EXPECT_EQ(static_cast<int>(Errc::internal), 13) << "codes cross the C ABI: append only";
+  EXPECT_EQ(static_cast<int>(Errc::permission_denied), 14) << "codes cross the C ABI: append only";
 }
 
 TEST(FormatBytes, IsReadable) {

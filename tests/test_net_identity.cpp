@@ -212,7 +212,7 @@ TEST(Revocation, AddsOnceAndMatchesIdOrSerial) {
 }
 
 TEST(StatusMapping, RoundTripsEveryCode) {
-  for (int i = 1; i <= static_cast<int>(Errc::internal); ++i) {
+  for (int i = 1; i <= static_cast<int>(last_errc); ++i) {
     const Errc code = static_cast<Errc>(i);
     const grpc::Status status = to_status(Error(code, "what went wrong"));
     EXPECT_FALSE(status.ok());

@@ -65,7 +65,9 @@ class RemoteStream final : public Stream {
     return {};
   }
   void do_flush() override {}
-  void do_synchronize() override { node_.synchronize(device().id()); }
+  void do_synchronize() override {
+    node_.synchronize(static_cast<const RemoteDevice&>(device()).remote_id());
+  }
 
  private:
   NodeConnection& node_;
@@ -73,8 +75,15 @@ class RemoteStream final : public Stream {
 
 }  // namespace
 
+namespace {
+DeviceProperties cluster_wide(DeviceProperties props, const NodeConnection& node) {
+  props.id = node.node_id() + "/" + props.id;
+  return props;
+}
+}  // namespace
+
 RemoteDevice::RemoteDevice(std::shared_ptr<NodeConnection> node, DeviceProperties props)
-    : Device(std::move(props)), node_(std::move(node)) {}
+    : Device(cluster_wide(props, *node)), node_(std::move(node)), remote_id_(std::move(props.id)) {}
 
 RemoteDevice::~RemoteDevice() { release_default_stream(); }
 
@@ -84,7 +93,7 @@ std::uint64_t RemoteDevice::remote_handle(BufferRef ref, std::uint64_t offset,
 }
 
 std::unique_ptr<BackendBuffer> RemoteDevice::do_allocate(std::uint64_t bytes, MemoryKind kind) {
-  const std::uint64_t handle = node_->allocate(id(), bytes, kind == MemoryKind::host_visible);
+  const std::uint64_t handle = node_->allocate(remote_id_, bytes, kind == MemoryKind::host_visible);
   return std::make_unique<RemoteBuffer>(node_, handle);
 }
 
@@ -94,9 +103,9 @@ std::unique_ptr<Stream> RemoteDevice::do_create_stream() {
 
 std::vector<MemoryHeap> RemoteDevice::do_query_heaps() {
   for (const DeviceProperties& props : node_->list_devices()) {
-    if (props.id == id()) return props.heaps;
+    if (props.id == remote_id_) return props.heaps;
   }
-  fail(Errc::device_lost, "node {} no longer lists device {}", node_->address(), id());
+  fail(Errc::device_lost, "node {} no longer lists device {}", node_->address(), remote_id_);
 }
 
 void copy_between_nodes(BufferRef src, std::uint64_t src_offset, BufferRef dst,

@@ -12,8 +12,13 @@ namespace crossgpu::cluster {
 
 class RemoteDevice final : public Device {
  public:
+  // `props` as the node reports them. The device's id becomes "<node id>/<device id>": unique
+  // in the cluster even where two nodes have identical devices (lavapipe's UUID is a constant).
   RemoteDevice(std::shared_ptr<NodeConnection> node, DeviceProperties props);
   ~RemoteDevice() override;
+
+  // The id the node itself uses for this device (in every call to it).
+  const std::string& remote_id() const noexcept { return remote_id_; }
 
   NodeConnection& node() const noexcept { return *node_; }
   const std::shared_ptr<NodeConnection>& connection() const noexcept { return node_; }
@@ -27,6 +32,7 @@ class RemoteDevice final : public Device {
 
  private:
   std::shared_ptr<NodeConnection> node_;
+  std::string remote_id_;
 };
 
 // Copies [src_offset, +bytes) of a buffer on node A into a buffer on node B, directly A -> B:

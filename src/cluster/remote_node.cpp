@@ -26,7 +26,8 @@ RemoteNode::~RemoteNode() = default;
 std::shared_ptr<Device> RemoteNode::device(const std::string& id) const {
   std::string known;
   for (const auto& device : devices_) {
-    if (device->id() == id) return device;
+    // The cluster-wide id ("<node>/<device>") or the node's own id for it.
+    if (device->id() == id || static_cast<const RemoteDevice&>(*device).remote_id() == id) return device;
     known += (known.empty() ? "" : ", ") + device->id();
   }
   fail(Errc::not_found, "node {} has no device '{}'; it has: {}", address(), id, known);

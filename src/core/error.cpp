@@ -18,6 +18,7 @@ std::string_view errc_name(Errc code) noexcept {
     case Errc::backend_failure: return "backend_failure";
     case Errc::io: return "io";
     case Errc::internal: return "internal";
+    case Errc::permission_denied: return "permission_denied";
   }
   return "unknown";
 }

@@ -27,7 +27,11 @@ enum class Errc : std::int32_t {
   backend_failure = 11,   // the backend API failed in a way not covered above
   io = 12,                // file or socket I/O failed
   internal = 13,          // a broken invariant inside crossgpu: a bug, please report
+  permission_denied = 14, // the caller's identity or role does not allow this
 };
+
+// The highest code this build knows (codes are appended, never renumbered).
+inline constexpr Errc last_errc = Errc::permission_denied;
 
 std::string_view errc_name(Errc code) noexcept;
 

@@ -56,6 +56,16 @@ Registry::Registry(RegistryOptions options) {
 
 Registry::~Registry() = default;
 
+void Registry::add(std::shared_ptr<Device> device) {
+  if (!device) fail(Errc::invalid_argument, "Registry::add: the device is null");
+  for (const auto& existing : devices_) {
+    if (existing->id() == device->id()) {
+      fail(Errc::invalid_argument, "Registry::add: a device with id '{}' is already registered", device->id());
+    }
+  }
+  devices_.push_back(std::move(device));
+}
+
 std::shared_ptr<Device> Registry::find(std::string_view id) const {
   std::string known;
   for (const auto& device : devices_) {

@@ -30,6 +30,11 @@ class Registry {
   const std::vector<std::shared_ptr<Device>>& devices() const noexcept { return devices_; }
   // Throws Errc::not_found listing the ids that exist.
   std::shared_ptr<Device> find(std::string_view id) const;
+  // Adds a device found elsewhere — a peer's device through the cluster (cluster::RemoteNode) —
+  // so that it is used like a local one. Throws Errc::invalid_argument for a null device or an
+  // id already present.
+  void add(std::shared_ptr<Device> device);
+
   // Non-fatal problems met while enumerating (a Vulkan loader without drivers, say).
   const std::vector<std::string>& warnings() const noexcept { return warnings_; }
 

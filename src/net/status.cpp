@@ -12,10 +12,10 @@ Errc errc_from_grpc(grpc::StatusCode code) {
   switch (code) {
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
-    // crossgpu has no permission code: a refused call is a wrong argument (credentials).
+      return Errc::invalid_argument;
     case grpc::StatusCode::PERMISSION_DENIED:
     case grpc::StatusCode::UNAUTHENTICATED:
-      return Errc::invalid_argument;
+      return Errc::permission_denied;
     case grpc::StatusCode::OUT_OF_RANGE:
       return Errc::out_of_range;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
@@ -62,6 +62,8 @@ grpc::StatusCode grpc_code(Errc code) noexcept {
     case Errc::backend_failure:
     case Errc::internal:
       return grpc::StatusCode::INTERNAL;
+    case Errc::permission_denied:
+      return grpc::StatusCode::PERMISSION_DENIED;
   }
   return grpc::StatusCode::UNKNOWN;
 }
@@ -83,7 +85,7 @@ Error to_error(const grpc::Status& status) {
     auto [next, ec] = std::from_chars(begin, end, value);
     // Only codes this build knows; a newer peer's code falls back to the gRPC mapping.
     if (ec == std::errc{} && next != end && *next == ' ' && value > 0 &&
-        value <= static_cast<int>(Errc::internal)) {
+        value <= static_cast<int>(last_errc)) {
       return Error(static_cast<Errc>(value), std::string(next + 1, end));
     }
   }

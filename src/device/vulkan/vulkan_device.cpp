@@ -20,6 +20,7 @@ struct VulkanDevice::Features {
   bool float16 = false;
   bool int8 = false;
   std::uint64_t import_alignment = 0;
+  bool robust_buffer_access = false;
 };
 
 namespace {
@@ -122,6 +123,7 @@ DeviceProperties VulkanDevice::describe(const vk::raii::PhysicalDevice& physical
   (*physical).getFeatures2(&features2);
 
   f.storage_16bit = storage16.storageBuffer16BitAccess;
+  f.robust_buffer_access = features2.features.robustBufferAccess;
   f.storage_8bit = has8 && storage8.storageBuffer8BitAccess;
   f.float16 = has_f16 && float16int8.shaderFloat16;
   f.int8 = has_f16 && float16int8.shaderInt8;
@@ -208,6 +210,9 @@ VulkanDevice::VulkanDevice(std::shared_ptr<Instance> instance, vk::raii::Physica
   for (const auto& name : f.extensions) extensions.push_back(name.c_str());
 
   vk::PhysicalDeviceFeatures2 enable{};
+  // Out-of-bounds shader accesses stay inside the bound range: a second line of defence behind
+  // the per-kernel bounds checks of remote dispatches (cluster/kernel_bounds.cpp).
+  enable.features.robustBufferAccess = f.robust_buffer_access;
   vk::PhysicalDevice16BitStorageFeatures storage16{.storageBuffer16BitAccess = f.storage_16bit};
   vk::PhysicalDevice8BitStorageFeatures storage8{.storageBuffer8BitAccess = f.storage_8bit};
   vk::PhysicalDeviceShaderFloat16Int8Features float16int8{.shaderFloat16 = f.float16, .shaderInt8 = f.int8};
