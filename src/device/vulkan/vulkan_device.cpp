@@ -86,6 +86,19 @@ std::pair<std::uint32_t, std::optional<std::uint32_t>> pick_queue_families(
   return {*compute, transfer};
 }
 
+// Driver quirks: lavapipe built on LLVM 15 for aarch64 advertises 16-bit storage but aborts the
+// whole process (LLVM "Cannot select ... fp_extend") when it compiles a shader that loads f16
+// vectors — seen under `make test-arm64` with Debian's Mesa 22.3.6. An abort cannot be caught,
+// so f16 ops are refused up front (Errc::unsupported) on that driver and architecture.
+bool broken_16bit_storage(const DeviceProperties& p) {
+#if defined(__aarch64__)
+  return p.driver_name == "llvmpipe";
+#else
+  (void)p;
+  return false;
+#endif
+}
+
 }  // namespace
 
 DeviceProperties VulkanDevice::describe(const vk::raii::PhysicalDevice& physical, Features& f) {
@@ -177,7 +190,7 @@ DeviceProperties VulkanDevice::describe(const vk::raii::PhysicalDevice& physical
   c.subgroup_shuffle = compute_subgroups && bool(subgroup.supportedOperations & Sub::eShuffle);
   c.fp16_arithmetic = f.float16;
   c.int8_arithmetic = f.int8;
-  c.storage_16bit = f.storage_16bit;
+  c.storage_16bit = f.storage_16bit && !broken_16bit_storage(p);
   c.storage_8bit = f.storage_8bit;
   c.timeline_semaphores = f.timeline;
   c.memory_budget = f.memory_budget;

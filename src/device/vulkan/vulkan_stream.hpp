@@ -43,6 +43,9 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
     std::uint64_t bytes;
   };
   struct Batch {
+    // User-provided: clang cannot default-construct a nested class with member initializers
+    // from inside its enclosing class (std::optional<Batch> below).
+    Batch() {}
     std::uint64_t id = 0;
     std::uint64_t serial = 0;
     vk::raii::CommandBuffer commands = nullptr;
