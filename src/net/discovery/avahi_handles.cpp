@@ -42,4 +42,10 @@ std::string address_text(const AvahiAddress& address, int if_index) {
   return out;
 }
 
+ResolvedService resolved_service(const char* name, const char* host, const AvahiAddress& address,
+                                 int if_index, std::uint16_t port, AvahiStringList* txt) {
+  return ResolvedService{name ? name : "", host ? host : "", {address_text(address, if_index)}, port,
+                         to_strings(txt)};
+}
+
 }  // namespace crossgpu::discovery::avahi

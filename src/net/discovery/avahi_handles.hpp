@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "net/discovery/resolved_service.hpp"
+
 namespace crossgpu::discovery::avahi {
 
 template <typename T, auto Free>
@@ -88,5 +90,9 @@ class PollLock {
 StringList make_string_list(const std::vector<std::string>& strings);
 std::vector<std::string> to_strings(AvahiStringList* list);
 std::string address_text(const AvahiAddress& address, int if_index);
+
+// What both resolvers (daemon client and embedded responder) report for a resolved service.
+ResolvedService resolved_service(const char* name, const char* host, const AvahiAddress& address,
+                                 int if_index, std::uint16_t port, AvahiStringList* txt);
 
 }  // namespace crossgpu::discovery::avahi

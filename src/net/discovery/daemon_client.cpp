@@ -163,12 +163,7 @@ void DaemonClient::on_resolve(AvahiServiceResolver*, AvahiIfIndex if_index, Avah
                               AvahiStringList* txt, AvahiLookupResultFlags, void* self) {
   auto* me = static_cast<DaemonClient*>(self);
   if (event != AVAHI_RESOLVER_FOUND || !address) return;
-  ResolvedService service{name ? name : "",
-                          host ? host : "",
-                          {avahi::address_text(*address, if_index)},
-                          port,
-                          avahi::to_strings(txt)};
-  me->table_.resolved(if_index, protocol, service);
+  me->table_.resolved(if_index, protocol, avahi::resolved_service(name, host, *address, if_index, port, txt));
 }
 
 }  // namespace crossgpu::discovery

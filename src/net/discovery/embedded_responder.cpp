@@ -289,12 +289,7 @@ void EmbeddedResponder::on_resolve(AvahiSServiceResolver*, AvahiIfIndex if_index
                                    AvahiLookupResultFlags, void* self) {
   auto* me = static_cast<EmbeddedResponder*>(self);
   if (event != AVAHI_RESOLVER_FOUND || !address) return;  // failures retry on the next sighting
-  ResolvedService service{name ? name : "",
-                          host ? host : "",
-                          {avahi::address_text(*address, if_index)},
-                          port,
-                          avahi::to_strings(txt)};
-  me->table_.resolved(if_index, protocol, service);
+  me->table_.resolved(if_index, protocol, avahi::resolved_service(name, host, *address, if_index, port, txt));
 }
 
 }  // namespace crossgpu::discovery
