@@ -95,7 +95,8 @@ CG_API cg_status cg_device_synchronize(cg_device device);
 
 /* --- buffers --- */
 
-CG_API cg_status cg_buffer_alloc(cg_device device, uint64_t bytes, cg_memory_kind kind, cg_buffer* out);
+/* `kind` is a cg_memory_kind value; passed as int so that any value a caller sends is checked. */
+CG_API cg_status cg_buffer_alloc(cg_device device, uint64_t bytes, int kind, cg_buffer* out);
 CG_API cg_status cg_buffer_free(cg_buffer buffer);
 CG_API cg_status cg_buffer_size(cg_buffer buffer, uint64_t* out);
 CG_API cg_status cg_buffer_device(cg_buffer buffer, cg_device* out); /* a new reference: release it */
@@ -125,11 +126,11 @@ CG_API cg_status cg_add(cg_buffer a, cg_buffer b, cg_buffer out, uint64_t n, cg_
 CG_API cg_status cg_mul(cg_buffer a, cg_buffer b, cg_buffer out, uint64_t n, cg_event* event);
 CG_API cg_status cg_scale(cg_buffer x, cg_buffer out, uint64_t n, float alpha, cg_event* event);
 CG_API cg_status cg_silu(cg_buffer x, cg_buffer out, uint64_t n, cg_event* event);
-/* C[m x n] = A[m x k] * B[k x n]; A and B of `inputs` type, C f32. */
-CG_API cg_status cg_matmul(cg_buffer a, cg_buffer b, cg_buffer c, uint64_t m, uint64_t n, uint64_t k, cg_dtype inputs,
+/* C[m x n] = A[m x k] * B[k x n]; A and B of `inputs` type (a cg_dtype value), C f32. */
+CG_API cg_status cg_matmul(cg_buffer a, cg_buffer b, cg_buffer c, uint64_t m, uint64_t n, uint64_t k, int inputs,
                     cg_event* event);
-/* y[rows] = A[rows x cols] * x[cols]; A of `matrix` type, x and y f32. */
-CG_API cg_status cg_matvec(cg_buffer a, cg_buffer x, cg_buffer y, uint64_t rows, uint64_t cols, cg_dtype matrix,
+/* y[rows] = A[rows x cols] * x[cols]; A of `matrix` type (a cg_dtype value), x and y f32. */
+CG_API cg_status cg_matvec(cg_buffer a, cg_buffer x, cg_buffer y, uint64_t rows, uint64_t cols, int matrix,
                     cg_event* event);
 CG_API cg_status cg_softmax(cg_buffer x, cg_buffer y, uint64_t rows, uint64_t cols, cg_event* event);
 CG_API cg_status cg_rms_norm(cg_buffer x, cg_buffer weight, cg_buffer y, uint64_t rows, uint64_t cols, float eps,

@@ -80,12 +80,12 @@ void copy_text(char* dst, std::size_t capacity, const std::string& text) {
 std::shared_ptr<Buffer> buffer(cg_buffer handle) { return buffers().get(handle); }
 Stream& stream_of(const Buffer& b) { return b.device().stream(); }
 
-ops::DType dtype(cg_dtype type) {
-  switch (type) {
-    case CG_F32: return ops::DType::f32;
-    case CG_F16: return ops::DType::f16;
-  }
-  fail(Errc::invalid_argument, "unknown dtype {}", static_cast<int>(type));
+// Enum-typed values from C are taken as int: a value outside the enum is checked here, never
+// loaded into the enum type (undefined behaviour).
+ops::DType dtype(int type) {
+  if (type == CG_F32) return ops::DType::f32;
+  if (type == CG_F16) return ops::DType::f16;
+  fail(Errc::invalid_argument, "unknown dtype {}", type);
 }
 
 }  // namespace
@@ -169,11 +169,11 @@ cg_status cg_device_synchronize(cg_device device) {
   return guarded([&] { devices().get(device)->synchronize(); });
 }
 
-cg_status cg_buffer_alloc(cg_device device, uint64_t bytes, cg_memory_kind kind, cg_buffer* out) {
+cg_status cg_buffer_alloc(cg_device device, uint64_t bytes, int kind, cg_buffer* out) {
   return guarded([&] {
     auto& slot = require(out, "cg_buffer_alloc");
     if (kind != CG_MEMORY_DEVICE_LOCAL && kind != CG_MEMORY_HOST_VISIBLE) {
-      fail(Errc::invalid_argument, "unknown memory kind {}", static_cast<int>(kind));
+      fail(Errc::invalid_argument, "unknown memory kind {}", kind);
     }
     const MemoryKind memory = kind == CG_MEMORY_HOST_VISIBLE ? MemoryKind::host_visible : MemoryKind::device_local;
     slot = buffers().add(std::make_shared<Buffer>(devices().get(device)->allocate(bytes, memory)));
@@ -275,7 +275,7 @@ cg_status cg_silu(cg_buffer x, cg_buffer out, uint64_t n, cg_event* event) {
   });
 }
 
-cg_status cg_matmul(cg_buffer a, cg_buffer b, cg_buffer c, uint64_t m, uint64_t n, uint64_t k, cg_dtype inputs,
+cg_status cg_matmul(cg_buffer a, cg_buffer b, cg_buffer c, uint64_t m, uint64_t n, uint64_t k, int inputs,
                     cg_event* event) {
   return guarded([&] {
     auto x = buffer(a), y = buffer(b), o = buffer(c);
@@ -283,7 +283,7 @@ cg_status cg_matmul(cg_buffer a, cg_buffer b, cg_buffer c, uint64_t m, uint64_t 
   });
 }
 
-cg_status cg_matvec(cg_buffer a, cg_buffer x, cg_buffer y, uint64_t rows, uint64_t cols, cg_dtype matrix,
+cg_status cg_matvec(cg_buffer a, cg_buffer x, cg_buffer y, uint64_t rows, uint64_t cols, int matrix,
                     cg_event* event) {
   return guarded([&] {
     auto m = buffer(a), v = buffer(x), o = buffer(y);

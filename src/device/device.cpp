@@ -1,6 +1,7 @@
 #include "device/device.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -268,6 +269,17 @@ void copy_between_devices_chunked(BufferRef src, std::uint64_t src_offset, Buffe
   }
   uploads[0].wait();
   uploads[1].wait();
+}
+
+// --- Event ---
+
+std::chrono::nanoseconds Event::default_timeout() {
+  static const std::chrono::nanoseconds timeout = [] {
+    const char* text = std::getenv("CROSSGPU_WAIT_TIMEOUT_S");
+    const long seconds = text ? std::strtol(text, nullptr, 10) : 0;
+    return std::chrono::nanoseconds(std::chrono::seconds(seconds > 0 ? seconds : 60));
+  }();
+  return timeout;
 }
 
 // --- Buffer ---

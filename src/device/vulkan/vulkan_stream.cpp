@@ -143,7 +143,7 @@ StagingRing::Slice StreamState::take_staging_locked(std::uint64_t bytes) {
   for (;;) {
     if (auto slice = ring_.try_take(bytes, recording_locked().id)) return *slice;
     if (!in_flight_.empty()) {
-      retire_locked(in_flight_.front().id, true, Event::default_timeout);
+      retire_locked(in_flight_.front().id, true, Event::default_timeout());
     } else if (current_ && !current_->empty) {
       submit_locked();
     } else {
@@ -302,7 +302,7 @@ void StreamState::flush() {
 void StreamState::synchronize() {
   std::lock_guard lock(mutex_);
   submit_locked();
-  retire_locked(~std::uint64_t{0}, true, Event::default_timeout);
+  retire_locked(~std::uint64_t{0}, true, Event::default_timeout());
 }
 
 bool StreamState::batch_ready(std::uint64_t batch) {

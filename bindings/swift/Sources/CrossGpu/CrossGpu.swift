@@ -49,7 +49,8 @@ public final class Device {
 
     public func allocate(_ bytes: UInt64, hostVisible: Bool = false) throws -> Buffer {
         var buffer: cg_buffer = 0
-        try check(cg_buffer_alloc(handle, bytes, hostVisible ? CG_MEMORY_HOST_VISIBLE : CG_MEMORY_DEVICE_LOCAL, &buffer))
+        let kind = hostVisible ? CG_MEMORY_HOST_VISIBLE : CG_MEMORY_DEVICE_LOCAL
+        try check(cg_buffer_alloc(handle, bytes, Int32(kind.rawValue), &buffer))
         return Buffer(handle: buffer)
     }
 
@@ -85,9 +86,9 @@ public enum Ops {
         try check(cg_add(a.handle, b.handle, out.handle, count, nil))
     }
     public static func matmul(_ a: Buffer, _ b: Buffer, _ c: Buffer, m: UInt64, n: UInt64, k: UInt64, f16: Bool = false) throws {
-        try check(cg_matmul(a.handle, b.handle, c.handle, m, n, k, f16 ? CG_F16 : CG_F32, nil))
+        try check(cg_matmul(a.handle, b.handle, c.handle, m, n, k, Int32((f16 ? CG_F16 : CG_F32).rawValue), nil))
     }
     public static func matvec(_ a: Buffer, _ x: Buffer, _ y: Buffer, rows: UInt64, cols: UInt64, f16: Bool = false) throws {
-        try check(cg_matvec(a.handle, x.handle, y.handle, rows, cols, f16 ? CG_F16 : CG_F32, nil))
+        try check(cg_matvec(a.handle, x.handle, y.handle, rows, cols, Int32((f16 ? CG_F16 : CG_F32).rawValue), nil))
     }
 }
