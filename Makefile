@@ -71,7 +71,7 @@ test-arm64: deps
 	  -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake \
 	  -DCROSSGPU_WITH_NETWORK=OFF -DCROSSGPU_WITH_BINDINGS=OFF -DCROSSGPU_BUILD_BENCH=OFF
 	cmake --build $(ARM_BUILD) -j $(JOBS)
-	cd $(ARM_BUILD) && ctest --output-on-failure -j 1 --timeout 3000
+	cd $(ARM_BUILD) && CROSSGPU_WAIT_TIMEOUT_S=600 ctest --output-on-failure -j 1 --timeout 3000
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD) $(FUZZ_BUILD)
