@@ -42,16 +42,12 @@ grpc::Status AdminService::CreateInvite(grpc::ServerContext* context,
     const std::chrono::seconds valid_for = request->valid_for_seconds() == 0
                                                ? default_invite_validity
                                                : std::chrono::seconds(request->valid_for_seconds());
-    std::optional<ClusterCa> ca;
-    try {
-      ca = ClusterCa::load(dir_);
-    } catch (const Error& e) {
-      if (e.code() != Errc::not_found) throw;
+    if (!ClusterCa::exists(dir_)) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "this node does not hold the cluster CA: ask the node that ran "
                           "`crossgpu cluster init`");
     }
-    response->set_token(ca->create_invite(role, valid_for, addresses_).encode());
+    response->set_token(ClusterCa::load(dir_).create_invite(role, valid_for, addresses_).encode());
     log::info("node {} at {} created a {} invite", peer.node_id, peer.address, to_string(role));
     return grpc::Status::OK;
   } catch (const Error& e) {

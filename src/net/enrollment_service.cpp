@@ -49,22 +49,19 @@ grpc::Status EnrollmentService::Join(grpc::ServerContext* context,
   const std::string address = context->peer();
   try {
     check_request(*request);
-    std::optional<ClusterCa> ca;
-    try {
-      ca = ClusterCa::load(dir_);
-    } catch (const Error& e) {
-      if (e.code() != Errc::not_found) throw;
+    if (!ClusterCa::exists(dir_)) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "this node does not hold the cluster CA and cannot admit nodes: use "
                           "the address of the node that created the invite");
     }
+    const ClusterCa ca = ClusterCa::load(dir_);
     // The request is checked before the secret is spent, so a bad request does not burn it.
     const std::string node_id = crypto::check_node_csr(request->csr_pem());
-    const Role role = ca->redeem_invite(request->secret());
-    response->set_certificate_pem(ca->sign_node_csr(request->csr_pem(), role));
-    response->set_ca_certificate_pem(ca->certificate_pem());
+    const Role role = ca.redeem_invite(request->secret());
+    response->set_certificate_pem(ca.sign_node_csr(request->csr_pem(), role));
+    response->set_ca_certificate_pem(ca.certificate_pem());
     response->set_role(std::string(to_string(role)));
-    response->set_cluster_name(ca->name());
+    response->set_cluster_name(ca.name());
     log::info("enrolled node {} ('{}') from {} with role {}", node_id,
               loggable(request->node_name()), address, to_string(role));
     return grpc::Status::OK;
