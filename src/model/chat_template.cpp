@@ -1,0 +1,133 @@
+#include "model/chat_template.hpp"
+
+namespace crossgpu::model {
+namespace {
+
+bool contains(std::string_view text, std::string_view marker) {
+  return text.find(marker) != std::string_view::npos;
+}
+
+// Formats whose turns are "<open role>content<close>": ChatML, Llama 3, Zephyr, Phi-3.
+struct TurnMarkers {
+  std::string_view open, after_role, close;
+};
+
+TurnMarkers markers_of(ChatFormat format) {
+  switch (format) {
+    case ChatFormat::llama3: return {"<|start_header_id|>", "<|end_header_id|>\n\n", "<|eot_id|>"};
+    case ChatFormat::zephyr: return {"<|", "|>\n", "</s>\n"};
+    case ChatFormat::phi3: return {"<|", "|>\n", "<|end|>\n"};
+    default: return {"<|im_start|>", "\n", "<|im_end|>\n"};
+  }
+}
+
+std::string format_turns(ChatFormat format, const std::vector<ChatMessage>& messages,
+                         bool add_assistant_prompt) {
+  const TurnMarkers m = markers_of(format);
+  std::string out;
+  for (const ChatMessage& msg : messages) {
+    out.append(m.open).append(msg.role).append(m.after_role).append(msg.content).append(m.close);
+  }
+  if (add_assistant_prompt) out.append(m.open).append("assistant").append(m.after_role);
+  return out;
+}
+
+// Formats without a system role put the system text in front of the next user message.
+std::vector<ChatMessage> fold_system(const std::vector<ChatMessage>& messages) {
+  std::vector<ChatMessage> out;
+  std::string system;
+  for (const ChatMessage& msg : messages) {
+    if (msg.role == "system") {
+      system += system.empty() ? msg.content : "\n\n" + msg.content;
+    } else if (msg.role == "assistant") {
+      out.push_back(msg);
+    } else {
+      out.push_back({"user", system.empty() ? msg.content : system + "\n\n" + msg.content});
+      system.clear();
+    }
+  }
+  if (!system.empty()) out.push_back({"user", system});
+  return out;
+}
+
+// Gemma: <start_of_turn>user\n...<end_of_turn>\n, the assistant is called "model".
+std::string format_gemma(const std::vector<ChatMessage>& messages, bool add_assistant_prompt) {
+  std::string out;
+  for (const ChatMessage& msg : fold_system(messages)) {
+    const std::string_view role = msg.role == "assistant" ? "model" : "user";
+    out.append("<start_of_turn>").append(role).append("\n").append(msg.content).append("<end_of_turn>\n");
+  }
+  if (add_assistant_prompt) out += "<start_of_turn>model\n";
+  return out;
+}
+
+// Llama 2: [INST] <<SYS>>\nsystem\n<</SYS>>\n\nuser [/INST] answer </s><s>[INST] user [/INST]
+// The first <s> is the tokenizer's BOS; later ones are written so that parse_special finds them.
+std::string format_llama2(const std::vector<ChatMessage>& messages) {
+  std::string out;
+  std::string system;
+  for (const ChatMessage& msg : messages) {
+    if (msg.role == "system") {
+      system += system.empty() ? msg.content : "\n" + msg.content;
+    } else if (msg.role == "assistant") {
+      out.append(" ").append(msg.content).append(" </s>");
+    } else {
+      if (!out.empty()) out += "<s>";
+      out += "[INST] ";
+      if (!system.empty()) out.append("<<SYS>>\n").append(system).append("\n<</SYS>>\n\n");
+      out.append(msg.content).append(" [/INST]");
+      system.clear();
+    }
+  }
+  return out;
+}
+
+// Mistral: [INST] user [/INST]answer</s>[INST] user [/INST]; no system role.
+std::string format_mistral(const std::vector<ChatMessage>& messages) {
+  std::string out;
+  for (const ChatMessage& msg : fold_system(messages)) {
+    if (msg.role == "assistant") {
+      out.append(msg.content).append("</s>");
+    } else {
+      out.append("[INST] ").append(msg.content).append(" [/INST]");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+ChatFormat detect_chat_format(std::string_view t) {
+  if (contains(t, "<|im_start|>")) return ChatFormat::chatml;
+  if (contains(t, "<|start_header_id|>")) return ChatFormat::llama3;
+  if (contains(t, "<start_of_turn>")) return ChatFormat::gemma;
+  if (contains(t, "<|user|>")) return contains(t, "<|end|>") ? ChatFormat::phi3 : ChatFormat::zephyr;
+  if (contains(t, "[INST]")) return contains(t, "<<SYS>>") ? ChatFormat::llama2 : ChatFormat::mistral;
+  return ChatFormat::chatml;
+}
+
+const char* chat_format_name(ChatFormat format) {
+  switch (format) {
+    case ChatFormat::chatml: return "chatml";
+    case ChatFormat::llama2: return "llama2";
+    case ChatFormat::llama3: return "llama3";
+    case ChatFormat::mistral: return "mistral";
+    case ChatFormat::zephyr: return "zephyr";
+    case ChatFormat::gemma: return "gemma";
+    case ChatFormat::phi3: return "phi3";
+  }
+  return "chatml";
+}
+
+std::string format_chat(ChatFormat format, const std::vector<ChatMessage>& messages,
+                        bool add_assistant_prompt) {
+  switch (format) {
+    case ChatFormat::gemma: return format_gemma(messages, add_assistant_prompt);
+    // After [/INST] the model answers directly: there is no assistant header to add.
+    case ChatFormat::llama2: return format_llama2(messages);
+    case ChatFormat::mistral: return format_mistral(messages);
+    default: return format_turns(format, messages, add_assistant_prompt);
+  }
+}
+
+}  // namespace crossgpu::model
