@@ -30,4 +30,12 @@ extern const KernelSpec rms_norm_f32;  // {x, w, y}     RmsNormPush
 // One level of a reduction: groups x = ceil(n / kReduceBlock), out gets one value per group.
 extern const KernelSpec reduce_f32;  // {x, out}  ReducePush
 
+// Transformer kernels (push structs in push_constants_attention.hpp).
+// RoPE, in place: groups x = ceil(tokens * heads * head_dim / 2 / 256).
+extern const KernelSpec rope_f32;  // {x}  RopePush
+// Attention: groups x = tokens * heads, y = splits; with splits > 1 `out` receives partials that
+// attention_combine_f32 (groups x = rows) folds into the output.
+extern const KernelSpec attention_f32;          // {q, k, v, out}  AttentionPush
+extern const KernelSpec attention_combine_f32;  // {part, out}     AttentionCombinePush
+
 }  // namespace crossgpu::kernels

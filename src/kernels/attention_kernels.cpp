@@ -1,0 +1,139 @@
+// The transformer kernels: RoPE (rope_f32) and causal grouped-query attention over a KV cache
+// (attention_f32, and attention_combine_f32 for contexts split across workgroups). The CPU
+// functions call the reference (kernels/reference/attention_reference.hpp) on slices of the
+// bindings, covering exactly the dispatched workgroups, like the other *_kernels.cpp.
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "crossgpu_kernels_spirv.hpp"
+#include "kernels/cpu_binding.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/push_constants_attention.hpp"
+#include "kernels/reference/attention_reference.hpp"
+
+namespace crossgpu::kernels {
+namespace {
+
+constexpr std::uint64_t kRopeNeox = 2;
+
+// One invocation per pair, so a short dispatch can end inside a head: rotate whole heads, then
+// the first pairs of the head the last group ends in.
+void rope_cpu(const CpuKernelArgs& args) {
+  const auto p = cpu::read_push<RopePush>(args);
+  const std::uint64_t half = p.head_dim / 2;
+  const std::uint64_t heads = std::uint64_t{p.tokens} * p.heads;
+  const std::uint64_t pairs = cpu::covered(heads * half, args.groups.x, kRopeThreads);
+  if (pairs == 0) return;
+  const auto x = cpu::slice<float>(args, 0, p.x_offset, heads * p.head_dim);
+  const bool neox = p.mode == kRopeNeox;
+  const std::uint64_t touched = (pairs + half - 1) / half;
+  args.pool.parallel_for(touched, 64, [&](std::uint64_t begin, std::uint64_t end) {
+    for (std::uint64_t head = begin; head < end; ++head) {
+      const std::uint64_t position = p.start_pos + head / p.heads;
+      const std::uint64_t count = std::min(half, pairs - head * half);
+      reference::rope_head(x.subspan(head * p.head_dim, p.head_dim), position, p.freq_base, neox,
+                           count);
+    }
+  });
+}
+
+// Positions [begin, end) of `row`'s chunk `split`, as the shader computes them.
+struct Range {
+  std::uint64_t begin;
+  std::uint64_t end;
+};
+Range chunk_range(const AttentionPush& p, std::uint64_t row, std::uint64_t split) {
+  const std::uint64_t context = std::uint64_t{p.start_pos} + row / p.heads + 1;
+  const std::uint64_t begin = std::min(split * p.chunk, context);
+  if (p.chunk == 0) return {context, context};
+  return {begin, std::min<std::uint64_t>(begin + p.chunk, context)};
+}
+
+void write_partial(const reference::AttentionPartial& part, std::span<float> out) {
+  const std::size_t dim = part.acc.size();
+  for (std::size_t d = 0; d < dim; ++d) out[d] = static_cast<float>(part.acc[d]);
+  out[dim] = static_cast<float>(part.max);
+  out[dim + 1] = static_cast<float>(part.sum);
+}
+
+void attention_cpu(const CpuKernelArgs& args) {
+  const auto p = cpu::read_push<AttentionPush>(args);
+  if (p.kv_heads == 0 || p.heads % p.kv_heads != 0) {
+    fail(Errc::internal, "attention_f32: {} query heads cannot share {} KV heads", p.heads,
+         p.kv_heads);
+  }
+  const std::uint64_t dim = p.head_dim;
+  const std::uint64_t rows_total = std::uint64_t{p.tokens} * p.heads;
+  const std::uint64_t rows = cpu::covered(rows_total, args.groups.x, 1);
+  const std::uint64_t splits = std::min<std::uint64_t>(p.splits, args.groups.y);
+  if (rows == 0 || splits == 0) return;
+  const std::uint64_t positions = std::uint64_t{p.start_pos} + p.tokens;
+  const std::uint64_t kv_elements = positions * p.kv_heads * dim;
+  const auto q = cpu::slice<const float>(args, 0, p.q_offset, rows_total * dim);
+  const auto k = cpu::slice<const float>(args, 1, p.k_offset, kv_elements);
+  const auto v = cpu::slice<const float>(args, 2, p.v_offset, kv_elements);
+  const std::uint64_t out_row = p.splits == 1 ? dim : p.splits * (dim + 2);
+  const auto out = cpu::slice<float>(args, 3, p.out_offset, rows_total * out_row);
+  const std::uint64_t group = p.heads / p.kv_heads;
+  args.pool.parallel_for(rows * splits, 1, [&](std::uint64_t begin, std::uint64_t end) {
+    for (std::uint64_t item = begin; item < end; ++item) {
+      const std::uint64_t row = item / splits;
+      const std::uint64_t split = item % splits;
+      const std::uint64_t kv_head = row % p.heads / group;
+      const Range range = chunk_range(p, row, split);
+      const auto part = reference::attention_partial(
+          q.subspan(row * dim, dim), reference::kv_head_rows(k, positions, p.kv_heads, dim, kv_head),
+          reference::kv_head_rows(v, positions, p.kv_heads, dim, kv_head), range.begin, range.end,
+          p.scale);
+      if (p.splits == 1) {
+        reference::attention_combine(std::span(&part, 1), out.subspan(row * dim, dim));
+      } else {
+        write_partial(part, out.subspan((row * p.splits + split) * (dim + 2), dim + 2));
+      }
+    }
+  });
+}
+
+void attention_combine_cpu(const CpuKernelArgs& args) {
+  const auto p = cpu::read_push<AttentionCombinePush>(args);
+  const std::uint64_t dim = p.head_dim;
+  const std::uint64_t stride = dim + 2;
+  const std::uint64_t rows = cpu::covered(p.rows, args.groups.x, 1);
+  if (rows == 0) return;
+  const auto part = cpu::slice<const float>(args, 0, p.part_offset, rows * p.splits * stride);
+  const auto out = cpu::slice<float>(args, 1, p.out_offset, rows * dim);
+  args.pool.parallel_for(rows, 16, [&](std::uint64_t begin, std::uint64_t end) {
+    std::vector<reference::AttentionPartial> parts(p.splits);
+    for (std::uint64_t row = begin; row < end; ++row) {
+      for (std::uint64_t s = 0; s < p.splits; ++s) {
+        const auto values = part.subspan((row * p.splits + s) * stride, stride);
+        parts[s].acc.assign(values.begin(), values.begin() + dim);
+        parts[s].max = values[dim];
+        parts[s].sum = values[dim + 1];
+      }
+      reference::attention_combine(parts, out.subspan(row * dim, dim));
+    }
+  });
+}
+
+}  // namespace
+
+const KernelSpec rope_f32{"rope_f32", {spirv::rope_f32, spirv::rope_f32_words}, 1,
+                          sizeof(RopePush), kRopeThreads, rope_cpu};
+const KernelSpec attention_f32{"attention_f32",
+                               {spirv::attention_f32, spirv::attention_f32_words},
+                               4,
+                               sizeof(AttentionPush),
+                               kAttentionThreads,
+                               attention_cpu};
+const KernelSpec attention_combine_f32{
+    "attention_combine_f32",
+    {spirv::attention_combine_f32, spirv::attention_combine_f32_words},
+    2,
+    sizeof(AttentionCombinePush),
+    kAttentionThreads,
+    attention_combine_cpu};
+
+}  // namespace crossgpu::kernels

@@ -1,0 +1,56 @@
+// The transformer ops of a llama-family layer that are not plain linear algebra: rotary
+// position embedding and causal grouped-query attention over a KV cache. Conventions as in
+// ops.hpp (TensorRefs, f32, validation before anything is enqueued, the Event of the last
+// dispatch).
+//
+//   ops::rope(stream, q, tokens, heads, head_dim, pos, 10000.0f, ops::RopeMode::normal);
+//   ops::attention(stream, q, k_cache, v_cache, out,
+//                  {.tokens = 1, .heads = 32, .kv_heads = 8, .head_dim = 128, .start_pos = pos},
+//                  1.0f / std::sqrt(128.0f));
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/ops.hpp"
+
+namespace crossgpu::ops {
+
+// Which elements of a head form the pairs that RoPE rotates.
+enum class RopeMode : std::uint32_t {
+  normal = 0,  // pairs (2i, 2i + 1): llama in GGUF
+  neox = 2,    // pairs (i, i + head_dim / 2): GPT-NeoX, and llama checkpoints in HF layout
+};
+
+// In place on x = [tokens][heads][head_dim] f32: token t has position start_pos + t, and pair i
+// of every head rotates by the angle position * freq_base^(-2i / head_dim).
+// head_dim must be even, freq_base finite and > 0, mode one of RopeMode
+// (Errc::invalid_argument); positions must stay below 2^24, where f32 still counts every
+// integer (Errc::out_of_range). Angles are computed in f32, like other runtimes do: their error
+// grows with the position (about 1e-3 radian at position 8192).
+Event rope(Stream& stream, TensorRef x, std::uint64_t tokens, std::uint64_t heads,
+           std::uint64_t head_dim, std::uint64_t start_pos, float freq_base, RopeMode mode);
+
+struct AttentionShape {
+  std::uint64_t tokens = 0;     // query tokens in this call (1 for decode, the prompt for prefill)
+  std::uint64_t heads = 0;      // query heads
+  std::uint64_t kv_heads = 0;   // key/value heads; query head h uses kv head h / (heads / kv_heads)
+  std::uint64_t head_dim = 0;   // at most kernels::kMaxHeadDim (256)
+  std::uint64_t start_pos = 0;  // position of the first query token
+};
+
+// Causal attention. q and out: [tokens][heads][head_dim]; k_cache and v_cache:
+// [positions][kv_heads][head_dim], holding at least start_pos + tokens positions (the caller has
+// already written this call's keys and values). Query token t attends to positions
+// 0 .. start_pos + t: out = softmax(scale * q . k) weighted sum of v, the maximum subtracted
+// before exp, all in f32. `scale` is usually 1 / sqrt(head_dim).
+// Errors: heads not a multiple of kv_heads (kv_heads 0 included) or a non-finite scale:
+// Errc::invalid_argument; head_dim > 256, or a KV cache whose used positions exceed one
+// storage-buffer binding of the device: Errc::unsupported; out overlapping q, k_cache or
+// v_cache: Errc::invalid_argument; operands too small: Errc::out_of_range.
+// Long contexts are split into chunks of positions, each a workgroup, whose partial results a
+// second kernel combines; that needs a scratch buffer of at most about 1 MiB, allocated for the
+// call.
+Event attention(Stream& stream, TensorRef q, TensorRef k_cache, TensorRef v_cache, TensorRef out,
+                const AttentionShape& shape, float scale);
+
+}  // namespace crossgpu::ops

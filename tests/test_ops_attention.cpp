@@ -1,0 +1,223 @@
+// RoPE and causal grouped-query attention against the reference (double) on fresh random
+// inputs, on every device, and their errors on bad inputs.
+//
+// Tolerances (absolute; inputs lie in [-1, 1] unless a test says otherwise):
+// - rope: kEps32 * (64 + 4 * position) * 2. The angle position * inv_freq is computed in f32:
+//   the product rounds (0.5 ulp of the angle) and inv_freq = exp2(-2i/d * log2(base)) is off by a
+//   few ulp, so the angle is off by up to about 4 * position * eps (inv_freq <= 1); a rotation
+//   moves an element by (angle error) * (|a| + |b|) <= 2 * angle error. The constant 64 covers the
+//   range reduction, sin/cos (accurate to a few eps after reduction) and the two products.
+// - attention: kEps32 * (64 + 8 * S + 4 * sqrt(context)), S = scale * head_dim * max|q| * max|k|
+//   bounds |score|. A score's f32 dot product is off by about S * eps * sqrt(head_dim) /
+//   sqrt(head_dim) (the scale cancels the growth); exp(x) is within 3 + 2|x| ulp for |x| <= 2S;
+//   an output is a convex combination of |v| <= 1, so relative weight errors become absolute
+//   output errors; the sums over `context` positions add a random-walk error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/kernel_registry.hpp"
+#include "kernels/ops_attention.hpp"
+#include "kernels/reference/attention_reference.hpp"
+#include "support/test_devices.hpp"
+#include "support/test_support.hpp"
+#include "test_ops_support.hpp"
+
+namespace crossgpu {
+namespace {
+
+using ops::AttentionShape;
+using ops::RopeMode;
+using testing::all_close;
+using testing::kEps32;
+using testing::throws_errc;
+
+class RopeTest : public testing::DeviceOpsTest {
+ protected:
+  void check(std::uint64_t tokens, std::uint64_t heads, std::uint64_t head_dim,
+             std::uint64_t start_pos, float base, RopeMode mode) {
+    SCOPED_TRACE(::testing::Message() << "rope " << tokens << "x" << heads << "x" << head_dim
+                                      << " from " << start_pos << " base " << base << " mode "
+                                      << static_cast<int>(mode));
+    const std::uint64_t n = tokens * heads * head_dim;
+    const auto x = rng.floats(n);
+    Buffer dx = upload(x, 12);
+    ops::rope(stream(), {dx, 12}, tokens, heads, head_dim, start_pos, base, mode).wait();
+    auto want = x;
+    reference::rope(want, tokens, heads, head_dim, start_pos, base, mode == RopeMode::neox);
+    const std::uint64_t per_token = heads * head_dim;
+    EXPECT_TRUE(all_close(download<float>(dx, n, 12), want, [&](std::size_t i) {
+      const double position = static_cast<double>(start_pos + i / per_token);
+      return kEps32 * (64 + 4 * position) * 2;
+    }));
+  }
+};
+
+TEST_P(RopeTest, NormalPairsMatchReference) {
+  check(5, 4, 64, 37, 10000.0f, RopeMode::normal);
+  check(3, 2, 128, 8000, 500000.0f, RopeMode::normal);  // llama 3's base, far positions
+  check(17, 3, 8, 0, 10000.0f, RopeMode::normal);
+  check(1, 32, 128, 4095, 10000.0f, RopeMode::normal);  // decode
+}
+
+TEST_P(RopeTest, NeoxPairsMatchReference) {
+  check(5, 4, 64, 37, 10000.0f, RopeMode::neox);
+  check(3, 2, 128, 8000, 500000.0f, RopeMode::neox);
+  check(17, 3, 8, 1, 10000.0f, RopeMode::neox);
+  check(1, 32, 128, 4095, 10000.0f, RopeMode::neox);
+}
+
+// Position 0 is the identity: angle 0 for every pair.
+TEST_P(RopeTest, PositionZeroIsIdentity) {
+  const auto x = rng.floats(2 * 16);
+  Buffer dx = upload(x);
+  ops::rope(stream(), dx, 1, 2, 16, 0, 10000.0f, RopeMode::normal).wait();
+  EXPECT_TRUE(testing::all_equal(download<float>(dx, x.size()), x));
+}
+
+class AttentionTest : public testing::DeviceOpsTest {
+ protected:
+  // q in [-q_max, q_max], k and v in [-1, 1]; every operand at an odd element offset.
+  void check(const AttentionShape& s, float q_max = 1.0f) {
+    SCOPED_TRACE(::testing::Message()
+                 << "attention tokens " << s.tokens << " heads " << s.heads << "/" << s.kv_heads
+                 << " dim " << s.head_dim << " from " << s.start_pos);
+    const std::uint64_t n = s.tokens * s.heads * s.head_dim;
+    const std::uint64_t kv_n = (s.start_pos + s.tokens) * s.kv_heads * s.head_dim;
+    const auto q = rng.floats(n, -q_max, q_max);
+    const auto k = rng.floats(kv_n);
+    const auto v = rng.floats(kv_n);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+    Buffer dq = upload(q, 4);
+    Buffer dk = upload(k, 12);
+    Buffer dv = upload(v, 8);
+    Buffer dout = device().allocate(n * 4 + 20);
+    ops::attention(stream(), {dq, 4}, {dk, 12}, {dv, 8}, {dout, 20}, s, scale).wait();
+    std::vector<float> want(n);
+    reference::attention(q, k, v, want,
+                         {s.tokens, s.heads, s.kv_heads, s.head_dim, s.start_pos}, scale);
+    const double bound = scale * static_cast<double>(s.head_dim) * q_max;
+    const double context = static_cast<double>(s.start_pos + s.tokens);
+    const double tolerance = kEps32 * (64 + 8 * bound + 4 * std::sqrt(context));
+    EXPECT_TRUE(all_close(download<float>(dout, n, 20), want,
+                          [tolerance](std::size_t) { return tolerance; }));
+  }
+};
+
+TEST_P(AttentionTest, DecodeAtTheFirstPosition) {
+  check({.tokens = 1, .heads = 4, .kv_heads = 4, .head_dim = 64, .start_pos = 0});
+}
+
+// 3000 positions: the context is split across workgroups and combined.
+TEST_P(AttentionTest, DecodeWithLongContext) {
+  check({.tokens = 1, .heads = 8, .kv_heads = 2, .head_dim = 128, .start_pos = 2999}, 4.0f);
+}
+
+TEST_P(AttentionTest, DecodeAt8192Positions) {
+  check({.tokens = 1, .heads = 4, .kv_heads = 1, .head_dim = 128, .start_pos = 8191});
+}
+
+TEST_P(AttentionTest, PrefillFromTheStart) {
+  check({.tokens = 37, .heads = 4, .kv_heads = 2, .head_dim = 64, .start_pos = 0}, 4.0f);
+  check({.tokens = 300, .heads = 4, .kv_heads = 1, .head_dim = 64, .start_pos = 0});
+}
+
+TEST_P(AttentionTest, PrefillAfterEarlierTokens) {
+  check({.tokens = 20, .heads = 6, .kv_heads = 3, .head_dim = 8, .start_pos = 300}, 4.0f);
+  check({.tokens = 9, .heads = 2, .kv_heads = 2, .head_dim = 128, .start_pos = 130});
+}
+
+TEST_P(AttentionTest, GroupRatiosAndHeadSizes) {
+  for (const std::uint64_t ratio : {1, 2, 4}) {
+    for (const std::uint64_t dim : {8, 64, 128, 256}) {
+      check({.tokens = 3, .heads = 4 * ratio, .kv_heads = 4, .head_dim = dim, .start_pos = 61});
+    }
+  }
+  check({.tokens = 2, .heads = 3, .kv_heads = 1, .head_dim = 6, .start_pos = 5});  // odd sizes
+}
+
+// Scores near 550: exp of them overflows f32 unless the maximum is subtracted first.
+TEST_P(AttentionTest, LargeScoresDoNotOverflow) {
+  const AttentionShape s{.tokens = 2, .heads = 2, .kv_heads = 1, .head_dim = 64, .start_pos = 400};
+  const std::uint64_t n = s.tokens * s.heads * s.head_dim;
+  const std::uint64_t kv_n = (s.start_pos + s.tokens) * s.head_dim;
+  const auto q = rng.floats(n, 8.0f, 9.0f);
+  const auto k = rng.floats(kv_n, 0.9f, 1.0f);
+  const auto v = rng.floats(kv_n);
+  Buffer dq = upload(q), dk = upload(k), dv = upload(v);
+  Buffer dout = device().allocate(n * 4);
+  ops::attention(stream(), dq, dk, dv, dout, s, 1.0f).wait();
+  std::vector<float> want(n);
+  reference::attention(q, k, v, want, {2, 2, 1, 64, 400}, 1.0f);
+  // Scores up to 576: exp's error bound grows to ~1200 ulp of the weights, times the softmax's
+  // peakedness; still far below the 1e-2 an overflow or a wrong maximum would give.
+  EXPECT_TRUE(all_close(download<float>(dout, n), want, [](std::size_t) { return 1e-3; }));
+}
+
+TEST_P(AttentionTest, ZeroTokensIsANoOp) {
+  Buffer q = upload(std::vector<float>(8, 1.0f));
+  ops::attention(stream(), q, q, q, q, {.tokens = 0, .heads = 2, .kv_heads = 1, .head_dim = 4},
+                 1.0f)
+      .wait();
+  ops::rope(stream(), q, 0, 2, 4, 0, 10000.0f, RopeMode::normal).wait();
+  EXPECT_EQ(download<float>(q, 8), std::vector<float>(8, 1.0f));
+}
+
+TEST_P(AttentionTest, BadShapesAreRejected) {
+  Buffer a = upload(std::vector<float>(4096, 0.5f));
+  Buffer out = upload(std::vector<float>(4096, 7.0f));
+  const auto run = [&](AttentionShape s, float scale = 1.0f) {
+    ops::attention(stream(), a, a, a, out, s, scale);
+  };
+  EXPECT_TRUE(throws_errc([&] { run({1, 6, 4, 8, 0}); }, Errc::invalid_argument, "kv_heads"));
+  EXPECT_TRUE(throws_errc([&] { run({1, 4, 0, 8, 0}); }, Errc::invalid_argument));
+  EXPECT_TRUE(throws_errc([&] { run({1, 1, 1, 300, 0}); }, Errc::unsupported, "256"));
+  EXPECT_TRUE(throws_errc([&] { run({1, 2, 1, 8, 0}, std::numeric_limits<float>::infinity()); },
+                          Errc::invalid_argument, "scale"));
+  // The KV cache must hold start_pos + tokens positions.
+  EXPECT_TRUE(throws_errc([&] { run({1, 2, 1, 8, 512}); }, Errc::out_of_range, "k_cache"));
+  EXPECT_TRUE(throws_errc([&] { run({1, 2, 1, 8, ~0ull}); }, Errc::out_of_range));
+  // out overlapping an input.
+  EXPECT_TRUE(throws_errc(
+      [&] { ops::attention(stream(), a, out, out, {a, 16}, {1, 2, 1, 8, 0}, 1.0f); },
+      Errc::invalid_argument, "overlaps input 'q'"));
+  EXPECT_TRUE(throws_errc(
+      [&] { ops::attention(stream(), out, a, out, {a, 16}, {1, 2, 1, 8, 0}, 1.0f); },
+      Errc::invalid_argument, "k_cache"));
+  EXPECT_EQ(download<float>(out, 4096), std::vector<float>(4096, 7.0f));
+}
+
+TEST_P(AttentionTest, BadRopeArgumentsAreRejected) {
+  Buffer x = upload(std::vector<float>(64, 7.0f));
+  const auto run = [&](std::uint64_t dim, std::uint64_t start, float base, RopeMode mode) {
+    ops::rope(stream(), x, 1, 2, dim, start, base, mode);
+  };
+  EXPECT_TRUE(throws_errc([&] { run(7, 0, 1e4f, RopeMode::normal); }, Errc::invalid_argument,
+                          "odd"));
+  EXPECT_TRUE(throws_errc([&] { run(8, 0, 0.0f, RopeMode::normal); }, Errc::invalid_argument,
+                          "freq_base"));
+  EXPECT_TRUE(throws_errc([&] { run(8, 0, std::nanf(""), RopeMode::neox); },
+                          Errc::invalid_argument, "freq_base"));
+  EXPECT_TRUE(throws_errc([&] { run(8, 0, 1e4f, static_cast<RopeMode>(1)); },
+                          Errc::invalid_argument, "RopeMode"));
+  EXPECT_TRUE(throws_errc([&] { run(8, 1u << 24, 1e4f, RopeMode::normal); }, Errc::out_of_range,
+                          "2^24"));
+  EXPECT_TRUE(throws_errc([&] { run(64, 0, 1e4f, RopeMode::normal); }, Errc::out_of_range,
+                          "operand 'x'"));
+  EXPECT_EQ(download<float>(x, 64), std::vector<float>(64, 7.0f));
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, RopeTest, testing::every_device(), testing::device_param_name);
+INSTANTIATE_TEST_SUITE_P(Devices, AttentionTest, testing::every_device(),
+                         testing::device_param_name);
+
+// The kernels are reachable by name, which is how a remote dispatch names them.
+TEST(AttentionKernels, AreRegistered) {
+  for (const char* name : {"rope_f32", "attention_f32", "attention_combine_f32"}) {
+    EXPECT_NE(kernels::find_kernel(name), nullptr) << name;
+  }
+}
+
+}  // namespace
+}  // namespace crossgpu
