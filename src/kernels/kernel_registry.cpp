@@ -13,7 +13,8 @@ namespace {
 const auto kAll = std::to_array<const KernelSpec*>({
     &fill_f32,   &copy_f32,   &add_f32,    &mul_f32,    &scale_f32,   &axpy_f32,     &silu_f32,
     &matmul_f32, &matmul_f16, &matvec_f32, &matvec_f16, &softmax_f32, &rms_norm_f32, &reduce_f32,
-    &rope_f32,   &attention_f32, &attention_combine_f32});
+    &rope_f32,   &attention_f32, &attention_combine_f32,
+    &matvec_weights, &matmul_weights, &get_rows_weights});
 
 }  // namespace
 

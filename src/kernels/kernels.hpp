@@ -38,4 +38,9 @@ extern const KernelSpec rope_f32;  // {x}  RopePush
 extern const KernelSpec attention_f32;          // {q, k, v, out}  AttentionPush
 extern const KernelSpec attention_combine_f32;  // {part, out}     AttentionCombinePush
 
+// Weight kernels (push structs in push_constants_weights.hpp): W in a ggml format, bound as words.
+extern const KernelSpec matvec_weights;    // {w, x, y}        WeightsMatvecPush; groups x = rows
+extern const KernelSpec matmul_weights;    // {w, x, y}        WeightsMatmulPush
+extern const KernelSpec get_rows_weights;  // {table, ids, out}  WeightsGetRowsPush; x = count
+
 }  // namespace crossgpu::kernels

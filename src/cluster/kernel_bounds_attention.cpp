@@ -1,0 +1,90 @@
+#include "cluster/kernel_bounds_attention.hpp"
+
+#include <cstring>
+
+#include "core/error.hpp"
+#include "kernels/push_constants_attention.hpp"
+
+namespace crossgpu::cluster {
+namespace {
+
+using kernels::AttentionCombinePush;
+using kernels::AttentionPush;
+using kernels::RopePush;
+
+template <typename Push>
+Push read(std::span<const std::byte> push) {
+  if (push.size() != sizeof(Push)) {
+    fail(Errc::invalid_argument, "push constants of {} bytes, expected {}", push.size(),
+         sizeof(Push));
+  }
+  Push out;
+  std::memcpy(&out, push.data(), sizeof(Push));
+  return out;
+}
+
+// Elements [offset, offset + count) of f32 binding `index` must exist (64-bit arithmetic).
+void need(std::string_view kernel, std::span<const std::uint64_t> bytes, std::size_t index,
+          std::uint64_t offset, std::uint64_t count) {
+  if (count == 0) return;
+  const std::uint64_t elements = bytes[index] / sizeof(float);
+  if (offset > elements || count > elements - offset) {
+    fail(Errc::out_of_range,
+         "kernel '{}': its parameters reach element {} of binding {}, which holds {} "
+         "elements of 4 bytes",
+         kernel, offset + count - 1, index, elements);
+  }
+}
+
+void check_rope(std::string_view name, const RopePush& p, std::span<const std::uint64_t> bytes) {
+  // Pairs stay inside their head for any head_dim (the shader pairs i < head_dim / 2 with
+  // 2i + 1 or i + head_dim / 2), so the extent is the whole tensor.
+  need(name, bytes, 0, p.x_offset, std::uint64_t{p.tokens} * p.heads * p.head_dim);
+}
+
+void check_attention(std::string_view name, const AttentionPush& p,
+                     std::span<const std::uint64_t> bytes) {
+  if (p.kv_heads == 0 || p.heads % p.kv_heads != 0) {
+    fail(Errc::invalid_argument, "kernel '{}': heads must be a multiple of kv_heads >= 1", name);
+  }
+  // The query row lives in a shared array of kMaxHeadDim floats.
+  if (p.head_dim > kernels::kMaxHeadDim) {
+    fail(Errc::invalid_argument, "kernel '{}': head_dim {} exceeds {}", name, p.head_dim,
+         kernels::kMaxHeadDim);
+  }
+  const std::uint64_t rows = std::uint64_t{p.tokens} * p.heads;
+  const std::uint64_t dim = p.head_dim;
+  // Query token t reads positions up to start_pos + t.
+  const std::uint64_t kv = (std::uint64_t{p.start_pos} + p.tokens) * p.kv_heads * dim;
+  need(name, bytes, 0, p.q_offset, rows * dim);
+  need(name, bytes, 1, p.k_offset, kv);
+  need(name, bytes, 2, p.v_offset, kv);
+  // Written only by workgroups with split < splits (the shader returns for the others).
+  const std::uint64_t out = p.splits == 1 ? rows * dim : rows * p.splits * (dim + 2);
+  need(name, bytes, 3, p.out_offset, out);
+}
+
+void check_combine(std::string_view name, const AttentionCombinePush& p,
+                   std::span<const std::uint64_t> bytes) {
+  const std::uint64_t dim = p.head_dim;
+  need(name, bytes, 0, p.part_offset, std::uint64_t{p.rows} * p.splits * (dim + 2));
+  need(name, bytes, 1, p.out_offset, std::uint64_t{p.rows} * dim);
+}
+
+}  // namespace
+
+bool check_attention_kernel_bounds(std::string_view name, std::span<const std::byte> push,
+                                   std::span<const std::uint64_t> binding_bytes) {
+  if (name == "rope_f32") {
+    check_rope(name, read<RopePush>(push), binding_bytes);
+  } else if (name == "attention_f32") {
+    check_attention(name, read<AttentionPush>(push), binding_bytes);
+  } else if (name == "attention_combine_f32") {
+    check_combine(name, read<AttentionCombinePush>(push), binding_bytes);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace crossgpu::cluster

@@ -1,0 +1,57 @@
+// y = W * x with W stored in a weight format (f32, f16, q4_0, q8_0, q4_k, q6_k: see
+// weights_decode.glsl), dequantized as it is read; x and y are f32, accumulation is f32.
+// Push constants: kernels/push_constants_weights.hpp WeightsMatvecPush. Groups: x = rows.
+//
+// One workgroup per row, as matvec_f32.comp: f32 and f16 rows are strided element by element
+// (neighbours read neighbouring elements); quantized rows by 32-element units, so that each
+// block header is read once per unit. Partial sums meet in a shared-memory tree (no subgroup
+// operations).
+#version 450
+#extension GL_GOOGLE_include_directive : require
+layout(local_size_x = 128) in;
+
+layout(std430, set = 0, binding = 0) readonly buffer W { uint w[]; };
+layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
+layout(std430, set = 0, binding = 2) writeonly buffer Y { float y[]; };
+
+layout(push_constant) uniform Push {
+  uint rows;
+  uint cols;
+  uint type;
+  uint w_offset;  // bytes
+  uint x_offset;
+  uint y_offset;
+} p;
+
+#include "weights_decode.glsl"
+
+const uint THREADS = 128;
+shared float partial[THREADS];
+
+void main() {
+  const uint row = gl_WorkGroupID.x;
+  if (row >= p.rows) return;  // uniform across the workgroup: no barrier is skipped by some only
+  const uint lid = gl_LocalInvocationID.x;
+  const uint row_byte = p.w_offset + row * row_bytes_of(p.type, p.cols);
+  float acc = 0.0;
+  if (p.type == WT_F32 || p.type == WT_F16) {
+    for (uint c = lid; c < p.cols; c += THREADS) {
+      acc = fma(load_plain(p.type, row_byte, c), x[p.x_offset + c], acc);
+    }
+  } else {
+    const uint units = p.cols / UNIT;
+    for (uint u = lid; u < units; u += THREADS) {
+      float v[UNIT];
+      decode_unit(p.type, row_byte, u, p.cols, v);
+      const uint xb = p.x_offset + u * UNIT;
+      for (uint i = 0u; i < UNIT; ++i) acc = fma(v[i], x[xb + i], acc);
+    }
+  }
+  partial[lid] = acc;
+  barrier();
+  for (uint half_ = THREADS / 2; half_ > 0; half_ /= 2) {
+    if (lid < half_) partial[lid] += partial[lid + half_];
+    barrier();
+  }
+  if (lid == 0) y[p.y_offset + row] = partial[0];
+}

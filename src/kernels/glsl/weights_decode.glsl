@@ -1,0 +1,138 @@
+// Decoding of the weight formats of kernels/weight_type.hpp (layouts: kernels/reference/quant.hpp)
+// from a storage buffer of 32-bit words named `w`, which the including shader declares. Bytes
+// and halves are cut out of words with shifts, so no 8- or 16-bit storage feature is needed and
+// rows may start on any even byte (a q4_0 row is 18 * n bytes). The ops bind whole words.
+//
+// Work is cut in units of 32 consecutive elements of a row: a q4_0 or q8_0 block, a q4_k
+// sub-block, a quarter of a q6_k half-block, or 32 f32/f16 elements (the last unit of an f32/f16
+// row may be partial: its missing elements decode as 0).
+
+const uint WT_F32 = 0u;
+const uint WT_F16 = 1u;
+const uint WT_Q4_0 = 2u;
+const uint WT_Q8_0 = 8u;
+const uint WT_Q4_K = 12u;
+const uint WT_Q6_K = 14u;
+const uint UNIT = 32u;
+
+uint load_u8(uint b) { return (w[b >> 2] >> ((b & 3u) * 8u)) & 0xFFu; }
+
+int load_i8(uint b) { return bitfieldExtract(int(w[b >> 2]), int((b & 3u) * 8u), 8); }
+
+// The 4 bytes at b, any b. The second word is read only when b is not word-aligned, so the read
+// never passes the word holding b + 3.
+uint load_u32(uint b) {
+  const uint s = (b & 3u) * 8u;
+  const uint lo = w[b >> 2];
+  const uint hi = w[(b >> 2) + (s == 0u ? 0u : 1u)];
+  return s == 0u ? lo : (lo >> s) | (hi << (32u - s));
+}
+
+// The f16 at the even byte b, widened.
+float load_f16(uint b) { return unpackHalf2x16(w[b >> 2] >> ((b & 2u) * 8u)).x; }
+
+uint row_bytes_of(uint type, uint cols) {
+  switch (type) {
+    case WT_F32: return cols * 4u;
+    case WT_F16: return cols * 2u;
+    case WT_Q4_0: return cols / 32u * 18u;
+    case WT_Q8_0: return cols / 32u * 34u;
+    case WT_Q4_K: return cols / 256u * 144u;
+    case WT_Q6_K: return cols / 256u * 210u;
+    default: return 0u;
+  }
+}
+
+// Element c of an f32 or f16 row starting at byte `row`.
+float load_plain(uint type, uint row, uint c) {
+  return type == WT_F32 ? uintBitsToFloat(w[(row >> 2) + c]) : load_f16(row + 2u * c);
+}
+
+void decode_q4_0(uint row, uint unit, out float v[UNIT]) {
+  const uint block = row + unit * 18u;
+  const float d = load_f16(block);
+  for (uint j = 0u; j < 4u; ++j) {
+    const uint q = load_u32(block + 2u + 4u * j);
+    for (uint k = 0u; k < 4u; ++k) {
+      const uint byte_ = (q >> (8u * k)) & 0xFFu;
+      v[4u * j + k] = d * (float(byte_ & 0xFu) - 8.0);
+      v[16u + 4u * j + k] = d * (float(byte_ >> 4) - 8.0);
+    }
+  }
+}
+
+void decode_q8_0(uint row, uint unit, out float v[UNIT]) {
+  const uint block = row + unit * 34u;
+  const float d = load_f16(block);
+  for (uint j = 0u; j < 8u; ++j) {
+    const int q = int(load_u32(block + 2u + 4u * j));
+    for (uint k = 0u; k < 4u; ++k) v[4u * j + k] = d * float(bitfieldExtract(q, int(8u * k), 8));
+  }
+}
+
+// Unit = sub-block s of a 256-element super-block: 6-bit scale and min from the packed bytes.
+void decode_q4_k(uint row, uint unit, out float v[UNIT]) {
+  const uint block = row + (unit / 8u) * 144u;
+  const uint s = unit % 8u;
+  const uint scales = block + 4u;
+  uint sc;
+  uint mn;
+  if (s < 4u) {
+    sc = load_u8(scales + s) & 63u;
+    mn = load_u8(scales + s + 4u) & 63u;
+  } else {
+    const uint low = load_u8(scales + s + 4u);
+    sc = (low & 0xFu) | ((load_u8(scales + s - 4u) >> 6) << 4);
+    mn = (low >> 4) | ((load_u8(scales + s) >> 6) << 4);
+  }
+  const float scale = load_f16(block) * float(sc);
+  const float min_ = load_f16(block + 2u) * float(mn);
+  const uint qs = block + 16u + 32u * (s / 2u);
+  const uint shift = (s % 2u) * 4u;
+  for (uint j = 0u; j < 8u; ++j) {
+    const uint q = load_u32(qs + 4u * j);
+    for (uint k = 0u; k < 4u; ++k) {
+      v[4u * j + k] = scale * float((q >> (8u * k + shift)) & 0xFu) - min_;
+    }
+  }
+}
+
+// Unit u of a super-block covers elements 32u .. 32u + 31 = 128 n + 32 g + l: the low 4 bits
+// of each 6-bit value are nibbles of 32 consecutive ql bytes, the high 2 bits a bit pair of 32
+// consecutive qh bytes, and the unit spans two of the 16-element scale groups.
+void decode_q6_k(uint row, uint unit, out float v[UNIT]) {
+  const uint block = row + (unit / 8u) * 210u;
+  const uint n = (unit % 8u) / 4u;
+  const uint g = unit % 4u;
+  const float d = load_f16(block + 208u);
+  const uint ql = block + 64u * n + 32u * (g % 2u);
+  const uint qh = block + 128u + 32u * n;
+  const uint low_shift = g < 2u ? 0u : 4u;
+  const uint high_shift = 2u * g;
+  const float scale0 = d * float(load_i8(block + 192u + 8u * n + 2u * g));
+  const float scale1 = d * float(load_i8(block + 193u + 8u * n + 2u * g));
+  for (uint j = 0u; j < 8u; ++j) {
+    const uint lo = load_u32(ql + 4u * j);
+    const uint hi = load_u32(qh + 4u * j);
+    for (uint k = 0u; k < 4u; ++k) {
+      const uint q = ((lo >> (8u * k + low_shift)) & 0xFu) | (((hi >> (8u * k + high_shift)) & 3u) << 4);
+      v[4u * j + k] = (j < 4u ? scale0 : scale1) * float(int(q) - 32);
+    }
+  }
+}
+
+// The 32 values of `unit` of the row of `cols` elements starting at byte `row`.
+void decode_unit(uint type, uint row, uint unit, uint cols, out float v[UNIT]) {
+  switch (type) {
+    case WT_Q4_0: decode_q4_0(row, unit, v); return;
+    case WT_Q8_0: decode_q8_0(row, unit, v); return;
+    case WT_Q4_K: decode_q4_k(row, unit, v); return;
+    case WT_Q6_K: decode_q6_k(row, unit, v); return;
+    default: break;
+  }
+  const bool plain = type == WT_F32 || type == WT_F16;
+  for (uint i = 0u; i < UNIT; ++i) {
+    const uint c = unit * UNIT + i;
+    v[i] = plain && c < cols ? load_plain(type, row, c) : 0.0;
+  }
+}

@@ -1,0 +1,210 @@
+// The weight ops: validation of the weight operand (bytes, read as 32-bit words), then the work
+// cut so that every binding fits the device: matvec by rows of W, matmul by rows of W and by
+// tokens, get_rows by ids and by slices of the table.
+#include "kernels/ops_weights.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "core/error.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/ops_support.hpp"
+#include "kernels/push_constants_weights.hpp"
+
+namespace crossgpu::ops {
+namespace {
+
+using namespace detail;
+using kernels::WeightType;
+
+constexpr std::uint64_t kWord = 4;
+
+std::uint64_t round_up_to_word(std::uint64_t bytes) { return ceil_div(bytes, kWord) * kWord; }
+
+// Bytes of one row of W; Errc::invalid_argument for an unknown type or a partial block.
+std::uint64_t checked_row_bytes(const char* op, WeightType type, std::uint64_t cols) {
+  if (!kernels::weight_type_from(static_cast<std::uint32_t>(type))) {
+    fail(Errc::invalid_argument, "{}: weight type {} is not one of f32, f16, q4_0, q8_0, q4_k, "
+         "q6_k", op, static_cast<std::uint32_t>(type));
+  }
+  const std::uint64_t block = kernels::block_elements(type);
+  if (cols % block != 0) {
+    fail(Errc::invalid_argument,
+         "{}: {} weights come in blocks of {} elements, so cols must be a multiple of {}, not {}",
+         op, kernels::to_string(type), block, block, cols);
+  }
+  return kernels::row_bytes(type, cols);
+}
+
+// Offsets of operands that the shaders read as 32-bit words (W, ids).
+void require_word_offset(Stream& stream, const char* op, const char* name, const TensorRef& ref,
+                         const char* why) {
+  const std::string what = fmt::format("{}: operand '{}'", op, name);
+  stream.device().resolve(ref.buffer, 0, 0, what.c_str());  // device and liveness first
+  if (ref.byte_offset % kWord != 0) {
+    fail(Errc::misaligned, "{} starts at byte offset {}, not a multiple of 4: {}", what,
+         ref.byte_offset, why);
+  }
+}
+
+constexpr const char* kWordsWhy =
+    "weights are read as 32-bit words (GGUF aligns tensor data to 32 bytes)";
+
+// The operand W of `rows` rows as 32-bit words (what validate() checks it as): its bytes
+// rounded up to whole words, which must lie inside its buffer.
+Operand weight_operand(Stream& stream, const char* op, const char* name, const TensorRef& ref,
+                       std::uint64_t rows, std::uint64_t row_bytes, WeightType type) {
+  require_word_offset(stream, op, name, ref, kWordsWhy);
+  const std::uint64_t bytes = round_up_to_word(matrix_elements(op, rows, row_bytes));
+  const std::uint64_t size = ref.buffer.size;
+  if (ref.byte_offset > size || bytes > size - ref.byte_offset) {
+    fail(Errc::out_of_range,
+         "{}: operand '{}' needs {} bytes ({} rows of {} {} bytes, rounded up to whole 32-bit "
+         "words) from byte offset {}, but its buffer holds {} bytes",
+         op, name, bytes, rows, row_bytes, kernels::to_string(type), ref.byte_offset, size);
+  }
+  return {name, ref, bytes / kWord, DType::f32};
+}
+
+// Bytes [first, first + bytes) of W as a binding of whole words starting on the alignment (at
+// least a word), and the byte offset of `first` inside it.
+Window weight_window(const TensorRef& ref, std::uint64_t first, std::uint64_t bytes,
+                     const BindingLimits& limits) {
+  const std::uint64_t alignment = std::max(limits.alignment, kWord);
+  const std::uint64_t start = ref.byte_offset + first;
+  const std::uint64_t base = start - start % alignment;
+  const std::uint64_t size = round_up_to_word(start + bytes) - base;
+  if (size > limits.max_bytes || size == 0) {
+    fail(Errc::internal, "weight window of {} bytes does not fit a binding of at most {} bytes",
+         size, limits.max_bytes);
+  }
+  return {BufferRange{ref.buffer, base, size}, to_u32(start - base)};
+}
+
+// How many rows of W one binding holds, wherever it starts; throws when not one.
+std::uint64_t weight_rows_per_binding(const char* op, std::uint64_t row_bytes, WeightType type,
+                                      const BindingLimits& limits) {
+  const std::uint64_t slack = std::max(limits.alignment, kWord) - 1 + (kWord - 1);
+  const std::uint64_t rows = (limits.max_bytes - slack) / std::max<std::uint64_t>(1, row_bytes);
+  if (rows == 0) {
+    fail(Errc::unsupported, "{}: one {} row of {} bytes exceeds the device's storage-buffer range "
+         "of {}", op, kernels::to_string(type), row_bytes, format_bytes(limits.max_bytes));
+  }
+  return rows;
+}
+
+// How many f32 rows of `cols` elements one binding holds; throws when not one.
+std::uint64_t f32_rows_per_binding(const char* op, const char* operand, std::uint64_t cols,
+                                   const BindingLimits& limits) {
+  const std::uint64_t rows = limits.max_elements(DType::f32) / std::max<std::uint64_t>(1, cols);
+  if (rows == 0) {
+    fail(Errc::unsupported, "{}: one row of '{}' ({} f32 elements) exceeds the device's "
+         "storage-buffer range of {}", op, operand, cols, format_bytes(limits.max_bytes));
+  }
+  return rows;
+}
+
+std::uint32_t type_u32(WeightType type) { return static_cast<std::uint32_t>(type); }
+
+}  // namespace
+
+Event matvec_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std::uint64_t rows,
+                     std::uint64_t cols, WeightType type) {
+  const char* op = "ops::matvec_weights";
+  const std::uint64_t row_bytes = checked_row_bytes(op, type, cols);
+  validate(stream, op,
+           {weight_operand(stream, op, "w", w, rows, row_bytes, type),
+            {"x", x, cols},
+            {"y", y, rows, DType::f32, true}},
+           InPlace::forbidden);
+  if (rows == 0) return {};
+  if (cols == 0) return fill(stream, y, rows, 0.0f);  // empty sums
+  const BindingLimits limits = binding_limits(stream.device());
+  f32_rows_per_binding(op, "x", cols, limits);  // x is bound whole in every chunk
+  const std::uint64_t step = std::min(weight_rows_per_binding(op, row_bytes, type, limits),
+                                      limits.max_elements(DType::f32));
+  const Window wx = window(x, DType::f32, 0, cols, limits);
+  return for_each_chunk(rows, step, [&](std::uint64_t r0, std::uint64_t count) {
+    const Window ww = weight_window(w, r0 * row_bytes, count * row_bytes, limits);
+    const Window wy = window(y, DType::f32, r0, count, limits);
+    const kernels::WeightsMatvecPush push{to_u32(count), to_u32(cols), type_u32(type),
+                                          ww.offset,     wx.offset,    wy.offset};
+    return dispatch(stream, kernels::matvec_weights, {ww.range, wx.range, wy.range}, push,
+                    Groups{count, 1, 1});
+  });
+}
+
+Event matmul_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std::uint64_t rows,
+                     std::uint64_t cols, std::uint64_t tokens, WeightType type) {
+  const char* op = "ops::matmul_weights";
+  const std::uint64_t row_bytes = checked_row_bytes(op, type, cols);
+  validate(stream, op,
+           {weight_operand(stream, op, "w", w, rows, row_bytes, type),
+            {"x", x, matrix_elements(op, tokens, cols)},
+            {"y", y, matrix_elements(op, tokens, rows), DType::f32, true}},
+           InPlace::forbidden);
+  if (rows == 0 || tokens == 0) return {};
+  if (cols == 0) return fill(stream, y, tokens * rows, 0.0f);  // empty sums
+  const BindingLimits limits = binding_limits(stream.device());
+  constexpr std::uint64_t kRowsPerGroup = kernels::kWeightMatmulRows;
+  constexpr std::uint64_t kTokensPerGroup = kernels::kWeightMatmulThreads;
+  std::uint64_t rows_step = weight_rows_per_binding(op, row_bytes, type, limits);
+  if (rows_step >= kRowsPerGroup) rows_step = rows_step / kRowsPerGroup * kRowsPerGroup;
+  const std::uint64_t max_groups_y = stream.device().properties().limits.max_workgroup_count[1];
+  const std::uint64_t tokens_step =
+      std::min({f32_rows_per_binding(op, "x", cols, limits),
+                f32_rows_per_binding(op, "y", rows, limits), max_groups_y * kTokensPerGroup});
+  return for_each_chunk(tokens, tokens_step, [&](std::uint64_t t0, std::uint64_t t_count) {
+    const Window wx = window(x, DType::f32, t0 * cols, t_count * cols, limits);
+    return for_each_chunk(rows, rows_step, [&](std::uint64_t r0, std::uint64_t r_count) {
+      const Window ww = weight_window(w, r0 * row_bytes, r_count * row_bytes, limits);
+      const Window wy = rows_window(y, DType::f32, t0 * rows + r0, t_count, r_count, rows, limits);
+      const kernels::WeightsMatmulPush push{to_u32(r_count), to_u32(cols), to_u32(t_count),
+                                            type_u32(type),  ww.offset,    wx.offset,
+                                            wy.offset,       to_u32(rows)};
+      const Groups groups{ceil_div(r_count, kRowsPerGroup),
+                          to_u32(ceil_div(t_count, kTokensPerGroup)), 1};
+      return dispatch(stream, kernels::matmul_weights, {ww.range, wx.range, wy.range}, push,
+                      groups);
+    });
+  });
+}
+
+Event get_rows(Stream& stream, TensorRef table, std::uint64_t table_rows, std::uint64_t cols,
+               WeightType type, TensorRef ids, TensorRef out, std::uint64_t count) {
+  const char* op = "ops::get_rows";
+  const std::uint64_t row_bytes = checked_row_bytes(op, type, cols);
+  require_word_offset(stream, op, "ids", ids, "ids are 32-bit integers");
+  validate(stream, op,
+           {weight_operand(stream, op, "table", table, table_rows, row_bytes, type),
+            {"ids", ids, count},
+            {"out", out, matrix_elements(op, count, cols), DType::f32, true}},
+           InPlace::forbidden);
+  if (table_rows > std::numeric_limits<std::uint32_t>::max()) {
+    fail(Errc::out_of_range, "{}: a table of {} rows is longer than 32-bit ids can address", op,
+         table_rows);
+  }
+  if (count == 0 || cols == 0) return {};
+  if (table_rows == 0) {
+    fail(Errc::invalid_argument, "{}: {} ids into an empty table (table_rows == 0)", op, count);
+  }
+  const BindingLimits limits = binding_limits(stream.device());
+  const std::uint64_t ids_step = std::min(f32_rows_per_binding(op, "out", cols, limits),
+                                          limits.max_elements(DType::f32));
+  const std::uint64_t table_step = weight_rows_per_binding(op, row_bytes, type, limits);
+  return for_each_chunk(count, ids_step, [&](std::uint64_t i0, std::uint64_t n) {
+    const Window wi = window(ids, DType::f32, i0, n, limits);  // u32, the size of an f32
+    const Window wo = window(out, DType::f32, i0 * cols, n * cols, limits);
+    return for_each_chunk(table_rows, table_step, [&](std::uint64_t r0, std::uint64_t slice) {
+      const Window wt = weight_window(table, r0 * row_bytes, slice * row_bytes, limits);
+      const kernels::WeightsGetRowsPush push{to_u32(n),         to_u32(cols), type_u32(type),
+                                             to_u32(table_rows), to_u32(r0),  to_u32(slice),
+                                             wt.offset,          wi.offset,   wo.offset};
+      return dispatch(stream, kernels::get_rows_weights, {wt.range, wi.range, wo.range}, push,
+                      Groups{n, 1, 1});
+    });
+  });
+}
+
+}  // namespace crossgpu::ops

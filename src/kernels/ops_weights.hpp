@@ -1,0 +1,49 @@
+// Ops on weight matrices stored in llama.cpp's formats (kernels/weight_type.hpp: f32, f16, q4_0,
+// q8_0, q4_k, q6_k), read as they are and dequantized inside the kernel, so a GGUF tensor can be
+// uploaded byte for byte and used without a conversion pass.
+//
+//   ops::matvec_weights(stream, w, x, y, rows, cols, kernels::WeightType::q4_k).wait();
+//
+// Conventions of ops.hpp hold (validation before anything is enqueued, work split to the
+// device's limits, the Event of the last dispatch returned, zero rows a no-op), plus:
+// - W is rows x cols, row r starting at byte r * kernels::row_bytes(type, cols) from its
+//   operand's offset; cols must be a multiple of kernels::block_elements(type)
+//   (Errc::invalid_argument).
+// - W's byte offset must be a multiple of 4 (Errc::misaligned): the kernels read weights as
+//   32-bit words, needing no 8- or 16-bit storage feature on any device. GGUF aligns tensor
+//   data to 32 bytes, so a tensor's offset inside an uploaded data section qualifies.
+// - For the same reason W's buffer must extend to the next multiple of 4 bytes after the last
+//   row (Errc::out_of_range otherwise); that only matters when rows * row_bytes is not a
+//   multiple of 4, and GGUF's padding after each tensor provides it.
+// - Everything else (x, y, ids, out) is f32 or u32, dense, row-major, and must not overlap an
+//   output (Errc::invalid_argument).
+// - Accumulation is f32 in the shaders; the dequantized weights are those of
+//   kernels/reference/quant.hpp up to the rounding of one multiply-add.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/ops.hpp"
+#include "kernels/weight_type.hpp"
+
+namespace crossgpu::ops {
+
+// y[rows] = W[rows x cols] * x[cols].
+Event matvec_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std::uint64_t rows,
+                     std::uint64_t cols, kernels::WeightType type);
+
+// Y[tokens x rows] = X[tokens x cols] * W^T: matvec_weights for several tokens at once (prompt
+// prefill), decoding each block of W once per 64 tokens instead of once per token.
+Event matmul_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std::uint64_t rows,
+                     std::uint64_t cols, std::uint64_t tokens, kernels::WeightType type);
+
+// out[i, :] = row ids[i] of table[table_rows x cols], dequantized to f32, for i < count (the
+// embedding lookup); ids are u32 in a device buffer (4-byte aligned offset), out is
+// count x cols f32. An id >= table_rows reads row table_rows - 1 instead: the ids are only known
+// on the device, so they are clamped there and no error is reported (check ids on the host
+// first when a bad id must be caught). table_rows == 0 with count > 0 is
+// Errc::invalid_argument, as is table_rows beyond 2^32 (ids are 32-bit: Errc::out_of_range).
+Event get_rows(Stream& stream, TensorRef table, std::uint64_t table_rows, std::uint64_t cols,
+               kernels::WeightType type, TensorRef ids, TensorRef out, std::uint64_t count);
+
+}  // namespace crossgpu::ops

@@ -1,0 +1,12 @@
+# Weight formats and the ops that read them (kernels/ops_weights.hpp). test_kernels_quant: the
+# formats on the host (hand-built blocks, round trips). test_ops_weights: every op on every
+# device against the reference, with the Vulkan validation layers on, plus bad inputs.
+# test_kernel_bounds_weights: the remote-dispatch rules of these kernels, built from their one
+# source file so that it runs without the network layers.
+crossgpu_test(test_kernels_quant test_kernels_quant.cpp test_ops_support.cpp
+  LIBS crossgpu_kernels LABELS kernels)
+crossgpu_test(test_ops_weights test_ops_weights.cpp test_ops_support.cpp
+  LIBS crossgpu_kernels LABELS kernels)
+crossgpu_test(test_kernel_bounds_weights test_kernel_bounds_weights.cpp
+  ${PROJECT_SOURCE_DIR}/src/cluster/kernel_bounds_weights.cpp
+  LIBS crossgpu_kernels LABELS kernels)
