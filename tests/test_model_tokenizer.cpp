@@ -421,6 +421,19 @@ TEST(Tokenizer, EncodesAMegabyteQuickly) {
   std::printf("demo SPM: %zu bytes -> %zu tokens in %.3f s (%.1f MB/s)\n", text.size(), ids.size(), seconds,
               text.size() / seconds / 1e6);
   EXPECT_EQ(spm.decode(ids), text);
+
+  // Long runs of one class stay linear (a million digits in groups of three, spaces, letters).
+  auto llama3 = bpe_spec({}, {"1 2"});
+  llama3.pre = "llama3";
+  const Tokenizer bpe = load(llama3);
+  for (char c : {'7', ' ', 'x', '\n'}) {
+    const std::string run(1u << 20, c);
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(bpe.decode(bpe.encode(run)), run);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(s, 10.0) << int(c);
+    std::printf("llama3 BPE: 1 MiB of '%s' in %.3f s\n", c == '\n' ? "\\n" : std::string(1, c).c_str(), s);
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "model/pretokenizer.hpp"
 
 #include <cstddef>
+#include <cstdint>
 
 #include "model/unicode.hpp"
 
@@ -21,9 +22,11 @@ struct Scanner {
   bool is(std::size_t i, CharClass c) const { return i < size() && classes[i] == c; }
   char32_t cp(std::size_t i) const { return i < size() ? chars[i].cp : unicode::invalid; }
   bool is_newline(std::size_t i) const { return cp(i) == '\r' || cp(i) == '\n'; }
-  std::size_t run(std::size_t i, CharClass c) const {
+  // Characters of class `c` from `i`, at most `limit` (a bounded look keeps splitting linear
+  // where a match takes only part of a run, as with Llama 3's groups of three digits).
+  std::size_t run(std::size_t i, CharClass c, std::size_t limit = SIZE_MAX) const {
     std::size_t j = i;
-    while (is(j, c)) ++j;
+    while (j - i < limit && is(j, c)) ++j;
     return j - i;
   }
 };
@@ -58,9 +61,7 @@ std::size_t match_numbers(const Scanner& s, std::size_t i) {
     const std::size_t n = s.run(i + space, CharClass::number);
     return n == 0 ? 0 : space + n;
   }
-  const std::size_t limit = s.style == PreTokenizer::llama3 ? 3 : 1;
-  const std::size_t n = s.run(i, CharClass::number);
-  return n < limit ? n : limit;
+  return s.run(i, CharClass::number, s.style == PreTokenizer::llama3 ? 3 : 1);
 }
 
 // " ?[^\s\p{L}\p{N}]+", followed by "[\r\n]*" for llama3/qwen2.
