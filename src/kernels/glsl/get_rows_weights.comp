@@ -36,11 +36,12 @@ void main() {
   if (id < p.row_first || id - p.row_first >= p.row_count) return;
   const uint row_byte = p.w_offset + (id - p.row_first) * row_bytes_of(p.type, p.cols);
   const uint out_row = p.out_offset + i * p.cols;
-  const uint units = (p.cols + UNIT - 1u) / UNIT;
-  for (uint u = gl_LocalInvocationID.x; u < units; u += THREADS) {
-    float v[UNIT];
-    decode_unit(p.type, row_byte, u, p.cols, v);
-    const uint n = min(UNIT, p.cols - u * UNIT);
-    for (uint k = 0u; k < n; ++k) out_[out_row + u * UNIT + k] = v[k];
+  // Neighbouring invocations take neighbouring quads: coalesced reads and writes.
+  const uint quads = (p.cols + 3u) / 4u;
+  for (uint q = gl_LocalInvocationID.x; q < quads; q += THREADS) {
+    const vec4 v = decode_quad(p.type, row_byte, q / 8u, q % 8u, p.cols);
+    for (uint k = 0u; k < 4u; ++k) {
+      if (4u * q + k < p.cols) out_[out_row + 4u * q + k] = v[k];
+    }
   }
 }

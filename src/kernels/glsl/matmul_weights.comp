@@ -49,9 +49,11 @@ void main() {
   float acc[ROWS];
   for (uint r = 0u; r < ROWS; ++r) acc[r] = 0.0;
   for (uint u0 = 0u; u0 < units; u0 += CHUNK_UNITS) {
-    float v[UNIT];
-    decode_unit(u0 + my_unit < units ? p.type : 0xFFFFFFFFu, my_row_byte, u0 + my_unit, p.cols, v);
-    for (uint i = 0u; i < UNIT; ++i) tile[my_row][my_unit * UNIT + i] = v[i];
+    const uint type = u0 + my_unit < units ? p.type : 0xFFFFFFFFu;  // past the row: zeros
+    for (uint j = 0u; j < UNIT / 4u; ++j) {
+      const vec4 v = decode_quad(type, my_row_byte, u0 + my_unit, j, p.cols);
+      for (uint k = 0u; k < 4u; ++k) tile[my_row][my_unit * UNIT + 4u * j + k] = v[k];
+    }
     barrier();
     const uint c0 = u0 * UNIT;
     const uint n = min(CHUNK, p.cols - c0);

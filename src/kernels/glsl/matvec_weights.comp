@@ -3,9 +3,8 @@
 // Push constants: kernels/push_constants_weights.hpp WeightsMatvecPush. Groups: x = rows.
 //
 // One workgroup per row, as matvec_f32.comp: f32 and f16 rows are strided element by element
-// (neighbours read neighbouring elements); quantized rows by 32-element units, so that each
-// block header is read once per unit. Partial sums meet in a shared-memory tree (no subgroup
-// operations).
+// (neighbours read neighbouring elements), quantized rows by quads of 4 elements. Partial sums
+// meet in a shared-memory tree (no subgroup operations).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 layout(local_size_x = 128) in;
@@ -39,13 +38,17 @@ void main() {
       acc = fma(load_plain(p.type, row_byte, c), x[p.x_offset + c], acc);
     }
   } else {
-    const uint units = p.cols / UNIT;
-    for (uint u = lid; u < units; u += THREADS) {
-      float v[UNIT];
-      decode_unit(p.type, row_byte, u, p.cols, v);
-      const uint xb = p.x_offset + u * UNIT;
-      for (uint i = 0u; i < UNIT; ++i) acc = fma(v[i], x[xb + i], acc);
+    // Eight neighbouring invocations share a unit, one quad (4 elements) each, so that a
+    // subgroup reads consecutive words of W and of x (coalesced), and the block header is one
+    // broadcast load. A vec4 accumulator keeps four independent fma chains.
+    vec4 acc4 = vec4(0.0);
+    const uint quads = p.cols / 4u;
+    for (uint q = lid; q < quads; q += THREADS) {
+      const uint xi = p.x_offset + 4u * q;
+      const vec4 xv = vec4(x[xi], x[xi + 1u], x[xi + 2u], x[xi + 3u]);
+      acc4 = fma(decode_quad(p.type, row_byte, q / 8u, q % 8u, p.cols), xv, acc4);
     }
+    acc = (acc4.x + acc4.y) + (acc4.z + acc4.w);
   }
   partial[lid] = acc;
   barrier();

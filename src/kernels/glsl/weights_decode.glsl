@@ -48,30 +48,26 @@ float load_plain(uint type, uint row, uint c) {
   return type == WT_F32 ? uintBitsToFloat(w[(row >> 2) + c]) : load_f16(row + 2u * c);
 }
 
-void decode_q4_0(uint row, uint unit, out float v[UNIT]) {
+// Each format decodes a quad: elements 4j .. 4j + 3 (j < 8) of a unit, from one 32-bit word of
+// quants (two for q6_k). Vectors rather than arrays, so that nothing spills to local memory; a
+// shader that loops j over a unit lets the compiler share the block header's loads.
+const uvec4 BYTE_SHIFTS = uvec4(0u, 8u, 16u, 24u);
+
+vec4 quad_q4_0(uint row, uint unit, uint j) {
   const uint block = row + unit * 18u;
-  const float d = load_f16(block);
-  for (uint j = 0u; j < 4u; ++j) {
-    const uint q = load_u32(block + 2u + 4u * j);
-    for (uint k = 0u; k < 4u; ++k) {
-      const uint byte_ = (q >> (8u * k)) & 0xFFu;
-      v[4u * j + k] = d * (float(byte_ & 0xFu) - 8.0);
-      v[16u + 4u * j + k] = d * (float(byte_ >> 4) - 8.0);
-    }
-  }
+  const uint q = load_u32(block + 2u + 4u * (j % 4u));  // elements 16.. are the high nibbles
+  const uvec4 nibbles = (uvec4(q) >> (BYTE_SHIFTS + (j < 4u ? 0u : 4u))) & 0xFu;
+  return load_f16(block) * (vec4(nibbles) - 8.0);
 }
 
-void decode_q8_0(uint row, uint unit, out float v[UNIT]) {
+vec4 quad_q8_0(uint row, uint unit, uint j) {
   const uint block = row + unit * 34u;
-  const float d = load_f16(block);
-  for (uint j = 0u; j < 8u; ++j) {
-    const int q = int(load_u32(block + 2u + 4u * j));
-    for (uint k = 0u; k < 4u; ++k) v[4u * j + k] = d * float(bitfieldExtract(q, int(8u * k), 8));
-  }
+  const ivec4 q = (ivec4(int(load_u32(block + 2u + 4u * j))) << ivec4(24, 16, 8, 0)) >> 24;
+  return load_f16(block) * vec4(q);
 }
 
 // Unit = sub-block s of a 256-element super-block: 6-bit scale and min from the packed bytes.
-void decode_q4_k(uint row, uint unit, out float v[UNIT]) {
+vec4 quad_q4_k(uint row, uint unit, uint j) {
   const uint block = row + (unit / 8u) * 144u;
   const uint s = unit % 8u;
   const uint scales = block + 4u;
@@ -87,52 +83,44 @@ void decode_q4_k(uint row, uint unit, out float v[UNIT]) {
   }
   const float scale = load_f16(block) * float(sc);
   const float min_ = load_f16(block + 2u) * float(mn);
-  const uint qs = block + 16u + 32u * (s / 2u);
-  const uint shift = (s % 2u) * 4u;
-  for (uint j = 0u; j < 8u; ++j) {
-    const uint q = load_u32(qs + 4u * j);
-    for (uint k = 0u; k < 4u; ++k) {
-      v[4u * j + k] = scale * float((q >> (8u * k + shift)) & 0xFu) - min_;
-    }
-  }
+  const uint q = load_u32(block + 16u + 32u * (s / 2u) + 4u * j);
+  const uvec4 nibbles = (uvec4(q) >> (BYTE_SHIFTS + (s % 2u) * 4u)) & 0xFu;
+  return scale * vec4(nibbles) - min_;
 }
 
 // Unit u of a super-block covers elements 32u .. 32u + 31 = 128 n + 32 g + l: the low 4 bits
 // of each 6-bit value are nibbles of 32 consecutive ql bytes, the high 2 bits a bit pair of 32
 // consecutive qh bytes, and the unit spans two of the 16-element scale groups.
-void decode_q6_k(uint row, uint unit, out float v[UNIT]) {
+vec4 quad_q6_k(uint row, uint unit, uint j) {
   const uint block = row + (unit / 8u) * 210u;
   const uint n = (unit % 8u) / 4u;
   const uint g = unit % 4u;
-  const float d = load_f16(block + 208u);
-  const uint ql = block + 64u * n + 32u * (g % 2u);
-  const uint qh = block + 128u + 32u * n;
-  const uint low_shift = g < 2u ? 0u : 4u;
-  const uint high_shift = 2u * g;
-  const float scale0 = d * float(load_i8(block + 192u + 8u * n + 2u * g));
-  const float scale1 = d * float(load_i8(block + 193u + 8u * n + 2u * g));
-  for (uint j = 0u; j < 8u; ++j) {
-    const uint lo = load_u32(ql + 4u * j);
-    const uint hi = load_u32(qh + 4u * j);
-    for (uint k = 0u; k < 4u; ++k) {
-      const uint q = ((lo >> (8u * k + low_shift)) & 0xFu) | (((hi >> (8u * k + high_shift)) & 3u) << 4);
-      v[4u * j + k] = (j < 4u ? scale0 : scale1) * float(int(q) - 32);
-    }
-  }
+  const uint lo = load_u32(block + 64u * n + 32u * (g % 2u) + 4u * j);
+  const uint hi = load_u32(block + 128u + 32u * n + 4u * j);
+  const uvec4 q = ((uvec4(lo) >> (BYTE_SHIFTS + (g < 2u ? 0u : 4u))) & 0xFu) |
+                  (((uvec4(hi) >> (BYTE_SHIFTS + 2u * g)) & 3u) << 4);
+  const float scale = load_f16(block + 208u) * float(load_i8(block + 192u + 8u * n + 2u * g + j / 4u));
+  return scale * vec4(ivec4(q) - 32);
 }
 
-// The 32 values of `unit` of the row of `cols` elements starting at byte `row`.
-void decode_unit(uint type, uint row, uint unit, uint cols, out float v[UNIT]) {
-  switch (type) {
-    case WT_Q4_0: decode_q4_0(row, unit, v); return;
-    case WT_Q8_0: decode_q8_0(row, unit, v); return;
-    case WT_Q4_K: decode_q4_k(row, unit, v); return;
-    case WT_Q6_K: decode_q6_k(row, unit, v); return;
-    default: break;
-  }
+// f32 / f16, and any unknown type (zeros): elements past `cols` decode as 0.
+vec4 quad_plain(uint type, uint row, uint unit, uint j, uint cols) {
+  vec4 v = vec4(0.0);
   const bool plain = type == WT_F32 || type == WT_F16;
-  for (uint i = 0u; i < UNIT; ++i) {
-    const uint c = unit * UNIT + i;
-    v[i] = plain && c < cols ? load_plain(type, row, c) : 0.0;
+  for (uint k = 0u; k < 4u; ++k) {
+    const uint c = unit * UNIT + 4u * j + k;
+    if (plain && c < cols) v[k] = load_plain(type, row, c);
+  }
+  return v;
+}
+
+// Elements 4j .. 4j + 3 of `unit` of the row of `cols` elements starting at byte `row`.
+vec4 decode_quad(uint type, uint row, uint unit, uint j, uint cols) {
+  switch (type) {
+    case WT_Q4_0: return quad_q4_0(row, unit, j);
+    case WT_Q8_0: return quad_q8_0(row, unit, j);
+    case WT_Q4_K: return quad_q4_k(row, unit, j);
+    case WT_Q6_K: return quad_q6_k(row, unit, j);
+    default: return quad_plain(type, row, unit, j, cols);
   }
 }
