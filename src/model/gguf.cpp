@@ -306,6 +306,11 @@ const TensorInfo& GgufFile::tensor(const std::string& name) const {
   return tensors_[it->second];
 }
 
+const TensorInfo* GgufFile::find_tensor(const std::string& name) const {
+  auto it = tensor_index_.find(name);
+  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+}
+
 std::span<const std::byte> GgufFile::tensor_data(const TensorInfo& info) const {
   const TypeEntry* entry = type_entry(info.type);
   if (entry == nullptr || !entry->supported) {

@@ -75,6 +75,7 @@ class GgufFile {
   double get_float(const std::string& key) const;
 
   const TensorInfo& tensor(const std::string& name) const;
+  const TensorInfo* find_tensor(const std::string& name) const;  // nullptr when absent
   // The tensor's bytes inside the mapping; throws Error{unsupported} for a type crossgpu does
   // not run, naming the tensor and the type.
   std::span<const std::byte> tensor_data(const TensorInfo& info) const;

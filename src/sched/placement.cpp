@@ -45,7 +45,7 @@ class CostTables {
     memory_.assign(layers_ + 1, 0);
     for (std::size_t l = 0; l < layers_; ++l) {
       const LayerCost& c = p.layers[l];
-      memory_[l + 1] = memory_[l] + c.weight_bytes + c.kv_bytes_per_token * p.context_tokens;
+      memory_[l + 1] = memory_[l] + c.weight_bytes + c.resident_bytes + c.kv_bytes_per_token * p.context_tokens;
     }
     time_.resize(p.devices.size());
     for (std::size_t d = 0; d < p.devices.size(); ++d) {

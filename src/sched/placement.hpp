@@ -17,7 +17,8 @@
 namespace crossgpu::sched {
 
 struct LayerCost {
-  std::uint64_t weight_bytes = 0;
+  std::uint64_t weight_bytes = 0;       // read once per token, and held in memory
+  std::uint64_t resident_bytes = 0;     // held in memory but not read per token (embedding table)
   std::uint64_t kv_bytes_per_token = 0;
   double flops_per_token = 0;
   std::uint64_t activation_bytes = 0;  // sent to the next stage per token when the stage ends here

@@ -1,0 +1,32 @@
+// The embedded default model: a llama-architecture GGUF file with fixed-seed random weights and
+// a small real SentencePiece-style vocabulary, written through the real GGUF writer. `make demo`,
+// the tests and the benchmarks run it; its output is meaningless text, but every backend and
+// every split of it must produce the same tokens.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+
+#include "kernels/weight_type.hpp"
+#include "model/gguf.hpp"
+
+namespace crossgpu::model {
+
+struct DemoModelSpec {
+  kernels::WeightType type = kernels::WeightType::q8_0;  // matrices; norms stay f32
+  std::uint32_t layers = 4;
+  std::uint32_t embedding = 256;
+  std::uint32_t heads = 8;
+  std::uint32_t kv_heads = 4;
+  std::uint32_t ffn = 768;
+  std::uint32_t context = 512;
+  std::uint64_t seed = 1;
+  bool tied_output = false;
+};
+
+// Builds the whole file in memory. Matrix row lengths must be multiples of the type's block
+// (256 for the K-quants): Errc::invalid_argument otherwise.
+GgufWriter demo_model(const DemoModelSpec& spec);
+void write_demo_model(const std::filesystem::path& path, const DemoModelSpec& spec);
+
+}  // namespace crossgpu::model

@@ -1,0 +1,63 @@
+#include "model/generate.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.hpp"
+
+namespace crossgpu::model {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+double GenerateResult::prefill_tokens_per_second() const {
+  return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0;
+}
+
+double GenerateResult::decode_tokens_per_second() const {
+  return decode_seconds > 0 ? decode_passes / decode_seconds : 0;
+}
+
+GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> prompt, const GenerateOptions& options) {
+  if (prompt.empty()) fail(Errc::invalid_argument, "the prompt has no tokens");
+  if (prompt.size() + options.max_tokens > pipeline.context()) {
+    fail(Errc::out_of_range, "{} prompt tokens + {} new tokens exceed the context of {} tokens", prompt.size(),
+         options.max_tokens, pipeline.context());
+  }
+  Sampler sampler(options.sampler);
+  GenerateResult result;
+  result.prompt_tokens = static_cast<std::uint32_t>(prompt.size());
+
+  // Prefill: the prompt in batches; only the last batch's logits matter.
+  const auto start = std::chrono::steady_clock::now();
+  std::span<const float> logits;
+  std::uint32_t pos = 0;
+  while (pos < prompt.size()) {
+    const std::size_t n = std::min<std::size_t>(pipeline.max_batch(), prompt.size() - pos);
+    logits = pipeline.forward(prompt.subspan(pos, n), pos);
+    pos += static_cast<std::uint32_t>(n);
+  }
+  if (options.on_logits) options.on_logits(logits);
+  result.prefill_seconds = seconds_since(start);
+
+  // Decode: sample, hand out, feed back.
+  const auto decode_start = std::chrono::steady_clock::now();
+  while (result.tokens.size() < options.max_tokens) {
+    const std::uint32_t token = sampler.sample(logits);
+    result.tokens.push_back(token);
+    const bool keep_going = !options.on_token || options.on_token(token);
+    if (!keep_going || (options.is_end && options.is_end(token))) break;
+    if (result.tokens.size() == options.max_tokens) break;
+    logits = pipeline.forward(std::span(&token, 1), pos++);
+    ++result.decode_passes;
+    if (options.on_logits) options.on_logits(logits);
+  }
+  result.decode_seconds = seconds_since(decode_start);
+  return result;
+}
+
+}  // namespace crossgpu::model

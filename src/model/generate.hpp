@@ -1,0 +1,40 @@
+// Text generation over a Pipeline: the prompt is run in batches (prefill), then one token at a
+// time (decode), each new token handed to a callback as soon as it is sampled.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "model/pipeline.hpp"
+#include "model/sampler.hpp"
+
+namespace crossgpu::model {
+
+struct GenerateOptions {
+  std::uint32_t max_tokens = 64;
+  SamplerOptions sampler;
+  // Generation stops after a token for which this returns true (end of generation), if set.
+  std::function<bool(std::uint32_t)> is_end;
+  // Each generated token, as soon as it is known. Return false to stop early.
+  std::function<bool(std::uint32_t)> on_token;
+  // Each forward pass's logits (for tests comparing backends).
+  std::function<void(std::span<const float>)> on_logits;
+};
+
+struct GenerateResult {
+  std::vector<std::uint32_t> tokens;  // generated, not including the prompt
+  std::uint32_t prompt_tokens = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;          // from the first sampled token to the last
+  std::uint64_t decode_passes = 0;
+  double prefill_tokens_per_second() const;
+  double decode_tokens_per_second() const;
+};
+
+// Throws Errc::invalid_argument for an empty prompt and Errc::out_of_range when the prompt plus
+// max_tokens does not fit the pipeline's context.
+GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> prompt, const GenerateOptions& options);
+
+}  // namespace crossgpu::model

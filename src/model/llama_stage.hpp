@@ -1,0 +1,97 @@
+// One pipeline stage of a llama-family model: a contiguous range of layers on one device, with
+// their weights, their KV cache and the scratch activations, and the forward pass over them built
+// from the device layer's ops. The first stage also holds the token embeddings; the last one the
+// output norm and head. A whole model on one device is a single stage holding everything.
+//
+// A stage's input and output are the hidden states in `hidden()` ([tokens x embedding] f32):
+// the pipeline copies them from one stage's device to the next. The first stage reads token ids
+// from `token_ids()` instead; the last writes the logits of the batch's last token to `logits()`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "device/buffer.hpp"
+#include "device/device.hpp"
+#include "device/event.hpp"
+#include "kernels/ops.hpp"
+#include "kernels/weight_type.hpp"
+#include "model/gguf.hpp"
+#include "model/llama_config.hpp"
+
+namespace crossgpu::model {
+
+struct StageRange {
+  std::uint32_t first_layer = 0;
+  std::uint32_t end_layer = 0;  // exclusive
+  bool embeds = false;          // holds token_embd and turns ids into hidden states
+  bool outputs = false;         // holds output_norm + output and produces logits
+};
+
+struct StageOptions {
+  std::uint32_t context = 512;    // positions of KV cache allocated
+  std::uint32_t max_batch = 64;   // tokens per forward call (prefill is cut into such batches)
+  // Called after each tensor is on the device: (bytes sent so far, bytes of this stage).
+  std::function<void(std::uint64_t, std::uint64_t)> on_progress;
+};
+
+// A weight tensor on the device.
+struct DeviceTensor {
+  Buffer buffer;
+  kernels::WeightType type = kernels::WeightType::f32;
+  std::uint64_t rows = 0, cols = 0;
+};
+
+class LlamaStage {
+ public:
+  // Uploads the stage's weights from the file and allocates its cache and scratch. Throws
+  // Errc::out_of_memory (from the device) when they do not fit, Errc::unsupported for a tensor
+  // type the kernels do not read.
+  LlamaStage(const LlamaConfig& config, const GgufFile& file, std::shared_ptr<Device> device,
+             StageRange range, StageOptions options);
+
+  // Runs `tokens` tokens (1 ..max_batch) whose first has position `pos` through the stage.
+  // Input: token_ids() (first stage) or hidden(); output: hidden() or logits() (last stage).
+  // Returns the event of the last op; the stage's stream is in order.
+  Event forward(std::uint32_t tokens, std::uint32_t pos);
+
+  Device& device() const noexcept { return *device_; }
+  const StageRange& range() const noexcept { return range_; }
+  BufferRef hidden() const noexcept { return x_.ref(); }
+  BufferRef token_ids() const noexcept { return ids_.ref(); }
+  BufferRef logits() const noexcept { return logits_.ref(); }
+  std::uint64_t weight_bytes() const noexcept { return weight_bytes_; }
+  std::uint64_t cache_bytes() const noexcept { return cache_bytes_; }
+  const StageOptions& options() const noexcept { return options_; }
+
+ private:
+  struct Layer {
+    DeviceTensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
+    Buffer k_cache, v_cache;
+  };
+
+  DeviceTensor load(const GgufFile& file, const std::string& name);
+  Buffer scratch(std::uint64_t floats);
+  // out[tokens x rows] = in[tokens x cols] * W^T: matvec for one token, matmul for a batch.
+  Event project(const DeviceTensor& w, BufferRef in, ops::TensorRef out, std::uint32_t tokens);
+  Event layer_forward(const Layer& layer, std::uint32_t tokens, std::uint32_t pos);
+  Event head_forward(std::uint32_t tokens);
+
+  LlamaConfig config_;
+  std::shared_ptr<Device> device_;
+  StageRange range_;
+  StageOptions options_;
+  std::uint64_t weight_bytes_ = 0, stage_bytes_ = 0, sent_bytes_ = 0, cache_bytes_ = 0;
+
+  DeviceTensor token_embd_, output_norm_, output_;
+  std::vector<Layer> layers_;
+  Buffer ids_, x_, xn_, q_, attn_, proj_, gate_, up_, logits_;
+};
+
+// Bytes of weights a stage with this range uploads (for planning and progress).
+std::uint64_t stage_weight_bytes(const LlamaConfig& config, const GgufFile& file, const StageRange& range);
+
+}  // namespace crossgpu::model

@@ -1,0 +1,84 @@
+#include "model/pipeline.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace crossgpu::model {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void check_stages(const LlamaConfig& config, const std::vector<std::unique_ptr<LlamaStage>>& stages) {
+  if (stages.empty()) fail(Errc::invalid_argument, "a pipeline needs at least one stage");
+  std::uint32_t next = 0;
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const StageRange& r = stages[i]->range();
+    if (r.first_layer != next) {
+      fail(Errc::invalid_argument, "stage {} starts at layer {}, expected {}", i, r.first_layer, next);
+    }
+    if (r.embeds != (i == 0) || r.outputs != (i + 1 == stages.size())) {
+      fail(Errc::invalid_argument, "only the first stage may embed and only the last may output");
+    }
+    next = r.end_layer;
+  }
+  if (next != config.layers) fail(Errc::invalid_argument, "the stages cover {} of {} layers", next, config.layers);
+}
+
+}  // namespace
+
+Pipeline::Pipeline(const LlamaConfig& config, std::vector<std::unique_ptr<LlamaStage>> stages,
+                   ActivationMover mover)
+    : config_(config), stages_(std::move(stages)), mover_(std::move(mover)) {
+  check_stages(config_, stages_);
+  if (!mover_) {
+    mover_ = [](BufferRef src, BufferRef dst, std::uint64_t bytes) { copy_between_devices(src, 0, dst, 0, bytes); };
+  }
+  stats_.resize(stages_.size());
+  logits_.resize(config_.vocab);
+}
+
+std::uint32_t Pipeline::max_batch() const noexcept {
+  std::uint32_t batch = stages_.front()->options().max_batch;
+  for (const auto& s : stages_) batch = std::min(batch, s->options().max_batch);
+  return batch;
+}
+
+std::uint32_t Pipeline::context() const noexcept {
+  std::uint32_t context = stages_.front()->options().context;
+  for (const auto& s : stages_) context = std::min(context, s->options().context);
+  return context;
+}
+
+void Pipeline::reset_stats() { std::fill(stats_.begin(), stats_.end(), StageStats{}); }
+
+std::span<const float> Pipeline::forward(std::span<const std::uint32_t> ids, std::uint32_t pos) {
+  if (ids.empty() || ids.size() > max_batch()) {
+    fail(Errc::invalid_argument, "a forward pass takes 1 to {} tokens, not {}", max_batch(), ids.size());
+  }
+  for (std::uint32_t id : ids) {
+    if (id >= config_.vocab) fail(Errc::out_of_range, "token id {} is outside the vocabulary of {}", id, config_.vocab);
+  }
+  const auto tokens = static_cast<std::uint32_t>(ids.size());
+  LlamaStage& first = *stages_.front();
+  first.device().stream().upload(first.token_ids(), 0, std::as_bytes(ids));
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    auto start = std::chrono::steady_clock::now();
+    stages_[i]->forward(tokens, pos).wait();
+    stats_[i].seconds += seconds_since(start);
+    ++stats_[i].passes;
+    if (i + 1 == stages_.size()) break;
+    start = std::chrono::steady_clock::now();
+    const std::uint64_t bytes = std::uint64_t{tokens} * config_.embedding * sizeof(float);
+    mover_(stages_[i]->hidden(), stages_[i + 1]->hidden(), bytes);
+    stats_[i].transfer_seconds += seconds_since(start);
+    stats_[i].bytes_out += bytes;
+  }
+  LlamaStage& last = *stages_.back();
+  last.device().stream().download(last.logits(), 0, std::as_writable_bytes(std::span(logits_))).wait();
+  return logits_;
+}
+
+}  // namespace crossgpu::model

@@ -1,0 +1,55 @@
+// A model cut into stages on several devices, run token by token: the hidden states of a batch go
+// from each stage's device straight to the next one's (between two nodes, node to node), the KV
+// cache of each layer stays on its stage, and only the last stage's logits come back to the host.
+// Also the timing of each stage and the bytes moved, for the run summary.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/llama_stage.hpp"
+
+namespace crossgpu::model {
+
+// Moves `bytes` from one stage's buffer to the next stage's. The default,
+// crossgpu::copy_between_devices, works for any two devices; the cluster passes one that copies
+// node to node when both are remote.
+using ActivationMover = std::function<void(BufferRef src, BufferRef dst, std::uint64_t bytes)>;
+
+struct StageStats {
+  double seconds = 0;               // wall time in this stage's forward passes (wait included)
+  double transfer_seconds = 0;      // moving its output to the next stage
+  std::uint64_t bytes_out = 0;      // hidden-state bytes sent to the next stage
+  std::uint64_t passes = 0;
+};
+
+class Pipeline {
+ public:
+  // Stages in order; the first embeds, the last outputs, layers contiguous (checked).
+  Pipeline(const LlamaConfig& config, std::vector<std::unique_ptr<LlamaStage>> stages,
+           ActivationMover mover = {});
+
+  // Runs `ids` (at most max_batch) at position `pos` through every stage and returns the logits
+  // of the last id. Throws Errc::out_of_range past the context.
+  std::span<const float> forward(std::span<const std::uint32_t> ids, std::uint32_t pos);
+
+  const std::vector<std::unique_ptr<LlamaStage>>& stages() const noexcept { return stages_; }
+  const std::vector<StageStats>& stats() const noexcept { return stats_; }
+  void reset_stats();
+  std::uint32_t max_batch() const noexcept;
+  std::uint32_t context() const noexcept;
+  const LlamaConfig& config() const noexcept { return config_; }
+
+ private:
+  LlamaConfig config_;
+  std::vector<std::unique_ptr<LlamaStage>> stages_;
+  ActivationMover mover_;
+  std::vector<StageStats> stats_;
+  std::vector<float> logits_;
+};
+
+}  // namespace crossgpu::model

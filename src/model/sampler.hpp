@@ -1,0 +1,40 @@
+// Picks the next token from a row of logits: greedy (argmax), or seeded sampling with
+// temperature, top-k and top-p (nucleus). The same seed and logits give the same tokens on every
+// machine: the random numbers come from std::mt19937_64, whose output the standard fixes, turned
+// into doubles by hand (the std distributions are implementation-defined).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+
+namespace crossgpu::model {
+
+struct SamplerOptions {
+  float temperature = 0.0f;  // 0: greedy
+  std::uint32_t top_k = 40;  // 0: no limit
+  float top_p = 0.95f;       // 1: no limit
+  std::uint64_t seed = 0;
+};
+
+class Sampler {
+ public:
+  // Throws Errc::invalid_argument for a negative or non-finite temperature or top_p outside (0, 1].
+  explicit Sampler(SamplerOptions options = {});
+
+  // Throws Errc::invalid_argument for empty logits or logits that are all NaN.
+  std::uint32_t sample(std::span<const float> logits);
+
+  const SamplerOptions& options() const noexcept { return options_; }
+
+ private:
+  double uniform();  // in [0, 1)
+
+  SamplerOptions options_;
+  std::mt19937_64 rng_;
+};
+
+// The index of the largest logit (the first on ties); NaN never wins.
+std::uint32_t argmax(std::span<const float> logits);
+
+}  // namespace crossgpu::model
