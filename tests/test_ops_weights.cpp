@@ -183,7 +183,7 @@ TEST_P(WeightOpsTest, MatmulMatchesReference) {
   for (WeightType type : kTypes) {
     const auto cols = cols_for(type);
     check_matmul(type, 1, cols[0], 1);
-    check_matmul(type, 130, cols[1], 1);   // rows not a multiple of a group's 4
+    check_matmul(type, 130, cols[1], 1);   // rows not a multiple of a group's 16
     check_matmul(type, 67, cols.back(), 70);  // tokens over one group's 64
     check_matmul(type, 6, cols[1], 5, {4, 4, 12});
   }

@@ -14,7 +14,7 @@ namespace crossgpu::kernels {
 // Workgroup shapes, as declared in the shaders (local_size_x).
 inline constexpr std::uint32_t kWeightRowThreads = 128;     // matvec_weights: one row per group
 inline constexpr std::uint32_t kWeightMatmulThreads = 64;   // matmul_weights: one token each
-inline constexpr std::uint32_t kWeightMatmulRows = 4;       // rows of W per matmul group
+inline constexpr std::uint32_t kWeightMatmulRows = 16;      // rows of W per matmul group
 inline constexpr std::uint32_t kWeightGetRowsThreads = 64;  // get_rows_weights: one id per group
 
 // matvec_weights.comp: y[r] = W[r, :] . x for r < rows. Groups: x = rows.
