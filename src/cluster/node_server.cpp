@@ -35,6 +35,10 @@ struct NodeServer::Impl {
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options.listen_address, identity.server_credentials(), &port);
     builder.RegisterService(&service);
+    for (const auto& factory : options.services) {
+      extra.push_back(factory(identity, authenticator));
+      builder.RegisterService(extra.back().get());
+    }
     if (net::ClusterCa::exists(options.config_dir)) {
       enrollment = std::make_unique<net::EnrollmentService>(options.config_dir);
       // The bound port is unknown until BuildAndStart: take it from the listen address here.
@@ -76,6 +80,7 @@ struct NodeServer::Impl {
   NodeService service;
   std::unique_ptr<net::EnrollmentService> enrollment;
   std::unique_ptr<net::AdminService> admin;
+  std::vector<std::unique_ptr<grpc::Service>> extra;  // outlive the server, declared before it
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   bool stopped = false;

@@ -16,6 +16,13 @@
 namespace crossgpu::v1 {
 class PeerStatus;
 }
+namespace grpc {
+class Service;
+}
+namespace crossgpu::net {
+class Authenticator;
+class NodeIdentity;
+}  // namespace crossgpu::net
 
 namespace crossgpu::cluster {
 
@@ -28,6 +35,12 @@ struct NodeServerOptions {
   SessionLimits limits;
   std::size_t max_threads = 256;            // bounds a flood of concurrent calls
   std::function<std::vector<v1::PeerStatus>()> peers;  // liveness' view; may be empty
+  // More gRPC services served on the same mutual-TLS port, from layers above cluster (the app
+  // registers telemetry's). Each factory runs once, with the node's identity and authenticator;
+  // every method of the service it returns must call authenticator.authorize() first.
+  using ServiceFactory = std::function<std::unique_ptr<grpc::Service>(
+      const net::NodeIdentity&, const net::Authenticator&)>;
+  std::vector<ServiceFactory> services;
 };
 
 class NodeServer {

@@ -93,7 +93,9 @@ HostMetrics Collector::collect_host() const {
   h.charging = from_optional(power.charging, source, "no battery status");
   h.on_mains = from_optional(power.mains_online, source, "no mains supply reported");
   h.max_temperature_c = Measured<double>::unavailable("no thermal zones");
-  for (const ThermalZone& zone : read_thermal_zones(sysfs_root_)) {
+  const std::vector<ThermalZone> zones = read_thermal_zones(sysfs_root_);
+  h.thermal_state = thermal_state_of(zones);
+  for (const ThermalZone& zone : zones) {
     if (!h.max_temperature_c.value || zone.temperature_c > *h.max_temperature_c.value) {
       h.max_temperature_c = Measured<double>::of(zone.temperature_c, "thermal zone " + zone.type);
       h.hottest_zone = zone.type;

@@ -11,6 +11,7 @@
 #include "device/device.hpp"
 #include "telemetry/measured.hpp"
 #include "telemetry/nvml.hpp"
+#include "telemetry/thermal.hpp"
 
 namespace crossgpu::telemetry {
 
@@ -32,6 +33,7 @@ struct HostMetrics {
   Measured<bool> on_mains;
   Measured<double> max_temperature_c;  // hottest thermal zone
   std::string hottest_zone;
+  Measured<ThermalState> thermal_state;  // from the zones' trip points (thermal.hpp)
 };
 
 class Collector {

@@ -33,6 +33,23 @@ std::vector<double> temperatures(const fs::path& chip) {
   return out;
 }
 
+void keep_lowest(std::optional<double>& slot, double value) {
+  if (!slot || value < *slot) slot = value;
+}
+
+// Trip points in millidegrees; a zone lists at most a dozen in practice.
+void read_trip_points(const fs::path& zone, ThermalZone& out) {
+  for (int i = 0; i < 32; ++i) {
+    const std::string stem = "trip_point_" + std::to_string(i);
+    const auto type = read_word(zone / (stem + "_type"));
+    if (!type) break;
+    const auto milli = read_number(zone / (stem + "_temp"));
+    if (!milli || *milli <= 0) continue;  // disabled trips read 0 or negative
+    if (*type == "passive") keep_lowest(out.passive_trip_c, *milli / 1000.0);
+    if (*type == "hot" || *type == "critical") keep_lowest(out.critical_trip_c, *milli / 1000.0);
+  }
+}
+
 }  // namespace
 
 std::optional<double> read_number(const fs::path& file) {
@@ -67,7 +84,9 @@ std::vector<ThermalZone> read_thermal_zones(const fs::path& root) {
     if (dir.filename().string().rfind("thermal_zone", 0) != 0) continue;
     auto milli = read_number(dir / "temp");
     if (!milli) continue;
-    zones.push_back({read_word(dir / "type").value_or(dir.filename().string()), *milli / 1000.0});
+    ThermalZone zone{read_word(dir / "type").value_or(dir.filename().string()), *milli / 1000.0};
+    read_trip_points(dir, zone);
+    zones.push_back(std::move(zone));
   }
   return zones;
 }

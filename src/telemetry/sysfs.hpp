@@ -22,6 +22,10 @@ struct HwmonChip {
 struct ThermalZone {
   std::string type;  // "cpu-thermal", "gpuss-0", "x86_pkg_temp"...
   double temperature_c = 0;
+  // The zone's trip points (trip_point_N_temp/_type): where the kernel starts to throttle
+  // (the lowest "passive" trip) and where it shuts down ("hot" or "critical", the lowest).
+  std::optional<double> passive_trip_c;
+  std::optional<double> critical_trip_c;
 };
 
 struct PowerSupplyState {

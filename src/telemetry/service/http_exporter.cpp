@@ -1,0 +1,67 @@
+#include "telemetry/service/http_exporter.hpp"
+
+#include <httplib.h>
+
+#include <charconv>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "telemetry/cluster_json.hpp"
+#include "telemetry/prometheus.hpp"
+
+namespace crossgpu::telemetry {
+namespace {
+
+int parse_port(std::string_view text, const std::string& whole) {
+  int port = -1;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (ec != std::errc{} || end != text.data() + text.size() || port < 0 || port > 65535) {
+    fail(Errc::invalid_argument, "--http '{}': '{}' is not a port (0-65535)", whole, text);
+  }
+  return port;
+}
+
+}  // namespace
+
+HttpAddress parse_http_address(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) return {kDefaultHttpHost, parse_port(text, text)};
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = kDefaultHttpHost;
+  return {host, parse_port(std::string_view(text).substr(colon + 1), text)};
+}
+
+struct HttpExporter::Impl {
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+};
+
+HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->server.Get("/metrics", [&aggregator](const httplib::Request&, httplib::Response& res) {
+    res.set_content(prometheus_text(aggregator.view()), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  impl_->server.Get("/api/cluster", [&aggregator](const httplib::Request&, httplib::Response& res) {
+    res.set_content(cluster_json(aggregator.view()).dump(), "application/json");
+  });
+  impl_->port = address.port == 0 ? impl_->server.bind_to_any_port(address.host)
+                                  : (impl_->server.bind_to_port(address.host, address.port) ? address.port : -1);
+  if (impl_->port <= 0) {
+    fail(Errc::io, "cannot serve HTTP on {}:{}: the address is in use or invalid; pick another "
+                   "with --http", address.host, address.port);
+  }
+  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  log::info("telemetry HTTP on {}:{} (/metrics, /api/cluster)", address.host, impl_->port);
+}
+
+HttpExporter::~HttpExporter() {
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+int HttpExporter::port() const noexcept { return impl_->port; }
+
+}  // namespace crossgpu::telemetry
