@@ -12,6 +12,9 @@
 #include "device/vulkan/vulkan_backend.hpp"
 #include "kernels/ops.hpp"
 #include "telemetry/collector.hpp"
+#if CROSSGPU_PY_CLUSTER
+#include "cluster.hpp"
+#endif
 
 namespace py = pybind11;
 using namespace crossgpu;
@@ -88,9 +91,23 @@ py::object measured(const telemetry::Measured<T>& m) {
   return m.value ? py::cast(*m.value) : py::none();
 }
 
+bool remote(const Device& device) {
+#if CROSSGPU_PY_CLUSTER
+  return python::is_remote(device);
+#else
+  (void)device;
+  return false;  // without the network layers no device is remote
+#endif
+}
+
 py::dict metrics_of(Device& device) {
   static const telemetry::Collector collector;
-  const telemetry::DeviceMetrics m = collector.collect(device);
+  telemetry::DeviceMetrics m = collector.collect(device);
+  if (remote(device)) {
+    // The collector reads this machine's sensors; for another node's device they are not known.
+    m.temperature_c = m.power_w = m.clock_mhz = m.busy_fraction =
+        telemetry::Measured<double>::unavailable("remote device: its node's sensors are not carried by the cluster protocol yet");
+  }
   py::dict d;
   d["memory_total_bytes"] = measured(m.memory_total_bytes);
   d["memory_free_bytes"] = measured(m.memory_free_bytes);
@@ -104,6 +121,8 @@ py::dict metrics_of(Device& device) {
   sources["temperature_c"] = m.temperature_c.source;
   sources["power_w"] = m.power_w.source;
   sources["clock_mhz"] = m.clock_mhz.source;
+  sources["busy_fraction"] = m.busy_fraction.source;
+  sources["memory_free_bytes"] = m.memory_free_bytes.source;
   d["sources"] = sources;
   return d;
 }
@@ -129,6 +148,9 @@ void register_errors(py::module_& m) {
   static PyObject* wrong = make_error(m, "WrongDeviceError", base, PyExc_ValueError);
   static PyObject* unsupported = make_error(m, "UnsupportedError", base, PyExc_NotImplementedError);
   static PyObject* timeout = make_error(m, "DeviceTimeoutError", base, nullptr);  // TimeoutError is an OSError: incompatible layout
+  static PyObject* denied = make_error(m, "PermissionDeniedError", base, nullptr);  // PermissionError: an OSError too
+  static PyObject* missing = make_error(m, "NotFoundError", base, PyExc_LookupError);
+  static PyObject* lost = make_error(m, "DeviceLostError", base, nullptr);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -142,6 +164,9 @@ void register_errors(py::module_& m) {
         case Errc::wrong_device: type = wrong; break;
         case Errc::unsupported: type = unsupported; break;
         case Errc::timeout: type = timeout; break;
+        case Errc::permission_denied: type = denied; break;
+        case Errc::not_found: type = missing; break;
+        case Errc::device_lost: type = lost; break;
         default: break;
       }
       py::object error = py::reinterpret_borrow<py::object>(type)(e.what());
@@ -170,6 +195,7 @@ void bind_device(py::module_& m) {
       .def_property_readonly("vendor", [](const Device& d) { return std::string(to_string(d.properties().vendor)); })
       .def_property_readonly("type", [](const Device& d) { return std::string(to_string(d.properties().type)); })
       .def_property_readonly("backend", [](const Device& d) { return std::string(to_string(d.properties().backend)); })
+      .def_property_readonly("remote", &remote, "True for a device of another node, reached through the cluster")
       .def("properties", &device_info)
       .def("metrics", &metrics_of)
       .def("allocate", [](Device& d, std::int64_t bytes, bool host_visible) {
@@ -276,6 +302,11 @@ PYBIND11_MODULE(_native, m) {
   bind_device(m);
   bind_buffer(m);
   bind_ops(m);
+#if CROSSGPU_PY_CLUSTER
+  python::bind_cluster(m);
+#else
+  m.attr("HAS_CLUSTER") = false;
+#endif
   m.attr("__version__") = "0.1.0";
   m.def("_take_validation_messages", &vulkan::take_validation_messages,
         "Vulkan validation-layer messages since the last call (tests fail on any).");

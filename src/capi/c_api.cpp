@@ -1,67 +1,21 @@
-// The C ABI (include/crossgpu.h) over the C++ device model and ops. Every entry point runs inside
-// guarded(): C++ errors become a cg_status plus a per-thread message; nothing is thrown across.
+// The C ABI (include/crossgpu.h) over the C++ device model and ops: registries, devices, buffers,
+// transfers, events and kernels. Every entry point runs inside guarded() (capi_support.hpp).
+// Telemetry and the cluster live in their own files.
 #include "crossgpu.h"
 
 #include <cstring>
 #include <memory>
-#include <new>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
-#include "capi/handle_table.hpp"
-#include "core/error.hpp"
-#include "device/registry.hpp"
+#include "capi/capi_support.hpp"
+#include "device/vulkan/vulkan_backend.hpp"
 #include "kernels/ops.hpp"
 
 namespace crossgpu::capi {
 namespace {
-
-thread_local std::string last_error;
-
-HandleTable<std::shared_ptr<Registry>>& registries() {
-  static HandleTable<std::shared_ptr<Registry>> table("registry");
-  return table;
-}
-HandleTable<std::shared_ptr<Device>>& devices() {
-  static HandleTable<std::shared_ptr<Device>> table("device");
-  return table;
-}
-HandleTable<std::shared_ptr<Buffer>>& buffers() {
-  static HandleTable<std::shared_ptr<Buffer>> table("buffer");
-  return table;
-}
-HandleTable<Event>& events() {
-  static HandleTable<Event> table("event");
-  return table;
-}
-
-template <typename Body>
-cg_status guarded(Body&& body) noexcept {
-  try {
-    body();
-    last_error.clear();
-    return CG_OK;
-  } catch (const Error& e) {
-    last_error = e.what();
-    return static_cast<cg_status>(e.code());
-  } catch (const std::bad_alloc&) {
-    last_error = "out of host memory";
-    return CG_OUT_OF_MEMORY;
-  } catch (const std::exception& e) {
-    last_error = std::string("internal error: ") + e.what();
-    return CG_INTERNAL;
-  } catch (...) {
-    last_error = "internal error: unknown exception";
-    return CG_INTERNAL;
-  }
-}
-
-template <typename T>
-T& require(T* out, const char* what) {
-  if (out == nullptr) fail(Errc::invalid_argument, "{}: the output pointer is null", what);
-  return *out;
-}
 
 // Waits when the caller passed no event slot; else hands the event out as a new handle.
 void finish(const Event& event, cg_event* out) {
@@ -70,11 +24,6 @@ void finish(const Event& event, cg_event* out) {
   } else {
     *out = events().add(event);
   }
-}
-
-void copy_text(char* dst, std::size_t capacity, const std::string& text) {
-  std::strncpy(dst, text.c_str(), capacity - 1);
-  dst[capacity - 1] = '\0';
 }
 
 std::shared_ptr<Buffer> buffer(cg_buffer handle) { return buffers().get(handle); }
@@ -88,6 +37,17 @@ ops::DType dtype(int type) {
   fail(Errc::invalid_argument, "unknown dtype {}", type);
 }
 
+// Validation messages taken from the Vulkan layer but not yet handed to a caller (its buffer
+// was too small): they stay here for the next cg_validation_messages_take.
+struct PendingMessages {
+  std::mutex mutex;
+  std::string text;
+};
+PendingMessages& pending_messages() {
+  static PendingMessages pending;
+  return pending;
+}
+
 }  // namespace
 }  // namespace crossgpu::capi
 
@@ -97,7 +57,7 @@ using namespace crossgpu::capi;
 extern "C" {
 
 uint32_t cg_abi_version(void) { return CROSSGPU_ABI_VERSION; }
-const char* cg_last_error(void) { return last_error.c_str(); }
+const char* cg_last_error(void) { return last_error().c_str(); }
 const char* cg_status_name(cg_status status) { return errc_name(static_cast<Errc>(status)).data(); }
 
 cg_status cg_registry_create(int validation, cg_registry* out) {
@@ -105,7 +65,7 @@ cg_status cg_registry_create(int validation, cg_registry* out) {
     auto& slot = require(out, "cg_registry_create");
     RegistryOptions options;
     options.validation = validation != 0;
-    slot = registries().add(std::make_shared<Registry>(options));
+    slot = registries().add(std::make_shared<RegistryEntry>(options));
   });
 }
 
@@ -114,13 +74,20 @@ cg_status cg_registry_free(cg_registry registry) {
 }
 
 cg_status cg_registry_device_count(cg_registry registry, size_t* out) {
-  return guarded([&] { require(out, "cg_registry_device_count") = registries().get(registry)->devices().size(); });
+  return guarded([&] {
+    auto& slot = require(out, "cg_registry_device_count");
+    const auto entry = registries().get(registry);
+    std::lock_guard lock(entry->mutex);
+    slot = entry->registry.devices().size();
+  });
 }
 
 cg_status cg_registry_device(cg_registry registry, size_t index, cg_device* out) {
   return guarded([&] {
     auto& slot = require(out, "cg_registry_device");
-    const auto& list = registries().get(registry)->devices();
+    const auto entry = registries().get(registry);
+    std::lock_guard lock(entry->mutex);
+    const auto& list = entry->registry.devices();
     if (index >= list.size()) fail(Errc::out_of_range, "device index {} of {} devices", index, list.size());
     slot = devices().add(list[index]);
   });
@@ -157,11 +124,7 @@ cg_status cg_device_info_get(cg_device device, cg_device_info* out) {
 cg_status cg_device_properties_json(cg_device device, char* out, size_t capacity, size_t* needed) {
   return guarded([&] {
     const std::string text = nlohmann::json(devices().get(device)->refreshed_properties()).dump();
-    if (needed != nullptr) *needed = text.size() + 1;
-    if (out == nullptr || capacity < text.size() + 1) {
-      fail(Errc::out_of_range, "properties JSON needs {} bytes, the buffer holds {}", text.size() + 1, capacity);
-    }
-    std::memcpy(out, text.c_str(), text.size() + 1);
+    write_text(text, out, capacity, needed, "the properties JSON");
   });
 }
 
@@ -318,6 +281,20 @@ cg_status cg_max(cg_buffer x, cg_buffer out, uint64_t n, cg_event* event) {
     auto in = buffer(x), o = buffer(out);
     finish(ops::max(stream_of(*o), *in, *o, n), event);
   });
+}
+
+cg_status cg_validation_messages_take(char* out, size_t capacity, size_t* needed) {
+  return guarded([&] {
+    PendingMessages& pending = pending_messages();
+    std::lock_guard lock(pending.mutex);
+    for (const std::string& message : vulkan::take_validation_messages()) pending.text += message + "\n";
+    write_text(pending.text, out, capacity, needed, "the validation messages");
+    pending.text.clear();
+  });
+}
+
+cg_status cg_validation_message_count(uint64_t* out) {
+  return guarded([&] { require(out, "cg_validation_message_count") = vulkan::validation_message_count(); });
 }
 
 }  // extern "C"

@@ -32,15 +32,19 @@ class HandleTable {
   }
 
   void remove(std::uint64_t handle) {
-    T doomed;
-    {
-      std::lock_guard lock(mutex_);
-      auto it = items_.find(handle);
-      if (it == items_.end()) missing(handle);
-      doomed = std::move(it->second);
-      items_.erase(it);
-    }
+    T doomed = take(handle);
     // `doomed` dies here, outside the lock: destroying a device or buffer may wait for the GPU.
+  }
+
+  // Removes the handle and hands its object to the caller: exactly one caller gets it, so that
+  // one alone shuts it down.
+  T take(std::uint64_t handle) {
+    std::lock_guard lock(mutex_);
+    auto it = items_.find(handle);
+    if (it == items_.end()) missing(handle);
+    T value = std::move(it->second);
+    items_.erase(it);
+    return value;
   }
 
  private:

@@ -1,40 +1,52 @@
 /* The C ABI from plain C (C11): a real program against the shared library, on every device. */
-#include <crossgpu.h>
-
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-static int failures = 0;
-
-#define CHECK(cond, ...)                                  \
-  do {                                                    \
-    if (!(cond)) {                                        \
-      fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);     \
-      fprintf(stderr, __VA_ARGS__);                       \
-      fprintf(stderr, "\n");                              \
-      ++failures;                                         \
-    }                                                     \
-  } while (0)
-
-#define OK(call)                                                                               \
-  do {                                                                                         \
-    cg_status s_ = (call);                                                                     \
-    CHECK(s_ == CG_OK, "%s -> %s: %s", #call, cg_status_name(s_), cg_last_error());            \
-  } while (0)
-
-#define FAILS(call, expected)                                                                  \
-  do {                                                                                         \
-    cg_status s_ = (call);                                                                     \
-    CHECK(s_ == (expected), "%s -> %s (expected %s)", #call, cg_status_name(s_),               \
-          cg_status_name(expected));                                                           \
-    CHECK(s_ == CG_OK || strlen(cg_last_error()) > 0, "%s gave no message", #call);            \
-  } while (0)
+#include "check.h"
 
 static float frand(unsigned* state) {
   *state = *state * 1664525u + 1013904223u;
   return (float)((*state >> 8) & 0xFFFF) / 65536.0f - 0.5f;
+}
+
+/* A measured value is read from somewhere; an unmeasured one is 0 and says why. */
+static void check_measured_u64(const cg_measured_u64* m, const char* what) {
+  CHECK(m->measured <= 1, "%s: measured flag %u", what, m->measured);
+  CHECK(strlen(m->source) > 0, "%s: no source or reason", what);
+  if (!m->measured) CHECK(m->value == 0, "%s: unmeasured but %llu", what, (unsigned long long)m->value);
+}
+
+static void check_measured_f64(const cg_measured_f64* m, const char* what) {
+  CHECK(m->measured <= 1, "%s: measured flag %u", what, m->measured);
+  CHECK(strlen(m->source) > 0, "%s: no source or reason", what);
+  if (!m->measured) CHECK(m->value == 0, "%s: unmeasured but %g", what, m->value);
+}
+
+static void test_telemetry(cg_device device, const cg_device_info* info) {
+  cg_telemetry t;
+  OK(cg_device_telemetry(device, &t));
+  check_measured_u64(&t.memory_total_bytes, "memory total");
+  check_measured_u64(&t.memory_used_bytes, "memory used");
+  check_measured_u64(&t.memory_free_bytes, "memory free");
+  check_measured_u64(&t.memory_budget_bytes, "memory budget");
+  check_measured_f64(&t.temperature_c, "temperature");
+  check_measured_f64(&t.power_w, "power");
+  check_measured_f64(&t.clock_mhz, "clock");
+  check_measured_f64(&t.utilization, "utilization");
+  /* Memory is always known (heaps); the split adds up. */
+  CHECK(t.memory_total_bytes.measured && t.memory_total_bytes.value == info->memory_total_bytes,
+        "telemetry total %llu, info %llu", (unsigned long long)t.memory_total_bytes.value,
+        (unsigned long long)info->memory_total_bytes);
+  CHECK(t.memory_used_bytes.value + t.memory_free_bytes.value == t.memory_total_bytes.value, "used + free != total");
+  if (t.utilization.measured) CHECK(t.utilization.value >= 0 && t.utilization.value <= 1, "utilization %g", t.utilization.value);
+  if (t.temperature_c.measured) CHECK(t.temperature_c.value > -50 && t.temperature_c.value < 150, "temperature %g", t.temperature_c.value);
+  printf("  telemetry: %llu of %llu bytes free (%s); temperature %s\n", (unsigned long long)t.memory_free_bytes.value,
+         (unsigned long long)t.memory_total_bytes.value, t.memory_free_bytes.source,
+         t.temperature_c.measured ? "measured" : t.temperature_c.source);
+  cg_device_location where;
+  OK(cg_device_location_get(device, &where));
+  CHECK(where.remote == 0 && where.node_id[0] == 0 && where.remote_id[0] == 0, "a local device reported as remote");
+  FAILS(cg_device_telemetry(device, NULL), CG_INVALID_ARGUMENT);
+  FAILS(cg_device_location_get(device, NULL), CG_INVALID_ARGUMENT);
 }
 
 static void test_device(cg_device device, unsigned seed) {
@@ -42,6 +54,7 @@ static void test_device(cg_device device, unsigned seed) {
   OK(cg_device_info_get(device, &info));
   printf("device %s (%s, %s)\n", info.name, info.backend, info.id);
   CHECK(info.memory_total_bytes > 0, "no memory reported");
+  test_telemetry(device, &info);
 
   const uint64_t n = 100003;
   float* a = malloc(n * sizeof(float));
@@ -141,7 +154,8 @@ int main(void) {
   CHECK(needed > 4, "needed size not reported");
   for (size_t i = 0; i < count && i < 16; ++i) OK(cg_device_release(devices[i]));
   FAILS(cg_device_release(devices[0]), CG_FREED_HANDLE);
-  if (failures) fprintf(stderr, "%d failure(s)\n", failures);
-  else printf("C ABI: all checks passed on %zu device(s)\n", count);
-  return failures ? 1 : 0;
+  FAILS(cg_device_telemetry(devices[0], &(cg_telemetry){0}), CG_FREED_HANDLE);
+  FAILS(cg_validation_message_count(NULL), CG_INVALID_ARGUMENT);
+  printf("C ABI on %zu device(s)\n", count);
+  return finish_checks("test_capi");
 }

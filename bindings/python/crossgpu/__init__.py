@@ -1,4 +1,4 @@
-"""crossgpu for Python: the devices of this machine (and, later, of the cluster) as one model.
+"""crossgpu for Python: the devices of this machine and of cluster nodes as one model.
 
     import crossgpu, numpy as np
     registry = crossgpu.Registry()
@@ -17,15 +17,19 @@ GPUBackend interface of exo's GPU layer on top of this module.
 import asyncio as _asyncio
 
 from ._native import (  # noqa: F401
+    HAS_CLUSTER,
     Buffer,
     ClosedError,
     Device,
+    DeviceLostError,
     DeviceTimeoutError,
     Error,
     Event,
     InvalidArgumentError,
+    NotFoundError,
     OutOfMemoryError,
     OutOfRangeError,
+    PermissionDeniedError,
     Registry,
     UnsupportedError,
     WrongDeviceError,
@@ -33,6 +37,9 @@ from ._native import (  # noqa: F401
     copy,
     ops,
 )
+
+if HAS_CLUSTER:  # built with the network layers
+    from ._native import Node, cluster_init, cluster_invite, cluster_join  # noqa: F401
 
 
 def _event_await(self):
@@ -50,7 +57,7 @@ async def wait_all(events):
 
 
 __all__ = [
-    "Buffer", "ClosedError", "Device", "DeviceTimeoutError", "Error", "Event", "InvalidArgumentError",
-    "OutOfMemoryError", "OutOfRangeError", "Registry", "UnsupportedError", "WrongDeviceError",
-    "copy", "ops", "wait_all",
-]
+    "HAS_CLUSTER", "Buffer", "ClosedError", "Device", "DeviceLostError", "DeviceTimeoutError", "Error", "Event",
+    "InvalidArgumentError", "NotFoundError", "OutOfMemoryError", "OutOfRangeError", "PermissionDeniedError",
+    "Registry", "UnsupportedError", "WrongDeviceError", "copy", "ops", "wait_all",
+] + (["Node", "cluster_init", "cluster_invite", "cluster_join"] if HAS_CLUSTER else [])

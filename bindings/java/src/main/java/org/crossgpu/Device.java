@@ -1,18 +1,23 @@
 package org.crossgpu;
 
-/** One device: a GPU through Vulkan, or the CPU. Thread-safe. */
+/** One device: a GPU through Vulkan, or the CPU; of this machine or of a cluster node. Thread-safe. */
 public final class Device implements AutoCloseable {
     private final Handle handle;
     private final String[] strings;
+    private final String[] location;
 
     Device(long nativeHandle) {
         handle = new Handle(nativeHandle, Native::deviceRelease, this);
         strings = Native.deviceStrings(nativeHandle);
+        location = Native.deviceLocation(nativeHandle);
     }
 
     long handle() { return handle.get(); }
 
-    /** Stable id (Vulkan deviceUUID in hex, or cpu-&lt;machine id&gt;). */
+    /**
+     * Stable id (Vulkan deviceUUID in hex, or cpu-&lt;machine id&gt;); for a remote device
+     * "&lt;node id&gt;/&lt;device id&gt;".
+     */
     public String id() { return strings[0]; }
     public String name() { return strings[1]; }
     public String vendor() { return strings[2]; }
@@ -24,6 +29,16 @@ public final class Device implements AutoCloseable {
     public long maxAllocationBytes() { return Native.deviceNumbers(handle())[2]; }
     public boolean supportsF16Storage() { return Native.deviceNumbers(handle())[3] != 0; }
     public boolean unifiedMemory() { return Native.deviceNumbers(handle())[4] != 0; }
+
+    /** True for a device of another node, reached through the cluster. */
+    public boolean isRemote() { return !location[0].isEmpty(); }
+    /** The node serving a remote device ("" for a local one). */
+    public String nodeId() { return location[0]; }
+    /** host:port the node was reached at ("" for a local device). */
+    public String nodeAddress() { return location[1]; }
+
+    /** The device's metrics now; a remote device's sensors are reported as not measured. */
+    public Telemetry telemetry() { return Telemetry.of(Native.deviceTelemetry(handle())); }
 
     public Buffer allocate(long bytes) { return new Buffer(Native.bufferAlloc(handle(), bytes, false)); }
 

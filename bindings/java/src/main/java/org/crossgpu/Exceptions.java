@@ -34,13 +34,25 @@ public final class Exceptions {
         @Override public Status status() { return Status.UNSUPPORTED; }
     }
 
+    /** The caller's cluster identity or role does not allow this (a monitor allocating, a removed node). */
+    public static class PermissionDeniedException extends SecurityException implements CrossGpuError {
+        PermissionDeniedException(String message) { super(message); }
+        @Override public Status status() { return Status.PERMISSION_DENIED; }
+    }
+
+    /** A named thing does not exist: a config folder without an identity, a device id, a file. */
+    public static class NotFoundException extends java.util.NoSuchElementException implements CrossGpuError {
+        NotFoundException(String message) { super(message); }
+        @Override public Status status() { return Status.NOT_FOUND; }
+    }
+
     /** Device memory is exhausted (not the JVM's heap: that is java.lang.OutOfMemoryError). */
     public static class DeviceOutOfMemoryException extends RuntimeException implements CrossGpuError {
         DeviceOutOfMemoryException(String message) { super(message); }
         @Override public Status status() { return Status.OUT_OF_MEMORY; }
     }
 
-    /** Any other failure: device lost, timeout, backend failure, I/O. */
+    /** Any other failure: device lost (also a node that cannot be reached), timeout, backend failure, I/O. */
     public static class CrossGpuException extends RuntimeException implements CrossGpuError {
         private final Status status;
         CrossGpuException(Status status, String message) { super(message); this.status = status; }
@@ -57,6 +69,8 @@ public final class Exceptions {
             case WRONG_DEVICE: return new WrongDeviceException(message);
             case UNSUPPORTED: return new UnsupportedException(message);
             case OUT_OF_MEMORY: return new DeviceOutOfMemoryException(message);
+            case PERMISSION_DENIED: return new PermissionDeniedException(message);
+            case NOT_FOUND: return new NotFoundException(message);
             default: return new CrossGpuException(status, message);
         }
     }

@@ -37,6 +37,25 @@ final class Native {
     static native void download(long buffer, long offset, ByteBuffer direct, int position, int length);
     static native void copy(long src, long srcOffset, long dst, long dstOffset, long bytes);
 
+    /** node id, node address, id on the node: all "" for a local device. */
+    static native String[] deviceLocation(long device);
+    /** {long[4] memory total/used/free/budget, double[4] temperature/power/clock/utilization, boolean[8] measured, String[8] sources}. */
+    static native Object[] deviceTelemetry(long device);
+    static native long validationMessageCount();
+    static native String validationMessagesTake();
+
+    static native void clusterInit(String configDir, String name, boolean force);
+    static native String clusterInvite(String configDir, int role, long validForSeconds, String addresses);
+    static native void clusterJoin(String configDir, String token, String nodeName, boolean force);
+    static native void clusterRemove(String configDir, String nodeId);
+    static native String clusterStatusJson(String configDir, String address);
+    static native long nodeStart(String configDir, String listenAddress, long registry, long quotaBytes);
+    static native int nodePort(long node);
+    static native String nodeId(long node);
+    static native void nodeStop(long node);
+    /** Returns how many devices were added. */
+    static native int registryConnect(long registry, String configDir, String address);
+
     static native void fill(long out, long n, float value);
     static native void add(long a, long b, long out, long n);
     static native void scale(long x, long out, long n, float alpha);

@@ -11,6 +11,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.ArrayList;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -20,7 +21,13 @@ class CrossGpuTest {
 
     @BeforeAll static void open() { gpu = CrossGpu.openWithValidation(); }
 
-    @AfterAll static void close() { gpu.close(); }
+    @AfterAll static void close() {
+        gpu.close();
+        assertEquals("", CrossGpu.takeValidationMessages());
+    }
+
+    /** The suite fails on any Vulkan validation message (the registry runs with validation on). */
+    @AfterEach void noValidationMessages() { assertEquals("", CrossGpu.takeValidationMessages(), "Vulkan validation"); }
 
     static ByteBuffer floats(float[] values) {
         ByteBuffer b = Buffer.allocateDirect(values.length * 4);
