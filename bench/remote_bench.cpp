@@ -23,6 +23,7 @@
 #include "core/error.hpp"
 #include "device/cpu/cpu_device.hpp"
 #include "net/security.hpp"
+#include "net/tls_socket.hpp"
 #include "timing.hpp"
 
 namespace crossgpu::bench {
@@ -124,6 +125,67 @@ class TcpBaseline {
   std::thread server_;
 };
 
+// --- raw TLS baseline: the same exchange over a TLS 1.3 socket pair with the node's identity
+// (the data channel's TLS settings), to show what encryption alone costs against plaintext TCP.
+
+class TlsBaseline {
+ public:
+  TlsBaseline(const net::NodeIdentity& identity, std::uint64_t max_bytes)
+      : server_tls_(identity, net::TlsContext::Side::server),
+        client_tls_(identity, net::TlsContext::Side::client), buffer_(max_bytes) {
+    int port = 0;
+    listener_ = net::tcp_listen("127.0.0.1:0", &port);
+    server_ = std::thread([this] { serve(); });
+    client_ = net::TlsSocket::connect(client_tls_, "127.0.0.1:" + std::to_string(port),
+                                      identity.node_id(), std::chrono::seconds(10));
+  }
+  ~TlsBaseline() {
+    client_.reset();
+    server_.join();
+    ::close(listener_);
+  }
+  void write(const std::byte* data, std::uint64_t bytes) {
+    const TcpRequest request{'w', bytes};
+    client_->write_all(std::as_bytes(std::span(&request, 1)));
+    client_->write_all(std::span(data, bytes));
+    std::byte ack;
+    client_->read_exact(std::span(&ack, 1));
+  }
+  void read(std::byte* data, std::uint64_t bytes) {
+    const TcpRequest request{'r', bytes};
+    client_->write_all(std::as_bytes(std::span(&request, 1)));
+    client_->read_exact(std::span(data, bytes));
+  }
+
+ private:
+  void serve() {
+    const int fd = ::accept(listener_, nullptr, nullptr);
+    try {
+      net::tune_data_socket(fd);
+      auto socket = net::TlsSocket::accept(server_tls_, fd, "client", std::chrono::seconds(10));
+      socket->set_timeout(std::chrono::milliseconds(0));
+      TcpRequest request{};
+      while (socket->read_exact(std::as_writable_bytes(std::span(&request, 1)))) {
+        if (request.op == 'w') {
+          socket->read_exact(std::span(buffer_.data(), request.bytes));
+          const std::byte ack{1};
+          socket->write_all(std::span(&ack, 1));
+        } else {
+          socket->write_all(std::span(buffer_.data(), request.bytes));
+        }
+      }
+    } catch (const Error&) {
+      // The client closed: the benchmark is over.
+    }
+  }
+  net::TlsContext server_tls_;
+  net::TlsContext client_tls_;
+  std::vector<std::byte> buffer_;
+  int listener_ = -1;
+  std::unique_ptr<net::TlsSocket> client_;
+  std::thread server_;
+};
+
 // --- the run ---
 
 struct Row {
@@ -131,6 +193,7 @@ struct Row {
   std::uint64_t bytes;
   Timing remote;
   Timing tcp;
+  Timing tls;
 };
 
 nlohmann::json to_json(const Row& row) {
@@ -140,6 +203,8 @@ nlohmann::json to_json(const Row& row) {
           {"tcp_median_s", row.tcp.median_s},
           {"remote_gb_per_s", gb_per_s(static_cast<double>(row.bytes), row.remote.median_s)},
           {"tcp_gb_per_s", gb_per_s(static_cast<double>(row.bytes), row.tcp.median_s)},
+          {"tls_median_s", row.tls.median_s},
+          {"tls_gb_per_s", gb_per_s(static_cast<double>(row.bytes), row.tls.median_s)},
           {"remote_vs_tcp", row.tcp.median_s > 0 ? row.tcp.median_s / row.remote.median_s : 0}};
 }
 
@@ -148,7 +213,9 @@ void print_rows(const std::string& title, const std::vector<Row>& rows, bool lat
   apps::Table table({{"op"}, {"size", apps::Align::right},
                      {latency ? "remote us" : "remote GB/s", apps::Align::right},
                      {latency ? "raw tcp us" : "raw tcp GB/s", apps::Align::right},
-                     {latency ? "remote / tcp time" : "remote / tcp", apps::Align::right}});
+                     {latency ? "raw tls us" : "raw tls GB/s", apps::Align::right},
+                     {latency ? "remote / tcp time" : "remote / tcp", apps::Align::right},
+                     {latency ? "remote / tls time" : "remote / tls", apps::Align::right}});
   for (const Row& r : rows) {
     const double b = static_cast<double>(r.bytes);
     table.add_row({r.op, format_bytes(r.bytes),
@@ -156,13 +223,17 @@ void print_rows(const std::string& title, const std::vector<Row>& rows, bool lat
                            : fmt::format("{:.2f}", gb_per_s(b, r.remote.median_s)),
                    latency ? fmt::format("{:.1f}", r.tcp.median_s * 1e6)
                            : fmt::format("{:.2f}", gb_per_s(b, r.tcp.median_s)),
+                   latency ? fmt::format("{:.1f}", r.tls.median_s * 1e6)
+                           : fmt::format("{:.2f}", gb_per_s(b, r.tls.median_s)),
                    latency ? fmt::format("{:.2f}x", r.remote.median_s / r.tcp.median_s)
-                           : fmt::format("{:.0f}%", 100 * r.tcp.median_s / r.remote.median_s)});
+                           : fmt::format("{:.0f}%", 100 * r.tcp.median_s / r.remote.median_s),
+                   latency ? fmt::format("{:.2f}x", r.remote.median_s / r.tls.median_s)
+                           : fmt::format("{:.0f}%", 100 * r.tls.median_s / r.remote.median_s)});
   }
   std::fputs(table.render().c_str(), stdout);
 }
 
-int run(std::uint64_t max_bytes, bool quick, const std::string& json_path) {
+int run(std::uint64_t max_bytes, bool quick, bool grpc_only, const std::string& json_path) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("crossgpu-remote-bench-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
@@ -173,9 +244,15 @@ int run(std::uint64_t max_bytes, bool quick, const std::string& json_path) {
   cluster::NodeServer server({make_cpu_device()}, options);
   server.start();
   const net::NodeIdentity identity = net::NodeIdentity::load(dir);
-  auto node = cluster::RemoteNode::connect("127.0.0.1:" + std::to_string(server.port()), identity);
+  cluster::ConnectionOptions connection;
+  connection.data_channel = !grpc_only;
+  auto node = cluster::RemoteNode::connect("127.0.0.1:" + std::to_string(server.port()), identity,
+                                           connection);
+  const char* path = node->connection().uses_data_channel() ? "data channel (TLS 1.3)"
+                                                             : "mTLS gRPC";
   Device& device = *node->devices().front();
   TcpBaseline tcp(max_bytes);
+  TlsBaseline tls(identity, max_bytes);
   std::vector<std::byte> host(max_bytes, std::byte{0x5a});
   Buffer remote = device.allocate(max_bytes);
   const TimingPolicy policy = quick ? bandwidth_policy(true) : bandwidth_policy(false);
@@ -187,10 +264,12 @@ int run(std::uint64_t max_bytes, bool quick, const std::string& json_path) {
     std::span<std::byte> dst(host.data(), size);
     throughput.push_back({"write", size,
                           measure(policy, [&] { device.stream().upload(remote, 0, src).wait(); }),
-                          measure(policy, [&] { tcp.write(host.data(), size); })});
+                          measure(policy, [&] { tcp.write(host.data(), size); }),
+                          measure(policy, [&] { tls.write(host.data(), size); })});
     throughput.push_back({"read", size,
                           measure(policy, [&] { device.stream().download(remote, 0, dst).wait(); }),
-                          measure(policy, [&] { tcp.read(host.data(), size); })});
+                          measure(policy, [&] { tcp.read(host.data(), size); }),
+                          measure(policy, [&] { tls.read(host.data(), size); })});
   }
   std::vector<Row> latency;
   for (std::uint64_t size : {std::uint64_t{8}, std::uint64_t{64}}) {
@@ -198,16 +277,20 @@ int run(std::uint64_t max_bytes, bool quick, const std::string& json_path) {
     std::span<std::byte> dst(host.data(), size);
     latency.push_back({"write round trip", size,
                        measure(small, [&] { device.stream().upload(remote, 0, src).wait(); }),
-                       measure(small, [&] { tcp.write(host.data(), size); })});
+                       measure(small, [&] { tcp.write(host.data(), size); }),
+                       measure(small, [&] { tls.write(host.data(), size); })});
     latency.push_back({"read round trip", size,
                        measure(small, [&] { device.stream().download(remote, 0, dst).wait(); }),
-                       measure(small, [&] { tcp.read(host.data(), size); })});
+                       measure(small, [&] { tcp.read(host.data(), size); }),
+                       measure(small, [&] { tls.read(host.data(), size); })});
   }
-  print_rows("remote node (mTLS gRPC, loopback, CPU device) vs raw TCP on loopback", throughput,
-             false);
+  print_rows(fmt::format("remote node ({}, loopback, CPU device) vs raw TCP and raw TLS 1.3 on "
+                         "loopback", path),
+             throughput, false);
   print_rows("small-message round trips", latency, true);
 
-  nlohmann::json out = {{"section", "remote"}, {"throughput", nlohmann::json::array()},
+  nlohmann::json out = {{"section", "remote"}, {"path", path},
+                        {"throughput", nlohmann::json::array()},
                         {"latency", nlohmann::json::array()}};
   for (const Row& r : throughput) out["throughput"].push_back(to_json(r));
   for (const Row& r : latency) out["latency"].push_back(to_json(r));
@@ -227,14 +310,16 @@ int main(int argc, char** argv) {
   CLI::App app{"crossgpu-remote-bench: remote transfers vs raw TCP, same run, loopback"};
   std::uint64_t max_bytes = 1ull << 30;
   bool quick = false;
+  bool grpc_only = false;
   std::string json_path = "remote-bench-results.json";
   app.add_option("--max-bytes", max_bytes, "largest transfer (default 1 GiB)");
   app.add_flag("--quick", quick, "short timing loops, 1 MiB at most");
+  app.add_flag("--grpc", grpc_only, "measure the gRPC path (no data channel), for comparison");
   app.add_option("--json", json_path, "where to write the results")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (quick) max_bytes = std::min<std::uint64_t>(max_bytes, 1 << 20);
   try {
-    return crossgpu::bench::run(max_bytes, quick, json_path);
+    return crossgpu::bench::run(max_bytes, quick, grpc_only, json_path);
   } catch (const crossgpu::Error& e) {
     std::fprintf(stderr, "crossgpu-remote-bench: %s\n", e.what());
     return 2;

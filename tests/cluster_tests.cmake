@@ -32,3 +32,7 @@ add_test(NAME test_python_client
   COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/python/test_python_client.py
           --cli $<TARGET_FILE:crossgpu> --stubs ${py_stubs})
 set_tests_properties(test_python_client PROPERTIES LABELS "cluster;python" TIMEOUT 120)
+
+# The data channel: bit-exact transfers, gRPC fallback, node id pinning and hostile peers.
+crossgpu_test(test_cluster_data_channel test_cluster_data_channel.cpp
+  LIBS crossgpu_cluster_test_support OpenSSL::SSL LABELS cluster)

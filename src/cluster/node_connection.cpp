@@ -1,9 +1,14 @@
 #include "cluster/node_connection.hpp"
 
+#include <grpc/grpc_security_constants.h>
+
+#include <algorithm>
+
 #include "cluster/node_connection_impl.hpp"
 #include "cluster/protocol.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "net/crypto.hpp"
 #include "net/security.hpp"
 #include "net/status.hpp"
 
@@ -14,6 +19,40 @@ std::int64_t steady_nanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// The node id in the certificate the node showed on this call's TLS connection: the CA-signed
+// identity, unlike the node_id field of its Hello, which the node merely states.
+std::string certified_node_id(const grpc::ClientContext& context, const std::string& address) {
+  const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  const auto values = auth ? auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME)
+                           : std::vector<grpc::string_ref>{};
+  if (values.empty()) {
+    fail(Errc::permission_denied, "node at {} showed no certificate", address);
+  }
+  try {
+    return net::crypto::inspect_node_certificate(
+               std::string_view(values.front().data(), values.front().size()))
+        .node_id;
+  } catch (const Error& e) {
+    fail(Errc::permission_denied, "node at {}: {}", address, e.what());
+  }
+}
+
+// Refuses a node whose certificate is not the node the caller meant, or that states an id in
+// Hello other than its certificate's.
+void pin_node_id(const grpc::ClientContext& context, const std::string& address,
+                 const v1::HelloResponse& hello, const std::string& expected) {
+  const std::string certified = certified_node_id(context, address);
+  if (hello.node_id() != certified) {
+    fail(Errc::permission_denied, "node at {} calls itself {} but its certificate names {}",
+         address, hello.node_id().substr(0, 64), certified);
+  }
+  if (!expected.empty() && certified != expected) {
+    fail(Errc::permission_denied,
+         "the node at {} is {}, not the expected node {}: refusing it (a stale or spoofed "
+         "address)", address, certified, expected);
+  }
 }
 
 }  // namespace
@@ -101,9 +140,36 @@ void NodeConnection::Impl::heartbeat_loop() {
   }
 }
 
+void NodeConnection::Impl::open_data_channel(const net::NodeIdentity& identity) {
+  const auto& caps = hello.capabilities();
+  if (!options.data_channel || hello.data_port() == 0 ||
+      std::find(caps.begin(), caps.end(), "data-channel") == caps.end()) {
+    return;
+  }
+  if (hello.data_port() > 65535) {
+    log::warn("node {} at {} offers data port {}: ignored", hello.node_id(), address,
+              hello.data_port());
+    return;
+  }
+  const std::string data_address =
+      address.substr(0, address.rfind(':')) + ":" + std::to_string(hello.data_port());
+  const auto* secret = reinterpret_cast<const std::uint8_t*>(hello.data_secret().data());
+  try {
+    data = DataChannelClient::connect(identity, data_address, hello.node_id(),
+                                      hello.session_id(),
+                                      std::span(secret, hello.data_secret().size()),
+                                      options.heartbeat_timeout * 3);
+  } catch (const Error& e) {
+    // A firewall that lets only the gRPC port through must not break the cluster.
+    log::warn("node {}: data channel at {} unavailable ({}); writes and reads use gRPC",
+              hello.node_id(), data_address, e.what());
+  }
+}
+
 void NodeConnection::Impl::mark_lost(const char* why) {
   if (lost.exchange(true)) return;
   log::warn("node {} at {} lost: {}", hello.node_id(), address, why);
+  if (data) data->abort();
   session_context.TryCancel();
   std::lock_guard lock(calls_mutex);
   for (grpc::ClientContext* call : calls) call->TryCancel();
@@ -142,8 +208,10 @@ std::shared_ptr<NodeConnection> NodeConnection::open(const std::string& address,
          impl->hello.version().major(), impl->hello.version().minor(), kProtocolMajor,
          kProtocolMinor);
   }
+  pin_node_id(context, address, impl->hello, options.expected_node_id);
   impl->session_text = std::to_string(impl->hello.session_id());
   impl->start_session();
+  impl->open_data_channel(identity);
   return std::shared_ptr<NodeConnection>(new NodeConnection(std::move(impl)));
 }
 
@@ -154,6 +222,7 @@ NodeConnection::~NodeConnection() { close(); }
 void NodeConnection::close() noexcept {
   if (impl_->closing.exchange(true)) return;
   impl_->wake.notify_all();
+  if (impl_->data) impl_->data->abort();
   if (impl_->heartbeat_thread.joinable()) impl_->heartbeat_thread.join();
   impl_->session_context.TryCancel();
   if (impl_->reader_thread.joinable()) impl_->reader_thread.join();
@@ -169,5 +238,8 @@ std::uint64_t NodeConnection::quota_bytes() const noexcept { return impl_->hello
 bool NodeConnection::lost() const noexcept { return impl_->lost; }
 bool NodeConnection::closed() const noexcept { return impl_->closing; }
 double NodeConnection::rtt_ms() const noexcept { return impl_->rtt_ms; }
+bool NodeConnection::uses_data_channel() const noexcept {
+  return impl_->data && !impl_->data->broken();
+}
 
 }  // namespace crossgpu::cluster

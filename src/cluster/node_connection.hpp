@@ -29,6 +29,11 @@ struct ConnectionOptions {
   std::chrono::milliseconds heartbeat_interval{500};
   std::chrono::milliseconds heartbeat_timeout{3000};
   std::chrono::milliseconds call_timeout{60000};  // unary calls; streams rely on heartbeats
+  // The node id the caller expects at this address (from discovery or configuration). When set,
+  // a node whose certificate names another id is refused with Errc::permission_denied.
+  std::string expected_node_id;
+  // Use the node's data channel for writes and reads when it offers one (else gRPC carries them).
+  bool data_channel = true;
 };
 
 // A binding of a remote dispatch, in wire terms.
@@ -57,12 +62,15 @@ class NodeConnection {
   bool lost() const noexcept;
   bool closed() const noexcept;  // close() was called
   double rtt_ms() const noexcept;  // last heartbeat round trip; 0 before the first
+  // True when writes and reads go over the node's data channel (TLS 1.3, binary framing).
+  bool uses_data_channel() const noexcept;
 
   std::vector<DeviceProperties> list_devices();
   v1::StatusResponse status();
   std::uint64_t allocate(const std::string& device_id, std::uint64_t bytes, bool host_visible);
   void free(std::uint64_t handle);
-  // Writes in chunks of at most 4 MiB in one stream: a small write is one message.
+  // Over the data channel when open (pipelined requests, one round trip for a small write),
+  // else over gRPC in chunks of at most 4 MiB in one stream.
   void write(std::uint64_t handle, std::uint64_t offset, std::span<const std::byte> data);
   void read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out);
   void copy(std::uint64_t src, std::uint64_t src_offset, std::uint64_t dst,

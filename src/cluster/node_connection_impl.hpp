@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "cluster/data_channel_client.hpp"
 #include "cluster/node_connection.hpp"
 #include "crossgpu/v1/node.grpc.pb.h"
 
@@ -37,6 +38,10 @@ struct NodeConnection::Impl {
   std::mutex wake_mutex;
   std::condition_variable wake;
 
+  // The data channel for writes and reads, when the node offers one and it bound; else null and
+  // writes and reads go over gRPC.
+  std::unique_ptr<DataChannelClient> data;
+
   // Calls in flight, cancelled all at once when the node is lost.
   std::mutex calls_mutex;
   std::set<grpc::ClientContext*> calls;
@@ -56,6 +61,11 @@ struct NodeConnection::Impl {
   };
 
   void start_session();
+  // Opens the data channel when Hello offered one; a failure leaves gRPC to carry the data.
+  void open_data_channel(const net::NodeIdentity& identity);
+  // Runs a data-channel transfer, turning its failures into the errors gRPC calls give.
+  template <typename Body>
+  void data_call(std::string_view what, Body&& body);
   void heartbeat_loop();
   void reader_loop();
   void mark_lost(const char* why);

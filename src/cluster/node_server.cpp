@@ -1,5 +1,7 @@
 #include "cluster/node_server.hpp"
 
+#include "cluster/data_channel_server.hpp"
+
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
 
@@ -72,6 +74,27 @@ struct NodeServer::Impl {
       fail(Errc::io, "cannot listen on {}: the address is in use or invalid; pick another with "
                      "--listen", options.listen_address);
     }
+    if (options.data_channel) start_data_channel();
+  }
+
+  void start_data_channel() {
+    DataChannelOptions data_options;
+    data_options.listen_address = options.data_listen_address;
+    if (data_options.listen_address.empty()) {
+      data_options.listen_address =
+          options.listen_address.substr(0, options.listen_address.rfind(':')) + ":0";
+    }
+    data_options.max_connections = options.limits.max_sessions;
+    try {
+      data = std::make_unique<DataChannelServer>(identity, authenticator, service.sessions(),
+                                                 data_options);
+      data->start();
+      service.enable_data_channel(data->port());
+    } catch (const Error& e) {
+      // gRPC carries every transfer without it, only slower: not a reason to refuse to serve.
+      data.reset();
+      log::warn("no data channel ({}); writes and reads go over gRPC", e.what());
+    }
   }
 
   NodeServerOptions options;
@@ -82,6 +105,7 @@ struct NodeServer::Impl {
   std::unique_ptr<net::AdminService> admin;
   std::vector<std::unique_ptr<grpc::Service>> extra;  // outlive the server, declared before it
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<DataChannelServer> data;
   int port = 0;
   bool stopped = false;
 };
@@ -106,6 +130,7 @@ void NodeServer::shutdown(std::chrono::milliseconds drain) {
   impl_->stopped = true;
   impl_->server->Shutdown(std::chrono::system_clock::now() + drain);
   impl_->server->Wait();
+  if (impl_->data) impl_->data->stop();
   impl_->service.sessions().close_all();
 }
 

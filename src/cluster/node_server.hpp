@@ -35,6 +35,10 @@ struct NodeServerOptions {
   SessionLimits limits;
   std::size_t max_threads = 256;            // bounds a flood of concurrent calls
   std::function<std::vector<v1::PeerStatus>()> peers;  // liveness' view; may be empty
+  // The data channel (TLS 1.3, binary framing) for bulk writes and reads. Empty: the listen
+  // address's host on any free port, advertised in Hello. Off: gRPC carries all data.
+  bool data_channel = true;
+  std::string data_listen_address;
   // More gRPC services served on the same mutual-TLS port, from layers above cluster (the app
   // registers telemetry's). Each factory runs once, with the node's identity and authenticator;
   // every method of the service it returns must call authenticator.authorize() first.

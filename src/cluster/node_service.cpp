@@ -55,6 +55,12 @@ grpc::Status NodeService::Hello(grpc::ServerContext* context, const v1::HelloReq
     response->set_role(std::string(net::to_string(peer.role)));
     response->set_session_id(session->id());
     response->set_quota_bytes(session->quota_bytes());
+    if (const int port = data_port_; port != 0) {
+      response->add_capabilities("data-channel");
+      response->set_data_port(static_cast<std::uint32_t>(port));
+      const auto secret = session->issue_data_secret();
+      response->set_data_secret(secret.data(), secret.size());
+    }
     log::info("session {} opened by {} ({}, {})", session->id(), peer.node_id, peer.address,
               net::to_string(peer.role));
   });

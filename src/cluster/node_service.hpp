@@ -4,6 +4,7 @@
 // tests: it brings in gRPC.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,6 +28,9 @@ class NodeService final : public v1::Node::Service {
               PeerStatusSource peers);
 
   SessionTable& sessions() noexcept { return sessions_; }
+  // From now on Hello offers the data channel on `port` (capability "data-channel") with a
+  // one-time secret per session.
+  void enable_data_channel(int port) noexcept { data_port_ = port; }
 
   grpc::Status Hello(grpc::ServerContext*, const v1::HelloRequest*, v1::HelloResponse*) override;
   grpc::Status Session(grpc::ServerContext*,
@@ -71,6 +75,7 @@ class NodeService final : public v1::Node::Service {
   SessionTable sessions_;
   GrantAuthority grants_;
   PeerStatusSource peers_;
+  std::atomic<int> data_port_{0};  // 0: no data channel
 };
 
 }  // namespace crossgpu::cluster

@@ -2,6 +2,7 @@
 
 #include "cluster/wire_validation.hpp"
 #include "core/error.hpp"
+#include "net/crypto.hpp"
 
 namespace crossgpu::cluster {
 
@@ -83,6 +84,23 @@ SessionBuffer Session::resolve(std::uint64_t handle, std::uint64_t offset, std::
   }
   check_range(offset, bytes, it->second.buffer.size(), what);
   return {it->second.device, it->second.buffer.ref()};
+}
+
+std::array<std::uint8_t, 32> Session::issue_data_secret() {
+  const std::vector<std::uint8_t> random = net::crypto::random_bytes(32);
+  std::array<std::uint8_t, 32> secret{};
+  std::copy(random.begin(), random.end(), secret.begin());
+  std::lock_guard lock(mutex_);
+  data_secret_ = secret;
+  return secret;
+}
+
+bool Session::redeem_data_secret(std::span<const std::uint8_t> secret) {
+  std::lock_guard lock(mutex_);
+  if (!data_secret_) return false;
+  if (!net::crypto::equal_constant_time(*data_secret_, secret)) return false;
+  data_secret_.reset();  // one connection per secret: a replayed bind finds none
+  return true;
 }
 
 Stream& Session::stream(Device& device) {

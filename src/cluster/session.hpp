@@ -5,7 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <array>
 #include <map>
+#include <optional>
+#include <span>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,6 +52,11 @@ class Session {
   SessionBuffer resolve(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
                         const char* what) const;
 
+  // The data channel's one-time secret: issued with Hello, redeemed by the one data connection
+  // that binds to this session. Redeeming compares in constant time and works once.
+  std::array<std::uint8_t, 32> issue_data_secret();
+  bool redeem_data_secret(std::span<const std::uint8_t> secret);
+
   // This session's stream on `device` (created on first use). Every use of a session's streams
   // happens under lock(): a stream is used by one thread at a time.
   Stream& stream(Device& device);
@@ -69,6 +77,7 @@ class Session {
   mutable std::mutex mutex_;  // buffers_ and held_bytes_
   std::unordered_map<std::uint64_t, Entry> buffers_;
   std::uint64_t held_bytes_ = 0;
+  std::optional<std::array<std::uint8_t, 32>> data_secret_;  // under mutex_; reset when redeemed
 
   std::mutex work_mutex_;
   std::map<Device*, std::unique_ptr<Stream>> streams_;

@@ -64,8 +64,12 @@ std::optional<PeerIdentity> Authenticator::authenticate(
 
 std::optional<PeerIdentity> Authenticator::check(const grpc::ServerContextBase& context,
                                                  std::string* reason) const {
-  const std::string address = context.peer();
-  const std::string pem = peer_certificate(context);
+  return check_pem(context.peer(), peer_certificate(context), reason);
+}
+
+std::optional<PeerIdentity> Authenticator::check_pem(const std::string& address,
+                                                     const std::string& pem,
+                                                     std::string* reason) const {
   if (pem.empty()) {
     *reason =
         "this node serves only members of its cluster: join with an invite "
@@ -94,6 +98,21 @@ std::optional<PeerIdentity> Authenticator::check(const grpc::ServerContextBase& 
     // Fail closed: an unreadable revocation list admits nobody.
     *reason = "this node cannot read its list of removed nodes; ask its owner to repair it";
     log::error("refused a call from node {} at {}: {}", peer.node_id, address, e.what());
+    return std::nullopt;
+  }
+  return peer;
+}
+
+std::optional<PeerIdentity> Authenticator::check_certificate(const std::string& address,
+                                                             const std::string& cert_pem,
+                                                             Role need,
+                                                             std::string* reason) const {
+  std::optional<PeerIdentity> peer = check_pem(address, cert_pem, reason);
+  if (peer && !role_allows(peer->role, need)) {
+    log::warn("refused a data connection from node {} at {}: role {} may not do what needs "
+              "role {}", peer->node_id, address, to_string(peer->role), to_string(need));
+    *reason = fmt::format("this needs role {}; your node has role {}", to_string(need),
+                          to_string(peer->role));
     return std::nullopt;
   }
   return peer;

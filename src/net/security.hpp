@@ -233,11 +233,21 @@ class Authenticator {
   grpc::Status authorize(const grpc::ServerContextBase& context, Role need,
                          PeerIdentity* peer = nullptr) const;
 
+  // The same checks for a connection that is not gRPC (the data channel): `cert_pem` is the
+  // client certificate TLS verified against the cluster CA. Returns the identity when it is a
+  // node certificate, not revoked and its role allows `need`; otherwise nullopt, with the reason
+  // (for the peer) in *reason. Every refusal is logged.
+  std::optional<PeerIdentity> check_certificate(const std::string& address,
+                                                const std::string& cert_pem, Role need,
+                                                std::string* reason) const;
+
  private:
   bool revoked(const PeerIdentity& peer) const;
   // authenticate(), with the reason of a refusal (for the caller's status message) in *reason.
   std::optional<PeerIdentity> check(const grpc::ServerContextBase& context,
                                     std::string* reason) const;
+  std::optional<PeerIdentity> check_pem(const std::string& address, const std::string& pem,
+                                        std::string* reason) const;
   PeerIdentity identity_of(const std::string& cert_pem) const;
   std::filesystem::path dir_;
   // Parsed client certificates by PEM: a connection's calls all show the same certificate, so

@@ -1,0 +1,64 @@
+// The node's data channel: a TLS 1.3 listener (next to the gRPC port) for bulk writes and reads
+// of session buffers. A connection is admitted only with a cluster certificate of role compute
+// that is not revoked, and only once it binds to a session with the one-time secret that Hello
+// gave that session's owner: a data connection then acts for exactly one session, its quota and
+// its buffers. One thread per connection; at most max_connections at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cluster/session_table.hpp"
+#include "net/security.hpp"
+#include "net/tls_socket.hpp"
+
+namespace crossgpu::cluster {
+
+struct DataChannelOptions {
+  std::string listen_address = "0.0.0.0:0";  // host:port; port 0: any free port
+  std::size_t max_connections = 256;
+  // Handshake and bind must finish within this; a silent connection loses its slot.
+  std::chrono::milliseconds handshake_timeout{10000};
+};
+
+class DataChannelServer {
+ public:
+  DataChannelServer(const net::NodeIdentity& identity, const net::Authenticator& authenticator,
+                    SessionTable& sessions, DataChannelOptions options);
+  ~DataChannelServer();
+  DataChannelServer(const DataChannelServer&) = delete;
+  DataChannelServer& operator=(const DataChannelServer&) = delete;
+
+  // Binds and starts accepting. Errc::io when the address cannot be bound.
+  void start();
+  int port() const noexcept { return port_; }
+  // Closes the listener and every connection, and joins their threads. Safe to call twice.
+  void stop();
+
+ private:
+  struct Connection {
+    std::thread thread;
+    int fd = -1;
+    std::atomic<bool> done{false};
+  };
+  void accept_loop();
+  void reap_finished_locked();
+
+  const net::Authenticator& authenticator_;
+  SessionTable& sessions_;
+  const DataChannelOptions options_;
+  net::TlsContext tls_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread acceptor_;
+  std::mutex mutex_;
+  std::list<Connection> connections_;
+};
+
+}  // namespace crossgpu::cluster

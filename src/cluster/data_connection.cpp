@@ -1,0 +1,228 @@
+// The data channel's request loop. Writes go from the socket straight into the buffer's host
+// mapping when it has one (the CPU device, host-visible memory), else through a staging buffer
+// and the session's stream; reads the other way. Work queued on the session's stream (copies,
+// kernels sent over gRPC) is waited for first, so both paths see one order of operations.
+#include "cluster/data_connection.hpp"
+
+#include <algorithm>
+
+#include "core/log.hpp"
+
+namespace crossgpu::cluster {
+namespace {
+
+constexpr std::uint64_t kStagingBytes = 4ull << 20;
+
+// A refused header's request id, read as-is so the error reply names it even when the rest of
+// the header is garbage.
+DataFrame id_only(const DataHeader& header) {
+  DataFrame frame;
+  for (std::size_t i = 0; i < 8; ++i) {
+    frame.request_id |= static_cast<std::uint64_t>(header[8 + i]) << (8 * i);
+  }
+  return frame;
+}
+
+}  // namespace
+
+void DataConnection::run() noexcept {
+  try {
+    if (!admit()) return;
+    // Bound: an idle connection may stay open as long as its session (keepalive notices a dead
+    // peer), so no receive timeout from here on.
+    socket_->set_timeout(std::chrono::milliseconds(0));
+    DataHeader header;
+    while (socket_->read_exact(header)) {
+      DataFrame request;
+      try {
+        request = decode_request(header);
+        if (request.op == DataOp::bind) {
+          fail(Errc::invalid_argument, "data bind: this connection is bound already");
+        }
+      } catch (const Error& e) {
+        // Out of step or hostile: the payload length cannot be trusted, so the connection ends.
+        log::warn("data channel: node {} at {} broke the protocol: {}", peer_.node_id,
+                  socket_->peer_address(), e.what());
+        reply_error(id_only(header), e);
+        return;
+      }
+      if (request.op == DataOp::write) {
+        serve_write(request);
+      } else {
+        serve_read(request);
+      }
+    }
+  } catch (const Error& e) {
+    log::debug("data channel: connection from {} ended: {}", socket_->peer_address(), e.what());
+  } catch (const std::exception& e) {
+    log::error("data channel: connection from {}: {}", socket_->peer_address(), e.what());
+  }
+}
+
+bool DataConnection::admit() {
+  std::string reason;
+  std::optional<net::PeerIdentity> peer = authenticator_.check_certificate(
+      socket_->peer_address(), socket_->peer_certificate_pem(), net::Role::compute, &reason);
+  DataHeader header;
+  if (!socket_->read_exact(header)) return false;
+  DataFrame request = id_only(header);
+  try {
+    request = decode_request(header);
+    if (request.op != DataOp::bind) {
+      fail(Errc::invalid_argument, "data channel: the first request must be a bind");
+    }
+    if (!peer) fail(Errc::permission_denied, "{}", reason);
+    peer_ = *peer;
+  } catch (const Error& e) {
+    reply_error(request, e);
+    return false;
+  }
+  std::array<std::byte, kDataSecretBytes> secret{};
+  if (!socket_->read_exact(secret)) return false;
+  try {
+    std::shared_ptr<Session> session = sessions_.find(request.handle, peer_.node_id);
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(secret.data());
+    if (!session->redeem_data_secret(std::span(bytes, secret.size()))) {
+      fail(Errc::permission_denied,
+           "data bind: wrong or already used secret for session {}: each Hello issues one",
+           request.handle);
+    }
+    session_ = session;
+    session_id_ = request.handle;
+  } catch (const Error& e) {
+    log::warn("refused a data connection from node {} at {}: {}", peer_.node_id,
+              socket_->peer_address(), e.what());
+    reply_error(request, e);
+    return false;
+  }
+  reply(request);
+  log::info("data channel of session {} bound by {} ({})", session_id_, peer_.node_id,
+            socket_->peer_address());
+  return true;
+}
+
+std::shared_ptr<Session> DataConnection::session() const {
+  std::shared_ptr<Session> session = session_.lock();
+  if (!session) fail(Errc::device_lost, "data channel: session {} has ended", session_id_);
+  return session;
+}
+
+void DataConnection::serve_write(const DataFrame& request) {
+  std::shared_ptr<Session> session;
+  SessionBuffer target;
+  try {
+    session = this->session();
+    target = session->resolve(request.handle, request.offset, request.length, "data write");
+  } catch (const Error& e) {
+    discard(request.length);
+    reply_error(request, e);
+    return;
+  }
+  auto lock = session->lock();
+  Stream& stream = session->stream(*target.device);
+  std::span<std::byte> mapped = target.device->try_mapped(target.ref);
+  if (!mapped.empty()) {
+    try {
+      stream.synchronize();  // queued copies and kernels may still use this range
+    } catch (const Error& e) {
+      discard(request.length);
+      reply_error(request, e);
+      return;
+    }
+    socket_->read_exact(mapped.subspan(request.offset, request.length));
+    target.device->flush_mapped(target.ref, request.offset, request.length);
+    reply(request);
+    return;
+  }
+  staging_.resize(std::min(kStagingBytes, request.length));
+  std::optional<Error> failed;  // the first device failure; the payload is still read to its end
+  for (std::uint64_t done = 0; done < request.length;) {
+    const std::uint64_t n = std::min<std::uint64_t>(staging_.size(), request.length - done);
+    std::span<std::byte> chunk(staging_.data(), n);
+    socket_->read_exact(chunk);
+    if (!failed) {
+      try {
+        stream.upload(target.ref, request.offset + done, chunk).wait();
+      } catch (const Error& e) {
+        failed = e;
+      }
+    }
+    done += n;
+  }
+  if (failed) {
+    reply_error(request, *failed);
+  } else {
+    reply(request);
+  }
+}
+
+void DataConnection::serve_read(const DataFrame& request) {
+  std::shared_ptr<Session> session;
+  SessionBuffer source;
+  try {
+    session = this->session();
+    source = session->resolve(request.handle, request.offset, request.length, "data read");
+  } catch (const Error& e) {
+    reply_error(request, e);
+    return;
+  }
+  auto lock = session->lock();
+  Stream& stream = session->stream(*source.device);
+  std::span<std::byte> mapped = source.device->try_mapped(source.ref);
+  if (!mapped.empty()) {
+    try {
+      stream.synchronize();
+      source.device->invalidate_mapped(source.ref, request.offset, request.length);
+    } catch (const Error& e) {
+      reply_error(request, e);
+      return;
+    }
+    const DataFrame frame{DataOp::reply, 0, request.request_id, request.handle, request.offset,
+                          request.length};
+    socket_->write_all(encode_frame(frame), mapped.subspan(request.offset, request.length));
+    return;
+  }
+  staging_.resize(std::min(kStagingBytes, request.length));
+  for (std::uint64_t done = 0; done < request.length;) {
+    const std::uint64_t n = std::min<std::uint64_t>(staging_.size(), request.length - done);
+    std::span<std::byte> chunk(staging_.data(), n);
+    try {
+      stream.download(source.ref, request.offset + done, chunk).wait();
+    } catch (const Error& e) {
+      if (done == 0) {
+        reply_error(request, e);
+        return;
+      }
+      throw;  // the header promised the data: ending the connection is the only honest signal
+    }
+    if (done == 0) reply(request, request.length);
+    socket_->write_all(chunk);
+    done += n;
+  }
+}
+
+void DataConnection::reply(const DataFrame& request, std::uint64_t length) {
+  DataFrame frame{DataOp::reply, 0, request.request_id, request.handle, request.offset, length};
+  socket_->write_all(encode_frame(frame));
+}
+
+void DataConnection::reply_error(const DataFrame& request, const Error& error) {
+  const std::string message =
+      std::string(error.what()).substr(0, static_cast<std::size_t>(kMaxDataErrorBytes));
+  DataFrame frame{DataOp::reply, static_cast<std::uint16_t>(error.code()), request.request_id,
+                  request.handle, request.offset, message.size()};
+  socket_->write_all(encode_frame(frame), std::as_bytes(std::span(message)));
+}
+
+void DataConnection::discard(std::uint64_t bytes) {
+  staging_.resize(std::min(kStagingBytes, std::max<std::uint64_t>(bytes, 1)));
+  for (std::uint64_t done = 0; done < bytes;) {
+    const std::uint64_t n = std::min<std::uint64_t>(staging_.size(), bytes - done);
+    if (!socket_->read_exact(std::span(staging_.data(), n))) {
+      fail(Errc::io, "data channel: the peer closed inside a write's payload");
+    }
+    done += n;
+  }
+}
+
+}  // namespace crossgpu::cluster

@@ -1,0 +1,47 @@
+// One connection of the data channel, server side: handshake, authentication, bind to a session,
+// then requests served in order until the client closes. Used by DataChannelServer only.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "cluster/data_frame.hpp"
+#include "cluster/session_table.hpp"
+#include "core/error.hpp"
+#include "net/security.hpp"
+#include "net/tls_socket.hpp"
+
+namespace crossgpu::cluster {
+
+class DataConnection {
+ public:
+  DataConnection(std::unique_ptr<net::TlsSocket> socket, const net::Authenticator& authenticator,
+                 SessionTable& sessions)
+      : socket_(std::move(socket)), authenticator_(authenticator), sessions_(sessions) {}
+
+  // Authenticates, binds and serves until the peer closes or breaks the protocol. Never throws.
+  void run() noexcept;
+
+ private:
+  // Checks the certificate (role compute, not revoked) and the bind request; false when refused
+  // (the peer got an error reply).
+  bool admit();
+  void serve_write(const DataFrame& request);
+  void serve_read(const DataFrame& request);
+  // The bound session; Errc::device_lost once it ended (its client disconnected).
+  std::shared_ptr<Session> session() const;
+  void reply(const DataFrame& request, std::uint64_t length = 0);
+  void reply_error(const DataFrame& request, const Error& error);
+  // Reads and drops `bytes` of payload of a refused write, so the next header is in step.
+  void discard(std::uint64_t bytes);
+
+  std::unique_ptr<net::TlsSocket> socket_;
+  const net::Authenticator& authenticator_;
+  SessionTable& sessions_;
+  net::PeerIdentity peer_;
+  std::weak_ptr<Session> session_;  // weak: a data connection never keeps a session alive
+  std::uint64_t session_id_ = 0;
+  std::vector<std::byte> staging_;  // for buffers without a host mapping
+};
+
+}  // namespace crossgpu::cluster

@@ -1,0 +1,121 @@
+#include "cluster/data_frame.hpp"
+
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace crossgpu::cluster {
+namespace {
+
+// Little-endian whatever the host: the header layout is part of the protocol.
+template <typename T>
+void put(std::byte* at, T value) {
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    at[i] = static_cast<std::byte>((static_cast<std::uint64_t>(value) >> (8 * i)) & 0xff);
+  }
+}
+
+template <typename T>
+T get(const std::byte* at) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    value |= static_cast<std::uint64_t>(at[i]) << (8 * i);
+  }
+  return static_cast<T>(value);
+}
+
+// Offsets of the fields: magic u32, op u16, status u16, request id, handle, offset, length u64.
+DataFrame parse(std::span<const std::byte> header, Errc error) {
+  if (header.size() != kDataHeaderBytes) {
+    fail(error, "data frame: header of {} bytes, expected {}", header.size(), kDataHeaderBytes);
+  }
+  const std::byte* p = header.data();
+  if (get<std::uint32_t>(p) != kDataMagic) {
+    fail(error, "data frame: bad magic 0x{:08x}: not a crossgpu data channel peer",
+         get<std::uint32_t>(p));
+  }
+  DataFrame frame;
+  frame.op = static_cast<DataOp>(get<std::uint16_t>(p + 4));
+  frame.status = get<std::uint16_t>(p + 6);
+  frame.request_id = get<std::uint64_t>(p + 8);
+  frame.handle = get<std::uint64_t>(p + 16);
+  frame.offset = get<std::uint64_t>(p + 24);
+  frame.length = get<std::uint64_t>(p + 32);
+  return frame;
+}
+
+void check_transfer(const DataFrame& frame, const char* what) {
+  if (frame.length == 0) fail(Errc::invalid_argument, "data {}: 0 bytes", what);
+  if (frame.length > kMaxDataRequestBytes) {
+    fail(Errc::invalid_argument, "data {}: {} bytes exceed the per-request limit of {}", what,
+         frame.length, kMaxDataRequestBytes);
+  }
+  if (frame.offset > ~std::uint64_t{0} - frame.length) {
+    fail(Errc::out_of_range, "data {}: offset {} + {} bytes overflows", what, frame.offset,
+         frame.length);
+  }
+  if (frame.handle == 0) fail(Errc::invalid_argument, "data {}: handle 0", what);
+}
+
+}  // namespace
+
+DataHeader encode_frame(const DataFrame& frame) {
+  DataHeader header{};
+  std::byte* p = header.data();
+  put(p, kDataMagic);
+  put(p + 4, static_cast<std::uint16_t>(frame.op));
+  put(p + 6, frame.status);
+  put(p + 8, frame.request_id);
+  put(p + 16, frame.handle);
+  put(p + 24, frame.offset);
+  put(p + 32, frame.length);
+  return header;
+}
+
+DataFrame decode_request(std::span<const std::byte> header) {
+  DataFrame frame = parse(header, Errc::invalid_argument);
+  if (frame.status != 0) {
+    fail(Errc::invalid_argument, "data request: status {} must be 0", frame.status);
+  }
+  switch (frame.op) {
+    case DataOp::bind:
+      if (frame.length != kDataSecretBytes || frame.handle == 0 || frame.offset != 0) {
+        fail(Errc::invalid_argument,
+             "data bind: wants a session id, offset 0 and a {}-byte secret (got length {})",
+             kDataSecretBytes, frame.length);
+      }
+      return frame;
+    case DataOp::write:
+      check_transfer(frame, "write");
+      return frame;
+    case DataOp::read:
+      check_transfer(frame, "read");
+      return frame;
+    default:
+      fail(Errc::invalid_argument, "data request: unknown op {}",
+           static_cast<unsigned>(frame.op));
+  }
+}
+
+DataFrame decode_reply(std::span<const std::byte> header, std::uint64_t expected_request_id,
+                       std::uint64_t expected_length) {
+  DataFrame frame = parse(header, Errc::io);
+  if (frame.op != DataOp::reply) {
+    fail(Errc::io, "data reply: op {} is not a reply", static_cast<unsigned>(frame.op));
+  }
+  if (frame.request_id != expected_request_id) {
+    fail(Errc::io, "data reply: answers request {}, expected {}", frame.request_id,
+         expected_request_id);
+  }
+  if (frame.status > static_cast<std::uint16_t>(last_errc)) {
+    fail(Errc::io, "data reply: unknown status {}", frame.status);
+  }
+  const std::uint64_t allowed = frame.status == 0 ? expected_length : kMaxDataErrorBytes;
+  if (frame.status == 0 ? frame.length != allowed : frame.length > allowed) {
+    fail(Errc::io, "data reply: {} payload bytes, expected {}{}", frame.length,
+         frame.status == 0 ? "" : "at most ", allowed);
+  }
+  return frame;
+}
+
+}  // namespace crossgpu::cluster

@@ -1,0 +1,53 @@
+// The data channel's framing: a fixed 40-byte little-endian header, then `length` bytes of
+// payload. Requests: bind (payload: the session's one-time secret), write (payload: the data),
+// read (no payload). Every request gets one reply, in order, carrying its request id: a status
+// (an Errc value, 0 for success) and as payload the data of a read or the message of an error.
+// docs/PROTOCOL.md, "Data channel", is the specification. Kept free of sockets and sessions so
+// that the fuzz target decodes exactly what the node decodes.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace crossgpu::cluster {
+
+enum class DataOp : std::uint16_t { bind = 1, write = 2, read = 3, reply = 0x80 };
+
+struct DataFrame {
+  DataOp op = DataOp::reply;
+  std::uint16_t status = 0;  // replies: an Errc value; requests: 0
+  std::uint64_t request_id = 0;
+  std::uint64_t handle = 0;  // bind: the session id; write/read: the buffer handle
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;  // payload bytes after the header (read request: bytes asked)
+};
+
+inline constexpr std::size_t kDataHeaderBytes = 40;
+inline constexpr std::uint32_t kDataMagic = 0x31444743;  // "CGD1" read as little-endian
+inline constexpr std::size_t kDataSecretBytes = 32;
+// One write or read request moves at most this much; clients split larger transfers into
+// pipelined requests. It bounds what a refused request makes the node discard.
+inline constexpr std::uint64_t kMaxDataRequestBytes = 64ull << 20;
+// The message of an error reply is cut to this length.
+inline constexpr std::uint64_t kMaxDataErrorBytes = 1024;
+
+using DataHeader = std::array<std::byte, kDataHeaderBytes>;
+
+DataHeader encode_frame(const DataFrame& frame);
+
+// Decodes a request header from an untrusted client: magic, a known request op, status 0, and
+// per op: bind carries exactly kDataSecretBytes and a non-zero session id; write and read ask for
+// 1..kMaxDataRequestBytes with offset + length not overflowing. Errc::invalid_argument or
+// Errc::out_of_range naming the field otherwise. Handle and range against the buffer are checked
+// by the session (Session::resolve), as for gRPC calls.
+DataFrame decode_request(std::span<const std::byte> header);
+
+// Decodes a reply header from the node (also untrusted): magic, op reply, a known Errc status,
+// and the id and payload length the client expects (`expected_length` for a successful read,
+// 0 for other successes, at most kMaxDataErrorBytes for errors). Errc::io otherwise.
+DataFrame decode_reply(std::span<const std::byte> header, std::uint64_t expected_request_id,
+                       std::uint64_t expected_length);
+
+}  // namespace crossgpu::cluster

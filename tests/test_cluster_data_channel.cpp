@@ -1,0 +1,363 @@
+// The data channel (TLS 1.3, binary framing) against an in-process node: remote writes and reads
+// use it and are bit-exact across request boundaries, a client without it falls back to gRPC,
+// and hostile peers are refused with typed errors while a good client keeps working: truncated
+// headers, huge lengths, unknown ops, bad handles and ranges, wrong or replayed session secrets,
+// another peer's session, no client certificate, another cluster's certificate, the monitor
+// role, and a node that is not the one the client expects.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cluster/data_frame.hpp"
+#include "cluster/protocol.hpp"
+#include "cluster/remote_node.hpp"
+#include "crossgpu/v1/node.grpc.pb.h"
+#include "net/status.hpp"
+#include "net/tls_socket.hpp"
+#include "support/test_support.hpp"
+#include "test_cluster_fixture.hpp"
+
+#include <grpcpp/grpcpp.h>
+
+namespace crossgpu::testing {
+namespace {
+
+using cluster::DataFrame;
+using cluster::DataOp;
+
+// A session opened by a raw Hello: its id, its one-time data secret and the data port.
+struct RawSession {
+  RawSession(const net::NodeIdentity& identity, const std::string& address)
+      : stub(v1::Node::NewStub(identity.connect(address))) {
+    grpc::ClientContext context;
+    v1::HelloRequest hello;
+    hello.mutable_version()->set_major(cluster::kProtocolMajor);
+    net::throw_if_failed(stub->Hello(&context, hello, &response), "Hello");
+  }
+  std::uint64_t allocate(const std::string& device, std::uint64_t bytes) {
+    grpc::ClientContext context;
+    context.AddMetadata(cluster::kSessionMetadata, std::to_string(response.session_id()));
+    v1::AllocateRequest request;
+    request.set_device_id(device);
+    request.set_bytes(bytes);
+    v1::AllocateResponse allocated;
+    net::throw_if_failed(stub->Allocate(&context, request, &allocated), "Allocate");
+    return allocated.handle();
+  }
+  std::string data_address() const { return "127.0.0.1:" + std::to_string(response.data_port()); }
+  std::unique_ptr<v1::Node::Stub> stub;
+  v1::HelloResponse response;
+};
+
+// Frames by hand over a TLS connection, for requests a real client never sends.
+class RawData {
+ public:
+  RawData(const net::NodeIdentity& identity, const std::string& address,
+          const std::string& node_id)
+      : tls_(identity, net::TlsContext::Side::client),
+        socket_(net::TlsSocket::connect(tls_, address, node_id, std::chrono::seconds(5))) {
+    socket_->set_timeout(std::chrono::seconds(10));
+  }
+  void send(const DataFrame& frame, std::span<const std::byte> payload = {}) {
+    socket_->write_all(cluster::encode_frame(frame));
+    socket_->write_all(payload);
+  }
+  void send_raw(std::span<const std::byte> bytes) { socket_->write_all(bytes); }
+  void bind(const RawSession& session, std::uint64_t id = 1) {
+    send({DataOp::bind, 0, id, session.response.session_id(), 0, cluster::kDataSecretBytes},
+         std::as_bytes(std::span(session.response.data_secret())));
+  }
+  // The reply's status as an Errc and its message (or data); throws Errc::io when the node
+  // closed the connection instead.
+  std::pair<Errc, std::string> reply(std::uint64_t id, std::uint64_t data_length = 0) {
+    cluster::DataHeader header;
+    if (!socket_->read_exact(header)) fail(Errc::io, "closed");
+    const DataFrame frame = cluster::decode_reply(header, id, data_length);
+    std::string payload(frame.length, '\0');
+    if (frame.length && !socket_->read_exact(std::as_writable_bytes(std::span(payload)))) {
+      fail(Errc::io, "closed inside the payload");
+    }
+    return {static_cast<Errc>(frame.status), payload};
+  }
+  // True when the node closed the connection (nothing more arrives).
+  bool closed_by_node() {
+    cluster::DataHeader header;
+    try {
+      return !socket_->read_exact(header);
+    } catch (const Error&) {
+      return true;
+    }
+  }
+  net::TlsSocket& socket() { return *socket_; }
+
+ private:
+  net::TlsContext tls_;
+  std::unique_ptr<net::TlsSocket> socket_;
+};
+
+class DataChannelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new TestCluster();
+    server_ = cluster_->start_ca_node().release();
+    address_ = loopback(server_->port());
+    compute_ = new net::NodeIdentity(cluster_->join(net::Role::compute, address_));
+    second_ = new net::NodeIdentity(cluster_->join(net::Role::compute, address_));
+    monitor_ = new net::NodeIdentity(cluster_->join(net::Role::monitor, address_));
+  }
+  static void TearDownTestSuite() {
+    delete monitor_;
+    delete second_;
+    delete compute_;
+    delete server_;
+    delete cluster_;
+  }
+  void SetUp() override {
+    good_ = cluster::RemoteNode::connect(address_, *compute_);
+    ASSERT_TRUE(good_->connection().uses_data_channel());
+    good_buffer_ = good_->devices().front()->allocate(4096);
+  }
+  void TearDown() override {
+    const auto data = random_bytes(4096, 11);
+    Device& device = *good_->devices().front();
+    device.stream().upload(good_buffer_, 0, std::span<const std::byte>(data)).wait();
+    std::vector<std::byte> back(4096);
+    device.stream().download(good_buffer_, 0, std::span(back)).wait();
+    EXPECT_TRUE(back == data) << "the good client was disturbed";
+    EXPECT_TRUE(good_->connection().uses_data_channel());
+    good_buffer_.reset();
+    good_.reset();
+  }
+  std::string device_id() const { return devices().front()->id(); }
+  const std::string& node_id() const { return server_->node_id(); }
+
+  static TestCluster* cluster_;
+  static cluster::NodeServer* server_;
+  static net::NodeIdentity* compute_;
+  static net::NodeIdentity* second_;
+  static net::NodeIdentity* monitor_;
+  static std::string address_;
+  std::unique_ptr<cluster::RemoteNode> good_;
+  Buffer good_buffer_;
+};
+TestCluster* DataChannelTest::cluster_ = nullptr;
+cluster::NodeServer* DataChannelTest::server_ = nullptr;
+net::NodeIdentity* DataChannelTest::compute_ = nullptr;
+net::NodeIdentity* DataChannelTest::second_ = nullptr;
+net::NodeIdentity* DataChannelTest::monitor_ = nullptr;
+std::string DataChannelTest::address_;
+
+void expect_round_trip(Device& device, std::size_t size, std::uint64_t offset) {
+  SCOPED_TRACE(device.properties().name + " " + std::to_string(size));
+  const auto data = random_bytes(size, static_cast<std::uint32_t>(size + offset));
+  Buffer buffer = device.allocate(size + offset);
+  device.stream().upload(buffer, offset, std::span<const std::byte>(data)).wait();
+  std::vector<std::byte> back(size);
+  device.stream().download(buffer, offset, std::span(back)).wait();
+  EXPECT_TRUE(back == data);
+}
+
+TEST_F(DataChannelTest, WritesAndReadsAreBitExactAcrossRequestBoundaries) {
+  for (const auto& device : good_->devices()) {
+    for (std::size_t size : {std::size_t{1}, std::size_t{4095}, std::size_t{5} << 20}) {
+      expect_round_trip(*device, size, 16);
+    }
+  }
+  // More than one request's worth: pipelined requests land at the right offsets.
+  expect_round_trip(*good_->devices().front(), cluster::kMaxDataRequestBytes + 4099, 8);
+}
+
+TEST_F(DataChannelTest, DataChannelAndGrpcSeeOneOrderOfOperations) {
+  Device& device = *good_->devices().front();
+  const auto data = random_bytes(1 << 20, 5);
+  Buffer a = device.allocate(1 << 20);
+  Buffer b = device.allocate(1 << 20);
+  device.stream().upload(a, 0, std::span<const std::byte>(data)).wait();
+  device.stream().copy(a, 0, b, 0, 1 << 20);  // over gRPC, queued on the node
+  std::vector<std::byte> back(1 << 20);
+  device.stream().download(b, 0, std::span(back)).wait();  // over the data channel
+  EXPECT_TRUE(back == data);
+}
+
+TEST_F(DataChannelTest, WithoutTheDataChannelGrpcCarriesTheData) {
+  cluster::ConnectionOptions options;
+  options.data_channel = false;
+  auto node = cluster::RemoteNode::connect(address_, *compute_, options);
+  EXPECT_FALSE(node->connection().uses_data_channel());
+  expect_round_trip(*node->devices().front(), (std::size_t{4} << 20) + 3, 5);
+}
+
+TEST_F(DataChannelTest, ClientsPinTheExpectedNodeId) {
+  cluster::ConnectionOptions options;
+  options.expected_node_id = std::string(32, '0');
+  EXPECT_TRUE(throws_errc([&] { cluster::RemoteNode::connect(address_, *compute_, options); },
+                          Errc::permission_denied, "not the expected node"));
+  options.expected_node_id = node_id();
+  EXPECT_NO_THROW(cluster::RemoteNode::connect(address_, *compute_, options));
+  RawSession session(*compute_, address_);
+  net::TlsContext tls(*compute_, net::TlsContext::Side::client);
+  EXPECT_TRUE(throws_errc(
+      [&] {
+        net::TlsSocket::connect(tls, session.data_address(), std::string(32, 'f'),
+                                std::chrono::seconds(5));
+      },
+      Errc::permission_denied, "not the expected node"));
+}
+
+TEST_F(DataChannelTest, MalformedFramesAreRefusedAndEndTheConnection) {
+  RawSession session(*compute_, address_);
+  const std::uint64_t handle = session.allocate(device_id(), 4096);
+  {  // huge length
+    RawData raw(*compute_, session.data_address(), node_id());
+    raw.bind(session);
+    ASSERT_EQ(raw.reply(1).first, Errc::ok);
+    raw.send({DataOp::write, 0, 2, handle, 0, ~std::uint64_t{0} >> 1});
+    const auto [code, message] = raw.reply(2);
+    EXPECT_EQ(code, Errc::invalid_argument) << message;
+    EXPECT_NE(message.find("per-request limit"), std::string::npos) << message;
+    EXPECT_TRUE(raw.closed_by_node());
+  }
+  {  // unknown op
+    RawData raw(*compute_, session.data_address(), node_id());
+    RawSession fresh(*compute_, address_);
+    raw.bind(fresh);
+    ASSERT_EQ(raw.reply(1).first, Errc::ok);
+    raw.send({static_cast<DataOp>(77), 0, 2, handle, 0, 8});
+    const auto [code, message] = raw.reply(2);
+    EXPECT_EQ(code, Errc::invalid_argument);
+    EXPECT_NE(message.find("unknown op"), std::string::npos) << message;
+    EXPECT_TRUE(raw.closed_by_node());
+  }
+  {  // truncated header, then the client stops sending
+    RawData raw(*compute_, session.data_address(), node_id());
+    RawSession fresh(*compute_, address_);
+    raw.bind(fresh);
+    ASSERT_EQ(raw.reply(1).first, Errc::ok);
+    const cluster::DataHeader header = cluster::encode_frame({DataOp::read, 0, 2, handle, 0, 8});
+    raw.send_raw(std::span(header).first(17));
+    // Closing here leaves the node with 17 bytes of a header: it ends the connection quietly.
+  }
+  {  // garbage instead of a header
+    RawData raw(*compute_, session.data_address(), node_id());
+    std::vector<std::byte> junk(cluster::kDataHeaderBytes, std::byte{0x41});
+    raw.send_raw(junk);
+    EXPECT_EQ(raw.reply(0x4141414141414141).first, Errc::invalid_argument);  // its id, echoed
+    EXPECT_TRUE(raw.closed_by_node());
+  }
+}
+
+TEST_F(DataChannelTest, BadHandlesAndRangesAreRefusedAndTheConnectionGoesOn) {
+  RawSession session(*compute_, address_);
+  const std::uint64_t handle = session.allocate(device_id(), 4096);
+  RawData raw(*compute_, session.data_address(), node_id());
+  raw.bind(session);
+  ASSERT_EQ(raw.reply(1).first, Errc::ok);
+  const std::vector<std::byte> payload(100, std::byte{7});
+  raw.send({DataOp::write, 0, 2, handle + 1000, 0, payload.size()}, payload);
+  EXPECT_EQ(raw.reply(2).first, Errc::not_found);
+  raw.send({DataOp::write, 0, 3, handle, 4000, payload.size()}, payload);
+  EXPECT_EQ(raw.reply(3).first, Errc::out_of_range);
+  raw.send({DataOp::read, 0, 4, handle, 4095, 2});
+  EXPECT_EQ(raw.reply(4).first, Errc::out_of_range);
+  raw.send({DataOp::read, 0, 5, handle, 0, 0});
+  EXPECT_EQ(raw.reply(5).first, Errc::invalid_argument);  // 0 bytes: a malformed frame
+  EXPECT_TRUE(raw.closed_by_node());
+  // A connection that stayed in step serves after a refusal.
+  RawData again(*compute_, session.data_address(), node_id());
+  RawSession fresh(*compute_, address_);
+  const std::uint64_t mine = fresh.allocate(device_id(), 4096);
+  again.bind(fresh);
+  ASSERT_EQ(again.reply(1).first, Errc::ok);
+  again.send({DataOp::write, 0, 2, handle, 0, payload.size()}, payload);  // another session's
+  EXPECT_EQ(again.reply(2).first, Errc::not_found);
+  again.send({DataOp::write, 0, 3, mine, 10, payload.size()}, payload);
+  EXPECT_EQ(again.reply(3).first, Errc::ok);
+  again.send({DataOp::read, 0, 4, mine, 10, payload.size()});
+  const auto [code, data] = again.reply(4, payload.size());
+  EXPECT_EQ(code, Errc::ok);
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), payload.begin(),
+                         [](char c, std::byte b) { return static_cast<std::byte>(c) == b; }));
+}
+
+TEST_F(DataChannelTest, SecretsBindOneConnectionToOneSessionOfItsOwner) {
+  RawSession session(*compute_, address_);
+  {  // wrong secret
+    RawData raw(*compute_, session.data_address(), node_id());
+    std::string wrong = session.response.data_secret();
+    wrong[0] = static_cast<char>(wrong[0] ^ 1);
+    raw.send({DataOp::bind, 0, 1, session.response.session_id(), 0, 32},
+             std::as_bytes(std::span(wrong)));
+    const auto [code, message] = raw.reply(1);
+    EXPECT_EQ(code, Errc::permission_denied) << message;
+    EXPECT_TRUE(raw.closed_by_node());
+  }
+  {  // another member presenting this session's id and secret
+    RawData raw(*second_, session.data_address(), node_id());
+    raw.bind(session);
+    EXPECT_EQ(raw.reply(1).first, Errc::not_found);
+  }
+  {  // the right one binds once...
+    RawData raw(*compute_, session.data_address(), node_id());
+    raw.bind(session);
+    EXPECT_EQ(raw.reply(1).first, Errc::ok);
+    raw.bind(session, 2);  // ...and a bound connection cannot bind again
+    EXPECT_EQ(raw.reply(2).first, Errc::invalid_argument);
+  }
+  {  // ...and a replay of the used secret is refused
+    RawData raw(*compute_, session.data_address(), node_id());
+    raw.bind(session);
+    EXPECT_EQ(raw.reply(1).first, Errc::permission_denied);
+  }
+  {  // the first request must be a bind
+    RawSession fresh(*compute_, address_);
+    RawData raw(*compute_, session.data_address(), node_id());
+    raw.send({DataOp::read, 0, 1, 1, 0, 8});
+    EXPECT_EQ(raw.reply(1).first, Errc::invalid_argument);
+  }
+}
+
+TEST_F(DataChannelTest, MonitorsNoCertificateAndOtherClustersAreRefused) {
+  RawSession session(*monitor_, address_);
+  ASSERT_NE(session.response.data_port(), 0u);
+  {  // role monitor
+    RawData raw(*monitor_, session.data_address(), node_id());
+    raw.bind(session);
+    const auto [code, message] = raw.reply(1);
+    EXPECT_EQ(code, Errc::permission_denied);
+    EXPECT_NE(message.find("role"), std::string::npos) << message;
+  }
+  {  // another cluster: its CA does not know the node, and the node does not know it
+    TestCluster other("other-cluster");
+    const net::NodeIdentity stranger = net::NodeIdentity::load(other.ca_dir());
+    net::TlsContext tls(stranger, net::TlsContext::Side::client);
+    EXPECT_TRUE(throws_errc(
+        [&] { net::TlsSocket::connect(tls, session.data_address(), node_id(), std::chrono::seconds(5)); },
+        Errc::permission_denied));
+  }
+  {  // TLS without a client certificate: the node ends the handshake, nothing is served
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(session.response.data_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    const int connected = SSL_connect(ssl);
+    char byte = 0;
+    // TLS 1.3 lets the client finish first; the node's refusal arrives on the first read.
+    const int got = connected == 1 ? SSL_read(ssl, &byte, 1) : -1;
+    EXPECT_LE(got, 0);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    ::close(fd);
+  }
+}
+
+}  // namespace
+}  // namespace crossgpu::testing
