@@ -36,3 +36,9 @@ set_tests_properties(test_python_client PROPERTIES LABELS "cluster;python" TIMEO
 # The data channel: bit-exact transfers, gRPC fallback, node id pinning and hostile peers.
 crossgpu_test(test_cluster_data_channel test_cluster_data_channel.cpp
   LIBS crossgpu_cluster_test_support OpenSSL::SSL LABELS cluster)
+
+# Nodes in separate network namespaces joined by a veth pair (root; skipped otherwise).
+crossgpu_test(test_cluster_netns test_cluster_netns.cpp
+  LIBS crossgpu_cluster_test_support crossgpu_kernels LABELS cluster network)
+target_compile_definitions(test_cluster_netns PRIVATE
+  CROSSGPU_TEST_SELF="$<TARGET_FILE:test_cluster_netns>")
