@@ -319,6 +319,23 @@ TEST_F(DataChannelTest, SecretsBindOneConnectionToOneSessionOfItsOwner) {
   }
 }
 
+TEST_F(DataChannelTest, ARemovedNodeLosesItsBoundConnection) {
+  const net::NodeIdentity doomed = cluster_->join(net::Role::compute, address_);
+  RawSession session(doomed, address_);
+  const std::uint64_t handle = session.allocate(device_id(), 4096);
+  RawData raw(doomed, session.data_address(), node_id());
+  raw.bind(session);
+  ASSERT_EQ(raw.reply(1).first, Errc::ok);
+  raw.send({DataOp::read, 0, 2, handle, 0, 8});
+  EXPECT_EQ(raw.reply(2, 8).first, Errc::ok);
+  ASSERT_TRUE(net::RevocationList::revoke(cluster_->ca_dir(), doomed.node_id()));
+  raw.send({DataOp::read, 0, 3, handle, 0, 8});
+  const auto [code, message] = raw.reply(3);
+  EXPECT_EQ(code, Errc::permission_denied) << message;
+  EXPECT_NE(message.find("removed"), std::string::npos) << message;
+  EXPECT_TRUE(raw.closed_by_node());
+}
+
 TEST_F(DataChannelTest, MonitorsNoCertificateAndOtherClustersAreRefused) {
   RawSession session(*monitor_, address_);
   ASSERT_NE(session.response.data_port(), 0u);

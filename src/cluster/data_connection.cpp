@@ -39,8 +39,10 @@ void DataConnection::run() noexcept {
         if (request.op == DataOp::bind) {
           fail(Errc::invalid_argument, "data bind: this connection is bound already");
         }
+        check_still_admitted();
       } catch (const Error& e) {
-        // Out of step or hostile: the payload length cannot be trusted, so the connection ends.
+        // Out of step, hostile or no longer a member: the payload length cannot be trusted (or
+        // should not be read), so the connection ends.
         log::warn("data channel: node {} at {} broke the protocol: {}", peer_.node_id,
                   socket_->peer_address(), e.what());
         reply_error(id_only(header), e);
@@ -61,8 +63,9 @@ void DataConnection::run() noexcept {
 
 bool DataConnection::admit() {
   std::string reason;
+  certificate_pem_ = socket_->peer_certificate_pem();
   std::optional<net::PeerIdentity> peer = authenticator_.check_certificate(
-      socket_->peer_address(), socket_->peer_certificate_pem(), net::Role::compute, &reason);
+      socket_->peer_address(), certificate_pem_, net::Role::compute, &reason);
   DataHeader header;
   if (!socket_->read_exact(header)) return false;
   DataFrame request = id_only(header);
@@ -99,6 +102,14 @@ bool DataConnection::admit() {
   log::info("data channel of session {} bound by {} ({})", session_id_, peer_.node_id,
             socket_->peer_address());
   return true;
+}
+
+void DataConnection::check_still_admitted() {
+  std::string reason;
+  if (!authenticator_.check_certificate(socket_->peer_address(), certificate_pem_,
+                                        net::Role::compute, &reason)) {
+    fail(Errc::permission_denied, "{}", reason);
+  }
 }
 
 std::shared_ptr<Session> DataConnection::session() const {

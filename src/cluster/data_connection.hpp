@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "cluster/data_frame.hpp"
@@ -38,7 +39,12 @@ class DataConnection {
   std::unique_ptr<net::TlsSocket> socket_;
   const net::Authenticator& authenticator_;
   SessionTable& sessions_;
+  // Re-checks the certificate before each request, as gRPC does per call: a node removed from
+  // the cluster after it bound loses the connection at its next request.
+  void check_still_admitted();
+
   net::PeerIdentity peer_;
+  std::string certificate_pem_;
   std::weak_ptr<Session> session_;  // weak: a data connection never keeps a session alive
   std::uint64_t session_id_ = 0;
   std::vector<std::byte> staging_;  // for buffers without a host mapping
