@@ -1,6 +1,8 @@
 // `crossgpu node`: serve this machine's devices to the cluster until SIGINT/SIGTERM. With
 // --join TOKEN it first enrolls with an invite, then serves. The listener is mutual TLS with the
-// node's identity; there is no plaintext mode.
+// node's identity; there is no plaintext mode. The node also samples telemetry, polls its peers'
+// telemetry into a cluster view (served by the Telemetry service) and, with --http, serves
+// /metrics and /api/cluster on loopback.
 #include <signal.h>
 
 #include <cstdio>
@@ -18,6 +20,10 @@
 #include "device/registry.hpp"
 #include "net/discovery/discovery.hpp"
 #include "net/security.hpp"
+#include "telemetry/sampler.hpp"
+#include "telemetry/service/http_exporter.hpp"
+#include "telemetry/service/peer_poller.hpp"
+#include "telemetry/service/telemetry_service.hpp"
 
 namespace crossgpu::apps {
 namespace {
@@ -33,7 +39,74 @@ struct NodeOptions {
   std::vector<std::string> peers;
   std::vector<std::string> interfaces;
   bool no_discovery = false;
+  std::string http;  // empty: no HTTP endpoint
+  unsigned telemetry_interval_ms = telemetry::kDefaultInterval.count();
+  bool no_profile = false;
   DeviceOptions devices;
+};
+
+// Where device profiles are cached: $CROSSGPU_CACHE_DIR, $XDG_CACHE_HOME/crossgpu or
+// ~/.cache/crossgpu, then profiles/. Empty (profile at every start) when none is set.
+std::filesystem::path profile_cache_dir() {
+  for (const auto& [variable, suffix] : {std::pair{"CROSSGPU_CACHE_DIR", ""},
+                                         std::pair{"XDG_CACHE_HOME", "/crossgpu"},
+                                         std::pair{"HOME", "/.cache/crossgpu"}}) {
+    if (const char* value = std::getenv(variable); value && *value) {
+      return std::filesystem::path(std::string(value) + suffix) / "profiles";
+    }
+  }
+  return {};
+}
+
+// Telemetry of this node and its view of the cluster: sampled locally, peers polled, served by
+// the Telemetry service and, when asked, over HTTP. Members stop in reverse order.
+struct TelemetryStack {
+  TelemetryStack(const NodeOptions& options, const net::NodeIdentity& identity,
+                 const std::vector<std::shared_ptr<Device>>& devices,
+                 std::shared_ptr<cluster::PeerMonitor> monitor)
+      : interval(options.telemetry_interval_ms),
+        aggregator(identity.node_id()),
+        poller(identity, aggregator, [monitor] { return monitor->status(); },
+               telemetry::PollerOptions{.interval = interval}),
+        sampler(devices, aggregator, sampler_options(options), [this] { return poller.links(); }) {}
+
+  static telemetry::SamplerOptions sampler_options(const NodeOptions& options) {
+    telemetry::SamplerOptions o;
+    o.interval = std::chrono::milliseconds(options.telemetry_interval_ms);
+    o.profile = !options.no_profile;
+    o.profile_cache = profile_cache_dir();
+    return o;
+  }
+
+  // The Telemetry service, registered on the node server's mutual-TLS port.
+  cluster::NodeServerOptions::ServiceFactory service() {
+    return [this](const net::NodeIdentity&, const net::Authenticator& authenticator) {
+      return std::make_unique<telemetry::TelemetryService>(aggregator, authenticator, interval);
+    };
+  }
+
+  void start(const std::string& http_address) {
+    sampler.start();
+    poller.start();
+    if (!http_address.empty()) {
+      const auto address = telemetry::parse_http_address(http_address);
+      http = std::make_unique<telemetry::HttpExporter>(aggregator, address);
+      std::printf("telemetry: http://%s:%d/metrics and /api/cluster\n", address.host.c_str(),
+                  http->port());
+    }
+  }
+
+  void stop() {
+    http.reset();
+    poller.stop();
+    sampler.stop();
+  }
+
+  std::chrono::milliseconds interval;
+  telemetry::ClusterAggregator aggregator;
+  telemetry::PeerPoller poller;
+  telemetry::LocalSampler sampler;
+  std::unique_ptr<telemetry::HttpExporter> http;
 };
 
 // "4GiB", "512MiB", "100M", "123" -> bytes. Errc::invalid_argument for anything else.
@@ -146,9 +219,12 @@ int run_node(const NodeOptions& options) {
   server_options.limits.quota_bytes = options.quota.empty() ? 0 : parse_bytes(options.quota);
   server_options.limits.max_sessions = options.max_sessions;
   // Other nodes this node watches (heartbeats, state, RTT) for `crossgpu status`.
-  auto monitor = std::make_shared<cluster::PeerMonitor>(net::NodeIdentity::load(config));
+  const net::NodeIdentity identity = net::NodeIdentity::load(config);
+  auto monitor = std::make_shared<cluster::PeerMonitor>(identity);
   server_options.peers = [monitor] { return monitor->status(); };
   const auto devices = options.devices.select(registry);
+  TelemetryStack telemetry(options, identity, devices, monitor);
+  server_options.services.push_back(telemetry.service());
   cluster::NodeServer server(devices, server_options);
   server.start();
   const auto discovery =
@@ -159,12 +235,14 @@ int run_node(const NodeOptions& options) {
               server_options.limits.quota_bytes == 0
                   ? "unlimited"
                   : format_bytes(server_options.limits.quota_bytes).c_str());
+  telemetry.start(options.http);
   std::fflush(stdout);
   int signal = 0;
   sigwait(&stop, &signal);
   std::printf("%s: stopping (draining calls, freeing sessions)\n",
               signal == SIGINT ? "SIGINT" : "SIGTERM");
   std::fflush(stdout);
+  telemetry.stop();
   server.shutdown(std::chrono::seconds(2));
   return 0;
 }
@@ -193,6 +271,16 @@ void add_node_command(CLI::App& app, int& exit_code) {
                       "not docker0 or loopback)");
   command->add_flag("--no-discovery", options->no_discovery,
                     "do not advertise or browse DNS-SD; watch --peer seeds only");
+  command->add_option("--http", options->http,
+                      "serve /metrics (Prometheus) and /api/cluster (JSON) at host:port; a bare "
+                      "port binds 127.0.0.1 (default: off; no authentication, keep it on loopback)");
+  command->add_option("--telemetry-interval", options->telemetry_interval_ms,
+                      "milliseconds between telemetry samples and peer polls")
+      ->capture_default_str()
+      ->check(CLI::Range(10u, 3'600'000u));
+  command->add_flag("--no-profile", options->no_profile,
+                    "do not profile or self-test devices at start (they are then left out of "
+                    "placement)");
   command->add_option("--join", options->join, "enroll with this invite token first");
   command->add_option("--name", options->name, "node name when joining (default: hostname)");
   options->devices.add_to(*command, true);

@@ -1,9 +1,13 @@
 // `crossgpu status`: the cluster as a node sees it (by default the node on this machine): the
-// node itself, its devices, and every peer with its address, state, RTT and devices.
+// node itself, its devices, and every peer with its address, state, RTT and devices; then the
+// node's telemetry view of the cluster: temperature, power, memory, busy and battery per device,
+// "n/a" where a value is unavailable.
 #include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -14,6 +18,10 @@
 #include "core/error.hpp"
 #include "crossgpu/v1/node.pb.h"
 #include "net/security.hpp"
+#include "net/status.hpp"
+#include "telemetry/cluster_json.hpp"
+#include "crossgpu/v1/telemetry.grpc.pb.h"
+#include "telemetry/service/wire.hpp"
 
 namespace crossgpu::apps {
 namespace {
@@ -79,6 +87,78 @@ void print_table(const nlohmann::json& status) {
   std::fputs(table.render().c_str(), stdout);
 }
 
+// The node's cluster view over its Telemetry service, or nullopt (with the reason printed to
+// stderr) when the node does not serve it.
+std::optional<telemetry::ClusterView> fetch_telemetry(const std::string& address,
+                                                      const net::NodeIdentity& identity) {
+  auto stub = v1::Telemetry::NewStub(identity.connect(address));
+  v1::TelemetrySnapshotRequest request;
+  *request.mutable_version() = telemetry::telemetry_version();
+  request.set_cluster(true);
+  v1::TelemetrySnapshotResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  const grpc::Status status = stub->Snapshot(&context, request, &response);
+  if (!status.ok()) {
+    std::fprintf(stderr, "telemetry: %s\n", net::to_error(status).what());
+    return std::nullopt;
+  }
+  telemetry::check_telemetry_version(response.version());
+  telemetry::ClusterView view;
+  for (const auto& node : response.nodes()) {
+    view.nodes.push_back({telemetry::from_wire(node), view.nodes.empty(), {}});
+  }
+  return view;
+}
+
+template <typename T>
+std::string shown(const telemetry::Measured<T>& m, const char* format, double scale = 1) {
+  if (!m.value) return "n/a";
+  return fmt::format(fmt::runtime(format), static_cast<double>(*m.value) * scale);
+}
+
+std::string memory_cell(const telemetry::DeviceMetrics& m) {
+  if (!m.memory_used_bytes.value || !m.memory_total_bytes.value) return "n/a";
+  return format_bytes(*m.memory_used_bytes.value) + " / " + format_bytes(*m.memory_total_bytes.value);
+}
+
+std::string battery_cell(const telemetry::HostMetrics& host) {
+  if (!host.battery_level.value) return "n/a";
+  const bool charging = host.charging.value.value_or(false);
+  return fmt::format("{:.0f}%{}", *host.battery_level.value * 100, charging ? " charging" : "");
+}
+
+std::string self_test_cell(const telemetry::DeviceRegistration& r) {
+  std::string cell(telemetry::to_string(r.self_test));
+  if (r.self_test == telemetry::SelfTestStatus::failed) cell += ": " + r.self_test_reason.substr(0, 40);
+  return cell;
+}
+
+void print_telemetry(const telemetry::ClusterView& view) {
+  Table table({{"node"}, {"device"}, {"temp C", Align::right}, {"power W", Align::right},
+               {"memory used", Align::right}, {"busy", Align::right}, {"battery"},
+               {"thermal"}, {"self-test"}});
+  for (const telemetry::NodeView& node : view.nodes) {
+    const telemetry::NodeTelemetry& n = node.latest;
+    const std::string thermal = n.host.thermal_state.value
+                                    ? std::string(telemetry::to_string(*n.host.thermal_state.value))
+                                    : "n/a";
+    for (const telemetry::DeviceRegistration& r : n.devices) {
+      const telemetry::DeviceMetrics* m = nullptr;
+      for (const auto& sample : n.metrics) {
+        if (sample.device_id == r.device_id) m = &sample;
+      }
+      const telemetry::DeviceMetrics none;
+      const telemetry::DeviceMetrics& metrics = m ? *m : none;
+      table.add_row({n.node_id.substr(0, 12), r.name, shown(metrics.temperature_c, "{:.0f}"),
+                     shown(metrics.power_w, "{:.1f}"), memory_cell(metrics),
+                     shown(metrics.busy_fraction, "{:.0f}%", 100), battery_cell(n.host), thermal,
+                     self_test_cell(r)});
+    }
+  }
+  std::fputs(table.render().c_str(), stdout);
+}
+
 int run_status(const StatusOptions& options) {
   const net::NodeIdentity identity =
       net::NodeIdentity::load(net::resolve_config_dir(options.config));
@@ -90,11 +170,17 @@ int run_status(const StatusOptions& options) {
   for (int i = 0; i < 20 && node->rtt_ms() == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  const nlohmann::json report = status_json(status, options.node, node->rtt_ms());
+  nlohmann::json report = status_json(status, options.node, node->rtt_ms());
+  const auto view = fetch_telemetry(options.node, identity);
+  if (view) report["telemetry"] = telemetry::cluster_json(*view);
   if (options.json) {
     std::puts(report.dump(2).c_str());
-  } else {
-    print_table(report);
+    return 0;
+  }
+  print_table(report);
+  if (view) {
+    std::puts("");
+    print_telemetry(*view);
   }
   return 0;
 }
