@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "cluster/data_frame.hpp"
 #include "cluster/protocol.hpp"
 #include "cluster/remote_node.hpp"
@@ -329,6 +331,7 @@ TEST_F(DataChannelTest, ARemovedNodeLosesItsBoundConnection) {
   raw.send({DataOp::read, 0, 2, handle, 0, 8});
   EXPECT_EQ(raw.reply(2, 8).first, Errc::ok);
   ASSERT_TRUE(net::RevocationList::revoke(cluster_->ca_dir(), doomed.node_id()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past the re-check interval
   raw.send({DataOp::read, 0, 3, handle, 0, 8});
   const auto [code, message] = raw.reply(3);
   EXPECT_EQ(code, Errc::permission_denied) << message;

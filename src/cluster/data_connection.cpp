@@ -105,6 +105,10 @@ bool DataConnection::admit() {
 }
 
 void DataConnection::check_still_admitted() {
+  constexpr auto kRecheckInterval = std::chrono::milliseconds(100);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - checked_at_ < kRecheckInterval) return;
+  checked_at_ = now;
   std::string reason;
   if (!authenticator_.check_certificate(socket_->peer_address(), certificate_pem_,
                                         net::Role::compute, &reason)) {
