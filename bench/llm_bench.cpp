@@ -14,11 +14,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <tuple>
 
 #include "apps/device_options.hpp"
 #include "apps/table.hpp"
 #include "core/error.hpp"
 #include "device/registry.hpp"
+#include "llm_demo_file.hpp"
 #include "llm_limits.hpp"
 #include "llm_model.hpp"
 #include "llm_run.hpp"
@@ -37,6 +39,7 @@ struct Options {
   // 0: the preset's value.
   std::uint32_t layers = 0, embedding = 0, ffn = 0, heads = 0, kv_heads = 0;
   std::uint32_t stages = 3;
+  bool gpus_only = false;
   RunSettings run;
   std::string model_dir;
   std::string json_path = "llm-bench-results.json";
@@ -56,6 +59,8 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--ffn", o.ffn, "feed-forward size (overrides the preset)");
   app.add_option("--heads", o.heads, "query heads (overrides the preset)");
   app.add_option("--kv-heads", o.kv_heads, "key/value heads (overrides the preset)");
+  app.add_flag("--gpus-only", o.gpus_only,
+               "leave out CPU devices (the CPU backend and lavapipe): for the large preset on a GPU machine");
   app.add_option("--stages", o.stages, "stages of the pipeline runs (at most the layers)")->capture_default_str();
   app.add_option("--prompt-tokens", o.run.prompt_tokens, "prompt length (prefill)")->capture_default_str();
   app.add_option("--decode-tokens", o.run.decode_tokens, "tokens decoded (greedy) per timed run")
@@ -221,12 +226,27 @@ struct DeviceRuns {
   Limits limits;
 };
 
+// One stage and the split on the same device, loaded together and timed in turn, so that both
+// see the same load; each is warmed up first.
+std::pair<RunResult, std::optional<RunResult>> time_single_and_split(const BenchModel& model, const MeasuredDevice& m,
+                                                                     std::uint32_t stages, const RunSettings& run) {
+  const std::string type = kernels::to_string(model.spec().type), name = m.device->properties().name;
+  fmt::print("{} on {}: one stage{} ...\n", type, name, stages > 1 ? fmt::format(" and {} stages, in turn", stages) : "");
+  std::fflush(stdout);
+  GenerationBench single(model, {m.device}, run);
+  std::optional<GenerationBench> split;
+  if (stages > 1) split.emplace(model, std::vector<std::shared_ptr<Device>>(stages, m.device), run);
+  for (int r = 0; r < run.repeats; ++r) {
+    single.run_once();
+    if (split) split->run_once();
+  }
+  return {single.result(), split ? std::optional<RunResult>(split->result()) : std::nullopt};
+}
+
 DeviceRuns run_device(const BenchModel& model, const MeasuredDevice& m, const Options& o, ModelTables& t) {
   const std::string name = m.device->properties().name;
-  fmt::print("{} on {}: one stage ...\n", kernels::to_string(model.spec().type), name);
-  std::fflush(stdout);
   DeviceRuns runs;
-  runs.single = run_generation(model, {m.device}, o.run);
+  std::tie(runs.single, runs.split) = time_single_and_split(model, m, std::min(o.stages, model.config().layers), o.run);
   runs.limits = limits_of(model, m.profile, m.bandwidth, o.run);
   const RunResult& s = runs.single;
   t.single.add_row({name, kernels::to_string(model.spec().type), fmt::format("{:.1f}", s.prefill_tokens_per_s),
@@ -234,13 +254,9 @@ DeviceRuns run_device(const BenchModel& model, const MeasuredDevice& m, const Op
                     fmt::format("{:.1f}", s.decode_tokens_per_s),
                     rate_pct(s.decode_tokens_per_s, runs.limits.decode_tokens_per_s), ms(s.decode_seconds_per_token()),
                     ms(runs.limits.decode_tokens_per_s > 0 ? 1.0 / runs.limits.decode_tokens_per_s : 0)});
-  const std::uint32_t stages = std::min(o.stages, model.config().layers);
-  if (stages > 1) {
-    fmt::print("{} on {}: {} stages ...\n", kernels::to_string(model.spec().type), name, stages);
-    std::fflush(stdout);
-    runs.split = run_generation(model, std::vector<std::shared_ptr<Device>>(stages, m.device), o.run);
-    add_pipeline_row(t, fmt::format("{} stages on {}", stages, name), *runs.split, s.decode_seconds_per_token(),
-                     s.tokens);
+  if (runs.split) {
+    add_pipeline_row(t, fmt::format("{} stages on {}", runs.split->stages.size(), name), *runs.split,
+                     s.decode_seconds_per_token(), s.tokens);
   }
   return runs;
 }
@@ -340,15 +356,27 @@ json run_info(int argc, char** argv, const Options& o) {
           {"batch", o.run.batch}, {"repeats", o.run.repeats}, {"stages", o.stages}};
 }
 
+std::vector<std::shared_ptr<Device>> selected_devices(const Registry& registry, const Options& o) {
+  std::vector<std::shared_ptr<Device>> devices = o.devices.select(registry);
+  if (o.gpus_only) {
+    std::erase_if(devices, [](const auto& d) { return d->properties().type == DeviceType::cpu; });
+  }
+  if (devices.empty()) fail(Errc::not_found, "no device left to measure (--gpus-only leaves out CPU devices)");
+  return devices;
+}
+
 std::filesystem::path model_folder(const Options& o) {
   if (!o.model_dir.empty()) return o.model_dir;
   return std::filesystem::temp_directory_path() / fmt::format("crossgpu-llm-bench-{}", ::getpid());
 }
 
 int run(int argc, char** argv, const Options& o) {
+  // Everything the options can get wrong is refused before minutes of profiling and generating.
   const std::vector<WeightType> types = parse_types(o.type);
+  check_settings(o.run);
+  for (WeightType type : types) check_shape(model_spec(o, type));
   Registry registry(o.devices.registry_options());
-  const std::vector<MeasuredDevice> devices = profile_devices(o.devices.select(registry));
+  const std::vector<MeasuredDevice> devices = profile_devices(selected_devices(registry, o));
   const std::filesystem::path folder = model_folder(o);
   json out = run_info(argc, argv, o);
   out["devices"] = json::array();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "kernels/weight_type.hpp"
 #include "model/gguf.hpp"
 #include "model/llama_config.hpp"
 
@@ -52,8 +53,21 @@ void copy_tensor(model::GgufWriter& out, const model::GgufFile& in, const std::s
 
 }  // namespace
 
+void check_shape(const model::DemoModelSpec& spec) {
+  // demo_model checks the same, but each thread sees a one-layer spec: say what was asked here.
+  if (spec.layers == 0 || spec.heads == 0 || spec.kv_heads == 0 || spec.embedding % spec.heads != 0 ||
+      spec.heads % spec.kv_heads != 0) {
+    fail(Errc::invalid_argument,
+         "demo model: inconsistent shape ({} layers, {} embedding, {} heads, {} KV heads): the heads must divide "
+         "the embedding and the KV heads the heads",
+         spec.layers, spec.embedding, spec.heads, spec.kv_heads);
+  }
+  kernels::row_bytes(spec.type, spec.embedding);  // throws for rows that are not whole blocks
+  kernels::row_bytes(spec.type, spec.ffn);
+}
+
 void write_parallel_demo_model(const std::filesystem::path& path, const model::DemoModelSpec& spec) {
-  if (spec.layers == 0) fail(Errc::invalid_argument, "demo model: a model needs at least one layer");
+  check_shape(spec);
   std::vector<std::vector<std::byte>> parts = generate_layers(spec);
   const std::vector<std::byte> head_part = std::move(parts[0]);
   const model::GgufFile first = model::GgufFile::parse(head_part);

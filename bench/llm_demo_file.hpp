@@ -12,6 +12,9 @@
 
 namespace crossgpu::bench {
 
+// Errc::invalid_argument for a spec demo_model would refuse, said of the whole model.
+void check_shape(const model::DemoModelSpec& spec);
+
 // Throws what demo_model throws for an invalid spec, Errc::io when the file cannot be written.
 void write_parallel_demo_model(const std::filesystem::path& path, const model::DemoModelSpec& spec);
 

@@ -26,6 +26,10 @@ model::Pipeline build_pipeline(const BenchModel& m, const std::vector<std::share
   return model::Pipeline(m.config(), std::move(stages));
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values.empty() ? 0 : values[values.size() / 2];
@@ -89,29 +93,58 @@ std::vector<std::uint32_t> bench_prompt(std::uint32_t tokens, std::uint32_t voca
   return ids;
 }
 
-RunResult run_generation(const BenchModel& model, const std::vector<std::shared_ptr<Device>>& stage_devices,
-                         const RunSettings& settings) {
+void check_settings(const RunSettings& settings) {
   if (settings.prompt_tokens == 0 || settings.decode_tokens == 0 || settings.batch == 0 || settings.repeats < 1) {
-    fail(Errc::invalid_argument, "prompt, decode tokens, batch and repeats must be at least 1");
+    fail(Errc::invalid_argument, "prompt tokens, decode tokens, batch and repeats must be at least 1");
   }
+}
+
+struct GenerationBench::State {
+  RunSettings settings;
+  model::Pipeline pipeline;
+  std::vector<std::uint32_t> prompt;
   RunResult result;
+  DecodeStats stats;
+};
+
+GenerationBench::GenerationBench(const BenchModel& model, const std::vector<std::shared_ptr<Device>>& stage_devices,
+                                 const RunSettings& settings) {
+  check_settings(settings);
   const auto load_start = std::chrono::steady_clock::now();
   model::Pipeline pipeline = build_pipeline(model, stage_devices, settings);
-  result.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  const double load_seconds = seconds_since(load_start);
+  state_ = std::make_unique<State>(State{.settings = settings,
+                                         .pipeline = std::move(pipeline),
+                                         .prompt = bench_prompt(settings.prompt_tokens, model.config().vocab)});
+  state_->result.load_seconds = load_seconds;
+  // Warm-up: the same prefill batches and two decode passes compile every shader and touch every
+  // buffer; the timed runs then rewrite the same cache positions.
+  generate_once(state_->pipeline, state_->prompt, std::min<std::uint32_t>(settings.decode_tokens, 2), nullptr);
+}
 
-  const std::vector<std::uint32_t> prompt = bench_prompt(settings.prompt_tokens, model.config().vocab);
-  generate_once(pipeline, prompt, std::min<std::uint32_t>(settings.decode_tokens, 2), nullptr);  // warm-up
-  DecodeStats stats;
-  for (int r = 0; r < settings.repeats; ++r) {
-    const model::GenerateResult run = generate_once(pipeline, prompt, settings.decode_tokens, &stats);
-    result.prefill_runs.push_back(run.prefill_tokens_per_second());
-    result.decode_runs.push_back(run.decode_tokens_per_second());
-    result.tokens = run.tokens;
-  }
-  result.prefill_tokens_per_s = median(result.prefill_runs);
-  result.decode_tokens_per_s = median(result.decode_runs);
-  result.stages = shares(pipeline, stats);
-  return result;
+GenerationBench::~GenerationBench() = default;
+
+void GenerationBench::run_once() {
+  State& s = *state_;
+  const model::GenerateResult run = generate_once(s.pipeline, s.prompt, s.settings.decode_tokens, &s.stats);
+  s.result.prefill_runs.push_back(run.prefill_tokens_per_second());
+  s.result.decode_runs.push_back(run.decode_tokens_per_second());
+  s.result.tokens = run.tokens;
+}
+
+RunResult GenerationBench::result() const {
+  RunResult r = state_->result;
+  r.prefill_tokens_per_s = median(r.prefill_runs);
+  r.decode_tokens_per_s = median(r.decode_runs);
+  r.stages = shares(state_->pipeline, state_->stats);
+  return r;
+}
+
+RunResult run_generation(const BenchModel& model, const std::vector<std::shared_ptr<Device>>& stage_devices,
+                         const RunSettings& settings) {
+  GenerationBench bench(model, stage_devices, settings);
+  for (int r = 0; r < settings.repeats; ++r) bench.run_once();
+  return bench.result();
 }
 
 }  // namespace crossgpu::bench

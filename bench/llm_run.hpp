@@ -42,8 +42,28 @@ struct RunResult {
   double decode_seconds_per_token() const { return decode_tokens_per_s > 0 ? 1.0 / decode_tokens_per_s : 0; }
 };
 
-// Stage i holds layers [i*L/n, (i+1)*L/n) of the L layers on stage_devices[i]; n is
-// stage_devices.size() (at most L; Errc::invalid_argument otherwise).
+// Errc::invalid_argument unless every count is at least 1.
+void check_settings(const RunSettings& settings);
+
+// A model loaded as a pipeline, warmed up, timed run by run. Two of them timed in turn (A B A B)
+// see the same load on a shared machine, so their difference means something.
+class GenerationBench {
+ public:
+  // Stage i holds layers [i*L/n, (i+1)*L/n) of the L layers on stage_devices[i]; n is
+  // stage_devices.size() (at most L; Errc::invalid_argument otherwise). Loads and warms up.
+  GenerationBench(const BenchModel& model, const std::vector<std::shared_ptr<Device>>& stage_devices,
+                  const RunSettings& settings);
+  ~GenerationBench();
+
+  void run_once();           // one timed generation
+  RunResult result() const;  // medians of the timed runs so far
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Loads, warms up, times settings.repeats runs.
 RunResult run_generation(const BenchModel& model, const std::vector<std::shared_ptr<Device>>& stage_devices,
                          const RunSettings& settings);
 
