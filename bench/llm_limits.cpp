@@ -46,7 +46,7 @@ Limits limits_of(const BenchModel& model, const telemetry::DeviceProfile& profil
   if (l.bandwidth_bytes_per_s <= 0) return l;  // nothing measured: no limit rather than a guess
   l.decode_tokens_per_s = l.bandwidth_bytes_per_s / l.decode_bytes_per_token;
   const auto [seconds, bandwidth_bound] = prefill_seconds(model, l, settings);
-  l.prefill_tokens_per_s = seconds > 0 ? settings.prompt_tokens / seconds : 0;
+  l.prefill_estimate_tokens_per_s = seconds > 0 ? settings.prompt_tokens / seconds : 0;
   l.prefill_bound = bandwidth_bound ? "bandwidth" : "compute";
   return l;
 }
@@ -56,7 +56,7 @@ nlohmann::json limits_json(const Limits& l) {
           {"matmul_f32_flops_per_s", l.matmul_flops_per_s},
           {"decode_bytes_per_token", l.decode_bytes_per_token},
           {"decode_tokens_per_s", l.decode_tokens_per_s},
-          {"prefill_tokens_per_s", l.prefill_tokens_per_s},
+          {"prefill_estimate_tokens_per_s", l.prefill_estimate_tokens_per_s},
           {"prefill_bound", l.prefill_bound}};
 }
 

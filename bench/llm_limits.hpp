@@ -1,7 +1,9 @@
-// The ceilings crossgpu-llm-bench compares its tokens/s with, from the device's profile measured
-// in the same run: decoding reads every weight once per token, so it can go no faster than the
-// measured memory bandwidth divided by the bytes a token reads; a prefill batch reads the weights
-// once for all its tokens but does their FLOPs, so it is bounded by the larger of the two times.
+// What crossgpu-llm-bench compares its tokens/s with, from the device's profile measured in the
+// same run. Decoding reads every weight once per token, so it can go no faster than the measured
+// memory bandwidth divided by the bytes a token reads: a limit. A prefill batch reads the weights
+// once for all its tokens but does all their FLOPs; its figure uses the profile's f32 matmul rate,
+// which is not the rate of the quantized kernels prefill runs, so it is an estimate that a faster
+// kernel can beat, not a limit.
 #pragma once
 
 #include <string>
@@ -27,7 +29,7 @@ struct Limits {
   double matmul_flops_per_s = 0;        // the profile's f32 matmul rate
   double decode_bytes_per_token = 0;    // weights + the mean KV cache read over the decoded positions
   double decode_tokens_per_s = 0;       // bandwidth / decode_bytes_per_token
-  double prefill_tokens_per_s = 0;      // prompt / sum over batches of max(bytes / bandwidth, FLOPs / rate)
+  double prefill_estimate_tokens_per_s = 0;  // prompt / sum over batches of max(bytes / bandwidth, FLOPs / rate)
   std::string prefill_bound;            // "bandwidth" or "compute": which term dominated
 };
 
