@@ -15,10 +15,13 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   crossgpu::apps::add_devices_command(app, exit_code);
   crossgpu::apps::add_selftest_command(app, exit_code);
+  crossgpu::apps::add_plan_command(app, exit_code);
+  crossgpu::apps::add_run_command(app, exit_code);
 #if CROSSGPU_WITH_NETWORK  // builds without the cluster layers (make test-arm64) lack these
   crossgpu::apps::add_cluster_command(app, exit_code);
   crossgpu::apps::add_node_command(app, exit_code);
   crossgpu::apps::add_status_command(app, exit_code);
+  crossgpu::apps::add_demo_command(app, exit_code);
 #endif
   try {
     app.parse(argc, argv);

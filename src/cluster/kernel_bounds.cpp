@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "cluster/kernel_bounds_attention.hpp"
 #include "cluster/kernel_bounds_weights.hpp"
 #include "core/error.hpp"
 #include "kernels/push_constants.hpp"
@@ -107,6 +108,7 @@ void check_kernel_bounds(const KernelSpec& kernel, std::span<const std::byte> pu
     e.need(0, p.x_offset, p.n);
     e.need(1, p.out_offset, groups.x);  // one value per workgroup, unguarded in the shader
   } else if (check_weight_kernel_bounds(name, push, binding_bytes)) {  // checked, or thrown
+  } else if (check_attention_kernel_bounds(name, push, binding_bytes)) {  // checked, or thrown
   } else {
     fail(Errc::unsupported, "kernel '{}' has no bounds rule on this node, so it cannot be "
                             "dispatched remotely", kernel.name);

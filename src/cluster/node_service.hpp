@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/peer_channels.hpp"
 #include "cluster/session_table.hpp"
 #include "cluster/write_grant.hpp"
 #include "crossgpu/v1/node.grpc.pb.h"
@@ -74,6 +75,7 @@ class NodeService final : public v1::Node::Service {
   const net::Authenticator& authenticator_;
   SessionTable sessions_;
   GrantAuthority grants_;
+  PeerChannels peer_channels_{identity_};  // to other nodes, for PeerCopy
   PeerStatusSource peers_;
   std::atomic<int> data_port_{0};  // 0: no data channel
 };

@@ -69,7 +69,7 @@ grpc::Status NodeService::PeerCopy(grpc::ServerContext* context,
     }
     SessionBuffer source = session->resolve(request->src_handle(), request->src_offset(),
                                             grant.bytes(), "PeerCopy source");
-    auto stub = v1::Node::NewStub(identity_.connect(request->dst_address()));
+    auto stub = v1::Node::NewStub(peer_channels_.get(request->dst_address()));
     grpc::ClientContext call;
     call.set_deadline(context->deadline());  // the client's deadline bounds the whole copy
     v1::WriteResponse written;

@@ -1,0 +1,81 @@
+#include "apps/cluster_candidates.hpp"
+
+#include <fmt/format.h>
+
+#include "cluster/node_connection.hpp"
+#include "core/error.hpp"
+#include "crossgpu/v1/node.pb.h"
+#include <grpcpp/grpcpp.h>
+
+#include "crossgpu/v1/telemetry.grpc.pb.h"
+#include "net/security.hpp"
+#include "net/status.hpp"
+#include "telemetry/cluster_view.hpp"
+#include "telemetry/service/wire.hpp"
+
+namespace crossgpu::apps {
+
+ClusterCandidates::ClusterCandidates(const std::string& node_address, const std::string& config_dir)
+    : config_dir_(config_dir) {
+  const net::NodeIdentity identity = net::NodeIdentity::load(net::resolve_config_dir(config_dir));
+  add_node(node_address, {}, identity);
+  const v1::StatusResponse status = nodes_.front()->connection().status();
+  for (const v1::PeerStatus& peer : status.peers()) {
+    if (peer.state() != "healthy") {
+      warnings_.push_back(fmt::format("peer {} at {} is {}: not used", peer.node_id().substr(0, 12), peer.address(),
+                                      peer.state()));
+      continue;
+    }
+    try {
+      add_node(peer.address(), peer.node_id(), identity);
+    } catch (const Error& e) {
+      // One unreachable peer must not stop the run: the plan uses the others.
+      warnings_.push_back(fmt::format("peer {} at {}: {}", peer.node_id().substr(0, 12), peer.address(), e.what()));
+    }
+  }
+}
+
+void ClusterCandidates::add_node(const std::string& address, const std::string& expected_id,
+                                 const net::NodeIdentity& identity) {
+  cluster::ConnectionOptions options;
+  options.expected_node_id = expected_id;  // a different node answering at that address is refused
+  auto node = cluster::RemoteNode::connect(address, identity, options);
+  const std::uint64_t quota = node->connection().quota_bytes();
+  for (const auto& device : node->devices()) {
+    // Shown as "<node id prefix>/<device name>"; matched to telemetry by the full device id.
+    const std::string label = node->node_id().substr(0, 8) + "/" + device->properties().name;
+    candidates_.push_back({.device = device, .label = label, .memory_limit = quota, .remote = true});
+  }
+  nodes_.push_back(std::move(node));
+}
+
+}  // namespace crossgpu::apps
+
+namespace crossgpu::apps {
+
+sched::PlacementInputs ClusterCandidates::placement_inputs() const {
+  const net::NodeIdentity identity = net::NodeIdentity::load(net::resolve_config_dir(config_dir_));
+  const cluster::RemoteNode& first = *nodes_.front();
+  auto stub = v1::Telemetry::NewStub(identity.connect(first.address()));
+  v1::TelemetrySnapshotRequest request;
+  *request.mutable_version() = telemetry::telemetry_version();
+  request.set_cluster(true);
+  v1::TelemetrySnapshotResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  net::throw_if_failed(stub->Snapshot(&context, request, &response), "Telemetry.Snapshot");
+  telemetry::check_telemetry_version(response.version());
+
+  telemetry::ClusterAggregator view(first.node_id());
+  for (const v1::NodeTelemetry& node : response.nodes()) view.update(telemetry::from_wire(node));
+  sched::PlacementInputs inputs = sched::placement_inputs(view.view());
+  // The first node names its own devices without its node id; this client names them remotely.
+  const auto qualify = [&](std::string& id) {
+    if (id.find('/') == std::string::npos) id = first.node_id() + "/" + id;
+  };
+  for (sched::DeviceCapacity& d : inputs.devices) qualify(d.id);
+  for (sched::ExcludedDevice& e : inputs.excluded) qualify(e.device_id);
+  return inputs;
+}
+
+}  // namespace crossgpu::apps

@@ -1,0 +1,39 @@
+// The devices of the cluster as seen from this machine: the node at `node_address` (normally
+// the one running here) and every healthy peer it knows, each connected with this machine's
+// identity so that its devices can run stages. The connections live as long as this object.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/model_plan.hpp"
+#include "cluster/remote_node.hpp"
+#include "sched/from_telemetry.hpp"
+
+namespace crossgpu::apps {
+
+class ClusterCandidates {
+ public:
+  // Throws Errc::io when the node cannot be reached, permission_denied for a foreign identity.
+  ClusterCandidates(const std::string& node_address, const std::string& config_dir);
+
+  const std::vector<Candidate>& candidates() const noexcept { return candidates_; }
+  const std::vector<std::unique_ptr<cluster::RemoteNode>>& nodes() const noexcept { return nodes_; }
+  const std::vector<std::string>& warnings() const noexcept { return warnings_; }
+
+  // What the first node's telemetry says of every device of the cluster (profiles measured by
+  // each node on its own devices, scores, self-tests, measured links), fetched now, with ids as
+  // this client's RemoteDevices name them ("<node>/<device>").
+  sched::PlacementInputs placement_inputs() const;
+
+ private:
+  void add_node(const std::string& address, const std::string& expected_id, const net::NodeIdentity& identity);
+
+  std::vector<std::unique_ptr<cluster::RemoteNode>> nodes_;
+  std::vector<Candidate> candidates_;
+  std::vector<std::string> warnings_;
+  std::string config_dir_;  // peers that were seen but could not be used
+};
+
+}  // namespace crossgpu::apps

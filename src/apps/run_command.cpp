@@ -1,0 +1,129 @@
+// `crossgpu run --model FILE --prompt TEXT`: plans the model onto the cluster's devices (or this
+// machine's with --local), streams each stage its weights, generates with the tokens printed as
+// they come, then prints the summary. `crossgpu plan --model FILE` stops after the plan.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "apps/commands.hpp"
+#include "apps/model_plan.hpp"
+#include "apps/model_session.hpp"
+#include "core/error.hpp"
+#include "device/registry.hpp"
+#include "model/llama_config.hpp"
+#include "model/tokenizer.hpp"
+#if CROSSGPU_WITH_NETWORK
+#include "apps/cluster_candidates.hpp"
+#endif
+
+namespace crossgpu::apps {
+namespace {
+
+struct ModelOptions {
+  std::string model;
+  bool local = false;
+  std::string node = "127.0.0.1:7450";
+  std::string config;
+  PlanOptions plan;
+  bool json = false;
+};
+
+struct RunOptions {
+  ModelOptions model;
+  std::string prompt;
+  bool chat = false;
+  model::GenerateOptions generate;
+};
+
+// The candidates, and whatever keeps them alive (a registry or the cluster's connections).
+struct Devices {
+  std::unique_ptr<Registry> registry;
+#if CROSSGPU_WITH_NETWORK
+  std::unique_ptr<ClusterCandidates> cluster;
+#endif
+  std::vector<Candidate> candidates;
+  std::optional<sched::PlacementInputs> measured;  // the cluster's telemetry, for remote devices
+};
+
+Devices gather_devices(const ModelOptions& options) {
+  Devices out;
+  if (options.local) {
+    out.registry = std::make_unique<Registry>();
+    for (const auto& d : out.registry->devices()) out.candidates.push_back({.device = d, .label = d->id()});
+    return out;
+  }
+#if CROSSGPU_WITH_NETWORK
+  out.cluster = std::make_unique<ClusterCandidates>(options.node, options.config);
+  for (const std::string& w : out.cluster->warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  out.candidates = out.cluster->candidates();
+  out.measured = out.cluster->placement_inputs();
+  return out;
+#else
+  fail(Errc::unsupported, "this build has no cluster support: use --local");
+#endif
+}
+
+void add_model_options(CLI::App* command, ModelOptions& o) {
+  command->add_option("--model", o.model, "GGUF model file")->required()->check(CLI::ExistingFile);
+  command->add_flag("--local", o.local, "use this machine's devices only (no node needed)");
+  command->add_option("--node", o.node, "the node that knows the cluster (host:port)")->capture_default_str();
+  command->add_option("--config", o.config, "config folder with this machine's identity (default ~/.config/crossgpu)");
+  command->add_option("--context", o.plan.context, "tokens of KV cache per stage")->capture_default_str()->check(CLI::Range(1u, 1u << 20));
+  command->add_option("--batch", o.plan.max_batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1u, 512u));
+  command->add_option("--headroom", o.plan.headroom, "fraction of each device's memory left free")->capture_default_str()->check(CLI::Range(0.0, 0.9));
+  command->add_flag("--json", o.json, "print the result as JSON");
+}
+
+int run_plan(const ModelOptions& o) {
+  const auto file = model::GgufFile::open(o.model);
+  const auto config = model::LlamaConfig::from_gguf(file);
+  Devices devices = gather_devices(o);
+  const ModelPlan plan = plan_model(file, config, devices.candidates, o.plan, devices.measured ? &*devices.measured : nullptr);
+  if (o.json) std::puts(plan_json(plan).dump(2).c_str());
+  else print_plan(plan, config, stdout);
+  return 0;
+}
+
+int run_run(const RunOptions& o) {
+  const auto file = model::GgufFile::open(o.model.model);
+  const auto config = model::LlamaConfig::from_gguf(file);
+  const auto tokenizer = model::Tokenizer::from_gguf(file);
+  Devices devices = gather_devices(o.model);
+  const ModelPlan plan = plan_model(file, config, devices.candidates, o.model.plan,
+                                    devices.measured ? &*devices.measured : nullptr);
+  if (!o.model.json) print_plan(plan, config, stderr);
+  model::Pipeline pipeline = load_pipeline(file, config, plan, o.model.plan, !o.model.json);
+  const RunReport report = run_prompt(pipeline, tokenizer, o.prompt, o.chat, o.generate, o.model.json ? nullptr : stdout);
+  if (o.model.json) std::puts(summary_json(report, pipeline, plan).dump(2).c_str());
+  else print_summary(report, pipeline, plan, stderr);
+  return 0;
+}
+
+}  // namespace
+
+void add_plan_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<ModelOptions>();
+  CLI::App* command = app.add_subcommand("plan", "show where a model's layers would run, with predicted times");
+  add_model_options(command, *options);
+  command->callback([options, &exit_code] { exit_code = run_plan(*options); });
+}
+
+void add_run_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<RunOptions>();
+  CLI::App* command = app.add_subcommand("run", "generate text with a model across the cluster");
+  add_model_options(command, options->model);
+  command->add_option("--prompt", options->prompt, "the prompt")->required();
+  command->add_flag("--chat", options->chat, "wrap the prompt in the model's chat template");
+  model::GenerateOptions& g = options->generate;
+  command->add_option("--max-tokens", g.max_tokens, "tokens to generate at most")->capture_default_str();
+  command->add_option("--temperature", g.sampler.temperature, "0 for greedy")->capture_default_str();
+  command->add_option("--top-k", g.sampler.top_k, "0 for no limit")->capture_default_str();
+  command->add_option("--top-p", g.sampler.top_p, "1 for no limit")->capture_default_str();
+  command->add_option("--seed", g.sampler.seed, "sampling seed")->capture_default_str();
+  command->callback([options, &exit_code] { exit_code = run_run(*options); });
+}
+
+}  // namespace crossgpu::apps
