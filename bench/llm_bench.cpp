@@ -69,7 +69,8 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--batch", o.run.batch, "tokens per prefill pass")->capture_default_str();
   app.add_option("--repeats", o.run.repeats, "timed runs per measurement; the median is reported")
       ->capture_default_str();
-  app.add_option("--model-dir", o.model_dir, "folder for the generated model file, removed after the run (default: a temporary folder)");
+  app.add_option("--model-dir", o.model_dir,
+                 "folder for the generated model file, removed after the run (default: a temporary folder)");
   app.add_option("--json", o.json_path, "where to write the results as JSON")->capture_default_str();
 }
 
