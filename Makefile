@@ -20,9 +20,11 @@ configure: $(BUILD)/build.ninja
 build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The main job on the embedded default: three local nodes with different memory quotas find each
+# other, plan a generated llama model across them, generate, and check the tokens against a CPU run.
 demo: build
 	./$(BUILD)/src/apps/crossgpu devices
-	./$(BUILD)/src/apps/crossgpu selftest
+	./$(BUILD)/src/apps/crossgpu demo
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 1

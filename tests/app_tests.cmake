@@ -2,3 +2,9 @@
 crossgpu_test(test_app_cli test_app_cli.cpp LABELS app)
 target_compile_definitions(test_app_cli PRIVATE CROSSGPU_CLI_PATH="$<TARGET_FILE:crossgpu>")
 add_dependencies(test_app_cli crossgpu)
+
+# The model commands (plan, run, demo) through the binary; the demo starts three node processes.
+crossgpu_test(test_app_llm test_app_llm.cpp LABELS app model)
+target_compile_definitions(test_app_llm PRIVATE CROSSGPU_CLI_PATH="$<TARGET_FILE:crossgpu>")
+target_link_libraries(test_app_llm PRIVATE nlohmann_json::nlohmann_json)
+add_dependencies(test_app_llm crossgpu)

@@ -39,6 +39,7 @@ struct DemoOptions {
   std::string type = "q8_0";
   std::uint32_t layers = 8;
   bool keep = false;
+  std::string write_model;  // only write the model file there and stop
 };
 
 struct NodeSpec {
@@ -172,11 +173,16 @@ std::vector<std::uint32_t> cpu_reference_tokens(const model::GgufFile& file, con
 
 int run_demo(const DemoOptions& o) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines appear as they happen, even in a pipe
-  const fs::path dir = o.dir.empty() ? fs::temp_directory_path() / fmt::format("crossgpu-demo-{}", ::getpid()) : fs::path(o.dir);
-  fs::create_directories(dir);
   const auto type = parse_weight_type(o.type);
   model::DemoModelSpec spec{.type = type, .layers = o.layers, .embedding = 512, .heads = 8, .kv_heads = 4,
                             .ffn = 1536, .context = 512, .seed = 2026};
+  if (!o.write_model.empty()) {
+    model::write_demo_model(o.write_model, spec);
+    std::printf("wrote %s (%s)\n", o.write_model.c_str(), format_bytes(fs::file_size(o.write_model)).c_str());
+    return 0;
+  }
+  const fs::path dir = o.dir.empty() ? fs::temp_directory_path() / fmt::format("crossgpu-demo-{}", ::getpid()) : fs::path(o.dir);
+  fs::create_directories(dir);
   const fs::path model_path = dir / "demo-model.gguf";
   model::write_demo_model(model_path, spec);
   const auto file = model::GgufFile::open(model_path);
@@ -227,6 +233,7 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   command->add_option("--type", options->type, "weight type: f32 f16 q4_0 q8_0 q4_k q6_k")->capture_default_str();
   command->add_option("--layers", options->layers)->capture_default_str()->check(CLI::Range(3u, 64u));
   command->add_flag("--keep", options->keep, "keep the temporary folder");
+  command->add_option("--write-model", options->write_model, "only write the demo model to this file");
   command->callback([options, &exit_code] { exit_code = run_demo(*options); });
 }
 

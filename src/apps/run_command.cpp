@@ -97,7 +97,7 @@ int run_run(const RunOptions& o) {
   if (!o.model.json) print_plan(plan, config, stderr);
   model::Pipeline pipeline = load_pipeline(file, config, plan, o.model.plan, !o.model.json);
   const RunReport report = run_prompt(pipeline, tokenizer, o.prompt, o.chat, o.generate, o.model.json ? nullptr : stdout);
-  if (o.model.json) std::puts(summary_json(report, pipeline, plan).dump(2).c_str());
+  if (o.model.json) std::puts(summary_json(report, pipeline, plan).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());  // generated text may end mid-character
   else print_summary(report, pipeline, plan, stderr);
   return 0;
 }
