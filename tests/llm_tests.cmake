@@ -2,3 +2,8 @@
 # whole and cut into pipeline stages.
 crossgpu_test(test_llm_sampler test_llm_sampler.cpp LIBS crossgpu_llm LABELS model)
 crossgpu_test(test_llm_forward test_llm_forward.cpp LIBS crossgpu_llm LABELS model)
+if(CROSSGPU_WITH_NETWORK)
+  # The pipeline across three in-process nodes (mutual TLS, node-to-node copies), every type.
+  crossgpu_test(test_llm_cluster test_llm_cluster.cpp
+    LIBS crossgpu_llm crossgpu_cluster_test_support LABELS model cluster)
+endif()

@@ -1,0 +1,128 @@
+// The llama pipeline across three in-process nodes over mutual TLS: every stage on another node's
+// device, hidden states copied node to node, for a generated model of every weight type. The
+// greedy tokens must equal those of the local CPU device running the whole model, and the logits
+// must agree within the tolerance of test_llm_forward.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "cluster/remote_device.hpp"
+#include "cluster/remote_node.hpp"
+#include "kernels/weight_type.hpp"
+#include "model/demo_model.hpp"
+#include "model/generate.hpp"
+#include "model/llama_config.hpp"
+#include "model/pipeline.hpp"
+#include "support/test_support.hpp"
+#include "test_cluster_fixture.hpp"
+
+namespace crossgpu::testing {
+namespace {
+
+using kernels::WeightType;
+
+class LlmCluster : public ::testing::TestWithParam<WeightType> {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new TestCluster();
+    servers_.push_back(cluster_->start_ca_node().release());
+    const std::string enroll = loopback(servers_.front()->port());
+    for (int i = 0; i < 2; ++i) {
+      const net::NodeIdentity node = cluster_->join(net::Role::compute, enroll);
+      servers_.push_back(TestCluster::start_node(node.config_dir()).release());
+    }
+    client_ = new net::NodeIdentity(cluster_->join(net::Role::compute, enroll));
+  }
+  static void TearDownTestSuite() {
+    delete client_;
+    for (auto* s : servers_) delete s;
+    servers_.clear();
+    delete cluster_;
+  }
+  static TestCluster* cluster_;
+  static std::vector<cluster::NodeServer*> servers_;
+  static net::NodeIdentity* client_;
+};
+TestCluster* LlmCluster::cluster_ = nullptr;
+std::vector<cluster::NodeServer*> LlmCluster::servers_;
+net::NodeIdentity* LlmCluster::client_ = nullptr;
+
+std::shared_ptr<Device> local_cpu() {
+  for (const auto& d : devices()) {
+    if (d->properties().backend == Backend::cpu) return d;
+  }
+  return nullptr;
+}
+
+struct Generated {
+  std::vector<std::uint32_t> tokens;
+  std::vector<std::vector<float>> logits;
+};
+
+Generated greedy(model::Pipeline& pipeline) {
+  const std::vector<std::uint32_t> prompt = {1, 300, 301, 302, 40, 41, 42, 500, 501, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18};
+  Generated out;
+  model::GenerateOptions options;
+  options.max_tokens = 5;
+  options.on_logits = [&](std::span<const float> l) { out.logits.emplace_back(l.begin(), l.end()); };
+  out.tokens = model::generate(pipeline, prompt, options).tokens;
+  return out;
+}
+
+model::Pipeline build(const model::LlamaConfig& config, const model::GgufFile& file,
+                      const std::vector<std::shared_ptr<Device>>& devices, model::ActivationMover mover) {
+  std::vector<std::unique_ptr<model::LlamaStage>> stages;
+  // n stages: layer i on stage i, the last stage takes the rest.
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    const bool last = i + 1 == devices.size();
+    const model::StageRange range{static_cast<std::uint32_t>(i), last ? config.layers : static_cast<std::uint32_t>(i + 1),
+                                  i == 0, last};
+    stages.push_back(std::make_unique<model::LlamaStage>(config, file, devices[i], range,
+                                                         model::StageOptions{.context = 64, .max_batch = 16}));
+  }
+  return model::Pipeline(config, std::move(stages), std::move(mover));
+}
+
+TEST_P(LlmCluster, ThreeNodePipelineMatchesTheCpu) {
+  model::DemoModelSpec spec{.type = GetParam(), .layers = 3, .embedding = 256, .heads = 4, .kv_heads = 2,
+                            .ffn = 512, .context = 64, .seed = 11};
+  const auto bytes = model::demo_model(spec).bytes();
+  const auto file = model::GgufFile::parse(bytes);
+  const auto config = model::LlamaConfig::from_gguf(file);
+
+  // Stage i on node i; the first node's first device (lavapipe in CI), the others' last (CPU).
+  std::vector<std::unique_ptr<cluster::RemoteNode>> nodes;
+  std::vector<std::shared_ptr<Device>> remote;
+  for (std::size_t i = 0; i < servers_.size(); ++i) {
+    nodes.push_back(cluster::RemoteNode::connect(loopback(servers_[i]->port()), *client_));
+    remote.push_back(i == 0 ? nodes.back()->devices().front() : nodes.back()->devices().back());
+  }
+  model::Pipeline across = build(config, file, remote, [](BufferRef src, BufferRef dst, std::uint64_t n) {
+    cluster::copy_between_nodes(src, 0, dst, 0, n);
+  });
+  model::Pipeline reference = build(config, file, {local_cpu()}, {});  // one stage: the whole model
+  const Generated want = greedy(reference);
+  const Generated got = greedy(across);
+  EXPECT_EQ(got.tokens, want.tokens);
+  ASSERT_EQ(got.logits.size(), want.logits.size());
+  for (std::size_t p = 0; p < got.logits.size(); ++p) {
+    double diff = 0, scale = 1e-6;
+    for (std::size_t i = 0; i < got.logits[p].size(); ++i) {
+      diff = std::max(diff, std::fabs(double{got.logits[p][i]} - want.logits[p][i]));
+      scale = std::max(scale, std::fabs(double{want.logits[p][i]}));
+    }
+    EXPECT_LT(diff / scale, 2e-3) << "pass " << p;
+  }
+  for (std::size_t i = 0; i + 1 < across.stats().size(); ++i) {
+    EXPECT_GT(across.stats()[i].bytes_out, 0u) << "stage " << i << " sent its hidden states on";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryType, LlmCluster,
+                         ::testing::Values(WeightType::f32, WeightType::f16, WeightType::q4_0, WeightType::q8_0,
+                                           WeightType::q4_k, WeightType::q6_k),
+                         [](const auto& info) { return std::string(kernels::to_string(info.param)); });
+
+}  // namespace
+}  // namespace crossgpu::testing
