@@ -42,3 +42,8 @@ crossgpu_test(test_cluster_netns test_cluster_netns.cpp
   LIBS crossgpu_cluster_test_support crossgpu_kernels LABELS cluster network)
 target_compile_definitions(test_cluster_netns PRIVATE
   CROSSGPU_TEST_SELF="$<TARGET_FILE:test_cluster_netns>")
+
+# The node's weight cache: store/fill bit-exact, hashes checked by the node, corrupt blobs,
+# ranges, roles, eviction, and a model stage loaded twice through the cache.
+crossgpu_test(test_cluster_weight_cache test_cluster_weight_cache.cpp
+  LIBS crossgpu_cluster_test_support crossgpu_kernels crossgpu_llm LABELS cluster)

@@ -4,7 +4,9 @@
 
 #include "apps/table.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
 #if CROSSGPU_WITH_NETWORK
+#include "cluster/cached_upload.hpp"
 #include "cluster/remote_device.hpp"
 #endif
 
@@ -32,6 +34,32 @@ void move_activations(BufferRef src, BufferRef dst, std::uint64_t bytes) {
   copy_between_devices(src, 0, dst, 0, bytes);
 }
 
+#if CROSSGPU_WITH_NETWORK
+// Weights for a node go through its weight cache (cluster::upload_through_cache): a second run
+// sends hashes instead of weights. A node that cannot cache (an older node, a read-only disk)
+// costs one warning, then plain uploads.
+class NodeCacheUpload {
+ public:
+  model::WeightSource operator()(Device& device, BufferRef dst, std::span<const std::byte> bytes) {
+    auto* remote = dynamic_cast<cluster::RemoteDevice*>(&device);
+    if (remote == nullptr || *off_) return model::WeightSource::not_handled;
+    try {
+      return cluster::upload_through_cache(*remote, dst, 0, bytes) ? model::WeightSource::cached
+                                                                    : model::WeightSource::sent;
+    } catch (const Error& e) {
+      if (e.code() == Errc::device_lost) throw;
+      log::warn("weight cache of {} unavailable ({}); sending its weights in full", device.id(),
+                e.what());
+      *off_ = true;
+      return model::WeightSource::not_handled;  // the stage uploads this tensor itself
+    }
+  }
+
+ private:
+  std::shared_ptr<bool> off_ = std::make_shared<bool>(false);  // std::function copies the hook
+};
+#endif
+
 class ProgressBar {
  public:
   ProgressBar(bool enabled, std::size_t stage, std::size_t stages, std::string device)
@@ -52,6 +80,13 @@ class ProgressBar {
   std::string device_;
 };
 
+// "1.2 GiB sent, 3.4 GiB from the node's cache"; a local device has no cache to name.
+std::string weights_sent(const model::LlamaStage& stage) {
+  if (!is_remote(stage.device())) return format_bytes(stage.sent_bytes()) + " sent";
+  return fmt::format("{} sent, {} from the node's cache", format_bytes(stage.sent_bytes()),
+                     format_bytes(stage.cached_bytes()));
+}
+
 }  // namespace
 
 model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaConfig& config, const ModelPlan& plan,
@@ -65,6 +100,9 @@ model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaCon
                             i + 1 == planned.size()};
     model::StageOptions stage_options{.context = options.context, .max_batch = options.max_batch,
                                       .on_progress = ProgressBar(progress, i, planned.size(), c.label)};
+#if CROSSGPU_WITH_NETWORK
+    if (is_remote(*c.device)) stage_options.upload_weights = NodeCacheUpload();
+#endif
     stages.push_back(std::make_unique<model::LlamaStage>(config, file, c.device, range, std::move(stage_options)));
   }
   return model::Pipeline(config, std::move(stages), move_activations);
@@ -98,7 +136,7 @@ void print_summary(const RunReport& report, const model::Pipeline& pipeline, con
                r.prompt_tokens, r.prefill_seconds, r.prefill_tokens_per_second(), r.tokens.size(),
                r.decode_tokens_per_second());
   Table table({{"stage"}, {"device"}, {"layers"}, {"ms/pass", Align::right}, {"transfer ms/pass", Align::right},
-               {"bytes out/pass", Align::right}, {"predicted ms/token", Align::right}});
+               {"bytes out/pass", Align::right}, {"predicted ms/token", Align::right}, {"weights"}});
   std::uint64_t bytes_per_pass = 0;
   for (std::size_t i = 0; i < pipeline.stages().size(); ++i) {
     const model::StageStats& s = pipeline.stats()[i];
@@ -108,7 +146,8 @@ void print_summary(const RunReport& report, const model::Pipeline& pipeline, con
     table.add_row({std::to_string(i), plan.devices[p.device].label, fmt::format("{}-{}", p.first_layer, p.end_layer - 1),
                    fmt::format("{:.3f}", s.seconds / passes * 1e3), fmt::format("{:.3f}", s.transfer_seconds / passes * 1e3),
                    std::to_string(static_cast<std::uint64_t>(static_cast<double>(s.bytes_out) / passes)),
-                   fmt::format("{:.3f}", (p.compute_seconds + p.transfer_seconds) * 1e3)});
+                   fmt::format("{:.3f}", (p.compute_seconds + p.transfer_seconds) * 1e3),
+                   weights_sent(*pipeline.stages()[i])});
   }
   std::fputs(table.render().c_str(), out);
   std::fprintf(out, "activations moved between stages: %s per decoded token; plan: %s, predicted %.3f ms/token\n",

@@ -42,6 +42,8 @@ struct NodeOptions {
   std::string http;  // empty: no HTTP endpoint
   unsigned telemetry_interval_ms = telemetry::kDefaultInterval.count();
   bool no_profile = false;
+  std::string weight_cache;              // empty: the default folder
+  std::string weight_cache_limit = "8GiB";
   DeviceOptions devices;
 };
 
@@ -110,13 +112,13 @@ struct TelemetryStack {
 };
 
 // "4GiB", "512MiB", "100M", "123" -> bytes. Errc::invalid_argument for anything else.
-std::uint64_t parse_bytes(const std::string& text) {
+std::uint64_t parse_bytes(const std::string& text, const char* flag) {
   std::size_t end = 0;
   double value = 0;
   try {
     value = std::stod(text, &end);
   } catch (const std::exception&) {
-    fail(Errc::invalid_argument, "--quota '{}' is not a size (try 4GiB or 512MiB)", text);
+    fail(Errc::invalid_argument, "{} '{}' is not a size (try 4GiB or 512MiB)", flag, text);
   }
   const std::string unit = text.substr(end);
   double scale = 0;
@@ -126,8 +128,8 @@ std::uint64_t parse_bytes(const std::string& text) {
   if (unit == "G" || unit == "GiB") scale = 1024.0 * 1024 * 1024;
   if (unit == "T" || unit == "TiB") scale = 1024.0 * 1024 * 1024 * 1024;
   if (scale == 0 || value < 0) {
-    fail(Errc::invalid_argument, "--quota '{}': unknown unit '{}' (B, KiB, MiB, GiB, TiB)", text,
-         unit);
+    fail(Errc::invalid_argument, "{} '{}': unknown unit '{}' (B, KiB, MiB, GiB, TiB)", flag,
+         text, unit);
   }
   return static_cast<std::uint64_t>(value * scale);
 }
@@ -216,8 +218,12 @@ int run_node(const NodeOptions& options) {
   server_options.config_dir = config;
   server_options.listen_address = options.listen;
   server_options.advertised_address = options.advertise;
-  server_options.limits.quota_bytes = options.quota.empty() ? 0 : parse_bytes(options.quota);
+  server_options.limits.quota_bytes =
+      options.quota.empty() ? 0 : parse_bytes(options.quota, "--quota");
   server_options.limits.max_sessions = options.max_sessions;
+  server_options.weight_cache.dir = options.weight_cache;
+  server_options.weight_cache.limit_bytes =
+      parse_bytes(options.weight_cache_limit, "--weight-cache-limit");
   // Other nodes this node watches (heartbeats, state, RTT) for `crossgpu status`.
   const net::NodeIdentity identity = net::NodeIdentity::load(config);
   auto monitor = std::make_shared<cluster::PeerMonitor>(identity);
@@ -281,6 +287,13 @@ void add_node_command(CLI::App& app, int& exit_code) {
   command->add_flag("--no-profile", options->no_profile,
                     "do not profile or self-test devices at start (they are then left out of "
                     "placement)");
+  command->add_option("--weight-cache", options->weight_cache,
+                      "folder of the weight cache, model weights clients sent before, by hash "
+                      "(default $CROSSGPU_CACHE_DIR/blobs or ~/.cache/crossgpu/blobs)");
+  command->add_option("--weight-cache-limit", options->weight_cache_limit,
+                      "bytes the weight cache may take; least recently used blobs go first; 0 "
+                      "turns it off")
+      ->capture_default_str();
   command->add_option("--join", options->join, "enroll with this invite token first");
   command->add_option("--name", options->name, "node name when joining (default: hostname)");
   options->devices.add_to(*command, true);

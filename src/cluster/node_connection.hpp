@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/weight_cache.hpp"
 #include "device/kernel.hpp"
 #include "device/properties.hpp"
 
@@ -78,6 +79,14 @@ class NodeConnection {
   void dispatch(std::string_view kernel, std::span<const RemoteRange> bindings,
                 std::span<const std::byte> push, Groups groups);
   void synchronize(const std::string& device_id);
+  // The node's weight cache. fill_from_cache: true when the node held a blob of this hash and
+  // size and wrote it into [offset, offset+bytes) of the buffer; false (nothing written) else.
+  // store_to_cache: the node hashes that range itself and keeps it; Errc::invalid_argument when
+  // it does not hash to `sha256`, false when the node's cache is off or too small for it.
+  bool fill_from_cache(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
+                       const BlobHash& sha256);
+  bool store_to_cache(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
+                      const BlobHash& sha256);
   v1::WriteGrant grant_write(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
                              const std::string& grantee_node_id);
   std::uint64_t peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,

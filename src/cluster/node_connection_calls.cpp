@@ -129,6 +129,32 @@ void NodeConnection::read(std::uint64_t handle, std::uint64_t offset, std::span<
   }
 }
 
+bool NodeConnection::fill_from_cache(std::uint64_t handle, std::uint64_t offset,
+                                     std::uint64_t bytes, const BlobHash& sha256) {
+  Call call(*impl_, true);
+  v1::FillFromCacheRequest request;
+  request.set_handle(handle);
+  request.set_offset(offset);
+  request.set_bytes(bytes);
+  request.set_sha256(sha256.data(), sha256.size());
+  v1::FillFromCacheResponse response;
+  call.check(impl_->stub->FillFromCache(&call.context, request, &response), "FillFromCache");
+  return response.hit();
+}
+
+bool NodeConnection::store_to_cache(std::uint64_t handle, std::uint64_t offset,
+                                    std::uint64_t bytes, const BlobHash& sha256) {
+  Call call(*impl_, true);
+  v1::StoreToCacheRequest request;
+  request.set_handle(handle);
+  request.set_offset(offset);
+  request.set_bytes(bytes);
+  request.set_sha256(sha256.data(), sha256.size());
+  v1::StoreToCacheResponse response;
+  call.check(impl_->stub->StoreToCache(&call.context, request, &response), "StoreToCache");
+  return response.stored();
+}
+
 void NodeConnection::copy(std::uint64_t src, std::uint64_t src_offset, std::uint64_t dst,
                           std::uint64_t dst_offset, std::uint64_t bytes) {
   Call call(*impl_, true);

@@ -31,7 +31,8 @@ struct NodeServer::Impl {
       : options(std::move(opts)),
         identity(net::NodeIdentity::load(options.config_dir)),
         authenticator(options.config_dir),
-        service(std::move(devices), identity, authenticator, options.limits, options.peers) {}
+        service(std::move(devices), identity, authenticator, options.limits, options.peers,
+                options.weight_cache) {}
 
   void build() {
     grpc::ServerBuilder builder;

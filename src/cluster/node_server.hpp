@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cluster/session_table.hpp"
+#include "cluster/weight_cache.hpp"
 #include "device/device.hpp"
 
 namespace crossgpu::v1 {
@@ -39,6 +40,8 @@ struct NodeServerOptions {
   // address's host on any free port, advertised in Hello. Off: gRPC carries all data.
   bool data_channel = true;
   std::string data_listen_address;
+  // The weight cache (FillFromCache / StoreToCache): folder and byte limit; limit 0 turns it off.
+  WeightCacheOptions weight_cache;
   // More gRPC services served on the same mutual-TLS port, from layers above cluster (the app
   // registers telemetry's). Each factory runs once, with the node's identity and authenticator;
   // every method of the service it returns must call authenticator.authorize() first.

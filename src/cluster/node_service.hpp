@@ -12,6 +12,7 @@
 
 #include "cluster/peer_channels.hpp"
 #include "cluster/session_table.hpp"
+#include "cluster/weight_cache.hpp"
 #include "cluster/write_grant.hpp"
 #include "crossgpu/v1/node.grpc.pb.h"
 #include "device/device.hpp"
@@ -26,7 +27,7 @@ class NodeService final : public v1::Node::Service {
  public:
   NodeService(std::vector<std::shared_ptr<Device>> devices, const net::NodeIdentity& identity,
               const net::Authenticator& authenticator, SessionLimits limits,
-              PeerStatusSource peers);
+              PeerStatusSource peers, WeightCacheOptions cache);
 
   SessionTable& sessions() noexcept { return sessions_; }
   // From now on Hello offers the data channel on `port` (capability "data-channel") with a
@@ -54,6 +55,10 @@ class NodeService final : public v1::Node::Service {
                         v1::DispatchResponse*) override;
   grpc::Status Synchronize(grpc::ServerContext*, const v1::SynchronizeRequest*,
                            v1::SynchronizeResponse*) override;
+  grpc::Status FillFromCache(grpc::ServerContext*, const v1::FillFromCacheRequest*,
+                             v1::FillFromCacheResponse*) override;
+  grpc::Status StoreToCache(grpc::ServerContext*, const v1::StoreToCacheRequest*,
+                            v1::StoreToCacheResponse*) override;
   grpc::Status GrantWrite(grpc::ServerContext*, const v1::WriteGrantRequest*,
                           v1::WriteGrant*) override;
   grpc::Status PeerCopy(grpc::ServerContext*, const v1::PeerCopyRequest*,
@@ -77,6 +82,7 @@ class NodeService final : public v1::Node::Service {
   GrantAuthority grants_;
   PeerChannels peer_channels_{identity_};  // to other nodes, for PeerCopy
   PeerStatusSource peers_;
+  WeightCache weight_cache_;  // blobs named by hash, shared by all sessions
   std::atomic<int> data_port_{0};  // 0: no data channel
 };
 

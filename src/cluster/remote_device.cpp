@@ -92,6 +92,16 @@ std::uint64_t RemoteDevice::remote_handle(BufferRef ref, std::uint64_t offset,
   return handle_of(resolve(ref, offset, bytes, "remote buffer"));
 }
 
+bool RemoteDevice::fill_from_cache(BufferRef ref, std::uint64_t offset, std::uint64_t bytes,
+                                   const BlobHash& sha256) {
+  return node_->fill_from_cache(remote_handle(ref, offset, bytes), offset, bytes, sha256);
+}
+
+bool RemoteDevice::store_to_cache(BufferRef ref, std::uint64_t offset, std::uint64_t bytes,
+                                  const BlobHash& sha256) {
+  return node_->store_to_cache(remote_handle(ref, offset, bytes), offset, bytes, sha256);
+}
+
 std::unique_ptr<BackendBuffer> RemoteDevice::do_allocate(std::uint64_t bytes, MemoryKind kind) {
   const std::uint64_t handle = node_->allocate(remote_id_, bytes, kind == MemoryKind::host_visible);
   return std::make_unique<RemoteBuffer>(node_, handle);

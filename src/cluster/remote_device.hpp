@@ -25,6 +25,14 @@ class RemoteDevice final : public Device {
   // The node's handle of one of this device's buffers (validated like any BufferRef).
   std::uint64_t remote_handle(BufferRef ref, std::uint64_t offset, std::uint64_t bytes) const;
 
+  // The node's weight cache for [offset, offset+bytes) of one of this device's buffers (see
+  // NodeConnection::fill_from_cache / store_to_cache). Work queued on the default stream before
+  // is ordered before either: the node runs a session's work in order.
+  bool fill_from_cache(BufferRef ref, std::uint64_t offset, std::uint64_t bytes,
+                       const BlobHash& sha256);
+  bool store_to_cache(BufferRef ref, std::uint64_t offset, std::uint64_t bytes,
+                      const BlobHash& sha256);
+
  protected:
   std::unique_ptr<BackendBuffer> do_allocate(std::uint64_t bytes, MemoryKind kind) override;
   std::unique_ptr<Stream> do_create_stream() override;

@@ -1,5 +1,6 @@
 #include "cluster/wire_validation.hpp"
 
+#include <cstring>
 #include <string>
 
 #include "cluster/protocol.hpp"
@@ -49,6 +50,21 @@ void check_read(const v1::ReadRequest& request) {
     fail(Errc::out_of_range, "read: offset {} + {} bytes overflows", request.offset(),
          request.bytes());
   }
+}
+
+BlobHash check_blob_range(std::uint64_t offset, std::uint64_t bytes, const std::string& sha256,
+                          const char* what) {
+  if (bytes == 0) fail(Errc::invalid_argument, "{}: 0 bytes", what);
+  if (offset > ~std::uint64_t{0} - bytes) {
+    fail(Errc::out_of_range, "{}: offset {} + {} bytes overflows", what, offset, bytes);
+  }
+  BlobHash hash{};
+  if (sha256.size() != hash.size()) {
+    fail(Errc::invalid_argument, "{}: sha256 has {} bytes, not {}", what, sha256.size(),
+         hash.size());
+  }
+  std::memcpy(hash.data(), sha256.data(), hash.size());
+  return hash;
 }
 
 const KernelSpec& check_dispatch(const v1::DispatchRequest& request) {

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
+#include "cluster/weight_cache.hpp"
 #include "crossgpu/v1/node.pb.h"
 #include "device/kernel.hpp"
 
@@ -22,6 +24,11 @@ void check_chunk(std::uint64_t offset, std::uint64_t bytes, const char* what);
 // Read requests: bytes > 0 and offset + bytes without overflow (the buffer bound is checked
 // against the session's object).
 void check_read(const v1::ReadRequest& request);
+
+// A weight-cache range (FillFromCache, StoreToCache): bytes > 0, offset + bytes without overflow
+// and a hash of exactly 32 bytes, which it returns. The buffer bound is the session's check.
+BlobHash check_blob_range(std::uint64_t offset, std::uint64_t bytes, const std::string& sha256,
+                          const char* what);
 
 // Kernel name, binding count, push-constant size and workgroup counts. Returns the kernel.
 const KernelSpec& check_dispatch(const v1::DispatchRequest& request);

@@ -98,10 +98,13 @@ DeviceTensor LlamaStage::load(const GgufFile& file, const std::string& name) {
   // The kernels read weights as 32-bit words: a tensor of an odd size (Q6_K rows are 210 bytes)
   // gets a buffer rounded up to whole words, the tail never used.
   t.buffer = device_->allocate((bytes.size() + 3) / 4 * 4);
-  device_->stream().upload(t.buffer.ref(), 0, bytes).wait();
+  WeightSource source = WeightSource::not_handled;
+  if (options_.upload_weights) source = options_.upload_weights(*device_, t.buffer.ref(), bytes);
+  if (source == WeightSource::not_handled) device_->stream().upload(t.buffer.ref(), 0, bytes).wait();
+  (source == WeightSource::cached ? cached_weight_bytes_ : sent_bytes_) += bytes.size();
   weight_bytes_ += bytes.size();
-  sent_bytes_ += bytes.size();
-  if (options_.on_progress) options_.on_progress(sent_bytes_, stage_bytes_);
+  // Cached tensors count as done: the bar shows how much of the stage is on the device.
+  if (options_.on_progress) options_.on_progress(weight_bytes_, stage_bytes_);
   return t;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,11 +32,23 @@ struct StageRange {
   bool outputs = false;         // holds output_norm + output and produces logits
 };
 
+// Where a weight tensor's bytes came from when an upload hook placed them.
+enum class WeightSource {
+  not_handled,  // the hook did nothing: the stage uploads the bytes itself
+  sent,         // the hook uploaded them (they crossed the link)
+  cached,       // the device already had them (a node's weight cache): nothing was sent
+};
+
 struct StageOptions {
   std::uint32_t context = 512;    // positions of KV cache allocated
   std::uint32_t max_batch = 64;   // tokens per forward call (prefill is cut into such batches)
   // Called after each tensor is on the device: (bytes sent so far, bytes of this stage).
   std::function<void(std::uint64_t, std::uint64_t)> on_progress;
+  // Optional: places one weight tensor's bytes into `dst` (a fresh buffer on `device`) in place
+  // of the plain upload, e.g. from a remote node's weight cache. The model layer knows nothing
+  // of nodes; the app installs this for remote devices.
+  std::function<WeightSource(Device& device, BufferRef dst, std::span<const std::byte> bytes)>
+      upload_weights;
 };
 
 // A weight tensor on the device.
@@ -64,7 +77,11 @@ class LlamaStage {
   BufferRef token_ids() const noexcept { return ids_.ref(); }
   BufferRef logits() const noexcept { return logits_.ref(); }
   std::uint64_t weight_bytes() const noexcept { return weight_bytes_; }
-  std::uint64_t cache_bytes() const noexcept { return cache_bytes_; }
+  std::uint64_t cache_bytes() const noexcept { return cache_bytes_; }  // the KV cache's
+  // Weight bytes uploaded to the device, and those it already had (the upload_weights hook said
+  // cached); together they are weight_bytes().
+  std::uint64_t sent_bytes() const noexcept { return sent_bytes_; }
+  std::uint64_t cached_bytes() const noexcept { return cached_weight_bytes_; }
   const StageOptions& options() const noexcept { return options_; }
 
  private:
@@ -85,6 +102,7 @@ class LlamaStage {
   StageRange range_;
   StageOptions options_;
   std::uint64_t weight_bytes_ = 0, stage_bytes_ = 0, sent_bytes_ = 0, cache_bytes_ = 0;
+  std::uint64_t cached_weight_bytes_ = 0;
 
   DeviceTensor token_embd_, output_norm_, output_;
   std::vector<Layer> layers_;
