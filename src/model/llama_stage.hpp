@@ -42,7 +42,8 @@ enum class WeightSource {
 struct StageOptions {
   std::uint32_t context = 512;    // positions of KV cache allocated
   std::uint32_t max_batch = 64;   // tokens per forward call (prefill is cut into such batches)
-  // Called after each tensor is on the device: (bytes sent so far, bytes of this stage).
+  // Called after each tensor is on the device (sent or from a cache): (bytes placed so far,
+  // bytes of this stage).
   std::function<void(std::uint64_t, std::uint64_t)> on_progress;
   // Optional: places one weight tensor's bytes into `dst` (a fresh buffer on `device`) in place
   // of the plain upload, e.g. from a remote node's weight cache. The model layer knows nothing
