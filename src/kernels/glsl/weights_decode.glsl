@@ -29,7 +29,22 @@ uint load_u32(uint b) {
 }
 
 // The f16 at the even byte b, widened.
-float load_f16(uint b) { return unpackHalf2x16(w[b >> 2] >> ((b & 2u) * 8u)).x; }
+// IEEE half -> float by integer ops, not unpackHalf2x16: LLVM 15's aarch64 backend aborts
+// ("Cannot select: v4f32 = truncate") when lavapipe vectorizes the half conversion, and mobile
+// drivers have been known to get it wrong too. Exact for every half, subnormals and inf/NaN too.
+float half_to_float(uint h) {
+  const uint sign = (h & 0x8000u) << 16;
+  const uint exponent = (h >> 10) & 0x1Fu;
+  const uint mantissa = h & 0x3FFu;
+  if (exponent == 0u) {  // zero or subnormal: mantissa * 2^-24, exact in f32
+    const float magnitude = float(mantissa) * 5.9604644775390625e-8;
+    return sign != 0u ? -magnitude : magnitude;
+  }
+  if (exponent == 31u) return uintBitsToFloat(sign | 0x7F800000u | (mantissa << 13));
+  return uintBitsToFloat(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+}
+
+float load_f16(uint b) { return half_to_float((w[b >> 2] >> ((b & 2u) * 8u)) & 0xFFFFu); }
 
 uint row_bytes_of(uint type, uint cols) {
   switch (type) {
