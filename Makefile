@@ -34,6 +34,7 @@ bench: build
 	./$(BUILD)/bench/crossgpu-sched-bench --json $(BUILD)/sched-bench-results.json
 	./$(BUILD)/bench/crossgpu-remote-bench --json $(BUILD)/remote-bench-results.json
 	./$(BUILD)/bench/crossgpu-llm-bench --json $(BUILD)/llm-bench-results.json
+	./$(BUILD)/bench/crossgpu-telemetry-bench --seconds 20 --json $(BUILD)/telemetry-bench-results.json
 
 # ASan + UBSan (LeakSanitizer included) over the whole suite, lavapipe and validation layers too.
 # The Python and Java suites are left out: an instrumented module inside an uninstrumented python3
