@@ -47,3 +47,8 @@ target_compile_definitions(test_cluster_netns PRIVATE
 # ranges, roles, eviction, and a model stage loaded twice through the cache.
 crossgpu_test(test_cluster_weight_cache test_cluster_weight_cache.cpp
   LIBS crossgpu_cluster_test_support crossgpu_kernels crossgpu_llm LABELS cluster)
+
+# Cluster-wide revocation: a removal on the CA node spreads through peer monitors (also with the
+# CA offline); forged, tampered, older and malformed signed lists are refused and not stored.
+crossgpu_test(test_cluster_revocation test_cluster_revocation.cpp
+  LIBS crossgpu_cluster_test_support LABELS cluster network)

@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "net/admin_service.hpp"
 #include "net/enrollment_service.hpp"
+#include "net/revocation_service.hpp"
 #include "net/security.hpp"
 
 namespace crossgpu::cluster {
@@ -38,6 +39,9 @@ struct NodeServer::Impl {
     grpc::ServerBuilder builder;
     builder.AddListeningPort(options.listen_address, identity.server_credentials(), &port);
     builder.RegisterService(&service);
+    // Every node serves the newest signed revocation list it holds, so removals spread.
+    revocations = std::make_unique<net::RevocationService>(options.config_dir, authenticator);
+    builder.RegisterService(revocations.get());
     for (const auto& factory : options.services) {
       extra.push_back(factory(identity, authenticator));
       builder.RegisterService(extra.back().get());
@@ -104,6 +108,7 @@ struct NodeServer::Impl {
   NodeService service;
   std::unique_ptr<net::EnrollmentService> enrollment;
   std::unique_ptr<net::AdminService> admin;
+  std::unique_ptr<net::RevocationService> revocations;
   std::vector<std::unique_ptr<grpc::Service>> extra;  // outlive the server, declared before it
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<DataChannelServer> data;

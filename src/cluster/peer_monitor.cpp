@@ -1,9 +1,11 @@
 #include "cluster/peer_monitor.hpp"
 
+#include <grpcpp/grpcpp.h>
+
 #include "cluster/device_info.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "crossgpu/v1/node.pb.h"
+#include "crossgpu/v1/node.grpc.pb.h"
 
 namespace crossgpu::cluster {
 namespace {
@@ -15,10 +17,22 @@ std::int64_t unix_seconds_of(liveness::TimePoint seen) {
       .count();
 }
 
+// Checked before the thread starts: a throw after it would terminate.
+std::chrono::milliseconds positive(std::chrono::milliseconds interval) {
+  if (interval <= std::chrono::milliseconds(0)) {
+    fail(Errc::invalid_argument, "the revocation poll interval must be positive");
+  }
+  return interval;
+}
+
 }  // namespace
 
-PeerMonitor::PeerMonitor(net::NodeIdentity identity, liveness::LivenessConfig config)
-    : identity_(std::move(identity)), tracker_(config), thread_([this] { run(); }) {}
+PeerMonitor::PeerMonitor(net::NodeIdentity identity, liveness::LivenessConfig config,
+                         std::chrono::milliseconds revocation_interval)
+    : identity_(std::move(identity)),
+      tracker_(config),
+      revocation_interval_(positive(revocation_interval)),
+      thread_([this] { run(); }) {}
 
 PeerMonitor::~PeerMonitor() {
   {
@@ -64,9 +78,53 @@ void PeerMonitor::act(const liveness::DueAction& action) {
   }
   if (!connection || connection->lost()) {
     tracker_.disconnected(action.node_id);
-  } else if (connection->rtt_ms() > 0) {
+    return;
+  }
+  if (connection->rtt_ms() > 0) {
     tracker_.heartbeat_succeeded(
         action.node_id, std::chrono::microseconds(static_cast<long>(connection->rtt_ms() * 1000)));
+  }
+  fetch_revocations(action.node_id);
+}
+
+void PeerMonitor::fetch_revocations(const std::string& key) {
+  const auto now = std::chrono::steady_clock::now();
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    std::lock_guard lock(mutex_);
+    Peer& peer = peers_[key];
+    if (now < peer.next_revocation_fetch) return;
+    peer.next_revocation_fetch = now + revocation_interval_;
+    channel = peer.channel;
+  }
+  try {
+    if (!channel) {
+      channel = identity_.connect(key);
+      std::lock_guard lock(mutex_);
+      peers_[key].channel = channel;
+    }
+    v1::RevocationsRequest request;
+    request.set_have_version(net::load_signed_revocations(identity_.config_dir()).version);
+    v1::RevocationsResponse response;
+    grpc::ClientContext context;
+    // Short: this runs on the monitor's only thread, between other peers' heartbeats.
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    const grpc::Status status =
+        v1::Revocation::NewStub(channel)->GetRevocations(&context, request, &response);
+    if (!status.ok()) {
+      log::debug("peer {}: GetRevocations: {}", key, status.error_message());
+      return;
+    }
+    if (response.signed_list().empty()) return;
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(response.signed_list().data());
+    if (net::accept_signed_revocations(identity_.config_dir(),
+                                       {bytes, response.signed_list().size()}) ==
+        net::RevocationUpdate::stored) {
+      log::info("peer {} sent revocation list version {}", key, response.version());
+    }
+  } catch (const std::exception& e) {
+    // A forged or damaged list is refused and nothing is stored; the peer is still polled.
+    log::warn("peer {} sent a revocation list that was refused: {}", key, e.what());
   }
 }
 
@@ -87,6 +145,12 @@ void PeerMonitor::reconnect(const std::string& key) {
       peer.connection = std::move(connection);
     }
     tracker_.heartbeat_succeeded(key, std::chrono::microseconds(static_cast<long>(rtt * 1000)));
+    {
+      // A peer that was away may hold removals made meanwhile: ask at once.
+      std::lock_guard lock(mutex_);
+      peers_[key].next_revocation_fetch = {};
+    }
+    fetch_revocations(key);
   } catch (const Error& e) {
     log::debug("peer {}: {}", key, e.what());
     tracker_.heartbeat_failed(key);

@@ -2,8 +2,16 @@
 // node) a connection with heartbeats, fed into liveness' PeerTracker (joining, healthy, suspect,
 // lost, reconnection with backoff). Its snapshot is the `peers` part of the Status answer.
 // Peers are trusted only after the TLS handshake and Hello succeed.
+//
+// It also spreads removals: every `revocation_interval` (10 s by default) and right after a
+// (re)connect it asks each healthy peer for a signed revocation list newer than its own
+// (Revocation.GetRevocations), verifies it against the cluster CA and stores it in this node's
+// config folder, where the Authenticator picks it up on the next call. Polling rather than a
+// version in the heartbeat keeps the Node service untouched; one small call per peer per
+// interval answers "nothing newer" in a few bytes.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -19,12 +27,16 @@
 namespace crossgpu::v1 {
 class PeerStatus;
 }
+namespace grpc {
+class Channel;
+}
 
 namespace crossgpu::cluster {
 
 class PeerMonitor {
  public:
-  PeerMonitor(net::NodeIdentity identity, liveness::LivenessConfig config = {});
+  PeerMonitor(net::NodeIdentity identity, liveness::LivenessConfig config = {},
+              std::chrono::milliseconds revocation_interval = std::chrono::seconds(10));
   ~PeerMonitor();
   PeerMonitor(const PeerMonitor&) = delete;
   PeerMonitor& operator=(const PeerMonitor&) = delete;
@@ -39,14 +51,19 @@ class PeerMonitor {
     std::string node_id;  // known after the first Hello
     std::shared_ptr<NodeConnection> connection;
     std::vector<DeviceProperties> devices;
+    std::shared_ptr<grpc::Channel> channel;  // for GetRevocations; made on first use
+    std::chrono::steady_clock::time_point next_revocation_fetch{};  // zero: at once
   };
   void run();
   void act(const liveness::DueAction& action);
   void reconnect(const std::string& key);
   bool watched_elsewhere(const std::string& key, const NodeConnection& connection);
+  // Asks the peer for a newer revocation list when due; stores a verified one.
+  void fetch_revocations(const std::string& key);
 
   const net::NodeIdentity identity_;
   liveness::PeerTracker tracker_;
+  const std::chrono::milliseconds revocation_interval_;
   mutable std::mutex mutex_;
   std::map<std::string, Peer> peers_;  // by address: the tracker's key
   std::condition_variable wake_;

@@ -40,7 +40,15 @@ bool Authenticator::revoked(const PeerIdentity& peer) const {
     revocations_ = mtime ? RevocationList::load(dir_) : RevocationList{};
     loaded_mtime_ = mtime;
   }
-  return revocations_.is_revoked(peer.node_id, peer.cert_serial);
+  // The cluster-wide list, as peers deliver it (PeerMonitor stores it with an atomic rename, so
+  // a new file means a new modification time).
+  const auto signed_mtime = modified_time(dir_ / "revocations.bin");
+  if (signed_mtime != signed_mtime_) {
+    signed_revocations_ = signed_mtime ? load_signed_revocations(dir_) : SignedRevocations{};
+    signed_mtime_ = signed_mtime;
+  }
+  return revocations_.is_revoked(peer.node_id, peer.cert_serial) ||
+         signed_revocations_.contains(peer.node_id);
 }
 
 PeerIdentity Authenticator::identity_of(const std::string& pem) const {

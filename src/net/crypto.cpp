@@ -410,6 +410,37 @@ bool is_self_signed_ca(std::string_view pem) {
   return ok;
 }
 
+std::vector<std::uint8_t> sign_message(const std::string& key_pem,
+                                       std::span<const std::uint8_t> message) {
+  Key key = load_key(key_pem);
+  std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>> ctx(EVP_MD_CTX_new());
+  std::size_t len = 0;
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), nullptr, &len, message.data(), message.size()) != 1) {
+    fail_openssl("EVP_DigestSign");
+  }
+  std::vector<std::uint8_t> signature(len);
+  if (EVP_DigestSign(ctx.get(), signature.data(), &len, message.data(), message.size()) != 1) {
+    fail_openssl("EVP_DigestSign");
+  }
+  signature.resize(len);  // DER length varies with the leading bits of r and s
+  return signature;
+}
+
+bool verify_message(std::string_view cert_pem, std::span<const std::uint8_t> message,
+                    std::span<const std::uint8_t> signature) {
+  Cert cert = load_cert(cert_pem);
+  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>> ctx(EVP_MD_CTX_new());
+  if (!key || !ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1) {
+    fail_openssl("EVP_DigestVerifyInit");
+  }
+  const bool ok = EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), message.data(),
+                                   message.size()) == 1;
+  ERR_clear_error();  // a malformed signature leaves a decoding error queued
+  return ok;
+}
+
 std::vector<std::string> split_pem_chain(std::string_view pem) {
   Bio bio = read_bio(pem);
   std::vector<std::string> out;

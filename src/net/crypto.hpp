@@ -69,6 +69,16 @@ bool key_matches_certificate(const std::string& key_pem, std::string_view cert_p
 // True when the certificate is a self-signed CA (the root a token's fingerprint pins).
 bool is_self_signed_ca(std::string_view cert_pem);
 
+// ECDSA-SHA256 signature (DER) of `message` with `key_pem`: how the CA signs what it publishes
+// to every node besides certificates (the revocation list).
+std::vector<std::uint8_t> sign_message(const std::string& key_pem,
+                                       std::span<const std::uint8_t> message);
+
+// True when `signature` is a valid ECDSA-SHA256 signature of `message` by the key of the
+// (first) certificate in `cert_pem`; false for any malformed signature.
+bool verify_message(std::string_view cert_pem, std::span<const std::uint8_t> message,
+                    std::span<const std::uint8_t> signature);
+
 // The certificates of a PEM bundle, in order, each re-encoded as PEM.
 std::vector<std::string> split_pem_chain(std::string_view pem);
 

@@ -3,6 +3,7 @@
 
 #include "core/error.hpp"
 #include "net/files.hpp"
+#include "net/revocation_store.hpp"
 #include "net/security.hpp"
 
 namespace crossgpu::net {
@@ -53,12 +54,18 @@ bool RevocationList::revoke(const fs::path& dir, const std::string& node_id,
   RevocationList list = load(dir);
   const bool fresh = !contains(list.node_ids_, node_id) &&
                      (cert_serial.empty() || !contains(list.serials_, cert_serial));
-  if (!fresh) return false;
-  if (!node_id.empty() && !contains(list.node_ids_, node_id)) list.node_ids_.push_back(node_id);
-  if (!cert_serial.empty()) list.serials_.push_back(cert_serial);
-  const json doc{{"node_ids", list.node_ids_}, {"cert_serials", list.serials_}};
-  write_file_atomic(dir / file_name, doc.dump(2), public_mode);
-  return true;
+  if (fresh) {
+    if (!node_id.empty() && !contains(list.node_ids_, node_id)) list.node_ids_.push_back(node_id);
+    if (!cert_serial.empty()) list.serials_.push_back(cert_serial);
+    const json doc{{"node_ids", list.node_ids_}, {"cert_serials", list.serials_}};
+    write_file_atomic(dir / file_name, doc.dump(2), public_mode);
+  }
+  // The CA's removals spread to every node through the signed list. Every local removal goes in,
+  // so removals made before signed lists existed spread too.
+  const bool signs = ClusterCa::exists(dir);
+  const bool unsigned_yet = signs && !node_id.empty() && !load_signed_revocations(dir).contains(node_id);
+  if (unsigned_yet) sign_next_revocations(dir, list.node_ids_);
+  return fresh || unsigned_yet;
 }
 
 }  // namespace crossgpu::net

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -92,6 +93,8 @@ struct InviteToken {
   std::string encode() const;
 };
 
+struct SignedRevocations;
+
 // ---------------------------------------------------------------------------------------------
 // The cluster certificate authority: an EC P-256 key and a self-signed certificate (10 years)
 // kept in the config folder of the node that ran `crossgpu cluster init`.
@@ -122,6 +125,11 @@ class ClusterCa {
   // Consumes an invite secret: constant-time match against the stored hashes, refuses used and
   // expired ones (Errc::invalid_argument), marks it used, and returns the role bound to it.
   Role redeem_invite(std::string_view secret) const;
+
+  // Signs a revocation list of `node_ids` (sorted and deduplicated here) with `version`
+  // (src/net/revocation_signing.cpp).
+  SignedRevocations sign_revocations(std::vector<std::string> node_ids,
+                                     std::uint64_t version) const;
 
  private:
   ClusterCa(std::filesystem::path dir, std::string name, std::string cert_pem, std::string key_pem);
@@ -201,12 +209,15 @@ struct PeerIdentity {
   std::string address;      // gRPC peer string, e.g. "ipv4:10.0.0.2:51234"
 };
 
-// Removed nodes: node ids and certificate serials kept in the config folder (revoked.json).
+// Removed nodes as this node decided them: node ids and certificate serials kept in the config
+// folder (revoked.json). On the node holding the cluster CA, revoke() also signs a new
+// cluster-wide list (SignedRevocations) that spreads to every node.
 class RevocationList {
  public:
   static RevocationList load(const std::filesystem::path& config_dir);
   bool is_revoked(std::string_view node_id, std::string_view cert_serial) const;
-  // Adds and saves atomically; returns false when it was already revoked.
+  // Adds and saves atomically; returns false when it was already revoked. Where config_dir
+  // holds the CA key, the node id also goes into a newly signed list of a higher version.
   static bool revoke(const std::filesystem::path& config_dir, const std::string& node_id,
                      const std::string& cert_serial = {});
   const std::vector<std::string>& node_ids() const noexcept { return node_ids_; }
@@ -216,6 +227,52 @@ class RevocationList {
   std::vector<std::string> node_ids_;
   std::vector<std::string> serials_;
 };
+
+// The cluster-wide revocation list: the node ids the cluster CA removed, a version that only
+// grows, and the CA's ECDSA signature over both. Only the CA key holder can make one; every node
+// verifies it against the CA certificate it already trusts (ca.crt) before storing it
+// (revocations.bin in its config folder), and serves it to its peers, which fetch it
+// periodically (PeerMonitor), so a removal reaches nodes that never talk to the CA node.
+// docs/PROTOCOL.md has the byte layout; docs/SECURITY.md the threat model.
+struct SignedRevocations {
+  static constexpr std::size_t max_nodes = 4096;
+  static constexpr std::size_t max_signature_bytes = 80;  // ECDSA P-256 DER is at most 72
+  static constexpr std::size_t max_encoded_bytes = 4 + 1 + 32 + 8 + 4 + max_nodes * 16 + 2 +
+                                                   max_signature_bytes;
+
+  std::array<std::uint8_t, 32> ca_fingerprint{};  // SHA-256 of the signing CA certificate (DER)
+  std::uint64_t version = 0;                      // 0: no list
+  std::vector<std::string> node_ids;              // 32 lowercase hex digits, sorted, unique
+  std::vector<std::uint8_t> signature;            // over signed_bytes()
+
+  // Strict decoder for untrusted bytes (structure only, no signature check): truncated,
+  // oversized, unsorted or otherwise malformed input throws Errc::invalid_argument saying which
+  // part is wrong.
+  static SignedRevocations decode(std::span<const std::uint8_t> bytes);
+  std::vector<std::uint8_t> encode() const;
+  // Everything encode() writes before the signature: what the CA signs.
+  std::vector<std::uint8_t> signed_bytes() const;
+  bool contains(std::string_view node_id) const;
+
+  // Throws Errc::permission_denied when the list was not signed by the CA of `ca_pem` (another
+  // cluster's CA, a tampered list, a forged signature).
+  void verify(std::string_view ca_pem) const;
+};
+
+// The signed list stored in config_dir, verified against its ca.crt; an empty list (version 0)
+// when there is none or it belongs to another cluster (a folder reused for a new cluster).
+// Throws Errc::invalid_argument when the stored list is damaged or its signature is wrong.
+SignedRevocations load_signed_revocations(const std::filesystem::path& config_dir);
+
+// What accept_signed_revocations did with a list.
+enum class RevocationUpdate { stored, not_newer };
+
+// Decodes and verifies `bytes` against config_dir's CA certificate and stores them atomically
+// when their version is higher than the stored list's. A lower or equal version is ignored
+// (not_newer: no rollback). Garbage throws Errc::invalid_argument; a list not signed by this
+// cluster's CA throws Errc::permission_denied; neither stores anything.
+RevocationUpdate accept_signed_revocations(const std::filesystem::path& config_dir,
+                                           std::span<const std::uint8_t> bytes);
 
 // One per server; thread-safe. Reads the revocation list again whenever its file changes, so a
 // RemoveNode takes effect on the next call.
@@ -256,6 +313,8 @@ class Authenticator {
   mutable std::mutex mutex_;
   mutable std::optional<std::filesystem::file_time_type> loaded_mtime_;
   mutable RevocationList revocations_;
+  mutable std::optional<std::filesystem::file_time_type> signed_mtime_;
+  mutable SignedRevocations signed_revocations_;
 };
 
 }  // namespace crossgpu::net

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <mutex>
 
 #include "core/error.hpp"
 #include "net/crypto.hpp"
@@ -107,6 +109,10 @@ int connect_tcp(const std::string& address, std::chrono::milliseconds timeout) {
 }  // namespace
 
 TlsContext::TlsContext(const NodeIdentity& identity, Side side) {
+  // OpenSSL writes through write(2), also inside SSL_read (alerts, TLS 1.3 tickets): a peer that
+  // vanished would raise SIGPIPE and kill the whole node. Ignored so such writes fail with EPIPE.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
   SSL_CTX* ctx = SSL_CTX_new(side == Side::server ? TLS_server_method() : TLS_client_method());
   if (!ctx) fail(Errc::backend_failure, "data channel: SSL_CTX_new: {}", openssl_error());
   ctx_ = ctx;
