@@ -22,12 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (e.code() != crossgpu::Errc::invalid_argument) std::abort();
     return 0;
   }
-  const bool sane = list.version > 0 && list.node_ids.size() <= SignedRevocations::max_nodes &&
-                    std::is_sorted(list.node_ids.begin(), list.node_ids.end()) &&
-                    std::adjacent_find(list.node_ids.begin(), list.node_ids.end()) ==
-                        list.node_ids.end() &&
-                    !list.signature.empty() &&
-                    list.signature.size() <= SignedRevocations::max_signature_bytes;
+  const bool sane =
+      list.version > 0 && list.node_ids.size() <= SignedRevocations::max_nodes &&
+      std::is_sorted(list.node_ids.begin(), list.node_ids.end()) &&
+      std::adjacent_find(list.node_ids.begin(), list.node_ids.end()) == list.node_ids.end() &&
+      !list.signature.empty() && list.signature.size() <= SignedRevocations::max_signature_bytes;
   if (!sane) std::abort();
   for (const std::string& id : list.node_ids) {
     if (!list.contains(id)) std::abort();

@@ -216,6 +216,39 @@ TEST_F(Revocation, ForgedAndTamperedListsAreRefusedAndNotStored) {
   expect_refused(foreign.encode(), Errc::permission_denied, "another cluster");
 }
 
+TEST_F(Revocation, RemoveNodeOnTheCaNodeSignsANewList) {
+  const net::NodeIdentity admin = cluster.join(net::Role::admin, ca_address);
+  auto stub = v1::Admin::NewStub(admin.connect(ca_address));
+  grpc::ClientContext context;
+  v1::RemoveNodeRequest request;
+  request.set_node_id(c->node_id());
+  v1::RemoveNodeResponse response;
+  ASSERT_TRUE(stub->RemoveNode(&context, request, &response).ok());
+  const net::SignedRevocations list = net::load_signed_revocations(cluster.ca_dir());
+  EXPECT_TRUE(list.contains(c->node_id()));
+  EXPECT_NO_THROW(list.verify(net::ClusterCa::load(cluster.ca_dir()).certificate_pem()));
+  EXPECT_EQ(net::accept_signed_revocations(b->config_dir(), list.encode()),
+            net::RevocationUpdate::stored);
+}
+
+TEST_F(Revocation, AListOfAPreviousClusterInTheFolderIsIgnored) {
+  // A folder reused for a new cluster may still hold the old cluster's list: it neither refuses
+  // anyone here nor blocks the new cluster's first list.
+  TestCluster other("other-cluster");
+  const net::SignedRevocations old =
+      net::ClusterCa::load(other.ca_dir()).sign_revocations({c->node_id()}, 1'000'000'000'000'000);
+  const Bytes bytes = old.encode();
+  std::ofstream(b->config_dir() / "revocations.bin", std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
+  EXPECT_EQ(net::load_signed_revocations(b->config_dir()).version, 0u);
+  auto b_server = TestCluster::start_node(b->config_dir());
+  EXPECT_EQ(call_status(*c, loopback(b_server->port())), grpc::StatusCode::OK);
+  EXPECT_EQ(net::accept_signed_revocations(b->config_dir(), remove_on_ca(c->node_id())),
+            net::RevocationUpdate::stored);
+  EXPECT_EQ(call_status(*c, loopback(b_server->port())), grpc::StatusCode::UNAUTHENTICATED);
+}
+
 TEST_F(Revocation, AnOlderListNeverRollsBackANewerOne) {
   const Bytes first = remove_on_ca(c->node_id());
   const Bytes second = remove_on_ca(cluster.join(net::Role::monitor, ca_address).node_id());
@@ -226,8 +259,7 @@ TEST_F(Revocation, AnOlderListNeverRollsBackANewerOne) {
   EXPECT_FALSE(net::RevocationList::revoke(cluster.ca_dir(), c->node_id()));  // no new version
   EXPECT_EQ(stored_list(cluster.ca_dir()), second);
 
-  EXPECT_EQ(net::accept_signed_revocations(b->config_dir(), second),
-            net::RevocationUpdate::stored);
+  EXPECT_EQ(net::accept_signed_revocations(b->config_dir(), second), net::RevocationUpdate::stored);
   EXPECT_EQ(net::accept_signed_revocations(b->config_dir(), first),
             net::RevocationUpdate::not_newer);
   EXPECT_EQ(net::accept_signed_revocations(b->config_dir(), second),

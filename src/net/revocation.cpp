@@ -63,7 +63,8 @@ bool RevocationList::revoke(const fs::path& dir, const std::string& node_id,
   // The CA's removals spread to every node through the signed list. Every local removal goes in,
   // so removals made before signed lists existed spread too.
   const bool signs = ClusterCa::exists(dir);
-  const bool unsigned_yet = signs && !node_id.empty() && !load_signed_revocations(dir).contains(node_id);
+  const bool unsigned_yet =
+      signs && !node_id.empty() && !load_signed_revocations(dir).contains(node_id);
   if (unsigned_yet) sign_next_revocations(dir, list.node_ids_);
   return fresh || unsigned_yet;
 }

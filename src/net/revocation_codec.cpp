@@ -27,7 +27,8 @@ int hex_value(char c) {
 }
 
 void put_node_id(std::vector<std::uint8_t>& out, const std::string& id) {
-  if (id.size() != 2 * id_bytes) fail(Errc::invalid_argument, "node id '{}' is not 32 hex digits", id);
+  if (id.size() != 2 * id_bytes)
+    fail(Errc::invalid_argument, "node id '{}' is not 32 hex digits", id);
   for (std::size_t i = 0; i < id.size(); i += 2) {
     const int high = hex_value(id[i]);
     const int low = hex_value(id[i + 1]);

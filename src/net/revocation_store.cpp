@@ -1,12 +1,13 @@
 // The signed revocation list in a node's config folder (revocations.bin): loaded and verified,
 // replaced only by a newer list of the same CA, written atomically so a reader never sees half.
+#include "net/revocation_store.hpp"
+
 #include <chrono>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "net/crypto.hpp"
 #include "net/files.hpp"
-#include "net/revocation_store.hpp"
 #include "net/security.hpp"
 
 namespace crossgpu::net {
@@ -27,8 +28,8 @@ SignedRevocations load_verified(const fs::path& dir, const std::string& ca_pem) 
   // A damaged list must not silently readmit removed nodes: callers fail closed on these throws.
   SignedRevocations list;
   try {
-    list = SignedRevocations::decode(
-        as_bytes(read_file(path, SignedRevocations::max_encoded_bytes)));
+    list =
+        SignedRevocations::decode(as_bytes(read_file(path, SignedRevocations::max_encoded_bytes)));
   } catch (const Error& e) {
     fail(Errc::invalid_argument, "{} is corrupt ({}): remove it; a peer will send it again",
          path.string(), e.what());
@@ -73,11 +74,12 @@ void sign_next_revocations(const fs::path& dir, const std::vector<std::string>& 
   ids.insert(ids.end(), more.begin(), more.end());
   // Milliseconds since the epoch when that is higher: a CA folder restored from an old backup
   // still outranks the lists it published after that backup.
-  const auto now_ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
-  const SignedRevocations next = ca.sign_revocations(std::move(ids), std::max(held.version + 1, now_ms));
+  const auto now_ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  const SignedRevocations next =
+      ca.sign_revocations(std::move(ids), std::max(held.version + 1, now_ms));
   const std::vector<std::uint8_t> encoded = next.encode();
   write_file_atomic(dir / file_name,
                     {reinterpret_cast<const char*>(encoded.data()), encoded.size()}, public_mode);
