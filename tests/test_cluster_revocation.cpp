@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <thread>
@@ -62,16 +63,24 @@ std::optional<std::chrono::milliseconds> time_until_refused(const net::NodeIdent
   return std::nullopt;
 }
 
-// Waits until `monitor` reports its only peer healthy, so a measured spread is the steady state
-// (one poll interval), not the first connection.
-void wait_healthy(const cluster::PeerMonitor& monitor) {
+// Waits until `monitor` reports `peers` peers, all healthy, so a measured spread is the steady
+// state (one poll interval), not the first connection.
+void wait_healthy(const cluster::PeerMonitor& monitor, std::size_t peers = 1) {
   const auto start = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() - start < spread_limit) {
-    const auto peers = monitor.status();
-    if (peers.size() == 1 && peers[0].state() == "healthy") return;
+    const auto status = monitor.status();
+    const bool healthy = std::all_of(status.begin(), status.end(),
+                                     [](const v1::PeerStatus& p) { return p.state() == "healthy"; });
+    if (status.size() == peers && healthy) return;
     std::this_thread::sleep_for(20ms);
   }
-  FAIL() << "the peer monitor never saw its peer healthy";
+  FAIL() << "the peer monitor never saw its " << peers << " peers healthy";
+}
+
+bool watches(const cluster::PeerMonitor& monitor, const std::string& node_id) {
+  const auto status = monitor.status();
+  return std::any_of(status.begin(), status.end(),
+                     [&](const v1::PeerStatus& p) { return p.node_id() == node_id; });
 }
 
 class Revocation : public ::testing::Test {
@@ -117,10 +126,14 @@ TEST_F(Revocation, SpreadsToEveryNodeEvenWithTheCaOffline) {
   auto d_server = TestCluster::start_node(d.config_dir());
   const std::string d_address = loopback(d_server->port());
 
-  // B watches the CA node; C is a member with an open session on B.
+  auto c_server = TestCluster::start_node(c->config_dir());
+
+  // B watches the CA node and C; C is a member with an open session on B.
   cluster::PeerMonitor b_monitor(*b, fast_liveness(), 200ms);
   b_monitor.add(ca_address);
-  wait_healthy(b_monitor);
+  b_monitor.add(loopback(c_server->port()));
+  wait_healthy(b_monitor, 2);
+  EXPECT_TRUE(watches(b_monitor, c->node_id()));
   auto c_session = cluster::NodeConnection::open(b_address, *c);
   EXPECT_FALSE(c_session->list_devices().empty());
   ASSERT_EQ(call_status(*c, d_address), grpc::StatusCode::OK);
@@ -138,6 +151,12 @@ TEST_F(Revocation, SpreadsToEveryNodeEvenWithTheCaOffline) {
   }
   EXPECT_TRUE(net::load_signed_revocations(b->config_dir()).contains(c->node_id()));
   EXPECT_EQ(stored_list(b->config_dir()), stored_list(cluster.ca_dir()));
+  // B no longer watches (or uses the devices of) the removed node either.
+  const auto start = std::chrono::steady_clock::now();
+  while (watches(b_monitor, c->node_id()) && std::chrono::steady_clock::now() - start < 5s) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_FALSE(watches(b_monitor, c->node_id()));
 
   // The CA node goes offline; D learns of the removal from B alone.
   ca_server->shutdown(0ms);

@@ -74,6 +74,9 @@ void PeerMonitor::act(const liveness::DueAction& action) {
   std::shared_ptr<NodeConnection> connection;
   {
     std::lock_guard lock(mutex_);
+    // An action polled before drop_removed_peers() ran in the same batch: the tracker no
+    // longer knows the peer.
+    if (peers_[action.node_id].removed) return;
     connection = peers_[action.node_id].connection;
   }
   if (!connection || connection->lost()) {
@@ -121,6 +124,7 @@ void PeerMonitor::fetch_revocations(const std::string& key) {
                                        {bytes, response.signed_list().size()}) ==
         net::RevocationUpdate::stored) {
       log::info("peer {} sent revocation list version {}", key, response.version());
+      drop_removed_peers();
     }
   } catch (const std::exception& e) {
     // A forged or damaged list is refused and nothing is stored; the peer is still polled.
@@ -131,7 +135,15 @@ void PeerMonitor::fetch_revocations(const std::string& key) {
 void PeerMonitor::reconnect(const std::string& key) {
   try {
     auto connection = NodeConnection::open(key, identity_);
-    if (connection->node_id() == identity_.node_id() || watched_elsewhere(key, *connection)) {
+    const bool removed = is_removed(connection->node_id());
+    if (removed) {
+      log::warn("not watching node {} at {}: it was removed from the cluster",
+                connection->node_id(), key);
+      std::lock_guard lock(mutex_);
+      peers_[key].removed = true;
+    }
+    if (removed || connection->node_id() == identity_.node_id() ||
+        watched_elsewhere(key, *connection)) {
       tracker_.remove_peer(key);  // this very node, or a node already watched at another address
       return;
     }
@@ -154,6 +166,38 @@ void PeerMonitor::reconnect(const std::string& key) {
   } catch (const Error& e) {
     log::debug("peer {}: {}", key, e.what());
     tracker_.heartbeat_failed(key);
+  }
+}
+
+bool PeerMonitor::is_removed(const std::string& node_id) const {
+  try {
+    const std::filesystem::path& dir = identity_.config_dir();
+    return net::RevocationList::load(dir).is_revoked(node_id, {}) ||
+           net::load_signed_revocations(dir).contains(node_id);
+  } catch (const Error& e) {
+    log::warn("cannot read the revocation lists: {}", e.what());
+    return false;
+  }
+}
+
+void PeerMonitor::drop_removed_peers() {
+  std::vector<std::pair<std::string, std::shared_ptr<NodeConnection>>> removed;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [address, peer] : peers_) {
+      if (peer.connection && is_removed(peer.node_id)) {
+        removed.emplace_back(address, std::move(peer.connection));
+        peer.devices.clear();
+        peer.removed = true;
+      }
+    }
+  }
+  // The entry stays in peers_, so add() (discovery, seeds) does not bring the node back.
+  for (auto& [address, connection] : removed) {
+    log::warn("stopped watching node {} at {}: it was removed from the cluster",
+              connection->node_id(), address);
+    connection->close();
+    tracker_.remove_peer(address);
   }
 }
 

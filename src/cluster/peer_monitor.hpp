@@ -53,6 +53,7 @@ class PeerMonitor {
     std::vector<DeviceProperties> devices;
     std::shared_ptr<grpc::Channel> channel;  // for GetRevocations; made on first use
     std::chrono::steady_clock::time_point next_revocation_fetch{};  // zero: at once
+    bool removed = false;  // removed from the cluster: no longer watched
   };
   void run();
   void act(const liveness::DueAction& action);
@@ -60,6 +61,11 @@ class PeerMonitor {
   bool watched_elsewhere(const std::string& key, const NodeConnection& connection);
   // Asks the peer for a newer revocation list when due; stores a verified one.
   void fetch_revocations(const std::string& key);
+  // True when this node's revocation lists name `node_id` (false when they cannot be read: the
+  // Authenticator already refuses everyone then).
+  bool is_removed(const std::string& node_id) const;
+  // Stops watching (and using) peers that were removed from the cluster.
+  void drop_removed_peers();
 
   const net::NodeIdentity identity_;
   liveness::PeerTracker tracker_;
