@@ -154,7 +154,8 @@ void run_remove(const Options& o) {
   }
   if (o.node_id == me.node_id()) fail(Errc::invalid_argument, "a node cannot remove itself");
   const bool added = net::RevocationList::revoke(dir, o.node_id);
-  fmt::print("{} node {} on this node\n", added ? "removed" : "already removed", o.node_id);
+  fmt::print("{} node {}; every node that watches a peer refuses it within ~10 s per hop\n",
+             added ? "removed" : "already removed", o.node_id);
 }
 
 void add_config(CLI::App* command, Options& o) {
@@ -215,7 +216,7 @@ void add_cluster_command(CLI::App& app, int& exit_code) {
   });
 
   CLI::App* remove = cluster->add_subcommand(
-      "remove", "revoke a node on this node (its calls are refused from the next one on)");
+      "remove", "revoke a node (run on the CA node: the signed list spreads to every node)");
   remove->add_option("node_id", o.node_id, "the node id to remove")->required();
   add_config(remove, o);
   remove->callback([options, &exit_code] {
