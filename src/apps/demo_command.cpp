@@ -93,6 +93,8 @@ class DemoCluster {
     const std::string vulkan = first_vulkan_device();
     for (std::size_t i = 0; i < specs.size(); ++i) {
       std::vector<std::string> args = {self_path(), "node", "--listen", "127.0.0.1:0", "--interface", "lo",
+                                       // avahi-daemon ignores lo: the nodes answer mDNS themselves
+                                       "--discovery", "embedded",
                                        "--quota", specs[i].quota, "--config", (dir / fmt::format("node{}", i)).string()};
       if (specs[i].vulkan && !vulkan.empty()) args.insert(args.end(), {"--device", vulkan});
       else args.push_back("--cpu-only");

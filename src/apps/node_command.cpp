@@ -39,6 +39,7 @@ struct NodeOptions {
   std::vector<std::string> peers;
   std::vector<std::string> interfaces;
   bool no_discovery = false;
+  std::string discovery_mode = "auto";  // auto | daemon | embedded
   std::string http;  // empty: no HTTP endpoint
   unsigned telemetry_interval_ms = telemetry::kDefaultInterval.count();
   bool no_profile = false;
@@ -175,6 +176,9 @@ std::unique_ptr<discovery::Discovery> start_discovery(
     discovery_options.advertisement.node_id = node_id;
     discovery_options.advertisement.devices = device_summary(devices);
     discovery_options.interfaces.allow = options.interfaces;
+    discovery_options.mode = options.discovery_mode == "embedded" ? discovery::DiscoveryMode::embedded
+                             : options.discovery_mode == "daemon" ? discovery::DiscoveryMode::daemon
+                                                                  : discovery::DiscoveryMode::automatic;
     discovery_options.seeds = discovery::parse_peer_seeds(options.peers);
     try {
       return std::make_unique<discovery::Discovery>(
@@ -275,6 +279,11 @@ void add_node_command(CLI::App& app, int& exit_code) {
   command->add_option("--interface", options->interfaces,
                       "network interface for discovery (repeatable; default: sensible ones, "
                       "not docker0 or loopback)");
+  command->add_option("--discovery", options->discovery_mode,
+                      "DNS-SD through the avahi-daemon, the embedded responder, or auto (the daemon "
+                      "when one runs)")
+      ->check(CLI::IsMember({"auto", "daemon", "embedded"}))
+      ->capture_default_str();
   command->add_flag("--no-discovery", options->no_discovery,
                     "do not advertise or browse DNS-SD; watch --peer seeds only");
   command->add_option("--http", options->http,
