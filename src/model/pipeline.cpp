@@ -67,6 +67,9 @@ std::span<const float> Pipeline::forward(std::span<const std::uint32_t> ids, std
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     auto start = std::chrono::steady_clock::now();
     stages_[i]->forward(tokens, pos).wait();
+    // A remote device's events complete when the node has queued the work, not run it; waiting
+    // for the stream here charges the stage's compute to the stage, not to the transfer after it.
+    stages_[i]->device().stream().synchronize();
     stats_[i].seconds += seconds_since(start);
     ++stats_[i].passes;
     if (i + 1 == stages_.size()) break;
