@@ -3,7 +3,10 @@
 // heartbeat timeout, the other node keeps serving) and kill -9 of a client (the node frees its
 // session).
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,6 +190,44 @@ TEST(ClusterProcesses, SigtermStopsTheNodeCleanlyWithClientsConnected) {
   node->signal(SIGTERM);
   EXPECT_NE(node->wait_for("stopping"), "");
   EXPECT_EQ(node->wait_exit(), 0);
+}
+
+// A free loopback TCP port (bound, read back, released).
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// --data-listen fixes the data channel's port (for firewalls); --no-data-channel leaves gRPC.
+TEST(ClusterProcesses, DataChannelFlagsChooseThePortOrTurnItOff) {
+  TestCluster cluster;
+  const int data_port = free_port();
+  int port = 0;
+  auto node = start_node(cluster.ca_dir(), port, {"--data-listen", "127.0.0.1:" + std::to_string(data_port)});
+  const net::NodeIdentity client = cluster.join(net::Role::compute, loopback(port));
+  auto remote = cluster::RemoteNode::connect(loopback(port), client);
+  EXPECT_TRUE(remote->connection().uses_data_channel());
+  expect_roundtrip(*remote->devices().front(), (1 << 20) + 3, 5);
+  const int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(data_port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << "nothing listens on --data-listen";
+  close(probe);
+
+  int plain_port = 0;
+  auto plain = start_node(cluster.ca_dir(), plain_port, {"--no-data-channel"});
+  auto over_grpc = cluster::RemoteNode::connect(loopback(plain_port), client);
+  EXPECT_FALSE(over_grpc->connection().uses_data_channel());
+  expect_roundtrip(*over_grpc->devices().front(), (1 << 20) + 3, 6);
 }
 
 }  // namespace

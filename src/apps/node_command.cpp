@@ -31,6 +31,8 @@ namespace {
 struct NodeOptions {
   std::string listen = "0.0.0.0:7450";
   std::string advertise;
+  std::string data_listen;  // empty: next to --listen, a free port
+  bool no_data_channel = false;
   std::string config;
   std::string quota;
   std::string join;
@@ -222,6 +224,8 @@ int run_node(const NodeOptions& options) {
   server_options.config_dir = config;
   server_options.listen_address = options.listen;
   server_options.advertised_address = options.advertise;
+  server_options.data_listen_address = options.data_listen;
+  server_options.data_channel = !options.no_data_channel;
   server_options.limits.quota_bytes =
       options.quota.empty() ? 0 : parse_bytes(options.quota, "--quota");
   server_options.limits.max_sessions = options.max_sessions;
@@ -284,6 +288,11 @@ void add_node_command(CLI::App& app, int& exit_code) {
                       "when one runs)")
       ->check(CLI::IsMember({"auto", "daemon", "embedded"}))
       ->capture_default_str();
+  command->add_option("--data-listen", options->data_listen,
+                      "address of the TLS data channel for bulk writes and reads (host:port; "
+                      "default: the --listen host, a free port) — fix it to open it in a firewall");
+  command->add_flag("--no-data-channel", options->no_data_channel,
+                    "carry writes and reads over gRPC only (slower; one port)");
   command->add_flag("--no-discovery", options->no_discovery,
                     "do not advertise or browse DNS-SD; watch --peer seeds only");
   command->add_option("--http", options->http,
