@@ -12,39 +12,14 @@
 #include <sstream>
 #include <string>
 
+#include "support/cli_runner.hpp"
+
 namespace {
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using Outcome = crossgpu::testing::CliOutcome;
 
 // Runs the crossgpu binary with `args` (shell words), capturing stdout and stderr apart.
-Outcome crossgpu(const std::string& args) {
-  char err_path[] = "/tmp/crossgpu-cli-stderr-XXXXXX";
-  const int fd = mkstemp(err_path);
-  if (fd < 0) return {};
-  close(fd);
-  const std::string command = std::string(CROSSGPU_CLI_PATH) + " " + args + " 2>" + err_path;
-  Outcome outcome;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {};
-  char chunk[4096];
-  for (std::size_t n; (n = fread(chunk, 1, sizeof(chunk), pipe)) > 0;) outcome.out.append(chunk, n);
-  const int status = pclose(pipe);
-  outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  outcome.err = read_file(err_path);
-  std::remove(err_path);
-  return outcome;
-}
+Outcome crossgpu(const std::string& args) { return crossgpu::testing::run_cli(CROSSGPU_CLI_PATH, args); }
 
 nlohmann::json devices_json(const std::string& extra_args = "") {
   const Outcome run = crossgpu("devices --json --validation " + extra_args);

@@ -12,33 +12,15 @@
 #include <sstream>
 #include <string>
 
+#include "support/cli_runner.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using Outcome = crossgpu::testing::CliOutcome;
 
-Outcome crossgpu(const std::string& args) {
-  const fs::path err_path = fs::temp_directory_path() / ("crossgpu-llm-cli-" + std::to_string(getpid()));
-  const std::string command = std::string(CROSSGPU_CLI_PATH) + " " + args + " 2>" + err_path.string();
-  Outcome outcome;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {};
-  char chunk[4096];
-  for (std::size_t n; (n = fread(chunk, 1, sizeof(chunk), pipe)) > 0;) outcome.out.append(chunk, n);
-  const int status = pclose(pipe);
-  outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_path);
-  std::stringstream text;
-  text << in.rdbuf();
-  outcome.err = text.str();
-  fs::remove(err_path);
-  return outcome;
-}
+Outcome crossgpu(const std::string& args) { return crossgpu::testing::run_cli(CROSSGPU_CLI_PATH, args); }
 
 class CrossgpuModel : public ::testing::Test {
  protected:

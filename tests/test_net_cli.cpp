@@ -13,6 +13,7 @@
 #include "net/enrollment_service.hpp"
 #include "net/security.hpp"
 #include "net_test_support.hpp"
+#include "support/cli_runner.hpp"
 
 namespace crossgpu::net {
 namespace {
@@ -20,29 +21,10 @@ namespace {
 using crossgpu::testing::LoopbackServer;
 using crossgpu::testing::TempDir;
 
-struct Outcome {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using Outcome = crossgpu::testing::CliOutcome;
 
 // Runs the crossgpu binary with `args` (shell words), capturing stdout and stderr apart.
-Outcome crossgpu(const std::string& args) {
-  TempDir scratch;
-  const std::string err_path = (scratch / "stderr").string();
-  const std::string command = std::string(CROSSGPU_CLI_PATH) + " " + args + " 2>" + err_path;
-  Outcome outcome;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {};
-  char chunk[4096];
-  for (std::size_t n; (n = fread(chunk, 1, sizeof(chunk), pipe)) > 0;) outcome.out.append(chunk, n);
-  const int status = pclose(pipe);
-  outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::stringstream err;
-  err << std::ifstream(err_path).rdbuf();
-  outcome.err = err.str();
-  return outcome;
-}
+Outcome crossgpu(const std::string& args) { return crossgpu::testing::run_cli(CROSSGPU_CLI_PATH, args); }
 
 std::string config(const TempDir& dir, const std::string& sub = "node") {
   return " --config " + (dir / sub).string();
