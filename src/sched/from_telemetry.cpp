@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "sched/condition.hpp"
+#include "telemetry/profiler.hpp"
 
 namespace crossgpu::sched {
 namespace {
@@ -74,7 +75,7 @@ void add_node_devices(const telemetry::NodeView& node, PlacementInputs& out, std
       continue;
     }
     DeviceCapacity measured{id, r.name, *m->memory_free_bytes.value, r.profile->matmul_f32_flops,
-                            r.profile->matvec_f32_bytes_per_s};
+                            telemetry::decode_bytes_per_s(*r.profile)};
     kept.push_back({&n, effective(measured, s), s});
   }
 }

@@ -16,7 +16,7 @@ namespace crossgpu::telemetry {
 
 // Telemetry protocol version (telemetry.proto): another major is refused, a newer minor accepted.
 inline constexpr std::uint32_t kTelemetryMajor = 1;
-inline constexpr std::uint32_t kTelemetryMinor = 0;
+inline constexpr std::uint32_t kTelemetryMinor = 1;  // 1.1: DeviceProfileInfo.matvec_q8_0_bytes_per_s
 
 enum class SelfTestStatus { not_run, passed, failed };
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/ops_weights.hpp"
 
 namespace crossgpu::telemetry {
 namespace {
@@ -84,6 +86,23 @@ double matvec_rate(Device& device, const ProfileOptions& o, ops::DType type) {
       [&](std::uint64_t rows) { return static_cast<double>(rows * cols * element); });
 }
 
+// The quantized matvec of decode: Q8_0 rows of 4096 (ggml's layout) times an f32 vector.
+double matvec_q8_0_rate(Device& device, const ProfileOptions& o) {
+  const std::uint64_t cols = 4096, row = kernels::row_bytes(kernels::WeightType::q8_0, cols);
+  const std::uint64_t max_rows = cap_bytes(device, 256ull << 20) / row;
+  Buffer a = device.allocate(max_rows * row), x = device.allocate(cols * 4), y = device.allocate(max_rows * 4);
+  // Every block's f16 scale 0x3800 (0.5) and quants 0x01: finite, defined values.
+  ops::fill(device.stream(), a, max_rows * row / 4, std::bit_cast<float>(0x01013800u));
+  ops::fill(device.stream(), x, cols, 0.25f);
+  device.synchronize();
+  return rate(
+      o, 64, max_rows,
+      [&](std::uint64_t rows) {
+        ops::matvec_weights(device.stream(), a, x, y, rows, cols, kernels::WeightType::q8_0).wait();
+      },
+      [&](std::uint64_t rows) { return static_cast<double>(rows * row); });
+}
+
 double copy_rate(Device& device, const ProfileOptions& o) {
   const std::uint64_t max_bytes = cap_bytes(device, 512ull << 20);
   Buffer a = device.allocate(max_bytes), b = device.allocate(max_bytes);
@@ -135,10 +154,16 @@ DeviceProfile profile_device(Device& device, const ProfileOptions& options) {
   if (device.properties().caps.storage_16bit) p.matmul_f16_flops = matmul_rate(device, options, ops::DType::f16);
   p.matvec_f32_bytes_per_s = matvec_rate(device, options, ops::DType::f32);
   if (device.properties().caps.storage_16bit) p.matvec_f16_bytes_per_s = matvec_rate(device, options, ops::DType::f16);
+  p.matvec_q8_0_bytes_per_s = matvec_q8_0_rate(device, options);
   p.copy_bytes_per_s = copy_rate(device, options);
   transfer_rates(device, options, p);
   p.profile_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return p;
+}
+
+double decode_bytes_per_s(const DeviceProfile& p) {
+  if (p.matvec_q8_0_bytes_per_s > 0) return p.matvec_q8_0_bytes_per_s;
+  return std::max(p.matvec_f32_bytes_per_s, p.matvec_f16_bytes_per_s);
 }
 
 void to_json(nlohmann::json& out, const DeviceProfile& p) {
@@ -150,6 +175,7 @@ void to_json(nlohmann::json& out, const DeviceProfile& p) {
          {"matmul_f16_flops", p.matmul_f16_flops},
          {"matvec_f32_bytes_per_s", p.matvec_f32_bytes_per_s},
          {"matvec_f16_bytes_per_s", p.matvec_f16_bytes_per_s},
+         {"matvec_q8_0_bytes_per_s", p.matvec_q8_0_bytes_per_s},
          {"copy_bytes_per_s", p.copy_bytes_per_s},
          {"upload_bytes_per_s", p.upload_bytes_per_s},
          {"download_bytes_per_s", p.download_bytes_per_s},
@@ -183,6 +209,7 @@ DeviceProfile profile_from_json(const nlohmann::json& in) {
   p.matmul_f16_flops = number("matmul_f16_flops");
   p.matvec_f32_bytes_per_s = number("matvec_f32_bytes_per_s");
   p.matvec_f16_bytes_per_s = number("matvec_f16_bytes_per_s");
+  p.matvec_q8_0_bytes_per_s = number("matvec_q8_0_bytes_per_s");  // absent in older caches: re-profiled
   p.copy_bytes_per_s = number("copy_bytes_per_s");
   p.upload_bytes_per_s = number("upload_bytes_per_s");
   p.download_bytes_per_s = number("download_bytes_per_s");

@@ -24,6 +24,9 @@ struct DeviceProfile {
   double matmul_f16_flops = 0;        // FLOP/s; 0 when the device has no 16-bit storage
   double matvec_f32_bytes_per_s = 0;  // matrix bytes read per second
   double matvec_f16_bytes_per_s = 0;
+  // Q8_0 weights read per second by ops::matvec_weights: what decoding a quantized model runs,
+  // and on some devices (lavapipe) several times slower than the f32 matvec.
+  double matvec_q8_0_bytes_per_s = 0;
   double copy_bytes_per_s = 0;        // on-device copy, bytes read + written per second
   double upload_bytes_per_s = 0;      // host -> device from ordinary host memory
   double download_bytes_per_s = 0;
@@ -39,6 +42,11 @@ struct ProfileOptions {
 };
 
 DeviceProfile profile_device(Device& device, const ProfileOptions& options = {});
+
+// The weight bytes per second that decoding reads at: the quantized matvec when it was measured
+// (downloaded models are quantized, and some devices run it far slower than f32), else the
+// faster of the f32 and f16 matvec (profiles from before that measurement).
+double decode_bytes_per_s(const DeviceProfile& profile);
 
 void to_json(nlohmann::json& out, const DeviceProfile& profile);
 // Throws Error{invalid_argument} naming the field when the JSON is not a valid profile.

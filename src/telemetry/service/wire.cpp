@@ -40,6 +40,7 @@ void put_profile(const DeviceProfile& p, v1::DeviceProfileInfo* out) {
   put_rate(p.matmul_f16_flops, "no 16-bit storage on this device", out->mutable_matmul_f16_flops());
   put_rate(p.matvec_f32_bytes_per_s, "not measured", out->mutable_matvec_f32_bytes_per_s());
   put_rate(p.matvec_f16_bytes_per_s, "no 16-bit storage on this device", out->mutable_matvec_f16_bytes_per_s());
+  put_rate(p.matvec_q8_0_bytes_per_s, "not measured", out->mutable_matvec_q8_0_bytes_per_s());
   put_rate(p.copy_bytes_per_s, "not measured", out->mutable_memory_bytes_per_s());
   put_rate(p.upload_bytes_per_s, "not measured", out->mutable_upload_bytes_per_s());
   put_rate(p.download_bytes_per_s, "not measured", out->mutable_download_bytes_per_s());
@@ -150,6 +151,7 @@ DeviceProfile get_profile(const v1::DeviceProfileInfo& w, const v1::DeviceRegist
   p.matmul_f16_flops = rate(CROSSGPU_GET(w, matmul_f16_flops));
   p.matvec_f32_bytes_per_s = rate(CROSSGPU_GET(w, matvec_f32_bytes_per_s));
   p.matvec_f16_bytes_per_s = rate(CROSSGPU_GET(w, matvec_f16_bytes_per_s));
+  p.matvec_q8_0_bytes_per_s = rate(CROSSGPU_GET(w, matvec_q8_0_bytes_per_s));  // absent from 1.0 senders
   p.copy_bytes_per_s = rate(CROSSGPU_GET(w, memory_bytes_per_s));
   p.upload_bytes_per_s = rate(CROSSGPU_GET(w, upload_bytes_per_s));
   p.download_bytes_per_s = rate(CROSSGPU_GET(w, download_bytes_per_s));
