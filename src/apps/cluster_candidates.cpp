@@ -5,13 +5,9 @@
 #include "cluster/node_connection.hpp"
 #include "core/error.hpp"
 #include "crossgpu/v1/node.pb.h"
-#include <grpcpp/grpcpp.h>
-
-#include "crossgpu/v1/telemetry.grpc.pb.h"
 #include "net/security.hpp"
-#include "net/status.hpp"
 #include "telemetry/cluster_view.hpp"
-#include "telemetry/service/wire.hpp"
+#include "telemetry/service/snapshot_client.hpp"
 
 namespace crossgpu::apps {
 
@@ -56,18 +52,11 @@ namespace crossgpu::apps {
 sched::PlacementInputs ClusterCandidates::placement_inputs() const {
   const net::NodeIdentity identity = net::NodeIdentity::load(net::resolve_config_dir(config_dir_));
   const cluster::RemoteNode& first = *nodes_.front();
-  auto stub = v1::Telemetry::NewStub(identity.connect(first.address()));
-  v1::TelemetrySnapshotRequest request;
-  *request.mutable_version() = telemetry::telemetry_version();
-  request.set_cluster(true);
-  v1::TelemetrySnapshotResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  net::throw_if_failed(stub->Snapshot(&context, request, &response), "Telemetry.Snapshot");
-  telemetry::check_telemetry_version(response.version());
-
   telemetry::ClusterAggregator view(first.node_id());
-  for (const v1::NodeTelemetry& node : response.nodes()) view.update(telemetry::from_wire(node));
+  for (telemetry::NodeTelemetry& node :
+       telemetry::fetch_snapshot(identity.connect(first.address()), true, std::chrono::seconds(30))) {
+    view.update(std::move(node));
+  }
   sched::PlacementInputs inputs = sched::placement_inputs(view.view());
   // The first node names its own devices without its node id; this client names them remotely.
   const auto qualify = [&](std::string& id) {

@@ -3,7 +3,6 @@
 // node's telemetry view of the cluster: temperature, power, memory, busy and battery per device,
 // "n/a" where a value is unavailable.
 #include <fmt/format.h>
-#include <grpcpp/grpcpp.h>
 
 #include <cstdio>
 #include <memory>
@@ -18,10 +17,8 @@
 #include "core/error.hpp"
 #include "crossgpu/v1/node.pb.h"
 #include "net/security.hpp"
-#include "net/status.hpp"
 #include "telemetry/cluster_json.hpp"
-#include "crossgpu/v1/telemetry.grpc.pb.h"
-#include "telemetry/service/wire.hpp"
+#include "telemetry/service/snapshot_client.hpp"
 
 namespace crossgpu::apps {
 namespace {
@@ -91,22 +88,15 @@ void print_table(const nlohmann::json& status) {
 // stderr) when the node does not serve it.
 std::optional<telemetry::ClusterView> fetch_telemetry(const std::string& address,
                                                       const net::NodeIdentity& identity) {
-  auto stub = v1::Telemetry::NewStub(identity.connect(address));
-  v1::TelemetrySnapshotRequest request;
-  *request.mutable_version() = telemetry::telemetry_version();
-  request.set_cluster(true);
-  v1::TelemetrySnapshotResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  const grpc::Status status = stub->Snapshot(&context, request, &response);
-  if (!status.ok()) {
-    std::fprintf(stderr, "telemetry: %s\n", net::to_error(status).what());
-    return std::nullopt;
-  }
-  telemetry::check_telemetry_version(response.version());
   telemetry::ClusterView view;
-  for (const auto& node : response.nodes()) {
-    view.nodes.push_back({telemetry::from_wire(node), view.nodes.empty(), {}});
+  try {
+    for (telemetry::NodeTelemetry& node :
+         telemetry::fetch_snapshot(identity.connect(address), true, std::chrono::seconds(5))) {
+      view.nodes.push_back({std::move(node), view.nodes.empty(), {}});
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "telemetry: %s\n", e.what());
+    return std::nullopt;
   }
   return view;
 }

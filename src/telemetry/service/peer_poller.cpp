@@ -8,6 +8,7 @@
 #include "core/log.hpp"
 #include "crossgpu/v1/telemetry.grpc.pb.h"
 #include "net/status.hpp"
+#include "telemetry/service/snapshot_client.hpp"
 #include "telemetry/service/wire.hpp"
 
 namespace crossgpu::telemetry {
@@ -119,16 +120,9 @@ void PeerPoller::poll_peer(const v1::PeerStatus& peer) {
   }
   const auto connection = channel(peer.address());
   try {
-    auto stub = v1::Telemetry::NewStub(connection);
-    v1::TelemetrySnapshotRequest request;
-    *request.mutable_version() = telemetry_version();
-    v1::TelemetrySnapshotResponse response;
-    grpc::ClientContext context;
-    set_deadline(context, options_.call_timeout);
-    net::throw_if_failed(stub->Snapshot(&context, request, &response), "Telemetry.Snapshot");
-    check_telemetry_version(response.version());
-    if (response.nodes_size() != 1) fail(Errc::invalid_argument, "Snapshot answered {} nodes, not 1", response.nodes_size());
-    NodeTelemetry telemetry = from_wire(response.nodes(0));
+    std::vector<NodeTelemetry> answered = fetch_snapshot(connection, false, options_.call_timeout);
+    if (answered.size() != 1) fail(Errc::invalid_argument, "Snapshot answered {} nodes, not 1", answered.size());
+    NodeTelemetry telemetry = std::move(answered.front());
     if (telemetry.node_id != peer.node_id()) {
       fail(Errc::invalid_argument, "the peer at {} reports node id {}, liveness knows it as {}",
            peer.address(), telemetry.node_id.substr(0, 64), peer.node_id());
