@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "apps/table.hpp"
@@ -186,6 +187,46 @@ class TlsBaseline {
   std::thread server_;
 };
 
+// --- several raw TCP connections moving one transfer in parallel: the fair baseline for a data
+// channel that uses as many lanes (each connection has its own server thread) ---
+
+class ParallelTcpBaseline {
+ public:
+  ParallelTcpBaseline(std::size_t streams, std::uint64_t max_bytes) {
+    for (std::size_t i = 0; i < streams; ++i) {
+      streams_.push_back(std::make_unique<TcpBaseline>(max_bytes / streams + 4096));
+    }
+  }
+  std::size_t streams() const noexcept { return streams_.size(); }
+  void write(const std::byte* data, std::uint64_t bytes) {
+    split(bytes, [&](TcpBaseline& s, std::uint64_t begin, std::uint64_t n) {
+      s.write(data + begin, n);
+    });
+  }
+  void read(std::byte* data, std::uint64_t bytes) {
+    split(bytes, [&](TcpBaseline& s, std::uint64_t begin, std::uint64_t n) {
+      s.read(data + begin, n);
+    });
+  }
+
+ private:
+  // The same cut as the data channel's lanes: contiguous 4 KiB-aligned shares, 1 MiB at least.
+  template <typename Part>
+  void split(std::uint64_t bytes, Part&& part) {
+    const std::uint64_t used = std::clamp<std::uint64_t>(bytes >> 20, 1, streams_.size());
+    const std::uint64_t share = (bytes / used + 4095) / 4096 * 4096;
+    std::vector<std::thread> helpers;
+    for (std::uint64_t i = 1; i < used; ++i) {
+      const std::uint64_t begin = std::min(bytes, i * share);
+      const std::uint64_t n = i + 1 == used ? bytes - begin : std::min(share, bytes - begin);
+      helpers.emplace_back([&, i, begin, n] { part(*streams_[i], begin, n); });
+    }
+    part(*streams_[0], 0, std::min(share, bytes));
+    for (std::thread& helper : helpers) helper.join();
+  }
+  std::vector<std::unique_ptr<TcpBaseline>> streams_;
+};
+
 // --- the run ---
 
 struct Row {
@@ -194,6 +235,7 @@ struct Row {
   Timing remote;
   Timing tcp;
   Timing tls;
+  std::optional<Timing> tcp_parallel;  // only when the data channel uses several lanes
 };
 
 nlohmann::json to_json(const Row& row) {
@@ -205,35 +247,57 @@ nlohmann::json to_json(const Row& row) {
           {"tcp_gb_per_s", gb_per_s(static_cast<double>(row.bytes), row.tcp.median_s)},
           {"tls_median_s", row.tls.median_s},
           {"tls_gb_per_s", gb_per_s(static_cast<double>(row.bytes), row.tls.median_s)},
-          {"remote_vs_tcp", row.tcp.median_s > 0 ? row.tcp.median_s / row.remote.median_s : 0}};
+          {"remote_vs_tcp", row.tcp.median_s > 0 ? row.tcp.median_s / row.remote.median_s : 0},
+          {"tcp_parallel_gb_per_s",
+           row.tcp_parallel
+               ? gb_per_s(static_cast<double>(row.bytes), row.tcp_parallel->median_s)
+               : 0.0},
+          {"remote_vs_tcp_parallel",
+           row.tcp_parallel ? row.tcp_parallel->median_s / row.remote.median_s : 0.0}};
 }
 
-void print_rows(const std::string& title, const std::vector<Row>& rows, bool latency) {
+void print_rows(const std::string& title, const std::vector<Row>& rows, bool latency,
+                std::size_t lanes) {
   std::printf("\n%s\n", title.c_str());
-  apps::Table table({{"op"}, {"size", apps::Align::right},
-                     {latency ? "remote us" : "remote GB/s", apps::Align::right},
-                     {latency ? "raw tcp us" : "raw tcp GB/s", apps::Align::right},
-                     {latency ? "raw tls us" : "raw tls GB/s", apps::Align::right},
-                     {latency ? "remote / tcp time" : "remote / tcp", apps::Align::right},
-                     {latency ? "remote / tls time" : "remote / tls", apps::Align::right}});
+  const bool parallel = !latency && lanes > 1;
+  const std::string tcp_n = fmt::format("raw tcp x{}", lanes);
+  std::vector<apps::Column> columns = {
+      {"op"}, {"size", apps::Align::right},
+      {latency ? "remote us" : "remote GB/s", apps::Align::right},
+      {latency ? "raw tcp us" : "raw tcp GB/s", apps::Align::right},
+      {latency ? "raw tls us" : "raw tls GB/s", apps::Align::right},
+      {latency ? "remote / tcp time" : "remote / tcp", apps::Align::right},
+      {latency ? "remote / tls time" : "remote / tls", apps::Align::right}};
+  if (parallel) {
+    columns.push_back({tcp_n + " GB/s", apps::Align::right});
+    columns.push_back({"remote / " + tcp_n, apps::Align::right});
+  }
+  apps::Table table(columns);
   for (const Row& r : rows) {
     const double b = static_cast<double>(r.bytes);
-    table.add_row({r.op, format_bytes(r.bytes),
-                   latency ? fmt::format("{:.1f}", r.remote.median_s * 1e6)
-                           : fmt::format("{:.2f}", gb_per_s(b, r.remote.median_s)),
-                   latency ? fmt::format("{:.1f}", r.tcp.median_s * 1e6)
-                           : fmt::format("{:.2f}", gb_per_s(b, r.tcp.median_s)),
-                   latency ? fmt::format("{:.1f}", r.tls.median_s * 1e6)
-                           : fmt::format("{:.2f}", gb_per_s(b, r.tls.median_s)),
-                   latency ? fmt::format("{:.2f}x", r.remote.median_s / r.tcp.median_s)
-                           : fmt::format("{:.0f}%", 100 * r.tcp.median_s / r.remote.median_s),
-                   latency ? fmt::format("{:.2f}x", r.remote.median_s / r.tls.median_s)
-                           : fmt::format("{:.0f}%", 100 * r.tls.median_s / r.remote.median_s)});
+    std::vector<std::string> cells = {
+        r.op, format_bytes(r.bytes),
+        latency ? fmt::format("{:.1f}", r.remote.median_s * 1e6)
+                : fmt::format("{:.2f}", gb_per_s(b, r.remote.median_s)),
+        latency ? fmt::format("{:.1f}", r.tcp.median_s * 1e6)
+                : fmt::format("{:.2f}", gb_per_s(b, r.tcp.median_s)),
+        latency ? fmt::format("{:.1f}", r.tls.median_s * 1e6)
+                : fmt::format("{:.2f}", gb_per_s(b, r.tls.median_s)),
+        latency ? fmt::format("{:.2f}x", r.remote.median_s / r.tcp.median_s)
+                : fmt::format("{:.0f}%", 100 * r.tcp.median_s / r.remote.median_s),
+        latency ? fmt::format("{:.2f}x", r.remote.median_s / r.tls.median_s)
+                : fmt::format("{:.0f}%", 100 * r.tls.median_s / r.remote.median_s)};
+    if (parallel && r.tcp_parallel) {
+      cells.push_back(fmt::format("{:.2f}", gb_per_s(b, r.tcp_parallel->median_s)));
+      cells.push_back(fmt::format("{:.0f}%", 100 * r.tcp_parallel->median_s / r.remote.median_s));
+    }
+    table.add_row(cells);
   }
   std::fputs(table.render().c_str(), stdout);
 }
 
-int run(std::uint64_t max_bytes, bool quick, bool grpc_only, const std::string& json_path) {
+int run(std::uint64_t max_bytes, bool quick, bool grpc_only, std::uint32_t lanes,
+        const std::string& json_path) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("crossgpu-remote-bench-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
@@ -246,12 +310,16 @@ int run(std::uint64_t max_bytes, bool quick, bool grpc_only, const std::string& 
   const net::NodeIdentity identity = net::NodeIdentity::load(dir);
   cluster::ConnectionOptions connection;
   connection.data_channel = !grpc_only;
+  connection.data_lanes = lanes;
   auto node = cluster::RemoteNode::connect("127.0.0.1:" + std::to_string(server.port()), identity,
                                            connection);
   const char* path = node->connection().uses_data_channel() ? "data channel (TLS 1.3)"
                                                              : "mTLS gRPC";
   Device& device = *node->devices().front();
+  const std::size_t lanes_used = node->connection().data_lanes();
   TcpBaseline tcp(max_bytes);
+  std::optional<ParallelTcpBaseline> tcp_parallel;
+  if (lanes_used > 1) tcp_parallel.emplace(lanes_used, max_bytes);
   TlsBaseline tls(identity, max_bytes);
   std::vector<std::byte> host(max_bytes, std::byte{0x5a});
   Buffer remote = device.allocate(max_bytes);
@@ -262,14 +330,20 @@ int run(std::uint64_t max_bytes, bool quick, bool grpc_only, const std::string& 
   for (std::uint64_t size = 4096; size <= max_bytes; size *= 4) {
     std::span<const std::byte> src(host.data(), size);
     std::span<std::byte> dst(host.data(), size);
-    throughput.push_back({"write", size,
-                          measure(policy, [&] { device.stream().upload(remote, 0, src).wait(); }),
-                          measure(policy, [&] { tcp.write(host.data(), size); }),
-                          measure(policy, [&] { tls.write(host.data(), size); })});
-    throughput.push_back({"read", size,
-                          measure(policy, [&] { device.stream().download(remote, 0, dst).wait(); }),
-                          measure(policy, [&] { tcp.read(host.data(), size); }),
-                          measure(policy, [&] { tls.read(host.data(), size); })});
+    Row write{"write", size,
+              measure(policy, [&] { device.stream().upload(remote, 0, src).wait(); }),
+              measure(policy, [&] { tcp.write(host.data(), size); }),
+              measure(policy, [&] { tls.write(host.data(), size); })};
+    Row read{"read", size,
+             measure(policy, [&] { device.stream().download(remote, 0, dst).wait(); }),
+             measure(policy, [&] { tcp.read(host.data(), size); }),
+             measure(policy, [&] { tls.read(host.data(), size); })};
+    if (tcp_parallel) {
+      write.tcp_parallel = measure(policy, [&] { tcp_parallel->write(host.data(), size); });
+      read.tcp_parallel = measure(policy, [&] { tcp_parallel->read(host.data(), size); });
+    }
+    throughput.push_back(write);
+    throughput.push_back(read);
   }
   std::vector<Row> latency;
   for (std::uint64_t size : {std::uint64_t{8}, std::uint64_t{64}}) {
@@ -284,12 +358,14 @@ int run(std::uint64_t max_bytes, bool quick, bool grpc_only, const std::string& 
                        measure(small, [&] { tcp.read(host.data(), size); }),
                        measure(small, [&] { tls.read(host.data(), size); })});
   }
-  print_rows(fmt::format("remote node ({}, loopback, CPU device) vs raw TCP and raw TLS 1.3 on "
-                         "loopback", path),
-             throughput, false);
-  print_rows("small-message round trips", latency, true);
+  print_rows(fmt::format("remote node ({}, {} lane(s), loopback, CPU device) vs raw TCP and raw "
+                         "TLS 1.3 on loopback (one connection each)",
+                         path, lanes_used),
+             throughput, false, lanes_used);
+  print_rows("small-message round trips", latency, true, lanes_used);
 
-  nlohmann::json out = {{"section", "remote"}, {"path", path},
+  nlohmann::json out = {{"section", "remote"}, {"path", path}, {"lanes", lanes_used},
+                        {"cores", std::thread::hardware_concurrency()},
                         {"throughput", nlohmann::json::array()},
                         {"latency", nlohmann::json::array()}};
   for (const Row& r : throughput) out["throughput"].push_back(to_json(r));
@@ -311,15 +387,19 @@ int main(int argc, char** argv) {
   std::uint64_t max_bytes = 1ull << 30;
   bool quick = false;
   bool grpc_only = false;
+  std::uint32_t lanes = 0;
   std::string json_path = "remote-bench-results.json";
   app.add_option("--max-bytes", max_bytes, "largest transfer (default 1 GiB)");
   app.add_flag("--quick", quick, "short timing loops, 1 MiB at most");
   app.add_flag("--grpc", grpc_only, "measure the gRPC path (no data channel), for comparison");
+  app.add_option("--lanes", lanes,
+                 "data connections per transfer (0: the client's default, half the cores, 1-4)")
+      ->check(CLI::Range(0, 8));
   app.add_option("--json", json_path, "where to write the results")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (quick) max_bytes = std::min<std::uint64_t>(max_bytes, 1 << 20);
   try {
-    return crossgpu::bench::run(max_bytes, quick, grpc_only, json_path);
+    return crossgpu::bench::run(max_bytes, quick, grpc_only, lanes, json_path);
   } catch (const crossgpu::Error& e) {
     std::fprintf(stderr, "crossgpu-remote-bench: %s\n", e.what());
     return 2;

@@ -1,9 +1,11 @@
 // The data channel (TLS 1.3, binary framing) against an in-process node: remote writes and reads
-// use it and are bit-exact across request boundaries, a client without it falls back to gRPC,
-// and hostile peers are refused with typed errors while a good client keeps working: truncated
-// headers, huge lengths, unknown ops, bad handles and ranges, wrong or replayed session secrets,
-// another peer's session, no client certificate, another cluster's certificate, the monitor
-// role, and a node that is not the one the client expects.
+// use it and are bit-exact across request boundaries and across lanes (several connections of
+// one session moving one transfer), a Free during a transfer never frees memory under it, a
+// client without the channel falls back to gRPC, and hostile peers are refused with typed errors
+// while a good client keeps working: truncated headers, huge lengths, unknown ops, bad handles
+// and ranges, wrong or replayed session secrets and lanes, another peer's session, no client
+// certificate, another cluster's certificate, the monitor role, and a node that is not the one
+// the client expects.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -11,11 +13,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
+#include "cluster/data_channel_client.hpp"
 #include "cluster/data_frame.hpp"
 #include "cluster/protocol.hpp"
 #include "cluster/remote_node.hpp"
+#include "cluster/session.hpp"
+#include "device/cpu/cpu_device.hpp"
 #include "crossgpu/v1/node.grpc.pb.h"
 #include "net/status.hpp"
 #include "net/tls_socket.hpp"
@@ -49,6 +57,16 @@ struct RawSession {
     net::throw_if_failed(stub->Allocate(&context, request, &allocated), "Allocate");
     return allocated.handle();
   }
+  // Frees over gRPC within `deadline`: a Free must never wait for a transfer of the handle.
+  grpc::Status free(std::uint64_t handle, std::chrono::milliseconds deadline) {
+    grpc::ClientContext context;
+    context.AddMetadata(cluster::kSessionMetadata, std::to_string(response.session_id()));
+    context.set_deadline(std::chrono::system_clock::now() + deadline);
+    v1::FreeRequest request;
+    request.set_handle(handle);
+    v1::FreeResponse freed;
+    return stub->Free(&context, request, &freed);
+  }
   std::string data_address() const { return "127.0.0.1:" + std::to_string(response.data_port()); }
   std::unique_ptr<v1::Node::Stub> stub;
   v1::HelloResponse response;
@@ -68,8 +86,8 @@ class RawData {
     socket_->write_all(payload);
   }
   void send_raw(std::span<const std::byte> bytes) { socket_->write_all(bytes); }
-  void bind(const RawSession& session, std::uint64_t id = 1) {
-    send({DataOp::bind, 0, id, session.response.session_id(), 0, cluster::kDataSecretBytes},
+  void bind(const RawSession& session, std::uint64_t id = 1, std::uint64_t lane = 0) {
+    send({DataOp::bind, 0, id, session.response.session_id(), lane, cluster::kDataSecretBytes},
          std::as_bytes(std::span(session.response.data_secret())));
   }
   // The reply's status as an Errc and its message (or data); throws Errc::io when the node
@@ -170,6 +188,116 @@ TEST_F(DataChannelTest, WritesAndReadsAreBitExactAcrossRequestBoundaries) {
   }
   // More than one request's worth: pipelined requests land at the right offsets.
   expect_round_trip(*good_->devices().front(), cluster::kMaxDataRequestBytes + 4099, 8);
+}
+
+TEST_F(DataChannelTest, LargeTransfersSplitAcrossLanesAreBitExact) {
+  cluster::ConnectionOptions options;
+  options.data_lanes = 3;
+  auto node = cluster::RemoteNode::connect(address_, *compute_, options);
+  ASSERT_EQ(node->connection().data_lanes(), 3u);
+  Device& device = *node->devices().front();
+  // Below 2 MiB one lane; then 2 and 3 lanes, with shares that end off the 4 KiB grid.
+  for (std::size_t size : {(std::size_t{1} << 20) - 1, (std::size_t{2} << 20) + 5,
+                           (std::size_t{7} << 20) + 4099}) {
+    expect_round_trip(device, size, 16);
+  }
+  // Lanes and gRPC keep one order of operations too.
+  const auto data = random_bytes(std::size_t{6} << 20, 9);
+  Buffer a = device.allocate(data.size());
+  Buffer b = device.allocate(data.size());
+  device.stream().upload(a, 0, std::span<const std::byte>(data)).wait();
+  device.stream().copy(a, 0, b, 0, data.size());
+  std::vector<std::byte> back(data.size());
+  device.stream().download(b, 0, std::span(back)).wait();
+  EXPECT_TRUE(back == data);
+}
+
+TEST_F(DataChannelTest, EachLaneOfASessionBindsOnce) {
+  RawSession session(*compute_, address_);
+  ASSERT_EQ(session.response.data_lanes(), cluster::kMaxDataLanes);
+  RawData first(*compute_, session.data_address(), node_id());
+  first.bind(session, 1, 0);
+  EXPECT_EQ(first.reply(1).first, Errc::ok);
+  RawData last(*compute_, session.data_address(), node_id());
+  last.bind(session, 1, cluster::kMaxDataLanes - 1);
+  EXPECT_EQ(last.reply(1).first, Errc::ok);
+  {  // a replayed lane
+    RawData again(*compute_, session.data_address(), node_id());
+    again.bind(session, 1, cluster::kMaxDataLanes - 1);
+    const auto [code, message] = again.reply(1);
+    EXPECT_EQ(code, Errc::permission_denied);
+    EXPECT_NE(message.find("lane"), std::string::npos) << message;
+  }
+  {  // a lane past the limit is a malformed bind
+    RawData beyond(*compute_, session.data_address(), node_id());
+    beyond.bind(session, 1, cluster::kMaxDataLanes);
+    EXPECT_EQ(beyond.reply(1).first, Errc::invalid_argument);
+    EXPECT_TRUE(beyond.closed_by_node());
+  }
+}
+
+TEST(DataChannelLanes, TheEnvironmentSetsTheDefaultWithinLimits) {
+  const std::uint32_t by_cores = std::clamp<std::uint32_t>(std::thread::hardware_concurrency() / 2, 1, 4);
+  ::unsetenv("CROSSGPU_DATA_LANES");
+  EXPECT_EQ(cluster::default_data_lanes(), by_cores);
+  ::setenv("CROSSGPU_DATA_LANES", "6", 1);
+  EXPECT_EQ(cluster::default_data_lanes(), 6u);
+  for (const char* bad : {"0", "9", "two", "3x", "-1"}) {
+    ::setenv("CROSSGPU_DATA_LANES", bad, 1);
+    EXPECT_EQ(cluster::default_data_lanes(), by_cores) << bad;
+  }
+  ::unsetenv("CROSSGPU_DATA_LANES");
+}
+
+TEST(DataChannelSession, SecretsWorkOncePerOfferedLane) {
+  cluster::Session session(1, net::PeerIdentity{}, 0);
+  const auto secret = session.issue_data_secret(2);
+  auto wrong = secret;
+  wrong[31] ^= 0x80;
+  EXPECT_FALSE(session.redeem_data_secret(wrong, 0));
+  EXPECT_FALSE(session.redeem_data_secret(secret, 2));  // not offered
+  EXPECT_TRUE(session.redeem_data_secret(secret, 1));
+  EXPECT_FALSE(session.redeem_data_secret(secret, 1));
+  EXPECT_TRUE(session.redeem_data_secret(secret, 0));
+  EXPECT_FALSE(session.redeem_data_secret(secret, 0));
+}
+
+TEST(DataChannelSession, MemoryKeptAliveByATransferCountsAgainstTheQuotaUntilReleased) {
+  auto device = make_cpu_device(1);
+  cluster::Session session(1, net::PeerIdentity{}, 1500);
+  session.allocate(7, device, 1000, MemoryKind::device_local);
+  cluster::SessionBuffer in_use = session.resolve(7, 0, 1000, "test");
+  session.free(7);
+  EXPECT_FALSE(session.holds(7));
+  EXPECT_EQ(session.held_bytes(), 1000u);
+  EXPECT_EQ(device->usage().live_buffers, 1u);
+  EXPECT_TRUE(throws_errc([&] { session.allocate(8, device, 600, MemoryKind::device_local); },
+                          Errc::out_of_memory));
+  std::memset(device->mapped(in_use.ref).data(), 1, 1000);  // still valid memory
+  in_use = {};
+  EXPECT_EQ(session.held_bytes(), 0u);
+  EXPECT_EQ(device->usage().live_buffers, 0u);
+  session.allocate(8, device, 600, MemoryKind::device_local);
+  EXPECT_EQ(session.held_bytes(), 600u);
+}
+
+TEST_F(DataChannelTest, AFreeDuringATransferWaitsForNothingAndFreesNothingUnderIt) {
+  RawSession session(*compute_, address_);
+  constexpr std::uint64_t kBytes = 1 << 20;
+  const std::uint64_t handle = session.allocate(device_id(), kBytes);
+  RawData raw(*compute_, session.data_address(), node_id());
+  raw.bind(session);
+  ASSERT_EQ(raw.reply(1).first, Errc::ok);
+  const auto payload = random_bytes(kBytes, 3);
+  raw.send({DataOp::write, 0, 2, handle, 0, kBytes}, std::span(payload).first(kBytes / 2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the node is inside the payload
+  const grpc::Status freed = session.free(handle, std::chrono::seconds(5));
+  EXPECT_TRUE(freed.ok()) << freed.error_message();
+  // The rest lands in memory the transfer still holds (ASan builds would catch anything else).
+  raw.send_raw(std::span(payload).subspan(kBytes / 2));
+  EXPECT_EQ(raw.reply(2).first, Errc::ok);
+  raw.send({DataOp::read, 0, 3, handle, 0, 8});
+  EXPECT_EQ(raw.reply(3).first, Errc::not_found);
 }
 
 TEST_F(DataChannelTest, DataChannelAndGrpcSeeOneOrderOfOperations) {

@@ -1,117 +1,192 @@
 #include "cluster/data_channel_client.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "net/security.hpp"
 
 namespace crossgpu::cluster {
+namespace {
+
+// Runs `body`, returning what it threw instead of throwing (for a lane's thread).
+template <typename Body>
+std::optional<Error> captured(Body&& body) {
+  try {
+    body();
+    return std::nullopt;
+  } catch (const Error& e) {
+    return e;
+  } catch (const std::exception& e) {
+    return Error(Errc::backend_failure, e.what());
+  }
+}
+
+}  // namespace
+
+std::uint32_t default_data_lanes() noexcept {
+  if (const char* text = std::getenv("CROSSGPU_DATA_LANES"); text && *text) {
+    char* end = nullptr;
+    const unsigned long lanes = std::strtoul(text, &end, 10);
+    if (*end == '\0' && lanes >= 1 && lanes <= kMaxDataLanes) {
+      return static_cast<std::uint32_t>(lanes);
+    }
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      log::warn("CROSSGPU_DATA_LANES='{}' ignored: it must be a number from 1 to {}", text,
+                kMaxDataLanes);
+    });
+  }
+  const unsigned cores = std::thread::hardware_concurrency();
+  return std::clamp<std::uint32_t>(cores / 2, 1, 4);
+}
 
 std::unique_ptr<DataChannelClient> DataChannelClient::connect(
     const net::NodeIdentity& identity, const std::string& address, const std::string& node_id,
     std::uint64_t session_id, std::span<const std::uint8_t> secret,
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, std::uint32_t lanes) {
   if (secret.size() != kDataSecretBytes) {
     fail(Errc::invalid_argument, "data channel: the node issued a {}-byte secret, expected {}",
          secret.size(), kDataSecretBytes);
   }
+  lanes = std::clamp<std::uint32_t>(lanes, 1, kMaxDataLanes);
   auto tls = std::make_unique<net::TlsContext>(identity, net::TlsContext::Side::client);
-  auto socket = net::TlsSocket::connect(*tls, address, node_id, timeout);
-  std::unique_ptr<DataChannelClient> client(new DataChannelClient(std::move(tls),
-                                                                  std::move(socket)));
-  const std::uint64_t id = client->next_request_++;
-  const DataFrame bind{DataOp::bind, 0, id, session_id, 0, kDataSecretBytes};
-  client->socket_->write_all(encode_frame(bind), std::as_bytes(secret));
-  if (std::optional<Error> refused = client->receive_reply(id, 0, {})) throw *refused;
-  // Bound: the connection lives as long as the session; transfers have their own limit.
-  client->socket_->set_timeout(std::chrono::milliseconds(0));
+  std::unique_ptr<DataChannelClient> client(new DataChannelClient(std::move(tls)));
+  for (std::uint32_t index = 0; index < lanes; ++index) {
+    Lane lane;
+    try {
+      lane.socket = net::TlsSocket::connect(*client->tls_, address, node_id, timeout);
+      lane.bind(session_id, index, secret);
+    } catch (const Error& e) {
+      if (index == 0) throw;
+      log::warn("data channel to {}: lane {} unavailable ({}); using {} lane(s)", address, index,
+                e.what(), index);
+      break;
+    }
+    client->lanes_.push_back(std::move(lane));
+  }
   return client;
 }
 
-void DataChannelClient::send_request(DataOp op, std::uint64_t id, std::uint64_t handle,
-                                     std::uint64_t offset, std::uint64_t length) {
-  const DataFrame frame{op, 0, id, handle, offset, length};
-  socket_->write_all(encode_frame(frame));
+void DataChannelClient::Lane::bind(std::uint64_t session_id, std::uint64_t index,
+                                   std::span<const std::uint8_t> secret) {
+  const std::uint64_t id = next_request++;
+  const DataFrame frame{DataOp::bind, 0, id, session_id, index, kDataSecretBytes};
+  socket->write_all(encode_frame(frame), std::as_bytes(secret));
+  if (std::optional<Error> refused = receive_reply(id, 0, {})) throw *refused;
+  // Bound: the connection lives as long as the session; transfers have their own limit.
+  socket->set_timeout(std::chrono::milliseconds(0));
 }
 
-std::optional<Error> DataChannelClient::receive_reply(std::uint64_t request_id,
-                                                      std::uint64_t data_length,
-                                                      std::span<std::byte> data) {
+std::optional<Error> DataChannelClient::Lane::receive_reply(std::uint64_t request_id,
+                                                            std::uint64_t data_length,
+                                                            std::span<std::byte> data) {
   DataHeader header;
-  if (!socket_->read_exact(header)) {
+  if (!socket->read_exact(header)) {
     fail(Errc::io, "data channel: the node closed the connection");
   }
   const DataFrame reply = decode_reply(header, request_id, data_length);
   if (reply.status == 0) {
-    if (data_length > 0 && !socket_->read_exact(data.first(data_length))) {
+    if (data_length > 0 && !socket->read_exact(data.first(data_length))) {
       fail(Errc::io, "data channel: the node closed the connection inside a read");
     }
     return std::nullopt;
   }
   std::string message(reply.length, '\0');
-  if (reply.length > 0 && !socket_->read_exact(std::as_writable_bytes(std::span(message)))) {
+  if (reply.length > 0 && !socket->read_exact(std::as_writable_bytes(std::span(message)))) {
     fail(Errc::io, "data channel: the node closed the connection inside an error reply");
   }
   return Error(static_cast<Errc>(reply.status), message);
 }
 
-template <typename Body>
-void DataChannelClient::guarded(Body&& body) {
+void DataChannelClient::Lane::write(std::uint64_t handle, std::uint64_t offset,
+                                    std::span<const std::byte> data) {
+  const std::uint64_t first = next_request;
+  // All requests go out before any reply is read: the node answers each with 40 bytes, which the
+  // socket buffers hold, so the pipeline never stalls on acknowledgements.
+  for (std::uint64_t done = 0; done < data.size();) {
+    const std::uint64_t n = std::min<std::uint64_t>(kMaxDataRequestBytes, data.size() - done);
+    const DataFrame frame{DataOp::write, 0, next_request++, handle, offset + done, n};
+    socket->write_all(encode_frame(frame), data.subspan(done, n));
+    done += n;
+  }
+  std::optional<Error> first_error;
+  for (std::uint64_t id = first; id < next_request; ++id) {
+    std::optional<Error> refused = receive_reply(id, 0, {});
+    if (refused && !first_error) first_error = std::move(refused);
+  }
+  if (first_error) throw *first_error;
+}
+
+void DataChannelClient::Lane::read(std::uint64_t handle, std::uint64_t offset,
+                                   std::span<std::byte> out) {
+  const std::uint64_t first = next_request;
+  for (std::uint64_t done = 0; done < out.size();) {
+    const std::uint64_t n = std::min<std::uint64_t>(kMaxDataRequestBytes, out.size() - done);
+    const DataFrame frame{DataOp::read, 0, next_request++, handle, offset + done, n};
+    socket->write_all(encode_frame(frame));
+    done += n;
+  }
+  std::optional<Error> first_error;
+  std::uint64_t done = 0;
+  for (std::uint64_t id = first; id < next_request; ++id) {
+    const std::uint64_t n = std::min<std::uint64_t>(kMaxDataRequestBytes, out.size() - done);
+    std::optional<Error> refused = receive_reply(id, n, out.subspan(done, n));
+    if (refused && !first_error) first_error = std::move(refused);
+    done += n;
+  }
+  if (first_error) throw *first_error;
+}
+
+void DataChannelClient::across_lanes(
+    std::uint64_t bytes, const std::function<void(Lane&, std::uint64_t, std::uint64_t)>& part) {
   std::lock_guard lock(mutex_);
-  if (broken_) fail(Errc::io, "data channel: the connection broke earlier");
-  try {
-    body();
-  } catch (const Error& e) {
-    // A socket or framing failure leaves the stream out of step: never use it again.
-    if (e.code() == Errc::io) broken_ = true;
-    throw;
+  if (broken_) fail(Errc::io, "data channel: a connection broke earlier");
+  const std::uint64_t used =
+      std::clamp<std::uint64_t>(bytes / kMinLaneBytes, 1, lanes_.size());
+  // Contiguous shares, 4 KiB aligned (whole pages on both ends); the last takes the remainder.
+  const std::uint64_t share = (bytes / used + 4095) / 4096 * 4096;
+  std::vector<std::optional<Error>> failures(used);
+  std::vector<std::thread> helpers;
+  const auto run = [&](std::uint64_t index) {
+    const std::uint64_t begin = std::min(bytes, index * share);
+    const std::uint64_t length =
+        index + 1 == used ? bytes - begin : std::min(share, bytes - begin);
+    if (length == 0) return;
+    failures[index] = captured([&] { part(lanes_[index], begin, length); });
+  };
+  for (std::uint64_t index = 1; index < used; ++index) helpers.emplace_back(run, index);
+  run(0);
+  for (std::thread& helper : helpers) helper.join();
+  // A socket or framing failure leaves that lane's stream out of step: never use any again.
+  for (const auto& failure : failures) {
+    if (failure && failure->code() == Errc::io) broken_ = true;
+  }
+  for (const auto& failure : failures) {
+    if (failure) throw *failure;
   }
 }
 
 void DataChannelClient::write(std::uint64_t handle, std::uint64_t offset,
                               std::span<const std::byte> data) {
-  guarded([&] {
-    const std::uint64_t first = next_request_;
-    // All requests go out before any reply is read: the node answers each with 40 bytes,
-    // which the socket buffers hold, so the pipeline never stalls on acknowledgements.
-    for (std::uint64_t done = 0; done < data.size();) {
-      const std::uint64_t n = std::min<std::uint64_t>(kMaxDataRequestBytes, data.size() - done);
-      const DataFrame frame{DataOp::write, 0, next_request_++, handle, offset + done, n};
-      socket_->write_all(encode_frame(frame), data.subspan(done, n));
-      done += n;
-    }
-    std::optional<Error> first_error;
-    for (std::uint64_t id = first; id < next_request_; ++id) {
-      std::optional<Error> refused = receive_reply(id, 0, {});
-      if (refused && !first_error) first_error = std::move(refused);
-    }
-    if (first_error) throw *first_error;
+  across_lanes(data.size(), [&](Lane& lane, std::uint64_t begin, std::uint64_t length) {
+    lane.write(handle, offset + begin, data.subspan(begin, length));
   });
 }
 
 void DataChannelClient::read(std::uint64_t handle, std::uint64_t offset,
                              std::span<std::byte> out) {
-  guarded([&] {
-    const std::uint64_t first = next_request_;
-    for (std::uint64_t done = 0; done < out.size();) {
-      const std::uint64_t n = std::min<std::uint64_t>(kMaxDataRequestBytes, out.size() - done);
-      send_request(DataOp::read, next_request_++, handle, offset + done, n);
-      done += n;
-    }
-    std::optional<Error> first_error;
-    std::uint64_t done = 0;
-    for (std::uint64_t id = first; id < next_request_; ++id) {
-      const std::uint64_t n = std::min<std::uint64_t>(kMaxDataRequestBytes, out.size() - done);
-      std::optional<Error> refused = receive_reply(id, n, out.subspan(done, n));
-      if (refused && !first_error) first_error = std::move(refused);
-      done += n;
-    }
-    if (first_error) throw *first_error;
+  across_lanes(out.size(), [&](Lane& lane, std::uint64_t begin, std::uint64_t length) {
+    lane.read(handle, offset + begin, out.subspan(begin, length));
   });
 }
 
-void DataChannelClient::abort() noexcept { socket_->abort(); }
+void DataChannelClient::abort() noexcept {
+  for (Lane& lane : lanes_) lane.socket->abort();
+}
 
 }  // namespace crossgpu::cluster

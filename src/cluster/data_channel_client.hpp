@@ -1,17 +1,21 @@
-// The client side of the data channel: one persistent TLS 1.3 connection per session, bound to
-// it with the one-time secret from Hello. A transfer is sent as pipelined requests of at most
-// kMaxDataRequestBytes, straight from (or into) the caller's memory; the replies are collected
-// after the last request is out, so nothing waits for an acknowledgement per chunk and a small
-// write or read costs one round trip.
+// The client side of the data channel: persistent TLS 1.3 connections ("lanes") per session,
+// each bound to it with the secret from Hello and its lane index. A transfer is sent as
+// pipelined requests of at most kMaxDataRequestBytes, straight from (or into) the caller's
+// memory; the replies are collected after the last request is out, so nothing waits for an
+// acknowledgement per chunk and a small write or read costs one round trip. A large transfer is
+// cut into one contiguous part per lane, moved in parallel: one core's TLS (AES-GCM, record
+// handling) is slower than loopback or a fast link, and each lane has a core on both ends.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "cluster/data_frame.hpp"
 #include "core/error.hpp"
@@ -23,41 +27,58 @@ class NodeIdentity;
 
 namespace crossgpu::cluster {
 
+// A transfer is split across lanes only where each lane gets at least this much: below it, the
+// thread hand-off costs more than the parallel TLS saves.
+inline constexpr std::uint64_t kMinLaneBytes = 1ull << 20;
+
+// The lanes a client opens when it is not told: CROSSGPU_DATA_LANES (1..8) when set, else half
+// the cores (each lane keeps one busy during a large transfer), at least 1, at most 4. Never
+// more than the node offers, whatever this says.
+std::uint32_t default_data_lanes() noexcept;
+
 class DataChannelClient {
  public:
-  // Connects to `address` ("host:port"), checks that the node there is `node_id`, and binds the
-  // connection to `session_id` with `secret`. The node's refusal comes back as its typed error
-  // (Errc::permission_denied for a wrong secret or role); Errc::io when it cannot be reached.
+  // Connects to `address` ("host:port"), checks that the node there is `node_id`, and binds
+  // `lanes` connections (1..kMaxDataLanes) to `session_id` with `secret`. Lane 0 must bind: its
+  // refusal comes back as the node's typed error (Errc::permission_denied for a wrong secret or
+  // role), Errc::io when it cannot be reached. A further lane that fails is logged and dropped.
   static std::unique_ptr<DataChannelClient> connect(const net::NodeIdentity& identity,
                                                     const std::string& address,
                                                     const std::string& node_id,
                                                     std::uint64_t session_id,
                                                     std::span<const std::uint8_t> secret,
-                                                    std::chrono::milliseconds timeout);
+                                                    std::chrono::milliseconds timeout,
+                                                    std::uint32_t lanes = 1);
 
   // Thread-safe; one transfer at a time. The node's refusal is thrown as its typed error;
-  // Errc::io when the connection breaks (the connection is unusable afterwards: broken()).
+  // Errc::io when a connection breaks (the client is unusable afterwards: broken()).
   void write(std::uint64_t handle, std::uint64_t offset, std::span<const std::byte> data);
   void read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out);
   bool broken() const noexcept { return broken_; }
-  // Wakes a transfer blocked on the socket (the node was lost); it fails with Errc::io.
+  std::size_t lanes() const noexcept { return lanes_.size(); }
+  // Wakes a transfer blocked on a socket (the node was lost); it fails with Errc::io.
   void abort() noexcept;
 
  private:
-  DataChannelClient(std::unique_ptr<net::TlsContext> tls, std::unique_ptr<net::TlsSocket> socket)
-      : tls_(std::move(tls)), socket_(std::move(socket)) {}
-  void send_request(DataOp op, std::uint64_t id, std::uint64_t handle, std::uint64_t offset,
-                    std::uint64_t length);
-  // Reads the reply to `request_id`; on an error reply returns the Error (payload consumed).
-  std::optional<Error> receive_reply(std::uint64_t request_id, std::uint64_t data_length,
-                                     std::span<std::byte> data);
-  template <typename Body>
-  void guarded(Body&& body);
+  struct Lane {
+    std::unique_ptr<net::TlsSocket> socket;
+    std::uint64_t next_request = 1;
+    void bind(std::uint64_t session_id, std::uint64_t index, std::span<const std::uint8_t> secret);
+    void write(std::uint64_t handle, std::uint64_t offset, std::span<const std::byte> data);
+    void read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out);
+    // Reads the reply to `request_id`; on an error reply returns the Error (payload consumed).
+    std::optional<Error> receive_reply(std::uint64_t request_id, std::uint64_t data_length,
+                                       std::span<std::byte> data);
+  };
+  explicit DataChannelClient(std::unique_ptr<net::TlsContext> tls) : tls_(std::move(tls)) {}
+  // Runs `part(lane, begin, length)` for each lane's share of `bytes`, lane 0 on this thread and
+  // the others on their own; throws the first failure in lane order once all have finished.
+  void across_lanes(std::uint64_t bytes,
+                    const std::function<void(Lane&, std::uint64_t, std::uint64_t)>& part);
 
   std::unique_ptr<net::TlsContext> tls_;
-  std::unique_ptr<net::TlsSocket> socket_;
+  std::vector<Lane> lanes_;
   std::mutex mutex_;
-  std::uint64_t next_request_ = 1;
   bool broken_ = false;
 };
 

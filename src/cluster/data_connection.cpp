@@ -2,6 +2,7 @@
 // mapping when it has one (the CPU device, host-visible memory), else through a staging buffer
 // and the session's stream; reads the other way. Work queued on the session's stream (copies,
 // kernels sent over gRPC) is waited for first, so both paths see one order of operations.
+// Several connections (lanes) of one session run at once, each on its own part of a transfer.
 #include "cluster/data_connection.hpp"
 
 #include <algorithm>
@@ -85,13 +86,15 @@ bool DataConnection::admit() {
   try {
     std::shared_ptr<Session> session = sessions_.find(request.handle, peer_.node_id);
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(secret.data());
-    if (!session->redeem_data_secret(std::span(bytes, secret.size()))) {
+    if (!session->redeem_data_secret(std::span(bytes, secret.size()), request.offset)) {
       fail(Errc::permission_denied,
-           "data bind: wrong or already used secret for session {}: each Hello issues one",
-           request.handle);
+           "data bind: wrong secret for session {}, or its lane {} is bound already or was not "
+           "offered: each Hello issues one secret, good once per lane",
+           request.handle, request.offset);
     }
     session_ = session;
     session_id_ = request.handle;
+    lane_ = request.offset;
   } catch (const Error& e) {
     log::warn("refused a data connection from node {} at {}: {}", peer_.node_id,
               socket_->peer_address(), e.what());
@@ -99,8 +102,8 @@ bool DataConnection::admit() {
     return false;
   }
   reply(request);
-  log::info("data channel of session {} bound by {} ({})", session_id_, peer_.node_id,
-            socket_->peer_address());
+  log::info("data channel lane {} of session {} bound by {} ({})", lane_, session_id_,
+            peer_.node_id, socket_->peer_address());
   return true;
 }
 
@@ -133,12 +136,14 @@ void DataConnection::serve_write(const DataFrame& request) {
     reply_error(request, e);
     return;
   }
-  auto lock = session->lock();
-  Stream& stream = session->stream(*target.device);
+  // The session's work lock is held only around its stream, never while the socket is read:
+  // the other lanes of this session move their parts of a transfer meanwhile. `target` keeps the
+  // memory alive even if a Free of the handle arrives during the transfer.
   std::span<std::byte> mapped = target.device->try_mapped(target.ref);
   if (!mapped.empty()) {
     try {
-      stream.synchronize();  // queued copies and kernels may still use this range
+      auto lock = session->lock();
+      session->stream(*target.device).synchronize();  // queued copies and kernels may use it
     } catch (const Error& e) {
       discard(request.length);
       reply_error(request, e);
@@ -157,7 +162,8 @@ void DataConnection::serve_write(const DataFrame& request) {
     socket_->read_exact(chunk);
     if (!failed) {
       try {
-        stream.upload(target.ref, request.offset + done, chunk).wait();
+        auto lock = session->lock();
+        session->stream(*target.device).upload(target.ref, request.offset + done, chunk).wait();
       } catch (const Error& e) {
         failed = e;
       }
@@ -181,12 +187,12 @@ void DataConnection::serve_read(const DataFrame& request) {
     reply_error(request, e);
     return;
   }
-  auto lock = session->lock();
-  Stream& stream = session->stream(*source.device);
+  // As in serve_write: the work lock only around the stream, the memory kept alive by `source`.
   std::span<std::byte> mapped = source.device->try_mapped(source.ref);
   if (!mapped.empty()) {
     try {
-      stream.synchronize();
+      auto lock = session->lock();
+      session->stream(*source.device).synchronize();
       source.device->invalidate_mapped(source.ref, request.offset, request.length);
     } catch (const Error& e) {
       reply_error(request, e);
@@ -202,7 +208,8 @@ void DataConnection::serve_read(const DataFrame& request) {
     const std::uint64_t n = std::min<std::uint64_t>(staging_.size(), request.length - done);
     std::span<std::byte> chunk(staging_.data(), n);
     try {
-      stream.download(source.ref, request.offset + done, chunk).wait();
+      auto lock = session->lock();
+      session->stream(*source.device).download(source.ref, request.offset + done, chunk).wait();
     } catch (const Error& e) {
       if (done == 0) {
         reply_error(request, e);

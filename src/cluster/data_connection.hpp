@@ -51,6 +51,7 @@ class DataConnection {
   std::chrono::steady_clock::time_point checked_at_{};
   std::weak_ptr<Session> session_;  // weak: a data connection never keeps a session alive
   std::uint64_t session_id_ = 0;
+  std::uint64_t lane_ = 0;
   std::vector<std::byte> staging_;  // for buffers without a host mapping
 };
 

@@ -79,10 +79,12 @@ DataFrame decode_request(std::span<const std::byte> header) {
   }
   switch (frame.op) {
     case DataOp::bind:
-      if (frame.length != kDataSecretBytes || frame.handle == 0 || frame.offset != 0) {
+      if (frame.length != kDataSecretBytes || frame.handle == 0 ||
+          frame.offset >= kMaxDataLanes) {
         fail(Errc::invalid_argument,
-             "data bind: wants a session id, offset 0 and a {}-byte secret (got length {})",
-             kDataSecretBytes, frame.length);
+             "data bind: wants a session id, a lane below {} in the offset field and a {}-byte "
+             "secret (got lane {}, length {})",
+             kMaxDataLanes, kDataSecretBytes, frame.offset, frame.length);
       }
       return frame;
     case DataOp::write:

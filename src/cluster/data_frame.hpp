@@ -30,6 +30,10 @@ inline constexpr std::size_t kDataSecretBytes = 32;
 // One write or read request moves at most this much; clients split larger transfers into
 // pipelined requests. It bounds what a refused request makes the node discard.
 inline constexpr std::uint64_t kMaxDataRequestBytes = 64ull << 20;
+// How many data connections one session may bind: a bind names its lane (0..kMaxDataLanes-1) in
+// the offset field, and each lane binds once. Several lanes let one large transfer use several
+// cores for TLS on each side (one core's AES-GCM and record handling is slower than a fast link).
+inline constexpr std::uint32_t kMaxDataLanes = 8;
 // The message of an error reply is cut to this length.
 inline constexpr std::uint64_t kMaxDataErrorBytes = 1024;
 
@@ -38,7 +42,8 @@ using DataHeader = std::array<std::byte, kDataHeaderBytes>;
 DataHeader encode_frame(const DataFrame& frame);
 
 // Decodes a request header from an untrusted client: magic, a known request op, status 0, and
-// per op: bind carries exactly kDataSecretBytes and a non-zero session id; write and read ask for
+// per op: bind carries exactly kDataSecretBytes, a non-zero session id and a lane below
+// kMaxDataLanes; write and read ask for
 // 1..kMaxDataRequestBytes with offset + length not overflowing. Errc::invalid_argument or
 // Errc::out_of_range naming the field otherwise. Handle and range against the buffer are checked
 // by the session (Session::resolve), as for gRPC calls.

@@ -154,11 +154,14 @@ void NodeConnection::Impl::open_data_channel(const net::NodeIdentity& identity) 
   const std::string data_address =
       address.substr(0, address.rfind(':')) + ":" + std::to_string(hello.data_port());
   const auto* secret = reinterpret_cast<const std::uint8_t*>(hello.data_secret().data());
+  const std::uint32_t wanted =
+      options.data_lanes != 0 ? options.data_lanes : default_data_lanes();
+  const std::uint32_t offered = std::max<std::uint32_t>(hello.data_lanes(), 1);  // 0: older node
   try {
     data = DataChannelClient::connect(identity, data_address, hello.node_id(),
                                       hello.session_id(),
                                       std::span(secret, hello.data_secret().size()),
-                                      options.heartbeat_timeout * 3);
+                                      options.heartbeat_timeout * 3, std::min(wanted, offered));
   } catch (const Error& e) {
     // A firewall that lets only the gRPC port through must not break the cluster.
     log::warn("node {}: data channel at {} unavailable ({}); writes and reads use gRPC",
@@ -240,6 +243,10 @@ bool NodeConnection::closed() const noexcept { return impl_->closing; }
 double NodeConnection::rtt_ms() const noexcept { return impl_->rtt_ms; }
 bool NodeConnection::uses_data_channel() const noexcept {
   return impl_->data && !impl_->data->broken();
+}
+
+std::size_t NodeConnection::data_lanes() const noexcept {
+  return uses_data_channel() ? impl_->data->lanes() : 0;
 }
 
 }  // namespace crossgpu::cluster

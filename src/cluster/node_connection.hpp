@@ -35,6 +35,10 @@ struct ConnectionOptions {
   std::string expected_node_id;
   // Use the node's data channel for writes and reads when it offers one (else gRPC carries them).
   bool data_channel = true;
+  // Data connections to open, each moving its part of a large transfer on its own core; 0:
+  // default_data_lanes() (CROSSGPU_DATA_LANES, else half the cores, 1..4). Never more than the
+  // node offers.
+  std::uint32_t data_lanes = 0;
 };
 
 // A binding of a remote dispatch, in wire terms.
@@ -65,6 +69,8 @@ class NodeConnection {
   double rtt_ms() const noexcept;  // last heartbeat round trip; 0 before the first
   // True when writes and reads go over the node's data channel (TLS 1.3, binary framing).
   bool uses_data_channel() const noexcept;
+  // Data connections that carry writes and reads (0 without a data channel).
+  std::size_t data_lanes() const noexcept;
 
   std::vector<DeviceProperties> list_devices();
   v1::StatusResponse status();

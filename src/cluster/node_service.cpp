@@ -59,8 +59,9 @@ grpc::Status NodeService::Hello(grpc::ServerContext* context, const v1::HelloReq
     if (const int port = data_port_; port != 0) {
       response->add_capabilities("data-channel");
       response->set_data_port(static_cast<std::uint32_t>(port));
-      const auto secret = session->issue_data_secret();
+      const auto secret = session->issue_data_secret(kMaxDataLanes);
       response->set_data_secret(secret.data(), secret.size());
+      response->set_data_lanes(kMaxDataLanes);
     }
     log::info("session {} opened by {} ({}, {})", session->id(), peer.node_id, peer.address,
               net::to_string(peer.role));

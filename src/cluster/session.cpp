@@ -1,5 +1,7 @@
 #include "cluster/session.hpp"
 
+#include <algorithm>
+
 #include "cluster/wire_validation.hpp"
 #include "core/error.hpp"
 #include "net/crypto.hpp"
@@ -22,10 +24,7 @@ Session::~Session() {
   buffers_.clear();
 }
 
-std::uint64_t Session::held_bytes() const {
-  std::lock_guard lock(mutex_);
-  return held_bytes_;
-}
+std::uint64_t Session::held_bytes() const { return held_->load(); }
 
 std::size_t Session::buffer_count() const {
   std::lock_guard lock(mutex_);
@@ -40,39 +39,43 @@ bool Session::holds(std::uint64_t handle) const {
 void Session::allocate(std::uint64_t handle, const std::shared_ptr<Device>& device,
                        std::uint64_t bytes, MemoryKind kind) {
   {
-    // Reserve first so that two concurrent allocations cannot both pass the quota check.
+    // Reserve first so that two concurrent allocations cannot both pass the quota check (the
+    // counter only falls outside the lock, when a buffer is released).
     std::lock_guard lock(mutex_);
-    if (quota_bytes_ != 0 && (bytes > quota_bytes_ || held_bytes_ > quota_bytes_ - bytes)) {
+    const std::uint64_t held = held_->load();
+    if (quota_bytes_ != 0 && (bytes > quota_bytes_ || held > quota_bytes_ - bytes)) {
       fail(Errc::out_of_memory,
            "allocation of {} refused: the session's quota is {} and it holds {} already; free "
            "buffers or ask the node's owner for a larger --quota",
-           format_bytes(bytes), format_bytes(quota_bytes_), format_bytes(held_bytes_));
+           format_bytes(bytes), format_bytes(quota_bytes_), format_bytes(held));
     }
-    held_bytes_ += bytes;
+    held_->fetch_add(bytes);
   }
+  std::shared_ptr<Buffer> buffer;
   try {
-    Buffer buffer = device->allocate(bytes, kind);
-    std::lock_guard lock(mutex_);
-    buffers_.emplace(handle, Entry{device, std::move(buffer)});
+    buffer = std::shared_ptr<Buffer>(
+        new Buffer(device->allocate(bytes, kind)),
+        [held = held_, bytes](Buffer* released) {
+          delete released;
+          held->fetch_sub(bytes);
+        });
   } catch (...) {
-    std::lock_guard lock(mutex_);
-    held_bytes_ -= bytes;
+    held_->fetch_sub(bytes);
     throw;
   }
+  std::lock_guard lock(mutex_);
+  buffers_.emplace(handle, Entry{device, std::move(buffer)});
 }
 
 void Session::free(std::uint64_t handle) {
-  Buffer doomed;  // freed outside the lock
-  {
-    std::lock_guard lock(mutex_);
-    auto it = buffers_.find(handle);
-    if (it == buffers_.end()) {
-      fail(Errc::not_found, "free: this session holds no buffer with handle {}", handle);
-    }
-    held_bytes_ -= it->second.buffer.size();
-    doomed = std::move(it->second.buffer);
-    buffers_.erase(it);
+  std::shared_ptr<Buffer> doomed;  // released outside the lock (or later, by a transfer using it)
+  std::lock_guard lock(mutex_);
+  auto it = buffers_.find(handle);
+  if (it == buffers_.end()) {
+    fail(Errc::not_found, "free: this session holds no buffer with handle {}", handle);
   }
+  doomed = std::move(it->second.buffer);
+  buffers_.erase(it);
 }
 
 SessionBuffer Session::resolve(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
@@ -82,24 +85,28 @@ SessionBuffer Session::resolve(std::uint64_t handle, std::uint64_t offset, std::
   if (it == buffers_.end()) {
     fail(Errc::not_found, "{}: this session holds no buffer with handle {}", what, handle);
   }
-  check_range(offset, bytes, it->second.buffer.size(), what);
-  return {it->second.device, it->second.buffer.ref()};
+  check_range(offset, bytes, it->second.buffer->size(), what);
+  return {it->second.device, it->second.buffer->ref(), it->second.buffer};
 }
 
-std::array<std::uint8_t, 32> Session::issue_data_secret() {
+std::array<std::uint8_t, 32> Session::issue_data_secret(std::uint32_t lanes) {
   const std::vector<std::uint8_t> random = net::crypto::random_bytes(32);
   std::array<std::uint8_t, 32> secret{};
   std::copy(random.begin(), random.end(), secret.begin());
   std::lock_guard lock(mutex_);
   data_secret_ = secret;
+  data_lanes_ = std::clamp<std::uint32_t>(lanes, 1, kMaxDataLanes);
+  lanes_bound_.reset();
   return secret;
 }
 
-bool Session::redeem_data_secret(std::span<const std::uint8_t> secret) {
+bool Session::redeem_data_secret(std::span<const std::uint8_t> secret, std::uint64_t lane) {
   std::lock_guard lock(mutex_);
   if (!data_secret_) return false;
   if (!net::crypto::equal_constant_time(*data_secret_, secret)) return false;
-  data_secret_.reset();  // one connection per secret: a replayed bind finds none
+  // One connection per lane: a replayed bind finds its lane taken.
+  if (lane >= data_lanes_ || lanes_bound_.test(lane)) return false;
+  lanes_bound_.set(lane);
   return true;
 }
 

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <array>
+#include <atomic>
+#include <bitset>
 #include <map>
 #include <optional>
 #include <span>
@@ -14,16 +16,22 @@
 #include <string>
 #include <unordered_map>
 
+#include "cluster/data_frame.hpp"
 #include "device/device.hpp"
 #include "net/security.hpp"
 
 namespace crossgpu::cluster {
 
-// A buffer of the session, validated: what a handler may use.
+// A buffer of the session, validated: what a handler may use. It keeps the memory alive while
+// the handler uses it: a Free that arrives meanwhile (another call of the same client, hostile or
+// not) removes the handle at once but frees the memory only when the last handler lets go, so no
+// transfer ever writes into freed memory.
 struct SessionBuffer {
   std::shared_ptr<Device> device;
   BufferRef ref;
+  std::shared_ptr<const Buffer> keep_alive;
 };
+
 
 class Session {
  public:
@@ -52,10 +60,11 @@ class Session {
   SessionBuffer resolve(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
                         const char* what) const;
 
-  // The data channel's one-time secret: issued with Hello, redeemed by the one data connection
-  // that binds to this session. Redeeming compares in constant time and works once.
-  std::array<std::uint8_t, 32> issue_data_secret();
-  bool redeem_data_secret(std::span<const std::uint8_t> secret);
+  // The data channel's secret: issued with Hello, redeemed by the data connections that bind to
+  // this session, at most once per lane (0 <= lane < `lanes`, given at issue). Redeeming
+  // compares in constant time; a lane already bound or out of range is refused.
+  std::array<std::uint8_t, 32> issue_data_secret(std::uint32_t lanes);
+  bool redeem_data_secret(std::span<const std::uint8_t> secret, std::uint64_t lane);
 
   // This session's stream on `device` (created on first use). Every use of a session's streams
   // happens under lock(): a stream is used by one thread at a time.
@@ -67,7 +76,7 @@ class Session {
  private:
   struct Entry {
     std::shared_ptr<Device> device;
-    Buffer buffer;
+    std::shared_ptr<Buffer> buffer;  // shared with SessionBuffer::keep_alive only
   };
   const std::uint64_t id_;
   const net::PeerIdentity peer_;
@@ -76,8 +85,13 @@ class Session {
 
   mutable std::mutex mutex_;  // buffers_ and held_bytes_
   std::unordered_map<std::uint64_t, Entry> buffers_;
-  std::uint64_t held_bytes_ = 0;
-  std::optional<std::array<std::uint8_t, 32>> data_secret_;  // under mutex_; reset when redeemed
+  // Bytes of device memory the session's buffers hold, shared with each buffer's deleter: memory
+  // kept alive past its Free by a transfer still counts against the quota until it is released.
+  std::shared_ptr<std::atomic<std::uint64_t>> held_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
+  std::optional<std::array<std::uint8_t, 32>> data_secret_;  // under mutex_
+  std::uint32_t data_lanes_ = 0;                              // under mutex_
+  std::bitset<kMaxDataLanes> lanes_bound_;                    // under mutex_
 
   std::mutex work_mutex_;
   std::map<Device*, std::unique_ptr<Stream>> streams_;

@@ -106,6 +106,26 @@ int connect_tcp(const std::string& address, std::chrono::milliseconds timeout) {
   return fd;
 }
 
+// Attaches `fd` to `ssl`: reads straight from the socket (read-ahead fills 256 KiB at a time),
+// writes through a 256 KiB buffer that TlsSocket flushes at the end of every write. Without the
+// buffer OpenSSL hands each 16 KiB record to write(2) on its own, and on a fast link (loopback,
+// 10+ GbE) the per-record syscall and segment cost, not AES, bounded the channel (1.1-1.4 GB/s
+// on a 16-core host whose AES-GCM runs at 5+ GB/s per core).
+bool attach_socket(SSL* ssl, int fd) {
+  constexpr long kWriteBufferBytes = 256 * 1024;
+  BIO* reader = BIO_new_socket(fd, BIO_NOCLOSE);
+  BIO* writer = BIO_new_socket(fd, BIO_NOCLOSE);
+  BIO* buffer = BIO_new(BIO_f_buffer());
+  if (!reader || !writer || !buffer || BIO_set_write_buffer_size(buffer, kWriteBufferBytes) != 1) {
+    BIO_free(reader);
+    BIO_free(writer);
+    BIO_free(buffer);
+    return false;
+  }
+  SSL_set_bio(ssl, reader, BIO_push(buffer, writer));  // ssl owns all three from here
+  return true;
+}
+
 }  // namespace
 
 TlsContext::TlsContext(const NodeIdentity& identity, Side side) {
@@ -154,7 +174,7 @@ std::unique_ptr<TlsSocket> TlsSocket::accept(const TlsContext& context, int fd,
   }
   std::unique_ptr<TlsSocket> socket(new TlsSocket(ssl, fd, std::move(peer_address)));
   set_timeouts(fd, timeout);  // a peer that stalls the handshake loses its slot
-  SSL_set_fd(ssl, fd);
+  if (!attach_socket(ssl, fd)) fail(Errc::backend_failure, "data channel: BIO_new failed");
   if (SSL_accept(ssl) != 1) {
     const long verify = SSL_get_verify_result(ssl);
     const std::string why = openssl_error();
@@ -182,7 +202,7 @@ std::unique_ptr<TlsSocket> TlsSocket::connect(const TlsContext& context,
     fail(Errc::backend_failure, "data channel: SSL_new: {}", openssl_error());
   }
   std::unique_ptr<TlsSocket> socket(new TlsSocket(ssl, fd, address));
-  SSL_set_fd(ssl, fd);
+  if (!attach_socket(ssl, fd)) fail(Errc::backend_failure, "data channel: BIO_new failed");
   if (SSL_connect(ssl) != 1) {
     const long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) {
@@ -212,7 +232,7 @@ void TlsSocket::fail_io(const char* what, int result) const {
                                        : openssl_error());
 }
 
-void TlsSocket::write_all(std::span<const std::byte> data) {
+void TlsSocket::write_records(std::span<const std::byte> data) {
   SSL* ssl = static_cast<SSL*>(ssl_);
   while (!data.empty()) {
     std::size_t written = 0;
@@ -222,11 +242,25 @@ void TlsSocket::write_all(std::span<const std::byte> data) {
   }
 }
 
+void TlsSocket::flush() {
+  if (BIO_flush(SSL_get_wbio(static_cast<SSL*>(ssl_))) != 1) {
+    const bool timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+    fail(Errc::io, "data channel to {}: write failed: {}", peer_address_,
+         timed_out ? std::string("timed out") : openssl_error());
+  }
+}
+
+void TlsSocket::write_all(std::span<const std::byte> data) {
+  write_records(data);
+  flush();
+}
+
 void TlsSocket::write_all(std::span<const std::byte> head, std::span<const std::byte> body) {
   constexpr std::size_t kCoalesceBytes = 16 * 1024;  // one TLS record's worth
   if (head.size() + body.size() > kCoalesceBytes) {
-    write_all(head);
-    write_all(body);
+    write_records(head);  // the header's record waits in the write buffer with the body's
+    write_records(body);
+    flush();
     return;
   }
   coalesce_.assign(head.begin(), head.end());

@@ -51,7 +51,7 @@ class TlsSocket {
   // Errc::io when the connection breaks or a timeout passes.
   void write_all(std::span<const std::byte> data);
   // A header and its payload: one TLS record and one segment when small (a small request or
-  // reply then costs the peer one wake-up, not two), two writes when large (no copy).
+  // reply then costs the peer one wake-up, not two), two records sent together when large.
   void write_all(std::span<const std::byte> head, std::span<const std::byte> body);
   // Fills `out`. Returns false on a clean end of stream before the first byte (the peer closed
   // between requests); a break in the middle throws Errc::io.
@@ -67,6 +67,9 @@ class TlsSocket {
  private:
   TlsSocket(void* ssl, int fd, std::string peer_address);
   [[noreturn]] void fail_io(const char* what, int result) const;
+  // Encrypts into the write buffer (sent whenever it fills); flush() sends the rest.
+  void write_records(std::span<const std::byte> data);
+  void flush();
   void* ssl_;  // SSL*
   int fd_;
   std::string peer_address_;
