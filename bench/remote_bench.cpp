@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "apps/table.hpp"
+#include "cluster/data_channel_client.hpp"
 #include "cluster/node_server.hpp"
 #include "cluster/remote_node.hpp"
 #include "core/error.hpp"
@@ -210,10 +211,12 @@ class ParallelTcpBaseline {
   }
 
  private:
-  // The same cut as the data channel's lanes: contiguous 4 KiB-aligned shares, 1 MiB at least.
+  // The same cut as the data channel's lanes: contiguous 4 KiB-aligned shares, each at least
+  // cluster::kMinLaneBytes.
   template <typename Part>
   void split(std::uint64_t bytes, Part&& part) {
-    const std::uint64_t used = std::clamp<std::uint64_t>(bytes >> 20, 1, streams_.size());
+    const std::uint64_t used =
+        std::clamp<std::uint64_t>(bytes / cluster::kMinLaneBytes, 1, streams_.size());
     const std::uint64_t share = (bytes / used + 4095) / 4096 * 4096;
     std::vector<std::thread> helpers;
     for (std::uint64_t i = 1; i < used; ++i) {

@@ -196,9 +196,9 @@ TEST_F(DataChannelTest, LargeTransfersSplitAcrossLanesAreBitExact) {
   auto node = cluster::RemoteNode::connect(address_, *compute_, options);
   ASSERT_EQ(node->connection().data_lanes(), 3u);
   Device& device = *node->devices().front();
-  // Below 2 MiB one lane; then 2 and 3 lanes, with shares that end off the 4 KiB grid.
-  for (std::size_t size : {(std::size_t{1} << 20) - 1, (std::size_t{2} << 20) + 5,
-                           (std::size_t{7} << 20) + 4099}) {
+  // One lane below twice kMinLaneBytes; then 2 and 3 lanes, with shares off the 4 KiB grid.
+  const std::size_t lane = cluster::kMinLaneBytes;
+  for (std::size_t size : {2 * lane - 1, 2 * lane + 5, (std::size_t{7} << 20) + 4099}) {
     expect_round_trip(device, size, 16);
   }
   // Lanes and gRPC keep one order of operations too.
