@@ -42,7 +42,7 @@ std::uint32_t default_data_lanes() noexcept {
     });
   }
   const unsigned cores = std::thread::hardware_concurrency();
-  return std::clamp<std::uint32_t>(cores / 2, 1, 4);
+  return std::clamp<std::uint32_t>(cores / 2, 1, kDefaultDataLanesCap);
 }
 
 std::unique_ptr<DataChannelClient> DataChannelClient::connect(

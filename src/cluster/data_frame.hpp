@@ -34,6 +34,9 @@ inline constexpr std::uint64_t kMaxDataRequestBytes = 64ull << 20;
 // the offset field, and each lane binds once. Several lanes let one large transfer use several
 // cores for TLS on each side (one core's AES-GCM and record handling is slower than a fast link).
 inline constexpr std::uint32_t kMaxDataLanes = 8;
+// The most lanes a client opens unless told otherwise (default_data_lanes()); a node sizes its
+// connection limit for this many per session.
+inline constexpr std::uint32_t kDefaultDataLanesCap = 4;
 // The message of an error reply is cut to this length.
 inline constexpr std::uint64_t kMaxDataErrorBytes = 1024;
 

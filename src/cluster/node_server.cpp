@@ -1,6 +1,7 @@
 #include "cluster/node_server.hpp"
 
 #include "cluster/data_channel_server.hpp"
+#include "cluster/data_frame.hpp"
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
@@ -89,7 +90,9 @@ struct NodeServer::Impl {
       data_options.listen_address =
           options.listen_address.substr(0, options.listen_address.rfind(':')) + ":0";
     }
-    data_options.max_connections = options.limits.max_sessions;
+    // Room for every session's default lanes; a lane refused for lack of room only makes that
+    // client use fewer (lane 0 of a session that got in is the one that matters).
+    data_options.max_connections = options.limits.max_sessions * kDefaultDataLanesCap;
     try {
       data = std::make_unique<DataChannelServer>(identity, authenticator, service.sessions(),
                                                  data_options);
