@@ -211,20 +211,15 @@ class ParallelTcpBaseline {
   }
 
  private:
-  // The same cut as the data channel's lanes: contiguous 4 KiB-aligned shares, each at least
-  // cluster::kMinLaneBytes.
+  // The same cut as the data channel's lanes.
   template <typename Part>
   void split(std::uint64_t bytes, Part&& part) {
-    const std::uint64_t used =
-        std::clamp<std::uint64_t>(bytes / cluster::kMinLaneBytes, 1, streams_.size());
-    const std::uint64_t share = (bytes / used + 4095) / 4096 * 4096;
+    const std::vector<cluster::LaneShare> shares = cluster::lane_shares(bytes, streams_.size());
     std::vector<std::thread> helpers;
-    for (std::uint64_t i = 1; i < used; ++i) {
-      const std::uint64_t begin = std::min(bytes, i * share);
-      const std::uint64_t n = i + 1 == used ? bytes - begin : std::min(share, bytes - begin);
-      helpers.emplace_back([&, i, begin, n] { part(*streams_[i], begin, n); });
+    for (std::size_t i = 1; i < shares.size(); ++i) {
+      helpers.emplace_back([&, i] { part(*streams_[i], shares[i].begin, shares[i].length); });
     }
-    part(*streams_[0], 0, std::min(share, bytes));
+    part(*streams_[0], shares[0].begin, shares[0].length);
     for (std::thread& helper : helpers) helper.join();
   }
   std::vector<std::unique_ptr<TcpBaseline>> streams_;

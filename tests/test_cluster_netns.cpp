@@ -5,7 +5,6 @@
 // result bit for bit with its own CPU device. The namespaces are created and removed here, named
 // after this process id; skipped, with the kernel's reason, where namespaces are refused.
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,10 +21,9 @@
 #include "kernels/kernels.hpp"
 #include "kernels/push_constants.hpp"
 #include "net/crypto.hpp"
+#include "support/child_process.hpp"
 #include "support/test_support.hpp"
 #include "test_cluster_fixture.hpp"
-
-extern char** environ;
 
 namespace crossgpu::testing {
 namespace {
@@ -79,55 +77,13 @@ class Namespaces {
   std::string base_;
 };
 
-// A child process of this binary in a namespace; killed and reaped at destruction.
-class Child {
- public:
-  Child(const std::string& ns, const std::string& test, bool capture) {
-    std::vector<std::string> args = {"ip", "netns", "exec", ns, CROSSGPU_TEST_SELF,
-                                     "--gtest_also_run_disabled_tests",
-                                     "--gtest_filter=ClusterNetnsChild." + test};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    if (capture) posix_spawn_file_actions_adddup2(&actions, out[1], 2);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    if (posix_spawnp(&pid_, "ip", &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    out_ = fdopen(out[0], "r");
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_) fclose(out_);
-  }
-  // Reads output until a line holds `needle`; everything read goes to *seen.
-  bool wait_for(const std::string& needle, std::string* seen) {
-    char line[4096];
-    while (out_ && fgets(line, sizeof line, out_)) {
-      *seen += line;
-      if (std::string(line).find(needle) != std::string::npos) return true;
-    }
-    return false;
-  }
-  int wait_exit() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-};
+// A child process of this binary in a namespace, running one of the DISABLED_ tests below.
+ChildProcess child_in(const std::string& ns, const std::string& test, bool capture_stderr) {
+  return ChildProcess({"ip", "netns", "exec", ns, CROSSGPU_TEST_SELF,
+                       "--gtest_also_run_disabled_tests",
+                       "--gtest_filter=ClusterNetnsChild." + test},
+                      {.capture_stderr = capture_stderr, .search_path = true});
+}
 
 // An identity signed by the cluster's CA without a network (the nodes are not reachable from the
 // test's own namespace): what `crossgpu node --join` stores, made directly.
@@ -161,16 +117,16 @@ TEST_F(ClusterNetns, RemoteWorkAcrossNamespacesIsBitExact) {
   std::string log_a, log_b;
   ::setenv("CROSSGPU_NETNS_CONFIG", cluster.ca_dir().c_str(), 1);
   ::setenv("CROSSGPU_NETNS_LISTEN", (std::string(kAddressA) + ":" + std::to_string(kPort)).c_str(), 1);
-  Child node_a(ns.a(), "DISABLED_Node", false);
-  ASSERT_TRUE(node_a.wait_for("serving", &log_a)) << log_a;
+  ChildProcess node_a = child_in(ns.a(), "DISABLED_Node", false);
+  ASSERT_NE(node_a.wait_for("serving", &log_a), "") << log_a;
   ::setenv("CROSSGPU_NETNS_CONFIG", b_dir.path().c_str(), 1);
   ::setenv("CROSSGPU_NETNS_LISTEN", (std::string(kAddressB) + ":" + std::to_string(kPort)).c_str(), 1);
-  Child node_b(ns.b(), "DISABLED_Node", false);
-  ASSERT_TRUE(node_b.wait_for("serving", &log_b)) << log_b;
+  ChildProcess node_b = child_in(ns.b(), "DISABLED_Node", false);
+  ASSERT_NE(node_b.wait_for("serving", &log_b), "") << log_b;
 
   ::setenv("CROSSGPU_NETNS_CONFIG", client_dir.path().c_str(), 1);
   std::string client_log;
-  Child client(ns.a(), "DISABLED_Client", true);
+  ChildProcess client = child_in(ns.a(), "DISABLED_Client", true);
   client.wait_for("\x01never\x01", &client_log);  // reads everything until it exits
   EXPECT_EQ(client.wait_exit(), 0) << client_log;
   EXPECT_NE(client_log.find("[       OK ] ClusterNetnsChild.DISABLED_Client"), std::string::npos)

@@ -5,9 +5,7 @@
 #include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -20,75 +18,24 @@
 
 #include "cluster/protocol.hpp"
 #include "cluster/remote_node.hpp"
+#include "support/child_process.hpp"
 #include "support/test_support.hpp"
 #include "test_cluster_fixture.hpp"
-
-extern char** environ;
 
 namespace crossgpu::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A child process whose stdout we read line by line.
-class Process {
- public:
-  explicit Process(std::vector<std::string> args) {
-    int out[2];
-    if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
-      throw std::runtime_error("cannot start " + args[0]);
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    out_ = fdopen(out[0], "r");
-  }
-  ~Process() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_) fclose(out_);
-  }
-  // The next line of stdout containing `needle` (empty at end of output).
-  std::string wait_for(const std::string& needle) {
-    char line[4096];
-    while (fgets(line, sizeof(line), out_)) {
-      if (std::string(line).find(needle) != std::string::npos) return line;
-    }
-    return {};
-  }
-  void signal(int sig) const { kill(pid_, sig); }
-  int wait_exit() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-};
 
 // `crossgpu node` on a free loopback port; returns the port it printed.
-std::unique_ptr<Process> start_node(const std::filesystem::path& config, int& port,
+std::unique_ptr<ChildProcess> start_node(const std::filesystem::path& config, int& port,
                                     std::vector<std::string> extra = {}) {
   std::vector<std::string> args = {CROSSGPU_CLI_PATH, "node", "--listen", "127.0.0.1:0",
                                    "--config", config.string(), "--cpu-only", "--no-discovery"};
   args.insert(args.end(), extra.begin(), extra.end());
-  auto process = std::make_unique<Process>(args);
-  const std::string line = process->wait_for("listening on");
-  const auto at = line.find("(port ");
-  if (at == std::string::npos) throw std::runtime_error("node did not start: " + line);
-  port = std::atoi(line.c_str() + at + 6);
+  auto process = std::make_unique<ChildProcess>(args);
+  port = number_after(process->wait_for("listening on"), "(port ");
   return process;
 }
 
@@ -150,7 +97,7 @@ TEST(ClusterProcesses, KilledClientsSessionIsFreedByTheNode) {
   {
     ::setenv("CROSSGPU_TEST_NODE", loopback(port).c_str(), 1);
     ::setenv("CROSSGPU_TEST_CONFIG", client.config_dir().c_str(), 1);
-    Process holder({CROSSGPU_TEST_SELF, "--gtest_also_run_disabled_tests",
+    ChildProcess holder({CROSSGPU_TEST_SELF, "--gtest_also_run_disabled_tests",
                     "--gtest_filter=ClusterProcesses.DISABLED_HoldSessionUntilKilled"});
     ASSERT_NE(holder.wait_for("holding"), "");
     EXPECT_TRUE(throws_errc([&] { cluster::RemoteNode::connect(loopback(port), client); },

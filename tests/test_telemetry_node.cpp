@@ -4,8 +4,6 @@
 // `crossgpu status` prints the same view.
 #include <httplib.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -17,69 +15,17 @@
 #include <sstream>
 #include <thread>
 
+#include "support/child_process.hpp"
 #include "test_cluster_fixture.hpp"
-
-extern char** environ;
 
 namespace crossgpu::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A `crossgpu` child process with its stdout on a pipe.
-class Child {
- public:
-  explicit Child(std::vector<std::string> args) {
-    int out[2];
-    if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const int failed = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    if (failed != 0) throw std::runtime_error("cannot start " + args[0]);
-    out_ = fdopen(out[0], "r");
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_) fclose(out_);
-  }
-  // The next stdout line containing `needle`, or "" at the end of output.
-  std::string wait_for(const std::string& needle) {
-    char line[4096];
-    while (fgets(line, sizeof(line), out_)) {
-      if (std::string(line).find(needle) != std::string::npos) return line;
-    }
-    return {};
-  }
-  std::string rest() {
-    std::string all;
-    char buffer[4096];
-    while (std::size_t n = fread(buffer, 1, sizeof(buffer), out_)) all.append(buffer, n);
-    return all;
-  }
-
- private:
-  pid_t pid_ = -1;
-  FILE* out_ = nullptr;
-};
-
-int number_after(const std::string& line, const std::string& marker) {
-  const auto at = line.find(marker);
-  if (at == std::string::npos) throw std::runtime_error("no '" + marker + "' in: " + line);
-  return std::atoi(line.c_str() + at + marker.size());
-}
 
 struct NodeProcess {
-  std::unique_ptr<Child> child;
+  std::unique_ptr<ChildProcess> child;
   int port = 0;
   int http_port = 0;
 };
@@ -89,7 +35,8 @@ NodeProcess start_node(const std::filesystem::path& config, std::vector<std::str
                                    "--config", config.string(), "--cpu-only", "--no-discovery",
                                    "--telemetry-interval", "200", "--http", "127.0.0.1:0"};
   args.insert(args.end(), extra.begin(), extra.end());
-  NodeProcess node{std::make_unique<Child>(args)};
+  NodeProcess node{std::make_unique<ChildProcess>(
+      args, ChildProcess::Options{.stop_signal = SIGTERM})};
   node.port = number_after(node.child->wait_for("listening on"), "(port ");
   node.http_port = number_after(node.child->wait_for("telemetry: http://"), "127.0.0.1:");
   return node;
@@ -178,8 +125,8 @@ TEST(TelemetryNode, HttpServesTheClusterViewAsPrometheusAndJson) {
   EXPECT_EQ(http.Get("/nothing-here")->status, 404);
 
   // `crossgpu status` against node b shows the per-device telemetry table.
-  Child status({CROSSGPU_CLI_PATH, "status", "--node", loopback(b.port), "--config",
-                b_identity.config_dir().string()});
+  ChildProcess status({CROSSGPU_CLI_PATH, "status", "--node", loopback(b.port), "--config",
+                       b_identity.config_dir().string()});
   const std::string text = status.rest();
   EXPECT_NE(text.find("self-test"), std::string::npos) << text;
   EXPECT_NE(text.find("not run"), std::string::npos) << text;
@@ -189,9 +136,9 @@ TEST(TelemetryNode, HttpServesTheClusterViewAsPrometheusAndJson) {
 
 TEST(TelemetryNode, ABadHttpAddressStopsTheNodeWithAClearError) {
   TestCluster cluster;
-  Child bad({CROSSGPU_CLI_PATH, "node", "--listen", "127.0.0.1:0", "--config",
-             cluster.ca_dir().string(), "--cpu-only", "--no-discovery", "--no-profile", "--http",
-             "127.0.0.1:notaport"});
+  ChildProcess bad({CROSSGPU_CLI_PATH, "node", "--listen", "127.0.0.1:0", "--config",
+                    cluster.ca_dir().string(), "--cpu-only", "--no-discovery", "--no-profile",
+                    "--http", "127.0.0.1:notaport"});
   EXPECT_EQ(bad.wait_for("telemetry: http"), "");  // output ended without serving HTTP
 }
 

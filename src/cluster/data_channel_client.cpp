@@ -28,6 +28,19 @@ std::optional<Error> captured(Body&& body) {
 
 }  // namespace
 
+std::vector<LaneShare> lane_shares(std::uint64_t bytes, std::size_t lanes) {
+  const std::uint64_t used =
+      std::clamp<std::uint64_t>(bytes / kMinLaneBytes, 1, std::max<std::size_t>(lanes, 1));
+  const std::uint64_t share = (bytes / used + 4095) / 4096 * 4096;
+  std::vector<LaneShare> shares;
+  for (std::uint64_t index = 0; index < used; ++index) {
+    const std::uint64_t begin = std::min(bytes, index * share);
+    const std::uint64_t end = index + 1 == used ? bytes : std::min(bytes, begin + share);
+    shares.push_back({begin, end - begin});
+  }
+  return shares;
+}
+
 std::uint32_t default_data_lanes() noexcept {
   if (const char* text = std::getenv("CROSSGPU_DATA_LANES"); text && *text) {
     char* end = nullptr;
@@ -146,20 +159,15 @@ void DataChannelClient::across_lanes(
     std::uint64_t bytes, const std::function<void(Lane&, std::uint64_t, std::uint64_t)>& part) {
   std::lock_guard lock(mutex_);
   if (broken_) fail(Errc::io, "data channel: a connection broke earlier");
-  const std::uint64_t used =
-      std::clamp<std::uint64_t>(bytes / kMinLaneBytes, 1, lanes_.size());
-  // Contiguous shares, 4 KiB aligned (whole pages on both ends); the last takes the remainder.
-  const std::uint64_t share = (bytes / used + 4095) / 4096 * 4096;
-  std::vector<std::optional<Error>> failures(used);
+  const std::vector<LaneShare> shares = lane_shares(bytes, lanes_.size());
+  std::vector<std::optional<Error>> failures(shares.size());
   std::vector<std::thread> helpers;
-  const auto run = [&](std::uint64_t index) {
-    const std::uint64_t begin = std::min(bytes, index * share);
-    const std::uint64_t length =
-        index + 1 == used ? bytes - begin : std::min(share, bytes - begin);
-    if (length == 0) return;
-    failures[index] = captured([&] { part(lanes_[index], begin, length); });
+  const auto run = [&](std::size_t index) {
+    const LaneShare& mine = shares[index];
+    if (mine.length == 0) return;
+    failures[index] = captured([&] { part(lanes_[index], mine.begin, mine.length); });
   };
-  for (std::uint64_t index = 1; index < used; ++index) helpers.emplace_back(run, index);
+  for (std::size_t index = 1; index < shares.size(); ++index) helpers.emplace_back(run, index);
   run(0);
   for (std::thread& helper : helpers) helper.join();
   // A socket or framing failure leaves that lane's stream out of step: never use any again.

@@ -32,6 +32,16 @@ namespace crossgpu::cluster {
 // 1 MiB transfers at 1.7-1.9 GB/s instead of 1.0-1.3 on the 16-core host, larger ones alike.)
 inline constexpr std::uint64_t kMinLaneBytes = 256ull << 10;
 
+// One lane's part of a transfer: bytes [begin, begin + length).
+struct LaneShare {
+  std::uint64_t begin = 0;
+  std::uint64_t length = 0;
+};
+// How a transfer of `bytes` is cut across at most `lanes` lanes: contiguous 4 KiB-aligned shares
+// (whole pages on both ends) of at least kMinLaneBytes, the last taking the remainder; one share
+// (possibly empty) when the transfer is too small to split.
+std::vector<LaneShare> lane_shares(std::uint64_t bytes, std::size_t lanes);
+
 // The lanes a client opens when it is not told: CROSSGPU_DATA_LANES (1..8) when set, else half
 // the cores (each lane keeps one busy during a large transfer), at least 1, at most 4. Never
 // more than the node offers, whatever this says.

@@ -129,14 +129,26 @@ void NodeConnection::read(std::uint64_t handle, std::uint64_t offset, std::span<
   }
 }
 
-bool NodeConnection::fill_from_cache(std::uint64_t handle, std::uint64_t offset,
-                                     std::uint64_t bytes, const BlobHash& sha256) {
-  Call call(*impl_, true);
-  v1::FillFromCacheRequest request;
+namespace {
+
+// FillFromCache and StoreToCache name a range of a buffer and the blob's hash alike.
+template <typename Request>
+Request blob_range(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
+                   const BlobHash& sha256) {
+  Request request;
   request.set_handle(handle);
   request.set_offset(offset);
   request.set_bytes(bytes);
   request.set_sha256(sha256.data(), sha256.size());
+  return request;
+}
+
+}  // namespace
+
+bool NodeConnection::fill_from_cache(std::uint64_t handle, std::uint64_t offset,
+                                     std::uint64_t bytes, const BlobHash& sha256) {
+  Call call(*impl_, true);
+  const auto request = blob_range<v1::FillFromCacheRequest>(handle, offset, bytes, sha256);
   v1::FillFromCacheResponse response;
   call.check(impl_->stub->FillFromCache(&call.context, request, &response), "FillFromCache");
   return response.hit();
@@ -145,11 +157,7 @@ bool NodeConnection::fill_from_cache(std::uint64_t handle, std::uint64_t offset,
 bool NodeConnection::store_to_cache(std::uint64_t handle, std::uint64_t offset,
                                     std::uint64_t bytes, const BlobHash& sha256) {
   Call call(*impl_, true);
-  v1::StoreToCacheRequest request;
-  request.set_handle(handle);
-  request.set_offset(offset);
-  request.set_bytes(bytes);
-  request.set_sha256(sha256.data(), sha256.size());
+  const auto request = blob_range<v1::StoreToCacheRequest>(handle, offset, bytes, sha256);
   v1::StoreToCacheResponse response;
   call.check(impl_->stub->StoreToCache(&call.context, request, &response), "StoreToCache");
   return response.stored();
