@@ -1,6 +1,7 @@
 // crossgpu-remote-bench: remote write/read throughput (4 KiB - 1 GiB) and small-message round
 // trips through a node over mutual TLS on loopback, each next to a raw TCP socket baseline
-// measured in the same run on the same machine. The node runs in this process on the CPU device,
+// measured in the same run on the same machine, and node-to-node copies (PeerCopy) between two
+// nodes of this process against the same baseline. The node runs in this process on the CPU device,
 // so the figures are those of the protocol and transport, not of a GPU's PCIe link.
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -21,6 +22,7 @@
 #include "apps/table.hpp"
 #include "cluster/data_channel_client.hpp"
 #include "cluster/node_server.hpp"
+#include "cluster/remote_device.hpp"
 #include "cluster/remote_node.hpp"
 #include "core/error.hpp"
 #include "device/cpu/cpu_device.hpp"
@@ -294,6 +296,54 @@ void print_rows(const std::string& title, const std::vector<Row>& rows, bool lat
   std::fputs(table.render().c_str(), stdout);
 }
 
+// Node-to-node copies: a second node B (joined through the first node A, which holds the CA) on
+// this machine; the client has B grant A a write and A stream its buffer to B (PeerCopy). Each
+// size is set beside one raw TCP socket moving the same bytes one way, as a write does.
+struct PeerCopyRows {
+  std::vector<Row> throughput;
+  std::vector<Row> latency;
+};
+
+PeerCopyRows measure_peer_copies(const std::filesystem::path& dir, const std::string& address_a,
+                                 const net::NodeIdentity& client,
+                                 const cluster::ConnectionOptions& connection, Buffer& source,
+                                 std::uint64_t max_bytes, TcpBaseline& tcp, TlsBaseline& tls,
+                                 bool quick) {
+  const net::ClusterCa ca = net::ClusterCa::load(dir);
+  const auto dir_b = dir / "node-b";
+  net::join_cluster(ca.create_invite(net::Role::compute, std::chrono::minutes(5), {address_a}).encode(),
+                    dir_b, "bench-node-b");
+  cluster::NodeServerOptions options;
+  options.config_dir = dir_b;
+  options.listen_address = "127.0.0.1:0";
+  cluster::NodeServer server_b({make_cpu_device()}, options);
+  server_b.start();
+  auto node_b = cluster::RemoteNode::connect("127.0.0.1:" + std::to_string(server_b.port()), client,
+                                             connection);
+  Buffer target = node_b->devices().front()->allocate(max_bytes);
+  std::vector<std::byte> host(max_bytes, std::byte{0x3c});
+  const auto copy = [&](std::uint64_t size) {
+    return [&, size] { cluster::copy_between_nodes(source, 0, target, 0, size); };
+  };
+  const auto tcp_write = [&](std::uint64_t size) { return [&, size] { tcp.write(host.data(), size); }; };
+  const auto tls_write = [&](std::uint64_t size) { return [&, size] { tls.write(host.data(), size); }; };
+  PeerCopyRows rows;
+  const TimingPolicy policy = bandwidth_policy(quick);
+  for (std::uint64_t size = 4096; size <= max_bytes; size *= 4) {
+    rows.throughput.push_back({"copy A->B", size, measure(policy, copy(size)),
+                               measure(policy, tcp_write(size)), measure(policy, tls_write(size))});
+  }
+  const TimingPolicy small = latency_policy(quick);
+  for (std::uint64_t size : {std::uint64_t{8}, std::uint64_t{64}}) {
+    rows.latency.push_back({"copy A->B round trip", size, measure(small, copy(size)),
+                            measure(small, tcp_write(size)), measure(small, tls_write(size))});
+  }
+  target.reset();
+  node_b.reset();
+  server_b.shutdown(std::chrono::milliseconds(0));
+  return rows;
+}
+
 int run(std::uint64_t max_bytes, bool quick, bool grpc_only, std::uint32_t lanes,
         const std::string& json_path) {
   const auto dir = std::filesystem::temp_directory_path() /
@@ -361,13 +411,25 @@ int run(std::uint64_t max_bytes, bool quick, bool grpc_only, std::uint32_t lanes
                          path, lanes_used),
              throughput, false, lanes_used);
   print_rows("small-message round trips", latency, true, lanes_used);
+  const PeerCopyRows peer = measure_peer_copies(dir, "127.0.0.1:" + std::to_string(server.port()),
+                                                identity, connection, remote, max_bytes, tcp, tls,
+                                                quick);
+  print_rows("node-to-node copies A -> B (PeerCopy: B grants, A streams over mTLS gRPC; both nodes "
+             "in this process, loopback) vs one raw TCP / TLS socket moving the same bytes",
+             peer.throughput, false, 1);
+  print_rows("small node-to-node copies (client -> B grant, client -> A copy, A -> B stream)",
+             peer.latency, true, 1);
 
   nlohmann::json out = {{"section", "remote"}, {"path", path}, {"lanes", lanes_used},
                         {"cores", std::thread::hardware_concurrency()},
                         {"throughput", nlohmann::json::array()},
-                        {"latency", nlohmann::json::array()}};
+                        {"latency", nlohmann::json::array()},
+                        {"peer_copy", nlohmann::json::array()},
+                        {"peer_copy_latency", nlohmann::json::array()}};
   for (const Row& r : throughput) out["throughput"].push_back(to_json(r));
   for (const Row& r : latency) out["latency"].push_back(to_json(r));
+  for (const Row& r : peer.throughput) out["peer_copy"].push_back(to_json(r));
+  for (const Row& r : peer.latency) out["peer_copy_latency"].push_back(to_json(r));
   std::ofstream(json_path) << out.dump(2) << "\n";
   std::printf("\nresults written to %s\n", json_path.c_str());
   remote.reset();

@@ -223,7 +223,9 @@ CG_API cg_status cg_cluster_join(const char* config_dir, const char* token, cons
 CG_API cg_status cg_cluster_remove(const char* config_dir, const char* node_id);
 /* JSON: {"identity": {"cluster", "node_id", "role", "holds_ca", "config_dir"}} and, when
  * `address` (host:port of a node) is given, "nodes": that node and its peers as `crossgpu status
- * --json` shows them (node_id, address, state, rtt_ms, devices, self). */
+ * --json` shows them (node_id, address, state, rtt_ms, devices, self). The report is live (an RTT
+ * can gain a digit), so it may outgrow the size an earlier call gave: call again while the result
+ * is CG_OUT_OF_RANGE, with `*needed` bytes, as the bindings do. */
 CG_API cg_status cg_cluster_status_json(const char* config_dir, const char* address, char* out, size_t capacity,
                                         size_t* needed);
 

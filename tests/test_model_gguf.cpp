@@ -48,7 +48,9 @@ GgufWriter sample_writer(std::mt19937& rng) {
 }
 
 TEST(Gguf, RoundTripsEveryValueTypeAndTensorType) {
-  std::mt19937 rng(std::random_device{}());
+  const std::uint32_t seed = testing::test_seed();
+  SCOPED_TRACE(testing::seed_trace(seed));
+  std::mt19937 rng(seed);
   const GgufWriter w = sample_writer(rng);
   const std::vector<std::byte> bytes = w.bytes();
   const GgufFile f = GgufFile::parse(bytes);
@@ -198,7 +200,9 @@ TEST(Gguf, KnownButUnsupportedTypesFailOnUseNamingTheTensor) {
 }
 
 TEST(Gguf, RandomBytesNeverCrash) {
-  std::mt19937 rng(std::random_device{}());
+  const std::uint32_t seed = testing::test_seed();
+  SCOPED_TRACE(testing::seed_trace(seed));
+  std::mt19937 rng(seed);
   std::vector<std::byte> good = sample_writer(rng).bytes();
   for (int round = 0; round < 2000; ++round) {
     std::vector<std::byte> mutated = good;

@@ -9,17 +9,12 @@
 #include "core/error.hpp"
 #include "sched/placement.hpp"
 #include "sched/simulated_clusters.hpp"
+#include "support/test_support.hpp"
 
 namespace crossgpu::sched {
 namespace {
 
 constexpr std::uint64_t GiB = 1ull << 30, MiB = 1ull << 20;
-
-std::uint32_t fresh_seed() {
-  const std::uint32_t seed = std::random_device{}();
-  ::testing::Test::RecordProperty("seed", std::to_string(seed));
-  return seed;
-}
 
 PlacementProblem random_problem(std::mt19937& rng, std::size_t devices, std::size_t layers, bool with_links) {
   std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -94,7 +89,9 @@ void expect_feasible(const PlacementProblem& p, Plan plan) {
 }
 
 TEST(Placement, EqualsBruteForceOnRandomSmallInstances) {
-  std::mt19937 rng(fresh_seed());
+  const std::uint32_t seed = testing::test_seed();
+  SCOPED_TRACE(testing::seed_trace(seed));
+  std::mt19937 rng(seed);
   int compared = 0;
   for (int round = 0; round < 60; ++round) {
     const std::size_t D = 1 + rng() % 4, L = 2 + rng() % 7;
@@ -114,7 +111,9 @@ TEST(Placement, EqualsBruteForceOnRandomSmallInstances) {
 }
 
 TEST(Placement, OrderedSearchIsNeverWorseThanAnySingleDeviceAndAlwaysFeasible) {
-  std::mt19937 rng(fresh_seed());
+  const std::uint32_t seed = testing::test_seed();
+  SCOPED_TRACE(testing::seed_trace(seed));
+  std::mt19937 rng(seed);
   for (int round = 0; round < 20; ++round) {
     PlacementProblem p = random_problem(rng, 12, 40, true);
     SolveOptions options;
@@ -139,7 +138,9 @@ TEST(Placement, OrderedSearchIsNeverWorseThanAnySingleDeviceAndAlwaysFeasible) {
 }
 
 TEST(Placement, AddingADeviceNeverMakesThePlanSlower) {
-  std::mt19937 rng(fresh_seed());
+  const std::uint32_t seed = testing::test_seed();
+  SCOPED_TRACE(testing::seed_trace(seed));
+  std::mt19937 rng(seed);
   for (int round = 0; round < 40; ++round) {
     const bool large = round % 2 == 1;
     PlacementProblem p = random_problem(rng, large ? 10 : 4, large ? 30 : 8, false);

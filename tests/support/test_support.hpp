@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -56,6 +57,23 @@ inline auto every_device() { return ::testing::Range<std::size_t>(0, devices().s
 
 inline std::string device_param_name(const ::testing::TestParamInfo<std::size_t>& info) {
   return device_test_name(devices().at(info.param));
+}
+
+// A seed for a randomized test: CROSSGPU_TEST_SEED when set (to replay a failure), else a fresh
+// one. Recorded in the test's XML properties; put it in a SCOPED_TRACE so a failure prints it.
+inline std::uint32_t test_seed() {
+  std::uint32_t seed = 0;
+  if (const char* fixed = std::getenv("CROSSGPU_TEST_SEED"); fixed && *fixed) {
+    seed = static_cast<std::uint32_t>(std::strtoull(fixed, nullptr, 0));
+  } else {
+    seed = std::random_device{}();
+  }
+  ::testing::Test::RecordProperty("seed", std::to_string(seed));
+  return seed;
+}
+
+inline std::string seed_trace(std::uint32_t seed) {
+  return "seed " + std::to_string(seed) + " (replay with CROSSGPU_TEST_SEED=" + std::to_string(seed) + ")";
 }
 
 // Deterministic per seed so that a failure reproduces.
