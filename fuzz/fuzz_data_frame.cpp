@@ -1,6 +1,6 @@
 // libFuzzer target for the data channel's frame decoders (src/cluster/data_frame.hpp): random
-// bytes as a request header (what a node decodes from a client) and as a reply header (what a
-// client decodes from a node). A decoded frame must satisfy the limits the serving code relies
+// bytes as a request header (what a node decodes from a client), as the grant-length prefix of a
+// granted write, and as a reply header (what a client decodes from a node). A decoded frame must satisfy the limits the serving code relies
 // on, and must encode back to the same bytes. Any crossgpu::Error is a correct refusal; a crash,
 // a hang or another exception is a bug.
 #include <cstddef>
@@ -11,6 +11,7 @@
 
 #include "cluster/data_frame.hpp"
 #include "core/error.hpp"
+#include "crossgpu/v1/node.pb.h"
 
 namespace {
 
@@ -28,9 +29,34 @@ void check_request(std::span<const std::byte> bytes) {
   const bool transfer_ok = (frame.op == DataOp::write || frame.op == DataOp::read) &&
                            frame.length > 0 && frame.length <= kMaxDataRequestBytes &&
                            frame.offset <= ~std::uint64_t{0} - frame.length;
-  if (!bind_ok && !transfer_ok) std::abort();  // a frame the node must never accept
+  const bool granted_ok =
+      frame.op == DataOp::granted_write && frame.handle != 0 &&
+      frame.length > kGrantLengthBytes + 1 &&
+      frame.length <= kMaxDataRequestBytes + kGrantLengthBytes + kMaxGrantBytes &&
+      frame.offset <= ~std::uint64_t{0} - frame.length;
+  if (!bind_ok && !transfer_ok && !granted_ok) std::abort();  // a frame the node must never accept
   const DataHeader again = encode_frame(frame);
   if (std::memcmp(again.data(), bytes.data(), kDataHeaderBytes) != 0) std::abort();
+}
+
+// A granted write's payload as the node reads it: the grant length (checked against the request),
+// the grant (parsed; a valid grant is what GrantAuthority::verify then checks), the data.
+void check_granted_payload(const DataFrame& request, std::span<const std::byte> payload) {
+  if (payload.size() < kGrantLengthBytes) return;
+  std::size_t grant_bytes = 0;
+  try {
+    grant_bytes = decode_grant_length(payload.first<kGrantLengthBytes>(), request);
+  } catch (const Error&) {
+    return;
+  }
+  const std::uint64_t data_bytes = request.length - kGrantLengthBytes - grant_bytes;
+  if (grant_bytes == 0 || grant_bytes > kMaxGrantBytes || data_bytes == 0 ||
+      data_bytes > kMaxDataRequestBytes) {
+    std::abort();
+  }
+  const auto grant = payload.subspan(kGrantLengthBytes);
+  v1::WriteGrant parsed;
+  (void)parsed.ParseFromArray(grant.data(), static_cast<int>(std::min(grant.size(), grant_bytes)));
 }
 
 void check_reply(std::span<const std::byte> bytes, std::uint64_t id, std::uint64_t length) {
@@ -57,5 +83,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_reply(std::span(bytes, kDataHeaderBytes), id, length % (kMaxDataRequestBytes + 1));
   }
   if (size >= kDataHeaderBytes) check_request(std::span(bytes, kDataHeaderBytes));
+  // The tail as a granted write's payload, for a request whose length is drawn from it too.
+  if (size >= kDataHeaderBytes + 8 + kGrantLengthBytes) {
+    std::uint64_t length = 0;
+    std::memcpy(&length, data + kDataHeaderBytes, 8);
+    const DataFrame request{DataOp::granted_write, 0, 1, 1, 0, length};
+    check_granted_payload(request, std::span(bytes + kDataHeaderBytes + 8,
+                                             size - kDataHeaderBytes - 8));
+  }
   return 0;
 }

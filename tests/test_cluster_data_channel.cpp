@@ -67,6 +67,20 @@ struct RawSession {
     v1::FreeResponse freed;
     return stub->Free(&context, request, &freed);
   }
+  // A grant from the node for `grantee` to write [offset, +bytes) of this session's `handle`.
+  v1::WriteGrant grant(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
+                       const std::string& grantee) {
+    grpc::ClientContext context;
+    context.AddMetadata(cluster::kSessionMetadata, std::to_string(response.session_id()));
+    v1::WriteGrantRequest request;
+    request.set_handle(handle);
+    request.set_offset(offset);
+    request.set_bytes(bytes);
+    request.set_grantee_node_id(grantee);
+    v1::WriteGrant grant;
+    net::throw_if_failed(stub->GrantWrite(&context, request, &grant), "GrantWrite");
+    return grant;
+  }
   std::string data_address() const { return "127.0.0.1:" + std::to_string(response.data_port()); }
   std::unique_ptr<v1::Node::Stub> stub;
   v1::HelloResponse response;
@@ -410,6 +424,82 @@ TEST_F(DataChannelTest, BadHandlesAndRangesAreRefusedAndTheConnectionGoesOn) {
   EXPECT_EQ(code, Errc::ok);
   EXPECT_TRUE(std::equal(data.begin(), data.end(), payload.begin(),
                          [](char c, std::byte b) { return static_cast<std::byte>(c) == b; }));
+}
+
+// A granted write's payload: the grant's length, the grant's bytes, the data.
+std::vector<std::byte> granted_payload(std::span<const std::byte> grant,
+                                       std::span<const std::byte> data,
+                                       std::uint16_t stated_length) {
+  std::vector<std::byte> payload = {static_cast<std::byte>(stated_length & 0xff),
+                                    static_cast<std::byte>(stated_length >> 8)};
+  payload.insert(payload.end(), grant.begin(), grant.end());
+  payload.insert(payload.end(), data.begin(), data.end());
+  return payload;
+}
+
+std::vector<std::byte> granted_payload(const v1::WriteGrant& grant, std::span<const std::byte> data) {
+  const std::string text = grant.SerializeAsString();
+  return granted_payload(std::as_bytes(std::span(text)), data, static_cast<std::uint16_t>(text.size()));
+}
+
+TEST_F(DataChannelTest, GrantedWritesNeedTheOwnersGrantForExactlyThatRangeAndPresenter) {
+  // The owner (compute_) lets second_ write [100, +200) of its buffer; second_ writes over a data
+  // connection bound to its own session, as a node does in a node-to-node copy.
+  RawSession owner(*compute_, address_);
+  const std::uint64_t handle = owner.allocate(device_id(), 4096);
+  const v1::WriteGrant grant = owner.grant(handle, 100, 200, second_->node_id());
+  RawSession presenter(*second_, address_);
+  const std::uint64_t own = presenter.allocate(device_id(), 4096);
+  RawData raw(*second_, presenter.data_address(), node_id());
+  raw.bind(presenter);
+  ASSERT_EQ(raw.reply(1).first, Errc::ok);
+  const auto data = random_bytes(200, 5);
+  const auto send_granted = [&](std::uint64_t id, std::uint64_t at, std::span<const std::byte> payload) {
+    raw.send({DataOp::granted_write, 0, id, handle, at, payload.size()}, payload);
+    return raw.reply(id);
+  };
+  const auto all = granted_payload(grant, data);
+  EXPECT_EQ(send_granted(2, 100, all).first, Errc::ok);
+  EXPECT_EQ(send_granted(3, 150, granted_payload(grant, std::span(data).first(150))).first, Errc::ok);
+  // Past the grant's end, before its start, and a grant for another buffer.
+  EXPECT_EQ(send_granted(4, 101, all).first, Errc::out_of_range);
+  EXPECT_EQ(send_granted(5, 99, granted_payload(grant, std::span(data).first(1))).first,
+            Errc::out_of_range);
+  raw.send({DataOp::granted_write, 0, 6, own, 100, all.size()}, all);
+  EXPECT_EQ(raw.reply(6).first, Errc::out_of_range);
+  // A widened grant no longer matches its MAC; bytes that are no grant; lengths out of bounds.
+  v1::WriteGrant widened = grant;
+  widened.set_bytes(4096);
+  auto [code, message] = send_granted(7, 100, granted_payload(widened, data));
+  EXPECT_EQ(code, Errc::invalid_argument);
+  const std::string junk(40, '\x7f');
+  EXPECT_EQ(send_granted(8, 100, granted_payload(std::as_bytes(std::span(junk)), data, 40)).first,
+            Errc::invalid_argument);
+  EXPECT_EQ(send_granted(9, 100, granted_payload({}, data, 0)).first, Errc::invalid_argument);
+  std::tie(code, message) = send_granted(10, 100, granted_payload({}, data, 600));
+  EXPECT_EQ(code, Errc::invalid_argument);
+  EXPECT_NE(message.find("grant of 600 bytes"), std::string::npos) << message;
+  // All of these kept the connection in step: the data written first is there, and the part.
+  raw.send({DataOp::write, 0, 11, own, 0, data.size()}, data);
+  EXPECT_EQ(raw.reply(11).first, Errc::ok);
+  RawData reader(*compute_, owner.data_address(), node_id());
+  reader.bind(owner);
+  ASSERT_EQ(reader.reply(1).first, Errc::ok);
+  reader.send({DataOp::read, 0, 2, handle, 100, 200});
+  const auto [read_code, back] = reader.reply(2, 200);
+  ASSERT_EQ(read_code, Errc::ok);
+  std::vector<std::byte> expected(data.begin(), data.end());
+  std::copy(data.begin(), data.begin() + 150, expected.begin() + 50);
+  EXPECT_TRUE(std::equal(back.begin(), back.end(), expected.begin(),
+                         [](char c, std::byte b) { return static_cast<std::byte>(c) == b; }));
+  // The grant is second_'s: the owner itself presenting it is refused.
+  reader.send({DataOp::granted_write, 0, 3, handle, 100, all.size()}, all);
+  std::tie(code, message) = reader.reply(3);
+  EXPECT_EQ(code, Errc::invalid_argument);
+  EXPECT_NE(message.find("made out"), std::string::npos) << message;
+  // Once the owner frees the buffer, the grant writes nothing.
+  ASSERT_TRUE(owner.free(handle, std::chrono::seconds(5)).ok());
+  EXPECT_EQ(send_granted(12, 100, all).first, Errc::not_found);
 }
 
 TEST_F(DataChannelTest, SecretsBindOneConnectionToOneSessionOfItsOwner) {

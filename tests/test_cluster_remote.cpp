@@ -5,9 +5,11 @@
 
 #include <thread>
 
+#include "cluster/grant_cache.hpp"
 #include "cluster/node_connection.hpp"
 #include "cluster/remote_device.hpp"
 #include "cluster/remote_node.hpp"
+#include "crossgpu/v1/node.pb.h"
 #include "kernels/kernels.hpp"
 #include "kernels/push_constants.hpp"
 #include "support/test_support.hpp"
@@ -162,28 +164,96 @@ TEST(RemoteQuota, RefusesBeyondTheQuotaNamingQuotaAndUse) {
   EXPECT_TRUE(second.valid());
 }
 
-TEST(RemoteNodes, CopyBetweenNodesGoesDirectlyAndIsBitExact) {
+// Node B of a copy test, with or without its data channel.
+std::unique_ptr<cluster::NodeServer> start_node_b(const std::filesystem::path& dir, bool data_channel) {
+  cluster::NodeServerOptions options;
+  options.config_dir = dir;
+  options.listen_address = "127.0.0.1:0";
+  options.data_channel = data_channel;
+  auto server = std::make_unique<cluster::NodeServer>(devices(), options);
+  server->start();
+  return server;
+}
+
+// A copies to B directly (over B's data channel, or a GrantedWrite stream without one): bit-exact
+// at an offset, twice with one grant, and never past the grant's range.
+void expect_direct_copies(bool b_data_channel) {
   TestCluster cluster;
   auto node_a = cluster.start_ca_node();
   const std::string address_a = loopback(node_a->port());
   const net::NodeIdentity b_identity = cluster.join(net::Role::compute, address_a);
-  auto node_b = TestCluster::start_node(b_identity.config_dir());
+  auto node_b = start_node_b(b_identity.config_dir(), b_data_channel);
   const net::NodeIdentity client = cluster.join(net::Role::compute, address_a);
   auto a = cluster::RemoteNode::connect(address_a, client);
   auto b = cluster::RemoteNode::connect(loopback(node_b->port()), client);
+  EXPECT_EQ(b->connection().uses_data_channel(), b_data_channel);
   const std::size_t size = (std::size_t{9} << 20) + 5;
-  const auto data = random_bytes(size, 7);
   Device& from = *a->devices().front();
   Device& to = *b->devices().back();
   Buffer src = from.allocate(size), dst = to.allocate(size + 8);
-  from.stream().upload(src, 0, std::span<const std::byte>(data)).wait();
-  cluster::copy_between_nodes(src, 0, dst, 8, size);
-  std::vector<std::byte> back(size);
-  to.stream().download(dst, 8, std::span(back)).wait();
-  EXPECT_TRUE(back == data);
+  for (std::uint32_t round = 0; round < 2; ++round) {  // the second reuses the grant
+    const auto data = random_bytes(size, 7 + round);
+    from.stream().upload(src, 0, std::span<const std::byte>(data)).wait();
+    cluster::copy_between_nodes(src, 0, dst, 8, size);
+    std::vector<std::byte> back(size);
+    to.stream().download(dst, 8, std::span(back)).wait();
+    EXPECT_TRUE(back == data) << "round " << round;
+  }
   // The grant covers exactly the range: a larger copy is refused locally before any call.
   EXPECT_TRUE(throws_errc([&] { cluster::copy_between_nodes(src, 0, dst, 9, size); },
                           Errc::out_of_range));
+}
+
+TEST(RemoteNodes, CopyBetweenNodesGoesDirectlyAndIsBitExact) { expect_direct_copies(true); }
+
+TEST(RemoteNodes, CopyBetweenNodesWithoutADataChannelGoesOverAGrpcStream) {
+  expect_direct_copies(false);
+}
+
+TEST(RemoteNodes, APeerCopyGoesOnlyToTheNodeThatIssuedTheGrant) {
+  TestCluster cluster;
+  auto node_a = cluster.start_ca_node();
+  const std::string address_a = loopback(node_a->port());
+  auto node_b = TestCluster::start_node(cluster.join(net::Role::compute, address_a).config_dir());
+  auto node_c = TestCluster::start_node(cluster.join(net::Role::compute, address_a).config_dir());
+  const net::NodeIdentity client = cluster.join(net::Role::compute, address_a);
+  auto a = cluster::NodeConnection::open(address_a, client);
+  auto b = cluster::NodeConnection::open(loopback(node_b->port()), client);
+  const std::string device = a->list_devices().front().id;
+  const std::uint64_t src = a->allocate(device, 4096, false);
+  const std::uint64_t dst = b->allocate(b->list_devices().front().id, 4096, false);
+  const v1::WriteGrant grant = b->grant_write(dst, 0, 4096, a->node_id());
+  // A client sends A's data to C with B's grant: A refuses to, C is not the grant's issuer.
+  EXPECT_TRUE(throws_errc([&] { a->peer_copy(src, 0, loopback(node_c->port()), grant); },
+                          Errc::permission_denied));
+  EXPECT_EQ(a->peer_copy(src, 0, loopback(node_b->port()), grant), 4096u);
+  // Freed, the destination takes nothing, and its grants are no longer kept by the client.
+  b->free(dst);
+  EXPECT_TRUE(throws_errc([&] { a->peer_copy(src, 0, loopback(node_b->port()), grant); },
+                          Errc::not_found));
+}
+
+TEST(GrantCache, ReusesAGrantForItsRangeAndGranteeWithinTheWindow) {
+  cluster::GrantCache cache;
+  v1::WriteGrant grant;
+  grant.set_handle(7);
+  grant.set_offset(16);
+  grant.set_bytes(4096);
+  grant.set_grantee_node_id("node-a");
+  const auto t0 = cluster::GrantCache::Clock::now();
+  cache.store(grant, t0);
+  EXPECT_TRUE(cache.find(7, 16, 4096, "node-a", t0 + std::chrono::seconds(59)).has_value());
+  EXPECT_FALSE(cache.find(7, 16, 4096, "node-a", t0 + cluster::GrantCache::kReuseFor));
+  EXPECT_FALSE(cache.find(7, 16, 4095, "node-a", t0));  // another range
+  EXPECT_FALSE(cache.find(7, 0, 4096, "node-a", t0));
+  EXPECT_FALSE(cache.find(7, 16, 4096, "node-b", t0));  // another grantee
+  cache.forget(7);
+  EXPECT_FALSE(cache.find(7, 16, 4096, "node-a", t0));
+  for (std::uint64_t handle = 1; handle <= cluster::GrantCache::kMaxEntries + 10; ++handle) {
+    grant.set_handle(handle);
+    cache.store(grant, t0);
+    EXPECT_LE(cache.size(), cluster::GrantCache::kMaxEntries);
+  }
 }
 
 }  // namespace

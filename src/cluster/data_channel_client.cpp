@@ -116,15 +116,26 @@ std::optional<Error> DataChannelClient::Lane::receive_reply(std::uint64_t reques
   return Error(static_cast<Errc>(reply.status), message);
 }
 
-void DataChannelClient::Lane::write(std::uint64_t handle, std::uint64_t offset,
+void DataChannelClient::Lane::write(DataOp op, std::span<const std::byte> grant,
+                                    std::uint64_t handle, std::uint64_t offset,
                                     std::span<const std::byte> data) {
   const std::uint64_t first = next_request;
+  // A granted write's header is followed by the grant's length and the grant, then the data.
+  std::vector<std::byte> head(kDataHeaderBytes);
+  if (op == DataOp::granted_write) {
+    const auto prefix = encode_grant_length(grant.size());
+    head.insert(head.end(), prefix.begin(), prefix.end());
+    head.insert(head.end(), grant.begin(), grant.end());
+  }
+  const std::uint64_t overhead = head.size() - kDataHeaderBytes;
   // All requests go out before any reply is read: the node answers each with 40 bytes, which the
   // socket buffers hold, so the pipeline never stalls on acknowledgements.
   for (std::uint64_t done = 0; done < data.size();) {
     const std::uint64_t n = std::min<std::uint64_t>(kMaxDataRequestBytes, data.size() - done);
-    const DataFrame frame{DataOp::write, 0, next_request++, handle, offset + done, n};
-    socket->write_all(encode_frame(frame), data.subspan(done, n));
+    const DataFrame frame{op, 0, next_request++, handle, offset + done, overhead + n};
+    const DataHeader header = encode_frame(frame);
+    std::copy(header.begin(), header.end(), head.begin());
+    socket->write_all(head, data.subspan(done, n));
     done += n;
   }
   std::optional<Error> first_error;
@@ -182,7 +193,14 @@ void DataChannelClient::across_lanes(
 void DataChannelClient::write(std::uint64_t handle, std::uint64_t offset,
                               std::span<const std::byte> data) {
   across_lanes(data.size(), [&](Lane& lane, std::uint64_t begin, std::uint64_t length) {
-    lane.write(handle, offset + begin, data.subspan(begin, length));
+    lane.write(DataOp::write, {}, handle, offset + begin, data.subspan(begin, length));
+  });
+}
+
+void DataChannelClient::granted_write(std::span<const std::byte> grant, std::uint64_t handle,
+                                      std::uint64_t offset, std::span<const std::byte> data) {
+  across_lanes(data.size(), [&](Lane& lane, std::uint64_t begin, std::uint64_t length) {
+    lane.write(DataOp::granted_write, grant, handle, offset + begin, data.subspan(begin, length));
   });
 }
 

@@ -65,6 +65,11 @@ class DataChannelClient {
   // Errc::io when a connection breaks (the client is unusable afterwards: broken()).
   void write(std::uint64_t handle, std::uint64_t offset, std::span<const std::byte> data);
   void read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out);
+  // A node-to-node copy's part: writes `data` at `offset` of buffer `handle`, which belongs to
+  // another session of the node; `grant` is the serialized v1::WriteGrant with which that node
+  // let us write the range (kMaxGrantBytes at most). Each request carries it.
+  void granted_write(std::span<const std::byte> grant, std::uint64_t handle, std::uint64_t offset,
+                     std::span<const std::byte> data);
   bool broken() const noexcept { return broken_; }
   std::size_t lanes() const noexcept { return lanes_.size(); }
   // Wakes a transfer blocked on a socket (the node was lost); it fails with Errc::io.
@@ -75,7 +80,9 @@ class DataChannelClient {
     std::unique_ptr<net::TlsSocket> socket;
     std::uint64_t next_request = 1;
     void bind(std::uint64_t session_id, std::uint64_t index, std::span<const std::uint8_t> secret);
-    void write(std::uint64_t handle, std::uint64_t offset, std::span<const std::byte> data);
+    // Writes (op write) or granted writes (op granted_write, each request led by `grant`).
+    void write(DataOp op, std::span<const std::byte> grant, std::uint64_t handle,
+               std::uint64_t offset, std::span<const std::byte> data);
     void read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out);
     // Reads the reply to `request_id`; on an error reply returns the Error (payload consumed).
     std::optional<Error> receive_reply(std::uint64_t request_id, std::uint64_t data_length,

@@ -2,7 +2,8 @@
 // of session buffers. A connection is admitted only with a cluster certificate of role compute
 // that is not revoked, and only once it binds to a session with the one-time secret that Hello
 // gave that session's owner: a data connection then acts for exactly one session, its quota and
-// its buffers. One thread per connection; at most max_connections at once.
+// its buffers, plus the ranges of other sessions' buffers this node granted the connected peer
+// (node-to-node copies). One thread per connection; at most max_connections at once.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "cluster/session_table.hpp"
+#include "cluster/write_grant.hpp"
 #include "net/security.hpp"
 #include "net/tls_socket.hpp"
 
@@ -29,7 +31,8 @@ struct DataChannelOptions {
 class DataChannelServer {
  public:
   DataChannelServer(const net::NodeIdentity& identity, const net::Authenticator& authenticator,
-                    SessionTable& sessions, DataChannelOptions options);
+                    SessionTable& sessions, const GrantAuthority& grants,
+                    DataChannelOptions options);
   ~DataChannelServer();
   DataChannelServer(const DataChannelServer&) = delete;
   DataChannelServer& operator=(const DataChannelServer&) = delete;
@@ -51,6 +54,7 @@ class DataChannelServer {
 
   const net::Authenticator& authenticator_;
   SessionTable& sessions_;
+  const GrantAuthority& grants_;  // checks the grants of node-to-node writes
   const DataChannelOptions options_;
   net::TlsContext tls_;
   int listener_ = -1;

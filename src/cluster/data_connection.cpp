@@ -51,6 +51,8 @@ void DataConnection::run() noexcept {
       }
       if (request.op == DataOp::write) {
         serve_write(request);
+      } else if (request.op == DataOp::granted_write) {
+        serve_granted_write(request);
       } else {
         serve_read(request);
       }
@@ -136,34 +138,85 @@ void DataConnection::serve_write(const DataFrame& request) {
     reply_error(request, e);
     return;
   }
+  receive_into(*session, target, request, request.offset, request.length);
+}
+
+void DataConnection::serve_granted_write(const DataFrame& request) {
+  std::array<std::byte, kGrantLengthBytes> prefix{};
+  if (!socket_->read_exact(prefix)) {
+    fail(Errc::io, "data channel: the peer closed inside a granted write");
+  }
+  std::size_t grant_bytes = 0;
+  try {
+    grant_bytes = decode_grant_length(prefix, request);
+  } catch (const Error& e) {
+    discard(request.length - kGrantLengthBytes);
+    reply_error(request, e);
+    return;
+  }
+  std::string grant_text(grant_bytes, '\0');
+  if (!socket_->read_exact(std::as_writable_bytes(std::span(grant_text)))) {
+    fail(Errc::io, "data channel: the peer closed inside a granted write's grant");
+  }
+  const std::uint64_t bytes = request.length - kGrantLengthBytes - grant_bytes;
+  std::shared_ptr<Session> owner;
+  SessionBuffer target;
+  try {
+    v1::WriteGrant grant;
+    if (!grant.ParseFromString(grant_text)) {
+      fail(Errc::invalid_argument, "data granted write: the grant does not parse");
+    }
+    grants_.verify(grant, peer_.node_id);
+    if (grant.handle() != request.handle || request.offset < grant.offset() ||
+        request.offset - grant.offset() > grant.bytes() ||
+        bytes > grant.bytes() - (request.offset - grant.offset())) {
+      fail(Errc::out_of_range,
+           "data granted write: [{}, +{}) of buffer {} lies outside the grant ([{}, +{}) of "
+           "buffer {})",
+           request.offset, bytes, request.handle, grant.offset(), grant.bytes(), grant.handle());
+    }
+    owner = sessions_.owner_of_handle(request.handle);
+    if (!owner) fail(Errc::not_found, "data granted write: the granted buffer was freed");
+    target = owner->resolve(request.handle, request.offset, bytes, "data granted write");
+  } catch (const Error& e) {
+    discard(bytes);
+    reply_error(request, e);
+    return;
+  }
+  receive_into(*owner, target, request, request.offset, bytes);
+}
+
+void DataConnection::receive_into(Session& session, const SessionBuffer& target,
+                                  const DataFrame& request, std::uint64_t offset,
+                                  std::uint64_t bytes) {
   // The session's work lock is held only around its stream, never while the socket is read:
   // the other lanes of this session move their parts of a transfer meanwhile. `target` keeps the
   // memory alive even if a Free of the handle arrives during the transfer.
   std::span<std::byte> mapped = target.device->try_mapped(target.ref);
   if (!mapped.empty()) {
     try {
-      auto lock = session->lock();
-      session->stream(*target.device).synchronize();  // queued copies and kernels may use it
+      auto lock = session.lock();
+      session.stream(*target.device).synchronize();  // queued copies and kernels may use it
     } catch (const Error& e) {
-      discard(request.length);
+      discard(bytes);
       reply_error(request, e);
       return;
     }
-    socket_->read_exact(mapped.subspan(request.offset, request.length));
-    target.device->flush_mapped(target.ref, request.offset, request.length);
+    socket_->read_exact(mapped.subspan(offset, bytes));
+    target.device->flush_mapped(target.ref, offset, bytes);
     reply(request);
     return;
   }
-  staging_.resize(std::min(kStagingBytes, request.length));
+  staging_.resize(std::min(kStagingBytes, bytes));
   std::optional<Error> failed;  // the first device failure; the payload is still read to its end
-  for (std::uint64_t done = 0; done < request.length;) {
-    const std::uint64_t n = std::min<std::uint64_t>(staging_.size(), request.length - done);
+  for (std::uint64_t done = 0; done < bytes;) {
+    const std::uint64_t n = std::min<std::uint64_t>(staging_.size(), bytes - done);
     std::span<std::byte> chunk(staging_.data(), n);
     socket_->read_exact(chunk);
     if (!failed) {
       try {
-        auto lock = session->lock();
-        session->stream(*target.device).upload(target.ref, request.offset + done, chunk).wait();
+        auto lock = session.lock();
+        session.stream(*target.device).upload(target.ref, offset + done, chunk).wait();
       } catch (const Error& e) {
         failed = e;
       }

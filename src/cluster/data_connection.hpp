@@ -9,6 +9,7 @@
 
 #include "cluster/data_frame.hpp"
 #include "cluster/session_table.hpp"
+#include "cluster/write_grant.hpp"
 #include "core/error.hpp"
 #include "net/security.hpp"
 #include "net/tls_socket.hpp"
@@ -18,8 +19,11 @@ namespace crossgpu::cluster {
 class DataConnection {
  public:
   DataConnection(std::unique_ptr<net::TlsSocket> socket, const net::Authenticator& authenticator,
-                 SessionTable& sessions)
-      : socket_(std::move(socket)), authenticator_(authenticator), sessions_(sessions) {}
+                 SessionTable& sessions, const GrantAuthority& grants)
+      : socket_(std::move(socket)),
+        authenticator_(authenticator),
+        sessions_(sessions),
+        grants_(grants) {}
 
   // Authenticates, binds and serves until the peer closes or breaks the protocol. Never throws.
   void run() noexcept;
@@ -29,6 +33,12 @@ class DataConnection {
   // (the peer got an error reply).
   bool admit();
   void serve_write(const DataFrame& request);
+  // A node-to-node copy's part: the payload's grant (issued by this node to the connected peer)
+  // names the buffer, which belongs to another session (the client that asked for the copy).
+  void serve_granted_write(const DataFrame& request);
+  // Reads `bytes` of payload into [offset, +bytes) of `target` of `session`, then replies.
+  void receive_into(Session& session, const SessionBuffer& target, const DataFrame& request,
+                    std::uint64_t offset, std::uint64_t bytes);
   void serve_read(const DataFrame& request);
   // The bound session; Errc::device_lost once it ended (its client disconnected).
   std::shared_ptr<Session> session() const;
@@ -40,6 +50,7 @@ class DataConnection {
   std::unique_ptr<net::TlsSocket> socket_;
   const net::Authenticator& authenticator_;
   SessionTable& sessions_;
+  const GrantAuthority& grants_;
   // Re-checks the certificate (revocation, role) before a request when the last check is older
   // than kRecheckInterval: a node removed from the cluster after it bound loses the connection
   // at its next request after that. Not on every request: the check stats the revocation file,

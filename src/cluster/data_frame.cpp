@@ -93,10 +93,54 @@ DataFrame decode_request(std::span<const std::byte> header) {
     case DataOp::read:
       check_transfer(frame, "read");
       return frame;
+    case DataOp::granted_write: {
+      constexpr std::uint64_t kOverhead = kGrantLengthBytes + kMaxGrantBytes;
+      if (frame.length <= kGrantLengthBytes + 1 || frame.length > kMaxDataRequestBytes + kOverhead) {
+        fail(Errc::invalid_argument,
+             "data granted write: {} payload bytes; it carries a grant of 1..{} bytes and "
+             "1..{} bytes of data",
+             frame.length, kMaxGrantBytes, kMaxDataRequestBytes);
+      }
+      if (frame.handle == 0) fail(Errc::invalid_argument, "data granted write: handle 0");
+      if (frame.offset > ~std::uint64_t{0} - frame.length) {
+        fail(Errc::out_of_range, "data granted write: offset {} + {} bytes overflows",
+             frame.offset, frame.length);
+      }
+      return frame;
+    }
     default:
       fail(Errc::invalid_argument, "data request: unknown op {}",
            static_cast<unsigned>(frame.op));
   }
+}
+
+std::size_t decode_grant_length(std::span<const std::byte, kGrantLengthBytes> prefix,
+                                const DataFrame& request) {
+  const std::size_t grant_bytes = get<std::uint16_t>(prefix.data());
+  if (grant_bytes == 0 || grant_bytes > kMaxGrantBytes) {
+    fail(Errc::invalid_argument, "data granted write: a grant of {} bytes (1..{})", grant_bytes,
+         kMaxGrantBytes);
+  }
+  if (request.length <= kGrantLengthBytes + grant_bytes) {
+    fail(Errc::invalid_argument,
+         "data granted write: a {}-byte grant leaves no data in a {}-byte payload", grant_bytes,
+         request.length);
+  }
+  if (request.length - kGrantLengthBytes - grant_bytes > kMaxDataRequestBytes) {
+    fail(Errc::invalid_argument, "data granted write: {} bytes of data exceed the limit of {}",
+         request.length - kGrantLengthBytes - grant_bytes, kMaxDataRequestBytes);
+  }
+  return grant_bytes;
+}
+
+std::array<std::byte, kGrantLengthBytes> encode_grant_length(std::size_t grant_bytes) {
+  if (grant_bytes == 0 || grant_bytes > kMaxGrantBytes) {
+    fail(Errc::invalid_argument, "a write grant of {} bytes cannot be sent (1..{})", grant_bytes,
+         kMaxGrantBytes);
+  }
+  std::array<std::byte, kGrantLengthBytes> prefix{};
+  put(prefix.data(), static_cast<std::uint16_t>(grant_bytes));
+  return prefix;
 }
 
 DataFrame decode_reply(std::span<const std::byte> header, std::uint64_t expected_request_id,

@@ -1,6 +1,7 @@
 // The data channel's framing: a fixed 40-byte little-endian header, then `length` bytes of
 // payload. Requests: bind (payload: the session's one-time secret), write (payload: the data),
-// read (no payload). Every request gets one reply, in order, carrying its request id: a status
+// read (no payload), granted write (payload: a u16 grant length, the serialized WriteGrant the
+// buffer's owner node issued, then the data; a node-to-node copy). Every request gets one reply, in order, carrying its request id: a status
 // (an Errc value, 0 for success) and as payload the data of a read or the message of an error.
 // docs/PROTOCOL.md, "Data channel", is the specification. Kept free of sockets and sessions so
 // that the fuzz target decodes exactly what the node decodes.
@@ -13,7 +14,13 @@
 
 namespace crossgpu::cluster {
 
-enum class DataOp : std::uint16_t { bind = 1, write = 2, read = 3, reply = 0x80 };
+enum class DataOp : std::uint16_t {
+  bind = 1,
+  write = 2,
+  read = 3,
+  granted_write = 4,
+  reply = 0x80
+};
 
 struct DataFrame {
   DataOp op = DataOp::reply;
@@ -37,6 +44,10 @@ inline constexpr std::uint32_t kMaxDataLanes = 8;
 // The most lanes a client opens unless told otherwise (default_data_lanes()); a node sizes its
 // connection limit for this many per session.
 inline constexpr std::uint32_t kDefaultDataLanesCap = 4;
+// A granted write's payload starts with the grant's length (u16, little-endian) and the grant
+// (a serialized v1::WriteGrant: two node ids, a MAC, a few integers; well under this bound).
+inline constexpr std::size_t kGrantLengthBytes = 2;
+inline constexpr std::size_t kMaxGrantBytes = 512;
 // The message of an error reply is cut to this length.
 inline constexpr std::uint64_t kMaxDataErrorBytes = 1024;
 
@@ -47,10 +58,18 @@ DataHeader encode_frame(const DataFrame& frame);
 // Decodes a request header from an untrusted client: magic, a known request op, status 0, and
 // per op: bind carries exactly kDataSecretBytes, a non-zero session id and a lane below
 // kMaxDataLanes; write and read ask for
-// 1..kMaxDataRequestBytes with offset + length not overflowing. Errc::invalid_argument or
+// 1..kMaxDataRequestBytes with offset + length not overflowing; a granted write carries at most
+// kGrantLengthBytes + kMaxGrantBytes + kMaxDataRequestBytes (its parts: decode_grant_length). Errc::invalid_argument or
 // Errc::out_of_range naming the field otherwise. Handle and range against the buffer are checked
 // by the session (Session::resolve), as for gRPC calls.
 DataFrame decode_request(std::span<const std::byte> header);
+
+// The grant length that starts a granted write's payload: 1..kMaxGrantBytes, leaving at least one
+// byte of data in the request's `length`. Errc::invalid_argument otherwise.
+std::size_t decode_grant_length(std::span<const std::byte, kGrantLengthBytes> prefix,
+                                const DataFrame& request);
+// The prefix itself, for the sender.
+std::array<std::byte, kGrantLengthBytes> encode_grant_length(std::size_t grant_bytes);
 
 // Decodes a reply header from the node (also untrusted): magic, op reply, a known Errc status,
 // and the id and payload length the client expects (`expected_length` for a successful read,

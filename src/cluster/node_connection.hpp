@@ -93,8 +93,15 @@ class NodeConnection {
                        const BlobHash& sha256);
   bool store_to_cache(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
                       const BlobHash& sha256);
+  // A grant for `grantee_node_id` to write [offset, +bytes) of our buffer `handle`; one received
+  // in the last GrantCache::kReuseFor for the same range is reused (no call).
   v1::WriteGrant grant_write(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes,
                              const std::string& grantee_node_id);
+  // Node side of a node-to-node copy (this connection is a node's, to the destination node):
+  // writes `data` at `offset` of the granted buffer, inside the grant's range. Over the data
+  // channel when open (the grant rides with each request), else a gRPC GrantedWrite stream.
+  void granted_write(const v1::WriteGrant& grant, std::uint64_t offset,
+                     std::span<const std::byte> data);
   std::uint64_t peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
                           const std::string& dst_address, const v1::WriteGrant& grant);
 

@@ -41,6 +41,7 @@ std::uint64_t NodeConnection::allocate(const std::string& device_id, std::uint64
 }
 
 void NodeConnection::free(std::uint64_t handle) {
+  impl_->grants.forget(handle);
   Call call(*impl_, true);
   v1::FreeRequest request;
   request.set_handle(handle);
@@ -206,6 +207,7 @@ void NodeConnection::synchronize(const std::string& device_id) {
 v1::WriteGrant NodeConnection::grant_write(std::uint64_t handle, std::uint64_t offset,
                                            std::uint64_t bytes,
                                            const std::string& grantee_node_id) {
+  if (auto cached = impl_->grants.find(handle, offset, bytes, grantee_node_id)) return *cached;
   Call call(*impl_, true);
   v1::WriteGrantRequest request;
   request.set_handle(handle);
@@ -214,7 +216,50 @@ v1::WriteGrant NodeConnection::grant_write(std::uint64_t handle, std::uint64_t o
   request.set_grantee_node_id(grantee_node_id);
   v1::WriteGrant grant;
   call.check(impl_->stub->GrantWrite(&call.context, request, &grant), "GrantWrite");
+  // The node is a peer, not trusted: a grant for another range is useless to us and to it.
+  if (grant.handle() != handle || grant.offset() != offset || grant.bytes() != bytes ||
+      grant.grantee_node_id() != grantee_node_id) {
+    fail(Errc::io, "GrantWrite on node {}: the grant covers another range or node", impl_->address);
+  }
+  impl_->grants.store(grant);
   return grant;
+}
+
+void NodeConnection::granted_write(const v1::WriteGrant& grant, std::uint64_t offset,
+                                   std::span<const std::byte> data) {
+  if (data.empty()) return;
+  if (uses_data_channel()) {
+    const std::string serialized = grant.SerializeAsString();
+    impl_->data_call("GrantedWrite", [&] {
+      impl_->data->granted_write(std::as_bytes(std::span(serialized)), grant.handle(), offset,
+                                 data);
+    });
+    return;
+  }
+  if (offset < grant.offset()) {
+    fail(Errc::out_of_range, "GrantedWrite: offset {} precedes the grant's {}", offset,
+         grant.offset());
+  }
+  Call call(*impl_, false);
+  v1::WriteResponse response;
+  auto writer = impl_->stub->GrantedWrite(&call.context, &response);
+  v1::GrantedWriteChunk chunk;
+  *chunk.mutable_grant() = grant;
+  for (std::uint64_t done = 0; done < data.size();) {
+    const std::uint64_t n = std::min<std::uint64_t>(kMaxChunkBytes, data.size() - done);
+    chunk.set_offset(offset - grant.offset() + done);  // relative to the grant
+    chunk.set_data(reinterpret_cast<const char*>(data.data() + done), n);
+    done += n;
+    grpc::WriteOptions options;
+    if (done == data.size()) options.set_last_message();
+    if (!writer->Write(chunk, options)) break;  // Finish() says why
+    chunk.clear_grant();
+  }
+  call.check(writer->Finish(), "GrantedWrite");
+  if (response.bytes_written() != data.size()) {
+    fail(Errc::io, "GrantedWrite on node {}: {} of {} bytes written", impl_->address,
+         response.bytes_written(), data.size());
+  }
 }
 
 std::uint64_t NodeConnection::peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cluster/data_channel_client.hpp"
+#include "cluster/grant_cache.hpp"
 #include "cluster/node_connection.hpp"
 #include "crossgpu/v1/node.grpc.pb.h"
 
@@ -41,6 +42,9 @@ struct NodeConnection::Impl {
   // The data channel for writes and reads, when the node offers one and it bound; else null and
   // writes and reads go over gRPC.
   std::unique_ptr<DataChannelClient> data;
+
+  // Grants this node gave us for node-to-node copies into our buffers, reused while fresh.
+  GrantCache grants;
 
   // Calls in flight, cancelled all at once when the node is lost.
   std::mutex calls_mutex;

@@ -95,7 +95,7 @@ struct NodeServer::Impl {
     data_options.max_connections = options.limits.max_sessions * kDefaultDataLanesCap;
     try {
       data = std::make_unique<DataChannelServer>(identity, authenticator, service.sessions(),
-                                                 data_options);
+                                                 service.grants(), data_options);
       data->start();
       service.enable_data_channel(data->port());
     } catch (const Error& e) {

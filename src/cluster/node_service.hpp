@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "cluster/peer_channels.hpp"
+#include "cluster/peer_links.hpp"
 #include "cluster/session_table.hpp"
 #include "cluster/weight_cache.hpp"
 #include "cluster/write_grant.hpp"
@@ -30,6 +30,7 @@ class NodeService final : public v1::Node::Service {
               PeerStatusSource peers, WeightCacheOptions cache);
 
   SessionTable& sessions() noexcept { return sessions_; }
+  const GrantAuthority& grants() const noexcept { return grants_; }
   // From now on Hello offers the data channel on `port` (capability "data-channel") with a
   // one-time secret per session.
   void enable_data_channel(int port) noexcept { data_port_ = port; }
@@ -80,7 +81,7 @@ class NodeService final : public v1::Node::Service {
   const net::Authenticator& authenticator_;
   SessionTable sessions_;
   GrantAuthority grants_;
-  PeerChannels peer_channels_{identity_};  // to other nodes, for PeerCopy
+  PeerLinks peer_links_{identity_};  // to other nodes, for PeerCopy
   PeerStatusSource peers_;
   WeightCache weight_cache_;  // blobs named by hash, shared by all sessions
   std::atomic<int> data_port_{0};  // 0: no data channel

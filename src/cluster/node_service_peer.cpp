@@ -1,6 +1,7 @@
 // Node service: node-to-node transfers. The client gets a write grant from the destination node
-// B and hands it to the source node A (PeerCopy); A streams its buffer straight to B
-// (GrantedWrite), which checks the grant before writing a byte.
+// B and hands it to the source node A (PeerCopy); A sends its buffer straight to B over its own
+// link to B (PeerLinks: B's data channel, else a GrantedWrite stream), and B checks the grant
+// before writing a byte.
 #include <algorithm>
 
 #include "cluster/node_service_support.hpp"
@@ -12,26 +13,32 @@ namespace {
 
 constexpr std::size_t kMaxNodeIdBytes = 128;
 constexpr std::size_t kMaxAddressBytes = 255;
+// A source without a host mapping (GPU memory) is sent in pieces of this size.
+constexpr std::uint64_t kStagingBytes = 4ull << 20;
 
-// Reads [offset, offset+bytes) of `source` chunk by chunk and sends each to `writer`.
-void stream_to_peer(cluster::Session& session, const SessionBuffer& source, std::uint64_t offset,
-                    const v1::WriteGrant& grant,
-                    grpc::ClientWriter<v1::GrantedWriteChunk>& writer) {
-  v1::GrantedWriteChunk chunk;
-  *chunk.mutable_grant() = grant;
-  for (std::uint64_t done = 0; done < grant.bytes();) {
-    const std::uint64_t n = std::min(kMaxChunkBytes, grant.bytes() - done);
-    chunk.set_offset(done);
-    std::string* data = chunk.mutable_data();
-    data->resize(n);
+// Sends [offset, offset + grant.bytes()) of `source` to the grant's range over `link`.
+void send_to_peer(cluster::Session& session, const SessionBuffer& source, std::uint64_t offset,
+                  const v1::WriteGrant& grant, NodeConnection& link) {
+  std::span<std::byte> mapped = source.device->try_mapped(source.ref);
+  if (!mapped.empty()) {
     {
       auto lock = session.lock();
-      session.stream(*source.device)
-          .download(source.ref, offset + done, std::as_writable_bytes(std::span(data->data(), n)))
-          .wait();
+      session.stream(*source.device).synchronize();  // queued kernels may still write it
+      source.device->invalidate_mapped(source.ref, offset, grant.bytes());
     }
-    if (!writer.Write(chunk)) break;  // Finish() tells why
-    chunk.clear_grant();
+    // `source` keeps the memory alive should the client free it meanwhile.
+    link.granted_write(grant, grant.offset(), mapped.subspan(offset, grant.bytes()));
+    return;
+  }
+  std::vector<std::byte> staging(std::min(kStagingBytes, grant.bytes()));
+  for (std::uint64_t done = 0; done < grant.bytes();) {
+    const std::uint64_t n = std::min<std::uint64_t>(staging.size(), grant.bytes() - done);
+    std::span<std::byte> chunk(staging.data(), n);
+    {
+      auto lock = session.lock();
+      session.stream(*source.device).download(source.ref, offset + done, chunk).wait();
+    }
+    link.granted_write(grant, grant.offset() + done, chunk);
     done += n;
   }
 }
@@ -67,17 +74,20 @@ grpc::Status NodeService::PeerCopy(grpc::ServerContext* context,
     if (request->dst_address().empty() || request->dst_address().size() > kMaxAddressBytes) {
       fail(Errc::invalid_argument, "PeerCopy: dst_address must be host:port");
     }
+    if (grant.issuer_node_id().empty() || grant.issuer_node_id().size() > kMaxNodeIdBytes) {
+      fail(Errc::invalid_argument, "PeerCopy: the grant names no issuing node");
+    }
     SessionBuffer source = session->resolve(request->src_handle(), request->src_offset(),
                                             grant.bytes(), "PeerCopy source");
-    auto stub = v1::Node::NewStub(peer_channels_.get(request->dst_address()));
-    grpc::ClientContext call;
-    call.set_deadline(context->deadline());  // the client's deadline bounds the whole copy
-    v1::WriteResponse written;
-    auto writer = stub->GrantedWrite(&call, &written);
-    stream_to_peer(*session, source, request->src_offset(), grant, *writer);
-    writer->WritesDone();
-    net::throw_if_failed(writer->Finish(), "PeerCopy to " + request->dst_address());
-    response->set_bytes_copied(written.bytes_written());
+    try {
+      // The node at dst_address must be the grant's issuer (checked at the TLS handshake).
+      std::shared_ptr<NodeConnection> link =
+          peer_links_.get(request->dst_address(), grant.issuer_node_id());
+      send_to_peer(*session, source, request->src_offset(), grant, *link);
+    } catch (const Error& e) {
+      throw Error(e.code(), fmt::format("PeerCopy to {}: {}", request->dst_address(), e.what()));
+    }
+    response->set_bytes_copied(grant.bytes());
   });
 }
 
