@@ -414,10 +414,14 @@ int run(std::uint64_t max_bytes, bool quick, bool grpc_only, std::uint32_t lanes
   const PeerCopyRows peer = measure_peer_copies(dir, "127.0.0.1:" + std::to_string(server.port()),
                                                 identity, connection, remote, max_bytes, tcp, tls,
                                                 quick);
-  print_rows("node-to-node copies A -> B (PeerCopy: B grants, A streams over mTLS gRPC; both nodes "
-             "in this process, loopback) vs one raw TCP / TLS socket moving the same bytes",
+  print_rows(fmt::format("node-to-node copies A -> B ({}; both nodes in this process, loopback) "
+                         "vs one raw TCP / TLS socket moving the same bytes",
+                         grpc_only ? "client -> A PeerCopy call, A -> B over B's data channel"
+                                   : "client -> A peer-copy request, A -> B granted writes, both "
+                                     "on the data channel"),
              peer.throughput, false, 1);
-  print_rows("small node-to-node copies (client -> B grant, client -> A copy, A -> B stream)",
+  print_rows("small node-to-node copies (the grant from B is reused: one request to A, one from A "
+             "to B)",
              peer.latency, true, 1);
 
   nlohmann::json out = {{"section", "remote"}, {"path", path}, {"lanes", lanes_used},

@@ -502,6 +502,54 @@ TEST_F(DataChannelTest, GrantedWritesNeedTheOwnersGrantForExactlyThatRangeAndPre
   EXPECT_EQ(send_granted(12, 100, all).first, Errc::not_found);
 }
 
+TEST_F(DataChannelTest, PeerCopyRequestsAreCheckedAndTheConnectionGoesOn) {
+  RawSession session(*compute_, address_);
+  const std::uint64_t src = session.allocate(device_id(), 4096);
+  const std::uint64_t dst = session.allocate(device_id(), 4096);
+  RawData raw(*compute_, session.data_address(), node_id());
+  raw.bind(session);
+  ASSERT_EQ(raw.reply(1).first, Errc::ok);
+  const auto data = random_bytes(4096, 9);
+  raw.send({DataOp::write, 0, 2, src, 0, data.size()}, data);
+  ASSERT_EQ(raw.reply(2).first, Errc::ok);
+  const auto address = std::as_bytes(std::span(address_));
+  const auto copy = [&](std::uint64_t id, std::uint64_t handle, std::span<const std::byte> payload) {
+    raw.send({DataOp::peer_copy, 0, id, handle, 0, payload.size()}, payload);
+    return raw.reply(id);
+  };
+  // A grant this node made out to itself: the node copies to itself over its own link.
+  const v1::WriteGrant to_self = session.grant(dst, 0, 4096, node_id());
+  EXPECT_EQ(copy(3, src, granted_payload(to_self, address)).first, Errc::ok);
+  raw.send({DataOp::read, 0, 4, dst, 0, 4096});
+  const auto [read_code, back] = raw.reply(4, 4096);
+  ASSERT_EQ(read_code, Errc::ok);
+  EXPECT_TRUE(std::equal(back.begin(), back.end(), data.begin(),
+                         [](char c, std::byte b) { return static_cast<std::byte>(c) == b; }));
+  // A grant made out to another node, no grant, a grant that does not parse, another session's
+  // source: each refused, the connection kept.
+  auto [code, message] = copy(5, src, granted_payload(session.grant(dst, 0, 4096, second_->node_id()), address));
+  EXPECT_EQ(code, Errc::invalid_argument);
+  EXPECT_NE(message.find("made out"), std::string::npos) << message;
+  EXPECT_EQ(copy(6, src, granted_payload({}, address, 0)).first, Errc::invalid_argument);
+  const std::string junk(40, '\x7f');
+  EXPECT_EQ(copy(7, src, granted_payload(std::as_bytes(std::span(junk)), address, 40)).first,
+            Errc::invalid_argument);
+  RawSession other(*compute_, address_);
+  const std::uint64_t others = other.allocate(device_id(), 4096);
+  EXPECT_EQ(copy(8, others, granted_payload(to_self, address)).first, Errc::not_found);
+  const std::string long_address(300, 'x');  // fits the frame, not a host:port
+  EXPECT_EQ(copy(9, src, granted_payload(to_self, std::as_bytes(std::span(long_address)))).first,
+            Errc::invalid_argument);
+  EXPECT_EQ(copy(10, src, granted_payload(to_self, address)).first, Errc::ok);
+  // A payload longer than grant and address may be makes the header malformed: the connection ends.
+  const std::string huge_address(700, 'x');
+  std::tie(code, message) =
+      copy(11, src, granted_payload(to_self, std::as_bytes(std::span(huge_address))));
+  EXPECT_EQ(code, Errc::invalid_argument);
+  EXPECT_NE(message.find("destination address"), std::string::npos) << message;
+  EXPECT_TRUE(raw.closed_by_node());
+}
+
 TEST_F(DataChannelTest, SecretsBindOneConnectionToOneSessionOfItsOwner) {
   RawSession session(*compute_, address_);
   {  // wrong secret

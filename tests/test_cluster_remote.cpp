@@ -217,20 +217,30 @@ TEST(RemoteNodes, APeerCopyGoesOnlyToTheNodeThatIssuedTheGrant) {
   auto node_b = TestCluster::start_node(cluster.join(net::Role::compute, address_a).config_dir());
   auto node_c = TestCluster::start_node(cluster.join(net::Role::compute, address_a).config_dir());
   const net::NodeIdentity client = cluster.join(net::Role::compute, address_a);
-  auto a = cluster::NodeConnection::open(address_a, client);
   auto b = cluster::NodeConnection::open(loopback(node_b->port()), client);
-  const std::string device = a->list_devices().front().id;
-  const std::uint64_t src = a->allocate(device, 4096, false);
-  const std::uint64_t dst = b->allocate(b->list_devices().front().id, 4096, false);
-  const v1::WriteGrant grant = b->grant_write(dst, 0, 4096, a->node_id());
-  // A client sends A's data to C with B's grant: A refuses to, C is not the grant's issuer.
-  EXPECT_TRUE(throws_errc([&] { a->peer_copy(src, 0, loopback(node_c->port()), grant); },
-                          Errc::permission_denied));
-  EXPECT_EQ(a->peer_copy(src, 0, loopback(node_b->port()), grant), 4096u);
-  // Freed, the destination takes nothing, and its grants are no longer kept by the client.
-  b->free(dst);
-  EXPECT_TRUE(throws_errc([&] { a->peer_copy(src, 0, loopback(node_b->port()), grant); },
-                          Errc::not_found));
+  // The client asks A over its data channel (a peer-copy request), then over gRPC (PeerCopy).
+  for (const bool data_channel : {true, false}) {
+    SCOPED_TRACE(data_channel ? "peer-copy request" : "PeerCopy call");
+    cluster::ConnectionOptions options;
+    options.data_channel = data_channel;
+    auto a = cluster::NodeConnection::open(address_a, client, options);
+    const std::uint64_t src = a->allocate(a->list_devices().front().id, 4096, false);
+    const std::uint64_t dst = b->allocate(b->list_devices().front().id, 4096, false);
+    const v1::WriteGrant grant = b->grant_write(dst, 0, 4096, a->node_id());
+    // A client sends A's data to C with B's grant: A refuses to, C is not the grant's issuer.
+    EXPECT_TRUE(throws_errc([&] { a->peer_copy(src, 0, loopback(node_c->port()), grant); },
+                            Errc::permission_denied));
+    EXPECT_EQ(a->peer_copy(src, 0, loopback(node_b->port()), grant), 4096u);
+    // A source range past the buffer; a destination where nobody listens.
+    EXPECT_TRUE(throws_errc([&] { a->peer_copy(src, 1, loopback(node_b->port()), grant); },
+                            Errc::out_of_range));
+    EXPECT_TRUE(throws_errc([&] { a->peer_copy(src, 0, "127.0.0.1:1", grant); },
+                            Errc::device_lost));
+    // Freed, the destination takes nothing.
+    b->free(dst);
+    EXPECT_TRUE(throws_errc([&] { a->peer_copy(src, 0, loopback(node_b->port()), grant); },
+                            Errc::not_found));
+  }
 }
 
 TEST(GrantCache, ReusesAGrantForItsRangeAndGranteeWithinTheWindow) {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "core/error.hpp"
@@ -209,6 +210,32 @@ void DataChannelClient::read(std::uint64_t handle, std::uint64_t offset,
   across_lanes(out.size(), [&](Lane& lane, std::uint64_t begin, std::uint64_t length) {
     lane.read(handle, offset + begin, out.subspan(begin, length));
   });
+}
+
+void DataChannelClient::peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
+                                  std::span<const std::byte> grant, std::string_view dst_address) {
+  if (dst_address.empty() || dst_address.size() > kMaxPeerAddressBytes) {
+    fail(Errc::invalid_argument, "peer copy: the destination must be host:port");
+  }
+  const auto prefix = encode_grant_length(grant.size());
+  std::vector<std::byte> payload(prefix.begin(), prefix.end());
+  payload.insert(payload.end(), grant.begin(), grant.end());
+  const auto address = std::as_bytes(std::span(dst_address));
+  payload.insert(payload.end(), address.begin(), address.end());
+  std::lock_guard lock(mutex_);
+  if (broken_) fail(Errc::io, "data channel: a connection broke earlier");
+  Lane& lane = lanes_.front();
+  std::optional<Error> refused;
+  try {
+    const std::uint64_t id = lane.next_request++;
+    lane.socket->write_all(
+        encode_frame({DataOp::peer_copy, 0, id, src_handle, src_offset, payload.size()}), payload);
+    refused = lane.receive_reply(id, 0, {});
+  } catch (const Error& e) {
+    if (e.code() == Errc::io) broken_ = true;  // out of step: never used again
+    throw;
+  }
+  if (refused) throw *refused;
 }
 
 void DataChannelClient::abort() noexcept {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cluster/data_frame.hpp"
@@ -70,6 +71,11 @@ class DataChannelClient {
   // let us write the range (kMaxGrantBytes at most). Each request carries it.
   void granted_write(std::span<const std::byte> grant, std::uint64_t handle, std::uint64_t offset,
                      std::span<const std::byte> data);
+  // Asks the node to copy [src_offset, + the grant's bytes) of our buffer `src_handle` to the
+  // node at `dst_address` that issued `grant` (serialized v1::WriteGrant); returns when the
+  // destination has it all. One request on lane 0.
+  void peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
+                 std::span<const std::byte> grant, std::string_view dst_address);
   bool broken() const noexcept { return broken_; }
   std::size_t lanes() const noexcept { return lanes_.size(); }
   // Wakes a transfer blocked on a socket (the node was lost); it fails with Errc::io.

@@ -29,10 +29,8 @@ std::string address_of(const sockaddr_storage& address) {
 
 DataChannelServer::DataChannelServer(const net::NodeIdentity& identity,
                                      const net::Authenticator& authenticator,
-                                     SessionTable& sessions, const GrantAuthority& grants,
-                                     DataChannelOptions options)
-    : authenticator_(authenticator), sessions_(sessions), grants_(grants),
-      options_(std::move(options)),
+                                     DataServices services, DataChannelOptions options)
+    : authenticator_(authenticator), services_(services), options_(std::move(options)),
       tls_(identity, net::TlsContext::Side::server) {}
 
 DataChannelServer::~DataChannelServer() { stop(); }
@@ -75,7 +73,7 @@ void DataChannelServer::accept_loop() {
       try {
         if (owned < 0) fail(Errc::io, "out of file descriptors");
         auto socket = net::TlsSocket::accept(tls_, owned, peer, options_.handshake_timeout);
-        DataConnection(std::move(socket), authenticator_, sessions_, grants_).run();
+        DataConnection(std::move(socket), authenticator_, services_).run();
       } catch (const Error& e) {
         log::warn("refused a data connection from {}: {}", peer, e.what());
       }

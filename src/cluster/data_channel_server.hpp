@@ -14,8 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "cluster/session_table.hpp"
-#include "cluster/write_grant.hpp"
+#include "cluster/data_connection.hpp"
 #include "net/security.hpp"
 #include "net/tls_socket.hpp"
 
@@ -31,8 +30,7 @@ struct DataChannelOptions {
 class DataChannelServer {
  public:
   DataChannelServer(const net::NodeIdentity& identity, const net::Authenticator& authenticator,
-                    SessionTable& sessions, const GrantAuthority& grants,
-                    DataChannelOptions options);
+                    DataServices services, DataChannelOptions options);
   ~DataChannelServer();
   DataChannelServer(const DataChannelServer&) = delete;
   DataChannelServer& operator=(const DataChannelServer&) = delete;
@@ -53,8 +51,7 @@ class DataChannelServer {
   void reap_finished_locked();
 
   const net::Authenticator& authenticator_;
-  SessionTable& sessions_;
-  const GrantAuthority& grants_;  // checks the grants of node-to-node writes
+  const DataServices services_;
   const DataChannelOptions options_;
   net::TlsContext tls_;
   int listener_ = -1;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "cluster/peer_copy.hpp"
 #include "core/log.hpp"
 
 namespace crossgpu::cluster {
@@ -53,6 +54,8 @@ void DataConnection::run() noexcept {
         serve_write(request);
       } else if (request.op == DataOp::granted_write) {
         serve_granted_write(request);
+      } else if (request.op == DataOp::peer_copy) {
+        serve_peer_copy(request);
       } else {
         serve_read(request);
       }
@@ -274,6 +277,30 @@ void DataConnection::serve_read(const DataFrame& request) {
     socket_->write_all(chunk);
     done += n;
   }
+}
+
+void DataConnection::serve_peer_copy(const DataFrame& request) {
+  // Small and bounded by decode_request: grant length, grant, destination address.
+  std::vector<std::byte> payload(request.length);
+  if (!socket_->read_exact(payload)) {
+    fail(Errc::io, "data channel: the peer closed inside a peer copy request");
+  }
+  try {
+    const std::size_t grant_bytes =
+        decode_grant_length(std::span(payload).first<kGrantLengthBytes>(), request);
+    v1::WriteGrant grant;
+    if (!grant.ParseFromArray(payload.data() + kGrantLengthBytes, static_cast<int>(grant_bytes))) {
+      fail(Errc::invalid_argument, "data peer copy: the grant does not parse");
+    }
+    const auto address = std::span(payload).subspan(kGrantLengthBytes + grant_bytes);
+    const std::string dst_address(reinterpret_cast<const char*>(address.data()), address.size());
+    copy_to_peer(*session(), request.handle, request.offset, grant, dst_address, grants_.issuer(),
+                 peer_links_);
+  } catch (const Error& e) {
+    reply_error(request, e);
+    return;
+  }
+  reply(request);
 }
 
 void DataConnection::reply(const DataFrame& request, std::uint64_t length) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cluster/data_frame.hpp"
+#include "cluster/peer_links.hpp"
 #include "cluster/session_table.hpp"
 #include "cluster/write_grant.hpp"
 #include "core/error.hpp"
@@ -16,14 +17,24 @@
 
 namespace crossgpu::cluster {
 
+// What the data connections of a node serve: its sessions, the grants it issued (granted writes
+// from other nodes into its clients' buffers) and its links to other nodes (the peer copies its
+// clients ask for).
+struct DataServices {
+  SessionTable& sessions;
+  const GrantAuthority& grants;
+  PeerLinks& peer_links;
+};
+
 class DataConnection {
  public:
   DataConnection(std::unique_ptr<net::TlsSocket> socket, const net::Authenticator& authenticator,
-                 SessionTable& sessions, const GrantAuthority& grants)
+                 DataServices services)
       : socket_(std::move(socket)),
         authenticator_(authenticator),
-        sessions_(sessions),
-        grants_(grants) {}
+        sessions_(services.sessions),
+        grants_(services.grants),
+        peer_links_(services.peer_links) {}
 
   // Authenticates, binds and serves until the peer closes or breaks the protocol. Never throws.
   void run() noexcept;
@@ -40,6 +51,8 @@ class DataConnection {
   void receive_into(Session& session, const SessionBuffer& target, const DataFrame& request,
                     std::uint64_t offset, std::uint64_t bytes);
   void serve_read(const DataFrame& request);
+  // A client's node-to-node copy from its buffer here to another node (src/cluster/peer_copy.hpp).
+  void serve_peer_copy(const DataFrame& request);
   // The bound session; Errc::device_lost once it ended (its client disconnected).
   std::shared_ptr<Session> session() const;
   void reply(const DataFrame& request, std::uint64_t length = 0);
@@ -51,6 +64,7 @@ class DataConnection {
   const net::Authenticator& authenticator_;
   SessionTable& sessions_;
   const GrantAuthority& grants_;
+  PeerLinks& peer_links_;
   // Re-checks the certificate (revocation, role) before a request when the last check is older
   // than kRecheckInterval: a node removed from the cluster after it bound loses the connection
   // at its next request after that. Not on every request: the check stats the revocation file,

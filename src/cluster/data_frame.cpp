@@ -108,6 +108,16 @@ DataFrame decode_request(std::span<const std::byte> header) {
       }
       return frame;
     }
+    case DataOp::peer_copy:
+      if (frame.length <= kGrantLengthBytes + 1 ||
+          frame.length > kGrantLengthBytes + kMaxGrantBytes + kMaxPeerAddressBytes) {
+        fail(Errc::invalid_argument,
+             "data peer copy: {} payload bytes; it carries a grant of 1..{} bytes and a "
+             "destination address of 1..{}",
+             frame.length, kMaxGrantBytes, kMaxPeerAddressBytes);
+      }
+      if (frame.handle == 0) fail(Errc::invalid_argument, "data peer copy: handle 0");
+      return frame;
     default:
       fail(Errc::invalid_argument, "data request: unknown op {}",
            static_cast<unsigned>(frame.op));
@@ -116,18 +126,18 @@ DataFrame decode_request(std::span<const std::byte> header) {
 
 std::size_t decode_grant_length(std::span<const std::byte, kGrantLengthBytes> prefix,
                                 const DataFrame& request) {
+  const char* what = request.op == DataOp::peer_copy ? "peer copy" : "granted write";
   const std::size_t grant_bytes = get<std::uint16_t>(prefix.data());
   if (grant_bytes == 0 || grant_bytes > kMaxGrantBytes) {
-    fail(Errc::invalid_argument, "data granted write: a grant of {} bytes (1..{})", grant_bytes,
+    fail(Errc::invalid_argument, "data {}: a grant of {} bytes (1..{})", what, grant_bytes,
          kMaxGrantBytes);
   }
   if (request.length <= kGrantLengthBytes + grant_bytes) {
-    fail(Errc::invalid_argument,
-         "data granted write: a {}-byte grant leaves no data in a {}-byte payload", grant_bytes,
-         request.length);
+    fail(Errc::invalid_argument, "data {}: a {}-byte grant leaves nothing after it in a {}-byte "
+         "payload", what, grant_bytes, request.length);
   }
   if (request.length - kGrantLengthBytes - grant_bytes > kMaxDataRequestBytes) {
-    fail(Errc::invalid_argument, "data granted write: {} bytes of data exceed the limit of {}",
+    fail(Errc::invalid_argument, "data {}: {} bytes after the grant exceed the limit of {}", what,
          request.length - kGrantLengthBytes - grant_bytes, kMaxDataRequestBytes);
   }
   return grant_bytes;

@@ -1,7 +1,9 @@
 // The data channel's framing: a fixed 40-byte little-endian header, then `length` bytes of
 // payload. Requests: bind (payload: the session's one-time secret), write (payload: the data),
 // read (no payload), granted write (payload: a u16 grant length, the serialized WriteGrant the
-// buffer's owner node issued, then the data; a node-to-node copy). Every request gets one reply, in order, carrying its request id: a status
+// buffer's owner node issued, then the data; the source node's part of a node-to-node copy),
+// peer copy (payload: a u16 grant length, the grant, the destination's host:port; the client's
+// request that starts a node-to-node copy). Every request gets one reply, in order, carrying its request id: a status
 // (an Errc value, 0 for success) and as payload the data of a read or the message of an error.
 // docs/PROTOCOL.md, "Data channel", is the specification. Kept free of sockets and sessions so
 // that the fuzz target decodes exactly what the node decodes.
@@ -19,6 +21,7 @@ enum class DataOp : std::uint16_t {
   write = 2,
   read = 3,
   granted_write = 4,
+  peer_copy = 5,
   reply = 0x80
 };
 
@@ -48,6 +51,8 @@ inline constexpr std::uint32_t kDefaultDataLanesCap = 4;
 // (a serialized v1::WriteGrant: two node ids, a MAC, a few integers; well under this bound).
 inline constexpr std::size_t kGrantLengthBytes = 2;
 inline constexpr std::size_t kMaxGrantBytes = 512;
+// A peer copy's destination address (host:port) after its grant.
+inline constexpr std::size_t kMaxPeerAddressBytes = 255;
 // The message of an error reply is cut to this length.
 inline constexpr std::uint64_t kMaxDataErrorBytes = 1024;
 
@@ -59,13 +64,16 @@ DataHeader encode_frame(const DataFrame& frame);
 // per op: bind carries exactly kDataSecretBytes, a non-zero session id and a lane below
 // kMaxDataLanes; write and read ask for
 // 1..kMaxDataRequestBytes with offset + length not overflowing; a granted write carries at most
-// kGrantLengthBytes + kMaxGrantBytes + kMaxDataRequestBytes (its parts: decode_grant_length). Errc::invalid_argument or
+// kGrantLengthBytes + kMaxGrantBytes + kMaxDataRequestBytes (its parts: decode_grant_length);
+// a peer copy names its source buffer and offset and carries at most
+// kGrantLengthBytes + kMaxGrantBytes + kMaxPeerAddressBytes. Errc::invalid_argument or
 // Errc::out_of_range naming the field otherwise. Handle and range against the buffer are checked
 // by the session (Session::resolve), as for gRPC calls.
 DataFrame decode_request(std::span<const std::byte> header);
 
-// The grant length that starts a granted write's payload: 1..kMaxGrantBytes, leaving at least one
-// byte of data in the request's `length`. Errc::invalid_argument otherwise.
+// The grant length that starts a granted write's or a peer copy's payload: 1..kMaxGrantBytes,
+// leaving at least one byte (of data, or of the address) and at most kMaxDataRequestBytes in the
+// request's `length`. Errc::invalid_argument otherwise.
 std::size_t decode_grant_length(std::span<const std::byte, kGrantLengthBytes> prefix,
                                 const DataFrame& request);
 // The prefix itself, for the sender.

@@ -102,6 +102,9 @@ class NodeConnection {
   // channel when open (the grant rides with each request), else a gRPC GrantedWrite stream.
   void granted_write(const v1::WriteGrant& grant, std::uint64_t offset,
                      std::span<const std::byte> data);
+  // Has this node send [src_offset, + grant.bytes()) of our buffer `src_handle` to the node at
+  // `dst_address` that issued `grant`; returns the bytes copied. One request on the data channel
+  // when the node offers "data-peer-copy", else a PeerCopy call.
   std::uint64_t peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
                           const std::string& dst_address, const v1::WriteGrant& grant);
 

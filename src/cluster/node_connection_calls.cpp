@@ -228,7 +228,7 @@ v1::WriteGrant NodeConnection::grant_write(std::uint64_t handle, std::uint64_t o
 void NodeConnection::granted_write(const v1::WriteGrant& grant, std::uint64_t offset,
                                    std::span<const std::byte> data) {
   if (data.empty()) return;
-  if (uses_data_channel()) {
+  if (impl_->data_offers("data-granted-write")) {
     const std::string serialized = grant.SerializeAsString();
     impl_->data_call("GrantedWrite", [&] {
       impl_->data->granted_write(std::as_bytes(std::span(serialized)), grant.handle(), offset,
@@ -265,6 +265,14 @@ void NodeConnection::granted_write(const v1::WriteGrant& grant, std::uint64_t of
 std::uint64_t NodeConnection::peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
                                         const std::string& dst_address,
                                         const v1::WriteGrant& grant) {
+  if (impl_->data_offers("data-peer-copy")) {
+    const std::string serialized = grant.SerializeAsString();
+    impl_->data_call("PeerCopy", [&] {
+      impl_->data->peer_copy(src_handle, src_offset, std::as_bytes(std::span(serialized)),
+                             dst_address);
+    });
+    return grant.bytes();
+  }
   Call call(*impl_, false);
   v1::PeerCopyRequest request;
   request.set_src_handle(src_handle);

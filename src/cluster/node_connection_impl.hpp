@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -42,6 +43,14 @@ struct NodeConnection::Impl {
   // The data channel for writes and reads, when the node offers one and it bound; else null and
   // writes and reads go over gRPC.
   std::unique_ptr<DataChannelClient> data;
+
+  // True when the data channel is usable and Hello listed `capability` (the data requests a node
+  // serves beyond write and read: "data-granted-write", "data-peer-copy").
+  bool data_offers(std::string_view capability) const {
+    if (!data || data->broken()) return false;
+    const auto& caps = hello.capabilities();
+    return std::find(caps.begin(), caps.end(), capability) != caps.end();
+  }
 
   // Grants this node gave us for node-to-node copies into our buffers, reused while fresh.
   GrantCache grants;

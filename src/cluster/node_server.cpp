@@ -94,8 +94,8 @@ struct NodeServer::Impl {
     // client use fewer (lane 0 of a session that got in is the one that matters).
     data_options.max_connections = options.limits.max_sessions * kDefaultDataLanesCap;
     try {
-      data = std::make_unique<DataChannelServer>(identity, authenticator, service.sessions(),
-                                                 service.grants(), data_options);
+      data = std::make_unique<DataChannelServer>(identity, authenticator,
+                                                 service.data_services(), data_options);
       data->start();
       service.enable_data_channel(data->port());
     } catch (const Error& e) {

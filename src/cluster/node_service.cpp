@@ -58,6 +58,8 @@ grpc::Status NodeService::Hello(grpc::ServerContext* context, const v1::HelloReq
     response->set_quota_bytes(session->quota_bytes());
     if (const int port = data_port_; port != 0) {
       response->add_capabilities("data-channel");
+      response->add_capabilities("data-granted-write");
+      response->add_capabilities("data-peer-copy");
       response->set_data_port(static_cast<std::uint32_t>(port));
       const auto secret = session->issue_data_secret(kMaxDataLanes);
       response->set_data_secret(secret.data(), secret.size());

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/data_connection.hpp"
 #include "cluster/peer_links.hpp"
 #include "cluster/session_table.hpp"
 #include "cluster/weight_cache.hpp"
@@ -30,7 +31,8 @@ class NodeService final : public v1::Node::Service {
               PeerStatusSource peers, WeightCacheOptions cache);
 
   SessionTable& sessions() noexcept { return sessions_; }
-  const GrantAuthority& grants() const noexcept { return grants_; }
+  // What the node's data channel serves besides the sessions' own buffers.
+  DataServices data_services() noexcept { return {sessions_, grants_, peer_links_}; }
   // From now on Hello offers the data channel on `port` (capability "data-channel") with a
   // one-time secret per session.
   void enable_data_channel(int port) noexcept { data_port_ = port; }

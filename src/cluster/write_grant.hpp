@@ -25,6 +25,8 @@ class GrantAuthority {
   // Throws Errc::invalid_argument unless the grant is ours, unaltered, unexpired and made out to
   // `presenter_node_id`.
   void verify(const v1::WriteGrant& grant, const std::string& presenter_node_id) const;
+  // This node's id, the issuer of its grants.
+  const std::string& issuer() const noexcept { return issuer_; }
 
  private:
   std::array<unsigned char, 32> mac(const v1::WriteGrant& grant) const;

@@ -35,14 +35,21 @@ void route_avahi_logs() {
   });
 }
 
-std::string default_instance_name() {
+// The host name and the start of the node id ("vm [1a2b3c4d]"): nodes on one machine, and
+// machines of one name ("raspberrypi"), never compete for one name. (With the bare host name,
+// two nodes that lost a name to a third renamed in lockstep, "vm #2", "vm #3"..., each taking the
+// other's new name, and never settled: seen under load in the three-node demo.)
+std::string default_instance_name(const std::string& node_id) {
   char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "crossgpu";
-  return host;
+  std::string name =
+      gethostname(host, sizeof host - 1) != 0 || host[0] == '\0' ? "crossgpu" : host;
+  if (node_id.empty()) return name;
+  const std::string suffix = " [" + node_id.substr(0, 8) + "]";
+  return truncate_utf8(sanitize_display(name), kMaxInstanceNameBytes - suffix.size()) + suffix;
 }
 
-std::string checked_instance_name(std::string name) {
-  if (name.empty()) name = default_instance_name();
+std::string checked_instance_name(std::string name, const std::string& node_id) {
+  if (name.empty()) name = default_instance_name(node_id);
   name = truncate_utf8(sanitize_display(name), kMaxInstanceNameBytes);
   if (name.empty()) fail(Errc::invalid_argument, "discovery: the node name is empty");
   return name;
@@ -52,7 +59,8 @@ BackendSettings make_settings(const DiscoveryOptions& options,
                               const std::vector<NetInterface>& available,
                               const std::vector<std::string>& chosen) {
   BackendSettings settings;
-  settings.instance_name = checked_instance_name(options.instance_name);
+  settings.instance_name =
+      checked_instance_name(options.instance_name, options.advertisement.node_id);
   settings.port = options.port;
   if (options.port != 0) settings.txt = encode_txt(options.advertisement);
   settings.interfaces = chosen;

@@ -31,7 +31,9 @@ enum class DiscoveryMode {
 };
 
 struct DiscoveryOptions {
-  std::string instance_name;    // the node name shown to browsers; empty: the host name
+  // The node name shown to browsers; empty: the host name and the first 8 digits of the node id
+  // ("vm [1a2b3c4d]"), so that nodes of one machine never compete for a name.
+  std::string instance_name;
   std::uint16_t port = 0;       // the node's listen port; 0: browse only, advertise nothing
   Advertisement advertisement;  // node id, protocol version, device summary (TXT)
   InterfacePolicy interfaces;

@@ -1,0 +1,74 @@
+#include "cluster/peer_copy.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "cluster/data_frame.hpp"
+#include "core/error.hpp"
+
+namespace crossgpu::cluster {
+namespace {
+
+// A source without a host mapping (GPU memory) is sent in pieces of this size.
+constexpr std::uint64_t kStagingBytes = 4ull << 20;
+
+void check_request(const v1::WriteGrant& grant, const std::string& dst_address,
+                   const std::string& this_node_id) {
+  if (grant.grantee_node_id() != this_node_id) {
+    fail(Errc::invalid_argument, "PeerCopy: the grant is made out to {}, not to this node {}",
+         grant.grantee_node_id().substr(0, kMaxPeerNodeIdBytes), this_node_id);
+  }
+  if (grant.bytes() == 0) fail(Errc::invalid_argument, "PeerCopy: the grant covers 0 bytes");
+  if (dst_address.empty() || dst_address.size() > kMaxPeerAddressBytes) {
+    fail(Errc::invalid_argument, "PeerCopy: the destination must be host:port");
+  }
+  if (grant.issuer_node_id().empty() || grant.issuer_node_id().size() > kMaxPeerNodeIdBytes) {
+    fail(Errc::invalid_argument, "PeerCopy: the grant names no issuing node");
+  }
+}
+
+// Sends [offset, offset + grant.bytes()) of `source` to the grant's range over `link`.
+void send_range(Session& session, const SessionBuffer& source, std::uint64_t offset,
+                const v1::WriteGrant& grant, NodeConnection& link) {
+  std::span<std::byte> mapped = source.device->try_mapped(source.ref);
+  if (!mapped.empty()) {
+    {
+      auto lock = session.lock();
+      session.stream(*source.device).synchronize();  // queued kernels may still write it
+      source.device->invalidate_mapped(source.ref, offset, grant.bytes());
+    }
+    // `source` keeps the memory alive should the client free it meanwhile.
+    link.granted_write(grant, grant.offset(), mapped.subspan(offset, grant.bytes()));
+    return;
+  }
+  std::vector<std::byte> staging(std::min(kStagingBytes, grant.bytes()));
+  for (std::uint64_t done = 0; done < grant.bytes();) {
+    const std::uint64_t n = std::min<std::uint64_t>(staging.size(), grant.bytes() - done);
+    std::span<std::byte> chunk(staging.data(), n);
+    {
+      auto lock = session.lock();
+      session.stream(*source.device).download(source.ref, offset + done, chunk).wait();
+    }
+    link.granted_write(grant, grant.offset() + done, chunk);
+    done += n;
+  }
+}
+
+}  // namespace
+
+std::uint64_t copy_to_peer(Session& session, std::uint64_t src_handle, std::uint64_t src_offset,
+                           const v1::WriteGrant& grant, const std::string& dst_address,
+                           const std::string& this_node_id, PeerLinks& links) {
+  check_request(grant, dst_address, this_node_id);
+  SessionBuffer source = session.resolve(src_handle, src_offset, grant.bytes(), "PeerCopy source");
+  try {
+    // The node at dst_address must be the grant's issuer (checked at the TLS handshake).
+    std::shared_ptr<NodeConnection> link = links.get(dst_address, grant.issuer_node_id());
+    send_range(session, source, src_offset, grant, *link);
+  } catch (const Error& e) {
+    throw Error(e.code(), fmt::format("PeerCopy to {}: {}", dst_address, e.what()));
+  }
+  return grant.bytes();
+}
+
+}  // namespace crossgpu::cluster
