@@ -34,13 +34,19 @@ void check_request(std::span<const std::byte> bytes) {
       frame.length > kGrantLengthBytes + 1 &&
       frame.length <= kMaxDataRequestBytes + kGrantLengthBytes + kMaxGrantBytes &&
       frame.offset <= ~std::uint64_t{0} - frame.length;
-  if (!bind_ok && !transfer_ok && !granted_ok) std::abort();  // a frame the node must never accept
+  const bool peer_copy_ok =
+      frame.op == DataOp::peer_copy && frame.handle != 0 && frame.length > kGrantLengthBytes + 1 &&
+      frame.length <= kGrantLengthBytes + kMaxGrantBytes + kMaxPeerAddressBytes;
+  if (!bind_ok && !transfer_ok && !granted_ok && !peer_copy_ok) {
+    std::abort();  // a frame the node must never accept
+  }
   const DataHeader again = encode_frame(frame);
   if (std::memcmp(again.data(), bytes.data(), kDataHeaderBytes) != 0) std::abort();
 }
 
-// A granted write's payload as the node reads it: the grant length (checked against the request),
-// the grant (parsed; a valid grant is what GrantAuthority::verify then checks), the data.
+// A granted write's or peer copy's payload as the node reads it: the grant length (checked against
+// the request), the grant (parsed; a valid grant is what GrantAuthority::verify then checks), the
+// data or the destination address.
 void check_granted_payload(const DataFrame& request, std::span<const std::byte> payload) {
   if (payload.size() < kGrantLengthBytes) return;
   std::size_t grant_bytes = 0;
@@ -87,9 +93,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size >= kDataHeaderBytes + 8 + kGrantLengthBytes) {
     std::uint64_t length = 0;
     std::memcpy(&length, data + kDataHeaderBytes, 8);
-    const DataFrame request{DataOp::granted_write, 0, 1, 1, 0, length};
-    check_granted_payload(request, std::span(bytes + kDataHeaderBytes + 8,
-                                             size - kDataHeaderBytes - 8));
+    const auto payload = std::span(bytes + kDataHeaderBytes + 8, size - kDataHeaderBytes - 8);
+    check_granted_payload({DataOp::granted_write, 0, 1, 1, 0, length}, payload);
+    check_granted_payload({DataOp::peer_copy, 0, 1, 1, 0, length}, payload);
   }
   return 0;
 }
