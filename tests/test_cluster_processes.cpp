@@ -1,7 +1,7 @@
 // Nodes as separate `crossgpu node` processes on loopback: remote work across processes, SIGTERM
 // shutdown, kill -9 of a node mid-transfer (the client gets Errc::device_lost within the
-// heartbeat timeout, the other node keeps serving) and kill -9 of a client (the node frees its
-// session).
+// heartbeat timeout, the other node keeps serving), kill -9 of the destination of a node-to-node
+// copy, and kill -9 of a client (the node frees its session).
 #include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cluster/protocol.hpp"
+#include "cluster/remote_device.hpp"
 #include "cluster/remote_node.hpp"
 #include "support/child_process.hpp"
 #include "support/test_support.hpp"
@@ -85,6 +86,42 @@ TEST(ClusterProcesses, KillNodeMidTransferGivesDeviceLostAndOthersKeepWorking) {
   EXPECT_TRUE(throws_errc([&] { doomed.allocate(64); }, Errc::device_lost));
   big.reset();
   expect_roundtrip(*a->devices().front(), 5 << 20, 3);  // the survivor is untouched
+}
+
+// The destination of a node-to-node copy dies mid-copy: the client's copy (a request to A, which
+// sends to B over its own link) fails with Errc::device_lost within the heartbeat timeout, and
+// A serves on, the same client's data channel included.
+TEST(ClusterProcesses, KillDestinationMidPeerCopyGivesDeviceLostAndTheSourceKeepsWorking) {
+  TestCluster cluster;
+  int port_a = 0, port_b = 0;
+  auto node_a = start_node(cluster.ca_dir(), port_a);
+  const net::NodeIdentity b = cluster.join(net::Role::compute, loopback(port_a));
+  auto node_b = start_node(b.config_dir(), port_b);
+  const net::NodeIdentity client = cluster.join(net::Role::compute, loopback(port_a));
+  auto a = cluster::RemoteNode::connect(loopback(port_a), client);
+  auto remote_b = cluster::RemoteNode::connect(loopback(port_b), client);
+  const std::uint64_t size = 256ull << 20;
+  Buffer src = a->devices().front()->allocate(size);
+  Buffer dst = remote_b->devices().front()->allocate(size);
+  cluster::copy_between_nodes(src, 0, dst, 0, 4096);  // A's link to B is up
+  auto copies = std::async(std::launch::async, [&] {
+    try {
+      for (int i = 0; i < 100; ++i) cluster::copy_between_nodes(src, 0, dst, 0, size);
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return Errc::ok;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto killed_at = Clock::now();
+  node_b->signal(SIGKILL);
+  ASSERT_EQ(copies.wait_for(cluster::kHeartbeatTimeout + std::chrono::seconds(2)),
+            std::future_status::ready);
+  EXPECT_EQ(copies.get(), Errc::device_lost);
+  EXPECT_LE(Clock::now() - killed_at, cluster::kHeartbeatTimeout + std::chrono::milliseconds(500));
+  dst.reset();
+  EXPECT_TRUE(a->connection().uses_data_channel());
+  expect_roundtrip(*a->devices().front(), 5 << 20, 4);
 }
 
 TEST(ClusterProcesses, KilledClientsSessionIsFreedByTheNode) {
