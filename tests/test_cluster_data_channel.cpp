@@ -14,12 +14,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
 
 #include "cluster/data_channel_client.hpp"
 #include "cluster/data_frame.hpp"
+#include "cluster/lane_worker.hpp"
 #include "cluster/protocol.hpp"
 #include "cluster/remote_node.hpp"
 #include "cluster/session.hpp"
@@ -261,6 +263,23 @@ TEST(DataChannelLanes, TheEnvironmentSetsTheDefaultWithinLimits) {
     EXPECT_EQ(cluster::default_data_lanes(), by_cores) << bad;
   }
   ::unsetenv("CROSSGPU_DATA_LANES");
+}
+
+TEST(LaneWorker, RunsEachJobOnceOnItsOwnThreadAndWaitWaitsForIt) {
+  cluster::LaneWorker worker;
+  std::atomic<int> runs{0};
+  std::thread::id ran_on;
+  for (int i = 0; i < 200; ++i) {
+    worker.start([&] {
+      std::this_thread::sleep_for(std::chrono::microseconds(i % 3 == 0 ? 200 : 0));
+      ran_on = std::this_thread::get_id();
+      ++runs;
+    });
+    worker.wait();
+    ASSERT_EQ(runs.load(), i + 1);  // done when wait() returns, and run exactly once
+    EXPECT_NE(ran_on, std::this_thread::get_id());
+  }
+  cluster::LaneWorker idle;  // stopped without ever running a job
 }
 
 TEST(DataChannelSession, SecretsWorkOncePerOfferedLane) {

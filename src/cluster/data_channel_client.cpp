@@ -173,15 +173,17 @@ void DataChannelClient::across_lanes(
   if (broken_) fail(Errc::io, "data channel: a connection broke earlier");
   const std::vector<LaneShare> shares = lane_shares(bytes, lanes_.size());
   std::vector<std::optional<Error>> failures(shares.size());
-  std::vector<std::thread> helpers;
   const auto run = [&](std::size_t index) {
     const LaneShare& mine = shares[index];
     if (mine.length == 0) return;
     failures[index] = captured([&] { part(lanes_[index], mine.begin, mine.length); });
   };
-  for (std::size_t index = 1; index < shares.size(); ++index) helpers.emplace_back(run, index);
+  while (workers_.size() + 1 < shares.size()) workers_.push_back(std::make_unique<LaneWorker>());
+  for (std::size_t index = 1; index < shares.size(); ++index) {
+    workers_[index - 1]->start([&run, index] { run(index); });
+  }
   run(0);
-  for (std::thread& helper : helpers) helper.join();
+  for (std::size_t index = 1; index < shares.size(); ++index) workers_[index - 1]->wait();
   // A socket or framing failure leaves that lane's stream out of step: never use any again.
   for (const auto& failure : failures) {
     if (failure && failure->code() == Errc::io) broken_ = true;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cluster/data_frame.hpp"
+#include "cluster/lane_worker.hpp"
 #include "core/error.hpp"
 #include "net/tls_socket.hpp"
 
@@ -96,12 +97,15 @@ class DataChannelClient {
   };
   explicit DataChannelClient(std::unique_ptr<net::TlsContext> tls) : tls_(std::move(tls)) {}
   // Runs `part(lane, begin, length)` for each lane's share of `bytes`, lane 0 on this thread and
-  // the others on their own; throws the first failure in lane order once all have finished.
+  // the others on their workers; throws the first failure in lane order once all have finished.
   void across_lanes(std::uint64_t bytes,
                     const std::function<void(Lane&, std::uint64_t, std::uint64_t)>& part);
 
   std::unique_ptr<net::TlsContext> tls_;
   std::vector<Lane> lanes_;
+  // One per lane past lane 0 (which runs on the caller's thread); declared after the lanes so
+  // that they stop before the lanes' sockets go.
+  std::vector<std::unique_ptr<LaneWorker>> workers_;
   std::mutex mutex_;
   bool broken_ = false;
 };
