@@ -403,6 +403,16 @@ TEST_F(DataChannelTest, MalformedFramesAreRefusedAndEndTheConnection) {
     raw.send_raw(std::span(header).first(17));
     // Closing here leaves the node with 17 bytes of a header: it ends the connection quietly.
   }
+  for (const DataOp op : {DataOp::granted_write, DataOp::peer_copy}) {
+    // A payload that stops inside the grant, then the client goes away: the node ends that
+    // connection quietly and serves on (TearDown checks the good client).
+    RawData raw(*compute_, session.data_address(), node_id());
+    RawSession fresh(*compute_, address_);
+    raw.bind(fresh);
+    ASSERT_EQ(raw.reply(1).first, Errc::ok);
+    const std::vector<std::byte> part = {std::byte{200}, std::byte{0}, std::byte{0x0a}};
+    raw.send({op, 0, 2, handle, 0, 300}, part);
+  }
   {  // garbage instead of a header
     RawData raw(*compute_, session.data_address(), node_id());
     std::vector<std::byte> junk(cluster::kDataHeaderBytes, std::byte{0x41});
