@@ -265,6 +265,27 @@ TEST(DataChannelLanes, TheEnvironmentSetsTheDefaultWithinLimits) {
   ::unsetenv("CROSSGPU_DATA_LANES");
 }
 
+TEST(DataChannelLanes, SharesCoverTheTransferContiguouslyOnPageBoundaries) {
+  const std::uint64_t min = cluster::kMinLaneBytes;
+  for (std::uint64_t bytes : {std::uint64_t{0}, std::uint64_t{1}, min - 1, min, 2 * min - 1, 2 * min,
+                              2 * min + 5, 4 * min + 4099, std::uint64_t{1} << 30}) {
+    for (std::size_t lanes = 1; lanes <= cluster::kMaxDataLanes; ++lanes) {
+      const auto shares = cluster::lane_shares(bytes, lanes);
+      ASSERT_FALSE(shares.empty());
+      EXPECT_LE(shares.size(), lanes);
+      EXPECT_EQ(shares.size(), std::clamp<std::uint64_t>(bytes / min, 1, lanes)) << bytes;
+      std::uint64_t next = 0;
+      for (const auto& share : shares) {
+        EXPECT_EQ(share.begin, next) << bytes << " over " << lanes;
+        EXPECT_EQ(share.begin % 4096, 0u);
+        if (shares.size() > 1) EXPECT_GE(share.length, min / 2) << bytes << " over " << lanes;
+        next = share.begin + share.length;
+      }
+      EXPECT_EQ(next, bytes) << bytes << " over " << lanes;
+    }
+  }
+}
+
 TEST(LaneWorker, RunsEachJobOnceOnItsOwnThreadAndWaitWaitsForIt) {
   cluster::LaneWorker worker;
   std::atomic<int> runs{0};
