@@ -278,7 +278,9 @@ TEST(DataChannelLanes, SharesCoverTheTransferContiguouslyOnPageBoundaries) {
       for (const auto& share : shares) {
         EXPECT_EQ(share.begin, next) << bytes << " over " << lanes;
         EXPECT_EQ(share.begin % 4096, 0u);
-        if (shares.size() > 1) EXPECT_GE(share.length, min / 2) << bytes << " over " << lanes;
+        if (shares.size() > 1) {
+          EXPECT_GE(share.length, min / 2) << bytes << " over " << lanes;
+        }
         next = share.begin + share.length;
       }
       EXPECT_EQ(next, bytes) << bytes << " over " << lanes;

@@ -28,11 +28,13 @@ TestCluster::TestCluster(const std::string& name) : ca_dir_("ca") {
 }
 
 std::unique_ptr<cluster::NodeServer> TestCluster::start_node(const std::filesystem::path& dir,
-                                                             cluster::SessionLimits limits) {
+                                                             cluster::SessionLimits limits,
+                                                             bool data_channel) {
   cluster::NodeServerOptions options;
   options.config_dir = dir;
   options.listen_address = "127.0.0.1:0";
   options.limits = limits;
+  options.data_channel = data_channel;
   auto server = std::make_unique<cluster::NodeServer>(devices(), options);
   server->start();
   return server;

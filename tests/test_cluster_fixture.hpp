@@ -35,9 +35,10 @@ class TestCluster {
   // A new identity of `role`, joined through the running CA node at `enroll_address`, in a
   // new temporary folder kept alive by this cluster.
   net::NodeIdentity join(net::Role role, const std::string& enroll_address);
-  // Starts a node server with the identity in `dir`.
+  // Starts a node server with the identity in `dir` (without its data channel when told).
   static std::unique_ptr<cluster::NodeServer> start_node(const std::filesystem::path& dir,
-                                                         cluster::SessionLimits limits = {});
+                                                         cluster::SessionLimits limits = {},
+                                                         bool data_channel = true);
 
  private:
   TempDir ca_dir_;

@@ -49,6 +49,27 @@ void expect_roundtrip(Device& device, std::size_t size, std::uint32_t seed) {
   EXPECT_TRUE(back == data);
 }
 
+// Repeats `transfer` (up to 100 times) on another thread, kills `node` with SIGKILL 300 ms in,
+// and expects the transfer to fail with Errc::device_lost within the heartbeat timeout.
+template <typename Transfer>
+void expect_device_lost_when_killed(ChildProcess& node, Transfer&& transfer) {
+  auto repeated = std::async(std::launch::async, [&] {
+    try {
+      for (int i = 0; i < 100; ++i) transfer();
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return Errc::ok;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto killed_at = Clock::now();
+  node.signal(SIGKILL);
+  ASSERT_EQ(repeated.wait_for(cluster::kHeartbeatTimeout + std::chrono::seconds(2)),
+            std::future_status::ready);
+  EXPECT_EQ(repeated.get(), Errc::device_lost);
+  EXPECT_LE(Clock::now() - killed_at, cluster::kHeartbeatTimeout + std::chrono::milliseconds(500));
+}
+
 TEST(ClusterProcesses, KillNodeMidTransferGivesDeviceLostAndOthersKeepWorking) {
   TestCluster cluster;
   int port_a = 0, port_b = 0;
@@ -65,23 +86,9 @@ TEST(ClusterProcesses, KillNodeMidTransferGivesDeviceLostAndOthersKeepWorking) {
   Device& doomed = *remote_b->devices().front();
   Buffer big = doomed.allocate(512ull << 20);
   std::vector<std::byte> data(512ull << 20, std::byte{7});
-  auto transfer = std::async(std::launch::async, [&] {
-    try {
-      for (int i = 0; i < 100; ++i) {
-        doomed.stream().upload(big, 0, std::span<const std::byte>(data)).wait();
-      }
-    } catch (const Error& e) {
-      return e.code();
-    }
-    return Errc::ok;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const auto killed_at = Clock::now();
-  node_b->signal(SIGKILL);
-  ASSERT_EQ(transfer.wait_for(cluster::kHeartbeatTimeout + std::chrono::seconds(2)),
-            std::future_status::ready);
-  EXPECT_EQ(transfer.get(), Errc::device_lost);
-  EXPECT_LE(Clock::now() - killed_at, cluster::kHeartbeatTimeout + std::chrono::milliseconds(500));
+  ASSERT_NO_FATAL_FAILURE(expect_device_lost_when_killed(*node_b, [&] {
+    doomed.stream().upload(big, 0, std::span<const std::byte>(data)).wait();
+  }));
   // Later calls fail the same way, and freeing the dead buffer does not throw.
   EXPECT_TRUE(throws_errc([&] { doomed.allocate(64); }, Errc::device_lost));
   big.reset();
@@ -104,21 +111,8 @@ TEST(ClusterProcesses, KillDestinationMidPeerCopyGivesDeviceLostAndTheSourceKeep
   Buffer src = a->devices().front()->allocate(size);
   Buffer dst = remote_b->devices().front()->allocate(size);
   cluster::copy_between_nodes(src, 0, dst, 0, 4096);  // A's link to B is up
-  auto copies = std::async(std::launch::async, [&] {
-    try {
-      for (int i = 0; i < 100; ++i) cluster::copy_between_nodes(src, 0, dst, 0, size);
-    } catch (const Error& e) {
-      return e.code();
-    }
-    return Errc::ok;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const auto killed_at = Clock::now();
-  node_b->signal(SIGKILL);
-  ASSERT_EQ(copies.wait_for(cluster::kHeartbeatTimeout + std::chrono::seconds(2)),
-            std::future_status::ready);
-  EXPECT_EQ(copies.get(), Errc::device_lost);
-  EXPECT_LE(Clock::now() - killed_at, cluster::kHeartbeatTimeout + std::chrono::milliseconds(500));
+  ASSERT_NO_FATAL_FAILURE(expect_device_lost_when_killed(
+      *node_b, [&] { cluster::copy_between_nodes(src, 0, dst, 0, size); }));
   dst.reset();
   EXPECT_TRUE(a->connection().uses_data_channel());
   expect_roundtrip(*a->devices().front(), 5 << 20, 4);

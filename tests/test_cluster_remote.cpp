@@ -164,17 +164,6 @@ TEST(RemoteQuota, RefusesBeyondTheQuotaNamingQuotaAndUse) {
   EXPECT_TRUE(second.valid());
 }
 
-// Node B of a copy test, with or without its data channel.
-std::unique_ptr<cluster::NodeServer> start_node_b(const std::filesystem::path& dir, bool data_channel) {
-  cluster::NodeServerOptions options;
-  options.config_dir = dir;
-  options.listen_address = "127.0.0.1:0";
-  options.data_channel = data_channel;
-  auto server = std::make_unique<cluster::NodeServer>(devices(), options);
-  server->start();
-  return server;
-}
-
 // A copies to B directly (over B's data channel, or a GrantedWrite stream without one): bit-exact
 // at an offset, twice with one grant, and never past the grant's range.
 void expect_direct_copies(bool b_data_channel) {
@@ -182,7 +171,7 @@ void expect_direct_copies(bool b_data_channel) {
   auto node_a = cluster.start_ca_node();
   const std::string address_a = loopback(node_a->port());
   const net::NodeIdentity b_identity = cluster.join(net::Role::compute, address_a);
-  auto node_b = start_node_b(b_identity.config_dir(), b_data_channel);
+  auto node_b = TestCluster::start_node(b_identity.config_dir(), {}, b_data_channel);
   const net::NodeIdentity client = cluster.join(net::Role::compute, address_a);
   auto a = cluster::RemoteNode::connect(address_a, client);
   auto b = cluster::RemoteNode::connect(loopback(node_b->port()), client);

@@ -167,30 +167,42 @@ void DataChannelClient::Lane::read(std::uint64_t handle, std::uint64_t offset,
   if (first_error) throw *first_error;
 }
 
-void DataChannelClient::across_lanes(
-    std::uint64_t bytes, const std::function<void(Lane&, std::uint64_t, std::uint64_t)>& part) {
+template <typename Body>
+void DataChannelClient::exclusive(Body&& body) {
   std::lock_guard lock(mutex_);
   if (broken_) fail(Errc::io, "data channel: a connection broke earlier");
-  const std::vector<LaneShare> shares = lane_shares(bytes, lanes_.size());
-  std::vector<std::optional<Error>> failures(shares.size());
-  const auto run = [&](std::size_t index) {
-    const LaneShare& mine = shares[index];
-    if (mine.length == 0) return;
-    failures[index] = captured([&] { part(lanes_[index], mine.begin, mine.length); });
-  };
-  while (workers_.size() + 1 < shares.size()) workers_.push_back(std::make_unique<LaneWorker>());
-  for (std::size_t index = 1; index < shares.size(); ++index) {
-    workers_[index - 1]->start([&run, index] { run(index); });
+  try {
+    body();
+  } catch (const Error& e) {
+    if (e.code() == Errc::io) broken_ = true;  // a stream out of step is never used again
+    throw;
   }
-  run(0);
-  for (std::size_t index = 1; index < shares.size(); ++index) workers_[index - 1]->wait();
-  // A socket or framing failure leaves that lane's stream out of step: never use any again.
-  for (const auto& failure : failures) {
-    if (failure && failure->code() == Errc::io) broken_ = true;
-  }
-  for (const auto& failure : failures) {
-    if (failure) throw *failure;
-  }
+}
+
+void DataChannelClient::across_lanes(
+    std::uint64_t bytes, const std::function<void(Lane&, std::uint64_t, std::uint64_t)>& part) {
+  exclusive([&] {
+    const std::vector<LaneShare> shares = lane_shares(bytes, lanes_.size());
+    std::vector<std::optional<Error>> failures(shares.size());
+    const auto run = [&](std::size_t index) {
+      const LaneShare& mine = shares[index];
+      if (mine.length == 0) return;
+      failures[index] = captured([&] { part(lanes_[index], mine.begin, mine.length); });
+    };
+    while (workers_.size() + 1 < shares.size()) workers_.push_back(std::make_unique<LaneWorker>());
+    for (std::size_t index = 1; index < shares.size(); ++index) {
+      workers_[index - 1]->start([&run, index] { run(index); });
+    }
+    run(0);
+    for (std::size_t index = 1; index < shares.size(); ++index) workers_[index - 1]->wait();
+    // Any lane whose stream broke breaks the client, whichever failure is reported.
+    for (const auto& failure : failures) {
+      if (failure && failure->code() == Errc::io) broken_ = true;
+    }
+    for (const auto& failure : failures) {
+      if (failure) throw *failure;
+    }
+  });
 }
 
 void DataChannelClient::write(std::uint64_t handle, std::uint64_t offset,
@@ -224,20 +236,13 @@ void DataChannelClient::peer_copy(std::uint64_t src_handle, std::uint64_t src_of
   payload.insert(payload.end(), grant.begin(), grant.end());
   const auto address = std::as_bytes(std::span(dst_address));
   payload.insert(payload.end(), address.begin(), address.end());
-  std::lock_guard lock(mutex_);
-  if (broken_) fail(Errc::io, "data channel: a connection broke earlier");
-  Lane& lane = lanes_.front();
-  std::optional<Error> refused;
-  try {
+  exclusive([&] {
+    Lane& lane = lanes_.front();
     const std::uint64_t id = lane.next_request++;
     lane.socket->write_all(
         encode_frame({DataOp::peer_copy, 0, id, src_handle, src_offset, payload.size()}), payload);
-    refused = lane.receive_reply(id, 0, {});
-  } catch (const Error& e) {
-    if (e.code() == Errc::io) broken_ = true;  // out of step: never used again
-    throw;
-  }
-  if (refused) throw *refused;
+    if (std::optional<Error> refused = lane.receive_reply(id, 0, {})) throw *refused;
+  });
 }
 
 void DataChannelClient::abort() noexcept {

@@ -98,6 +98,10 @@ class DataChannelClient {
                                        std::span<std::byte> data);
   };
   explicit DataChannelClient(std::unique_ptr<net::TlsContext> tls) : tls_(std::move(tls)) {}
+  // Runs `body` as the one transfer in progress; Errc::io when a connection broke before, and a
+  // body that fails with Errc::io (a stream out of step) marks the client broken.
+  template <typename Body>
+  void exclusive(Body&& body);
   // Runs `part(lane, begin, length)` for each lane's share of `bytes`, lane 0 on this thread and
   // the others on their workers; throws the first failure in lane order once all have finished.
   void across_lanes(std::uint64_t bytes,

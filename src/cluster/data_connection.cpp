@@ -157,36 +157,26 @@ void DataConnection::serve_granted_write(const DataFrame& request) {
     reply_error(request, e);
     return;
   }
-  std::string grant_text(grant_bytes, '\0');
-  if (!socket_->read_exact(std::as_writable_bytes(std::span(grant_text)))) {
+  std::vector<std::byte> serialized_grant(grant_bytes);
+  if (!socket_->read_exact(serialized_grant)) {
     fail(Errc::io, "data channel: the peer closed inside a granted write's grant");
   }
   const std::uint64_t bytes = request.length - kGrantLengthBytes - grant_bytes;
-  std::shared_ptr<Session> owner;
-  SessionBuffer target;
+  GrantedTarget target;
   try {
-    v1::WriteGrant grant;
-    if (!grant.ParseFromString(grant_text)) {
-      fail(Errc::invalid_argument, "data granted write: the grant does not parse");
+    const v1::WriteGrant grant = parse_grant(serialized_grant, "data granted write");
+    if (grant.handle() != request.handle) {
+      fail(Errc::out_of_range, "data granted write: the grant is for buffer {}, not {}",
+           grant.handle(), request.handle);
     }
-    grants_.verify(grant, peer_.node_id);
-    if (grant.handle() != request.handle || request.offset < grant.offset() ||
-        request.offset - grant.offset() > grant.bytes() ||
-        bytes > grant.bytes() - (request.offset - grant.offset())) {
-      fail(Errc::out_of_range,
-           "data granted write: [{}, +{}) of buffer {} lies outside the grant ([{}, +{}) of "
-           "buffer {})",
-           request.offset, bytes, request.handle, grant.offset(), grant.bytes(), grant.handle());
-    }
-    owner = sessions_.owner_of_handle(request.handle);
-    if (!owner) fail(Errc::not_found, "data granted write: the granted buffer was freed");
-    target = owner->resolve(request.handle, request.offset, bytes, "data granted write");
+    target = resolve_granted(grants_, sessions_, grant, peer_.node_id, request.offset, bytes,
+                             "data granted write");
   } catch (const Error& e) {
     discard(bytes);
     reply_error(request, e);
     return;
   }
-  receive_into(*owner, target, request, request.offset, bytes);
+  receive_into(*target.owner, target.buffer, request, request.offset, bytes);
 }
 
 void DataConnection::receive_into(Session& session, const SessionBuffer& target,
@@ -288,10 +278,8 @@ void DataConnection::serve_peer_copy(const DataFrame& request) {
   try {
     const std::size_t grant_bytes =
         decode_grant_length(std::span(payload).first<kGrantLengthBytes>(), request);
-    v1::WriteGrant grant;
-    if (!grant.ParseFromArray(payload.data() + kGrantLengthBytes, static_cast<int>(grant_bytes))) {
-      fail(Errc::invalid_argument, "data peer copy: the grant does not parse");
-    }
+    const v1::WriteGrant grant =
+        parse_grant(std::span(payload).subspan(kGrantLengthBytes, grant_bytes), "data peer copy");
     const auto address = std::span(payload).subspan(kGrantLengthBytes + grant_bytes);
     const std::string dst_address(reinterpret_cast<const char*>(address.data()), address.size());
     copy_to_peer(*session(), request.handle, request.offset, grant, dst_address, grants_.issuer(),

@@ -12,6 +12,37 @@ namespace crossgpu::cluster {
 
 using Call = NodeConnection::Impl::Call;
 
+namespace {
+
+// A Write or GrantedWrite client stream: `data` in chunks of at most kMaxChunkBytes whose offsets
+// count from `offset`; the last chunk goes out with the end of the stream (one flush for a small
+// write). `sent(chunk)` runs after each chunk (a granted write's grant rides on the first only).
+// Then checks the call and that the node wrote every byte.
+template <typename Chunk, typename Sent>
+void stream_chunks(Call& call, grpc::ClientWriter<Chunk>& writer,
+                   const v1::WriteResponse& response, Chunk& chunk, std::uint64_t offset,
+                   std::span<const std::byte> data, const std::string& address, const char* what,
+                   Sent&& sent) {
+  for (std::uint64_t done = 0; done < data.size();) {
+    const std::uint64_t n = std::min<std::uint64_t>(kMaxChunkBytes, data.size() - done);
+    chunk.set_offset(offset + done);
+    chunk.set_data(reinterpret_cast<const char*>(data.data() + done), n);
+    done += n;
+    grpc::WriteOptions options;
+    if (done == data.size()) options.set_last_message();
+    if (!writer.Write(chunk, options)) break;  // Finish() says why
+    sent(chunk);
+  }
+  if (data.empty()) writer.WritesDone();
+  call.check(writer.Finish(), what);
+  if (response.bytes_written() != data.size()) {
+    fail(Errc::io, "{} on node {}: {} of {} bytes written", what, address,
+         response.bytes_written(), data.size());
+  }
+}
+
+}  // namespace
+
 std::vector<DeviceProperties> NodeConnection::list_devices() {
   Call call(*impl_, true);
   v1::ListDevicesResponse response;
@@ -81,22 +112,8 @@ void NodeConnection::write(std::uint64_t handle, std::uint64_t offset,
   auto writer = impl_->stub->Write(&call.context, &response);
   v1::WriteChunk chunk;
   chunk.set_handle(handle);
-  for (std::uint64_t done = 0; done < data.size();) {
-    const std::uint64_t n = std::min<std::uint64_t>(kMaxChunkBytes, data.size() - done);
-    chunk.set_offset(offset + done);
-    chunk.set_data(reinterpret_cast<const char*>(data.data() + done), n);
-    done += n;
-    // The last chunk goes out with the end of the stream: one flush for a small write.
-    grpc::WriteOptions options;
-    if (done == data.size()) options.set_last_message();
-    if (!writer->Write(chunk, options)) break;  // Finish() says why
-  }
-  if (data.empty()) writer->WritesDone();
-  call.check(writer->Finish(), "Write");
-  if (response.bytes_written() != data.size()) {
-    fail(Errc::io, "Write on node {}: {} of {} bytes written", impl_->address,
-         response.bytes_written(), data.size());
-  }
+  stream_chunks(call, *writer, response, chunk, offset, data, impl_->address, "Write",
+                [](v1::WriteChunk&) {});
 }
 
 void NodeConnection::read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out) {
@@ -245,21 +262,9 @@ void NodeConnection::granted_write(const v1::WriteGrant& grant, std::uint64_t of
   auto writer = impl_->stub->GrantedWrite(&call.context, &response);
   v1::GrantedWriteChunk chunk;
   *chunk.mutable_grant() = grant;
-  for (std::uint64_t done = 0; done < data.size();) {
-    const std::uint64_t n = std::min<std::uint64_t>(kMaxChunkBytes, data.size() - done);
-    chunk.set_offset(offset - grant.offset() + done);  // relative to the grant
-    chunk.set_data(reinterpret_cast<const char*>(data.data() + done), n);
-    done += n;
-    grpc::WriteOptions options;
-    if (done == data.size()) options.set_last_message();
-    if (!writer->Write(chunk, options)) break;  // Finish() says why
-    chunk.clear_grant();
-  }
-  call.check(writer->Finish(), "GrantedWrite");
-  if (response.bytes_written() != data.size()) {
-    fail(Errc::io, "GrantedWrite on node {}: {} of {} bytes written", impl_->address,
-         response.bytes_written(), data.size());
-  }
+  // Chunk offsets count from the grant's start.
+  stream_chunks(call, *writer, response, chunk, offset - grant.offset(), data, impl_->address,
+                "GrantedWrite", [](v1::GrantedWriteChunk& sent) { sent.clear_grant(); });
 }
 
 std::uint64_t NodeConnection::peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,

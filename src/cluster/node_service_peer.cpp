@@ -46,19 +46,16 @@ grpc::Status NodeService::GrantedWrite(grpc::ServerContext* context,
       fail(Errc::invalid_argument, "GrantedWrite: the first chunk has no grant");
     }
     const v1::WriteGrant grant = chunk.grant();
-    grants_.verify(grant, peer.node_id);
-    auto owner = sessions_.owner_of_handle(grant.handle());
-    if (!owner) fail(Errc::not_found, "GrantedWrite: the granted buffer was freed");
     std::uint64_t written = 0;
     do {
       check_chunk(chunk.offset(), chunk.data().size(), "GrantedWrite");
-      check_range(chunk.offset(), chunk.data().size(), grant.bytes(), "GrantedWrite (grant)");
+      // Chunk offsets count from the grant's start; overflow past 2^64 lands before it (refused).
       const std::uint64_t offset = grant.offset() + chunk.offset();
-      SessionBuffer target = owner->resolve(grant.handle(), offset, chunk.data().size(),
-                                            "GrantedWrite");
-      auto lock = owner->lock();
-      owner->stream(*target.device)
-          .upload(target.ref, offset, std::as_bytes(std::span(chunk.data())))
+      const GrantedTarget target = resolve_granted(grants_, sessions_, grant, peer.node_id, offset,
+                                                   chunk.data().size(), "GrantedWrite");
+      auto lock = target.owner->lock();
+      target.owner->stream(*target.buffer.device)
+          .upload(target.buffer.ref, offset, std::as_bytes(std::span(chunk.data())))
           .wait();
       written += chunk.data().size();
     } while (reader->Read(&chunk));

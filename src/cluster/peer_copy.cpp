@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cluster/data_frame.hpp"
+#include "cluster/wire_validation.hpp"
 #include "core/error.hpp"
 
 namespace crossgpu::cluster {
@@ -69,6 +70,29 @@ std::uint64_t copy_to_peer(Session& session, std::uint64_t src_handle, std::uint
     throw Error(e.code(), fmt::format("PeerCopy to {}: {}", dst_address, e.what()));
   }
   return grant.bytes();
+}
+
+v1::WriteGrant parse_grant(std::span<const std::byte> bytes, const char* what) {
+  v1::WriteGrant grant;
+  if (!grant.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    fail(Errc::invalid_argument, "{}: the grant does not parse", what);
+  }
+  return grant;
+}
+
+GrantedTarget resolve_granted(const GrantAuthority& grants, const SessionTable& sessions,
+                              const v1::WriteGrant& grant, const std::string& presenter,
+                              std::uint64_t offset, std::uint64_t bytes, const char* what) {
+  grants.verify(grant, presenter);
+  if (offset < grant.offset()) {
+    fail(Errc::out_of_range, "{}: offset {} precedes the grant's range at {}", what, offset,
+         grant.offset());
+  }
+  check_range(offset - grant.offset(), bytes, grant.bytes(), what);
+  std::shared_ptr<Session> owner = sessions.owner_of_handle(grant.handle());
+  if (!owner) fail(Errc::not_found, "{}: the granted buffer was freed", what);
+  SessionBuffer buffer = owner->resolve(grant.handle(), offset, bytes, what);
+  return {std::move(owner), std::move(buffer)};
 }
 
 }  // namespace crossgpu::cluster

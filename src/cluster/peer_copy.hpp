@@ -1,14 +1,19 @@
-// The source node's side of a node-to-node copy (node A): a client asks A, by a PeerCopy call or
-// a peer-copy request on A's data channel, to send a range of one of its buffers to node B with
-// the write grant B gave it. A checks the request against itself and the client's session, then
-// sends the range over its own link to B (PeerLinks), where B checks the grant again.
+// Both ends of a node-to-node copy, as a node serves them over gRPC and over its data channel.
+// Source (node A): a client asks A, by a PeerCopy call or a peer-copy request, to send a range of
+// one of its buffers to node B with the write grant B gave it. A checks the request against
+// itself and the client's session, then sends the range over its own link to B (PeerLinks).
+// Destination (node B): each granted write is checked against the grant before a byte is written.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 
 #include "cluster/peer_links.hpp"
 #include "cluster/session.hpp"
+#include "cluster/session_table.hpp"
+#include "cluster/write_grant.hpp"
 #include "crossgpu/v1/node.pb.h"
 
 namespace crossgpu::cluster {
@@ -23,5 +28,23 @@ inline constexpr std::size_t kMaxPeerNodeIdBytes = 128;
 std::uint64_t copy_to_peer(Session& session, std::uint64_t src_handle, std::uint64_t src_offset,
                            const v1::WriteGrant& grant, const std::string& dst_address,
                            const std::string& this_node_id, PeerLinks& links);
+
+// A grant as it arrives inside a data request; Errc::invalid_argument naming `what` when the
+// bytes are no WriteGrant.
+v1::WriteGrant parse_grant(std::span<const std::byte> bytes, const char* what);
+
+// Where a granted write lands: the buffer, resolved in (and kept alive for) the session that owns
+// it. `buffer` keeps the memory alive; `owner` is the session whose stream orders the write.
+struct GrantedTarget {
+  std::shared_ptr<Session> owner;
+  SessionBuffer buffer;
+};
+// The destination's check of one granted write of [offset, +bytes) (absolute in the buffer):
+// the grant must be this node's, unaltered, unexpired and made out to `presenter`
+// (Errc::invalid_argument), the range inside it (Errc::out_of_range), and the buffer not freed
+// (Errc::not_found).
+GrantedTarget resolve_granted(const GrantAuthority& grants, const SessionTable& sessions,
+                              const v1::WriteGrant& grant, const std::string& presenter,
+                              std::uint64_t offset, std::uint64_t bytes, const char* what);
 
 }  // namespace crossgpu::cluster

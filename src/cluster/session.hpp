@@ -32,7 +32,6 @@ struct SessionBuffer {
   std::shared_ptr<const Buffer> keep_alive;
 };
 
-
 class Session {
  public:
   Session(std::uint64_t id, net::PeerIdentity peer, std::uint64_t quota_bytes)
@@ -83,7 +82,7 @@ class Session {
   const std::uint64_t quota_bytes_;  // 0: unlimited
   const std::chrono::steady_clock::time_point created_;
 
-  mutable std::mutex mutex_;  // buffers_ and held_bytes_
+  mutable std::mutex mutex_;  // buffers_, the quota check and the data secret
   std::unordered_map<std::uint64_t, Entry> buffers_;
   // Bytes of device memory the session's buffers hold, shared with each buffer's deleter: memory
   // kept alive past its Free by a transfer still counts against the quota until it is released.
