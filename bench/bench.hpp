@@ -57,6 +57,8 @@ void run_latency_bench(const std::vector<std::shared_ptr<Device>>& devices,
                        const BenchConfig& config, Report& report);
 void run_cross_device_bench(const std::vector<std::shared_ptr<Device>>& devices,
                             const BenchConfig& config, MemcpyBaseline& memcpy, Report& report);
+void run_weight_kernel_bench(const std::vector<std::shared_ptr<Device>>& devices,
+                             const BenchConfig& config, Report& report);
 void run_kernel_bench(const std::vector<std::shared_ptr<Device>>& devices,
                       const BenchConfig& config, Report& report);
 

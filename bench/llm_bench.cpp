@@ -43,6 +43,7 @@ struct Options {
   bool gpus_only = false;
   RunSettings run;
   std::string model_dir;
+  bool keep_models = false;
   std::string json_path = "llm-bench-results.json";
 };
 
@@ -71,6 +72,9 @@ void add_options(CLI::App& app, Options& o) {
       ->capture_default_str();
   app.add_option("--model-dir", o.model_dir,
                  "folder for the generated model file, removed after the run (default: a temporary folder)");
+  app.add_flag("--keep-models", o.keep_models,
+               "keep the generated model files in --model-dir (bench/llm-vs-llamacpp.mjs runs llama.cpp on them)")
+      ->needs("--model-dir");
   app.add_option("--json", o.json_path, "where to write the results as JSON")->capture_default_str();
 }
 
@@ -311,7 +315,7 @@ json run_model(WeightType type, const std::vector<MeasuredDevice>& devices, cons
   fmt::print("\ngenerating the {} demo model ({} layers, embedding {}, FFN {}) ...\n", kernels::to_string(type),
              spec.layers, spec.embedding, spec.ffn);
   std::fflush(stdout);
-  const BenchModel model(folder, spec);
+  const BenchModel model(folder, spec, o.keep_models);
   fmt::print("{} written in {:.1f} s; a decoded token reads {} of weights\n", mb(model.file_bytes()),
              model.generate_seconds(), mb(model.weight_bytes_per_token()));
   ModelTables tables;
@@ -321,6 +325,12 @@ json run_model(WeightType type, const std::vector<MeasuredDevice>& devices, cons
             {"file_bytes", model.file_bytes()}, {"generate_seconds", model.generate_seconds()},
             {"weight_bytes_per_token", model.weight_bytes_per_token()}, {"flops_per_token", model.flops_per_token()},
             {"devices", json::array()}};
+  if (o.keep_models) {
+    // What a peer needs to run the same work on the same file.
+    j["file"] = std::filesystem::absolute(model.path()).string();
+    j["prompt_ids"] = bench_prompt(o.run.prompt_tokens, model.config().vocab);
+    j["kv_bytes_read_last_token"] = model.kv_bytes_read(o.run.prompt_tokens + o.run.decode_tokens - 1);
+  }
   for (const MeasuredDevice& m : devices) {
     runs.push_back(run_device(model, m, o, tables));
     j["devices"].push_back(device_runs_json(m, runs.back()));

@@ -26,9 +26,10 @@ std::filesystem::path write_model(const std::filesystem::path& folder, const mod
 
 }  // namespace
 
-BenchModel::BenchModel(const std::filesystem::path& folder, const model::DemoModelSpec& spec)
+BenchModel::BenchModel(const std::filesystem::path& folder, const model::DemoModelSpec& spec, bool keep)
     : spec_(spec),
       path_(write_model(folder, spec, generate_seconds_)),
+      keep_(keep),
       file_bytes_(std::filesystem::file_size(path_)),
       file_(model::GgufFile::open(path_)),
       config_(model::LlamaConfig::from_gguf(file_)) {
@@ -43,6 +44,7 @@ BenchModel::BenchModel(const std::filesystem::path& folder, const model::DemoMod
 }
 
 BenchModel::~BenchModel() {
+  if (keep_) return;
   std::error_code ignored;  // a file already gone is no reason to fail the run
   std::filesystem::remove(path_, ignored);
 }

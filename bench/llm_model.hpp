@@ -15,8 +15,8 @@ namespace crossgpu::bench {
 class BenchModel {
  public:
   // Generates the model of `spec` into `folder` (created if needed) and opens it. The file is
-  // removed with the object.
-  BenchModel(const std::filesystem::path& folder, const model::DemoModelSpec& spec);
+  // removed with the object unless `keep` (for a peer that runs the same file afterwards).
+  BenchModel(const std::filesystem::path& folder, const model::DemoModelSpec& spec, bool keep = false);
   ~BenchModel();
   BenchModel(const BenchModel&) = delete;
   BenchModel& operator=(const BenchModel&) = delete;
@@ -26,6 +26,7 @@ class BenchModel {
   const model::DemoModelSpec& spec() const noexcept { return spec_; }
   double generate_seconds() const noexcept { return generate_seconds_; }
   std::uint64_t file_bytes() const noexcept { return file_bytes_; }
+  const std::filesystem::path& path() const noexcept { return path_; }
 
   // Weights every decoded token reads in full (every layer's matrices and norms, the output
   // norm and head, per model::layer_costs) plus the one row of the embedding table it looks up.
@@ -41,6 +42,7 @@ class BenchModel {
   model::DemoModelSpec spec_;
   double generate_seconds_ = 0;  // set while path_ is initialized, so declared before it
   std::filesystem::path path_;
+  bool keep_ = false;
   std::uint64_t file_bytes_ = 0;
   model::GgufFile file_;
   model::LlamaConfig config_;

@@ -106,6 +106,7 @@ int run(int argc, char** argv, const Options& options) {
   Report report;
   if (!options.skip_transfers) run_transfers(devices, config, report);
   if (!options.skip_kernels) run_kernel_bench(devices, config, report);
+  if (!options.skip_kernels) run_weight_kernel_bench(devices, config, report);
   write_json(options.json_path, report.to_json(devices, run_info(argc, argv, config)));
   return options.devices.validation && apps::report_validation_messages() > 0 ? 1 : 0;
 }

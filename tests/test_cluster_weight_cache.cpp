@@ -279,8 +279,8 @@ TEST_F(WeightCacheTest, SecondLoadOfAStageComesFromTheNodesCache) {
         progress = done;
         total = all;
       };
-      options.upload_weights = [](Device& d, BufferRef dst, std::span<const std::byte> w) {
-        return cluster::upload_through_cache(static_cast<cluster::RemoteDevice&>(d), dst, 0, w)
+      options.upload_weights = [](Device& d, BufferRef dst, std::uint64_t offset, std::span<const std::byte> w) {
+        return cluster::upload_through_cache(static_cast<cluster::RemoteDevice&>(d), dst, offset, w)
                    ? model::WeightSource::cached
                    : model::WeightSource::sent;
       };

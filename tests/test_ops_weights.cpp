@@ -239,6 +239,143 @@ TEST_P(WeightOpsTest, TableBeyondOneStorageBufferRange) {
   EXPECT_TRUE(testing::all_equal(rows_got, rows_want));  // d * q8 is exact in f32
 }
 
+// matvec_fused: segments of mixed types packed with gaps in one buffer, against the reference
+// composition in double (rms_norm, the products, silu * up, the residual add).
+struct FusedCase {
+  std::vector<WeightType> types;
+  std::vector<std::uint64_t> rows;
+  std::uint64_t cols;
+  bool norm, swiglu, accumulate;
+};
+
+class FusedMatvecTest : public WeightOpsTest {
+ protected:
+  void check_fused(const FusedCase& c) {
+    SCOPED_TRACE(::testing::Message() << "matvec_fused " << c.types.size() << " segments, cols "
+                                      << c.cols << (c.norm ? " norm" : "") << (c.swiglu ? " swiglu" : "")
+                                      << (c.accumulate ? " accumulate" : ""));
+    std::vector<Weights> ws;
+    std::vector<std::byte> packed(8);  // the operand starts 8 bytes in: offsets are relative
+    ops::FusedMatvec job;
+    for (std::size_t s = 0; s < c.types.size(); ++s) {
+      ws.push_back(make_weights(rng, c.types[s], c.rows[s], c.cols));
+      const std::uint64_t at = (packed.size() - 8 + 3) / 4 * 4 + 4 * s;  // gaps between segments
+      packed.resize(8 + at);
+      packed.insert(packed.end(), ws.back().bytes.begin(), ws.back().bytes.end());
+      job.segments.push_back({at, c.rows[s], c.types[s]});
+    }
+    packed.resize(packed.size() + 4);
+    const auto x = rng.floats(c.cols);
+    const auto g = rng.floats(c.cols);
+    std::uint64_t out_rows = 0;
+    for (std::size_t s = 0; s < c.rows.size(); ++s) out_rows += (c.swiglu && s > 0) ? 0 : c.rows[s];
+    const auto y0 = rng.floats(out_rows);
+    Buffer dw = upload(packed);
+    Buffer dx = upload(x, 4);
+    Buffer dg = upload(g);
+    Buffer dy = upload(y0, 12);
+    job.w = {dw, 8};
+    job.cols = c.cols;
+    job.x = {dx, 4};
+    job.y = {dy, 12};
+    if (c.norm) job.norm = ops::TensorRef(dg);
+    job.eps = 1e-5f;
+    job.swiglu = c.swiglu;
+    job.accumulate = c.accumulate;
+    ops::matvec_fused(stream(), job).wait();
+
+    // x' and the products in double, with tolerances as in expected_products.
+    std::vector<double> xn(x.begin(), x.end());
+    if (c.norm) {
+      double squares = 0.0;
+      for (float v : x) squares += double(v) * v;
+      const double inv = 1.0 / std::sqrt(squares / double(c.cols) + 1e-5);
+      for (std::uint64_t i = 0; i < c.cols; ++i) xn[i] = x[i] * inv * g[i];
+    }
+    auto product = [&](const Weights& w, std::uint64_t r, double& tol) {
+      double sum = 0.0, abs_sum = 0.0, block_sum = 0.0;
+      for (std::uint64_t i = 0; i < c.cols; ++i) {
+        sum += w.values[r * c.cols + i] * xn[i];
+        abs_sum += std::abs(w.values[r * c.cols + i] * xn[i]);
+        block_sum += w.block_max[r * c.cols + i] * std::abs(xn[i]);
+      }
+      tol = 8.0 * std::sqrt(double(c.cols)) * kEps32 * abs_sum + 4.0 * kEps32 * block_sum +
+            8.0 * kEps32 * std::abs(sum);  // the last for the folded norm's scale
+      return sum;
+    };
+    std::vector<float> want;
+    std::vector<double> tolerance;
+    for (std::size_t s = 0; s < ws.size(); ++s) {
+      if (c.swiglu && s > 0) break;
+      for (std::uint64_t r = 0; r < c.rows[s]; ++r) {
+        double tol = 0.0;
+        double v = product(ws[s], r, tol);
+        if (c.swiglu) {
+          double tol_up = 0.0;
+          const double up = product(ws[1], r, tol_up);
+          const double silu = v / (1.0 + std::exp(-v));
+          tol = 1.1 * std::abs(up) * tol + std::abs(silu) * tol_up + 4.0 * kEps32 * std::abs(silu * up);
+          v = silu * up;
+        }
+        if (c.accumulate) {
+          const double before = y0[want.size()];
+          tol += kEps32 * (std::abs(before) + std::abs(v));
+          v += before;
+        }
+        want.push_back(static_cast<float>(v));
+        tolerance.push_back(tol + 1e-30);
+      }
+    }
+    EXPECT_TRUE(all_close(download<float>(dy, out_rows, 12), want,
+                          [&](std::size_t i) { return tolerance[i]; }));
+  }
+};
+
+TEST_P(FusedMatvecTest, QkvSegmentsOfMixedTypesWithNorm) {
+  check_fused({{WeightType::q4_k, WeightType::q6_k, WeightType::q8_0}, {67, 19, 19}, 512, true, false, false});
+  check_fused({{WeightType::q8_0, WeightType::q4_0, WeightType::f16}, {130, 1, 33}, 1184, true, false, false});
+  check_fused({{WeightType::f32}, {5}, 77, false, false, false});
+}
+
+TEST_P(FusedMatvecTest, SwigluOfTwoSegments) {
+  check_fused({{WeightType::q8_0, WeightType::q8_0}, {131, 131}, 96, true, true, false});
+  check_fused({{WeightType::q4_k, WeightType::q6_k}, {20, 20}, 768, false, true, false});
+}
+
+TEST_P(FusedMatvecTest, AccumulatesIntoY) {
+  check_fused({{WeightType::q6_k}, {70}, 256, false, false, true});
+  check_fused({{WeightType::q4_0}, {9}, 1184, true, false, true});
+}
+
+TEST_P(FusedMatvecTest, RejectsBadJobs) {
+  Buffer w = upload(std::vector<std::byte>(34 * 8));
+  Buffer x = upload(std::vector<float>(64, 1.0f));
+  Buffer y = device().allocate(64 * 4);
+  ops::FusedMatvec job{.w = w, .segments = {}, .cols = 64, .x = x, .y = y};
+  Stream& s = stream();
+  EXPECT_TRUE(throws_errc([&] { ops::matvec_fused(s, job); }, Errc::invalid_argument));  // none
+  job.segments = {{0, 4, WeightType::q8_0}, {0, 4, WeightType::q8_0}, {0, 4, WeightType::q8_0},
+                  {0, 4, WeightType::q8_0}};
+  EXPECT_TRUE(throws_errc([&] { ops::matvec_fused(s, job); }, Errc::invalid_argument));  // four
+  job.segments = {{0, 4, WeightType::q8_0}, {0, 3, WeightType::q8_0}};
+  job.swiglu = true;
+  EXPECT_TRUE(throws_errc([&] { ops::matvec_fused(s, job); }, Errc::invalid_argument));  // unequal
+  job.swiglu = false;
+  job.segments = {{2, 1, WeightType::q8_0}};
+  EXPECT_TRUE(throws_errc([&] { ops::matvec_fused(s, job); }, Errc::misaligned));
+  job.segments = {{0, 5, WeightType::q8_0}};  // 5 rows of 68 bytes: past the 272-byte buffer
+  EXPECT_TRUE(throws_errc([&] { ops::matvec_fused(s, job); }, Errc::out_of_range));
+  job.segments = {{0, 2, WeightType::q8_0}};
+  job.cols = 48;  // not whole blocks
+  EXPECT_TRUE(throws_errc([&] { ops::matvec_fused(s, job); }, Errc::invalid_argument));
+  job.cols = 64;
+  job.y = ops::TensorRef(w, 4);  // output over the weights
+  EXPECT_TRUE(throws_errc([&] { ops::matvec_fused(s, job); }, Errc::invalid_argument));
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, FusedMatvecTest, testing::every_device(),
+                         testing::device_param_name);
+
 TEST_P(WeightOpsTest, EmptyShapes) {
   Buffer w = upload(std::vector<float>(64, 1.0f));
   Buffer x = upload(std::vector<float>(64, 1.0f));

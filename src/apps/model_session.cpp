@@ -40,11 +40,12 @@ void move_activations(BufferRef src, BufferRef dst, std::uint64_t bytes) {
 // costs one warning, then plain uploads.
 class NodeCacheUpload {
  public:
-  model::WeightSource operator()(Device& device, BufferRef dst, std::span<const std::byte> bytes) {
+  model::WeightSource operator()(Device& device, BufferRef dst, std::uint64_t offset,
+                                 std::span<const std::byte> bytes) {
     auto* remote = dynamic_cast<cluster::RemoteDevice*>(&device);
     if (remote == nullptr || *off_) return model::WeightSource::not_handled;
     try {
-      return cluster::upload_through_cache(*remote, dst, 0, bytes) ? model::WeightSource::cached
+      return cluster::upload_through_cache(*remote, dst, offset, bytes) ? model::WeightSource::cached
                                                                     : model::WeightSource::sent;
     } catch (const Error& e) {
       if (e.code() == Errc::device_lost) throw;

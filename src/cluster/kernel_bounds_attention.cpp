@@ -8,7 +8,9 @@
 namespace crossgpu::cluster {
 namespace {
 
+using kernels::AttentionAtPush;
 using kernels::AttentionCombinePush;
+using kernels::RopeKvPush;
 using kernels::AttentionPush;
 using kernels::RopePush;
 
@@ -64,6 +66,18 @@ void check_attention(std::string_view name, const AttentionPush& p,
   need(name, bytes, 3, p.out_offset, out);
 }
 
+// The position read on the device is clamped to max_pos, so the caches are written up to
+// position max_pos + tokens - 1 whatever the buffer holds.
+void check_rope_kv(std::string_view name, const RopeKvPush& p, std::span<const std::uint64_t> bytes) {
+  const std::uint64_t dim = p.head_dim;
+  const std::uint64_t kv = (std::uint64_t{p.max_pos} + p.tokens) * p.kv_heads * dim;
+  if (p.tokens == 0) return;
+  need(name, bytes, 0, p.qkv_offset, std::uint64_t{p.tokens} * (std::uint64_t{p.heads} + 2ull * p.kv_heads) * dim);
+  need(name, bytes, 1, p.k_offset, kv);
+  need(name, bytes, 2, p.v_offset, kv);
+  need(name, bytes, 3, p.position_offset, 1);
+}
+
 void check_combine(std::string_view name, const AttentionCombinePush& p,
                    std::span<const std::uint64_t> bytes) {
   const std::uint64_t dim = p.head_dim;
@@ -79,6 +93,13 @@ bool check_attention_kernel_bounds(std::string_view name, std::span<const std::b
     check_rope(name, read<RopePush>(push), binding_bytes);
   } else if (name == "attention_f32") {
     check_attention(name, read<AttentionPush>(push), binding_bytes);
+  } else if (name == "attention_at_f32") {
+    // base.start_pos bounds the position the device reads: the same extents as attention_f32.
+    const auto p = read<AttentionAtPush>(push);
+    check_attention(name, p.base, binding_bytes);
+    need(name, binding_bytes, 4, p.position_offset, 1);
+  } else if (name == "rope_kv_f32") {
+    check_rope_kv(name, read<RopeKvPush>(push), binding_bytes);
   } else if (name == "attention_combine_f32") {
     check_combine(name, read<AttentionCombinePush>(push), binding_bytes);
   } else {

@@ -9,6 +9,7 @@
 namespace crossgpu::cluster {
 namespace {
 
+using kernels::FusedMatvecPush;
 using kernels::WeightsGetRowsPush;
 using kernels::WeightsMatmulPush;
 using kernels::WeightsMatvecPush;
@@ -57,9 +58,9 @@ struct Bindings {
 };
 
 template <typename Push>
-Push read(const Bindings& b, std::span<const std::byte> push) {
+Push read(const Bindings& b, std::span<const std::byte> push, std::size_t bindings = 3) {
   // check_kernel_bounds has checked both counts; a direct caller may not have.
-  if (push.size() != sizeof(Push) || b.bytes.size() != 3) {
+  if (push.size() != sizeof(Push) || b.bytes.size() != bindings) {
     fail(Errc::invalid_argument, "kernel '{}': wrong parameter or binding count", b.kernel);
   }
   Push out;
@@ -96,6 +97,25 @@ void check_get_rows(const Bindings& b, const WeightsGetRowsPush& p) {
   b.need_elements(2, p.out_offset, std::uint64_t{p.count} * p.cols);
 }
 
+void check_fused(const Bindings& b, const FusedMatvecPush& p) {
+  const bool swiglu = (p.flags & kernels::kFusedSwiglu) != 0;
+  // The shader walks segments by group counts: none, or a zero rows_per_group, has no meaning.
+  if (p.segments == 0 || p.segments > kernels::kFusedMatvecSegments || p.rows_per_group == 0 ||
+      (swiglu && (p.segments != 2 || p.rows[0] != p.rows[1]))) {
+    fail(Errc::invalid_argument, "kernel '{}': {} segments, {} rows per group, flags {}",
+         b.kernel, p.segments, p.rows_per_group, p.flags);
+  }
+  std::uint64_t out_rows = 0;
+  for (std::uint32_t s = 0; s < p.segments; ++s) {
+    b.need_rows(0, p.w_offset[s], p.rows[s], b.row_bytes(p.type[s], p.cols));
+    if (!swiglu || s == 0) out_rows += p.rows[s];
+  }
+  if (out_rows == 0) return;
+  b.need_elements(1, p.x_offset, p.cols);
+  b.need_elements(2, p.y_offset, out_rows);
+  if ((p.flags & kernels::kFusedNorm) != 0) b.need_elements(3, p.g_offset, p.cols);
+}
+
 }  // namespace
 
 bool check_weight_kernel_bounds(std::string_view name, std::span<const std::byte> push,
@@ -103,6 +123,10 @@ bool check_weight_kernel_bounds(std::string_view name, std::span<const std::byte
   const Bindings b{name, binding_bytes};
   if (name == "matvec_weights") {
     check_matvec(b, read<WeightsMatvecPush>(b, push));
+  } else if (name == "matvec_fused" || name.starts_with("matvec_fused.") ||
+             name.starts_with("matvec_fused_rows")) {
+    // The specialized variants compute only what their constants fix; the extents are the same.
+    check_fused(b, read<FusedMatvecPush>(b, push, 4));
   } else if (name == "matmul_weights") {
     check_matmul(b, read<WeightsMatmulPush>(b, push));
   } else if (name == "get_rows_weights") {

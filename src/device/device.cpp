@@ -134,7 +134,69 @@ void Device::release_default_stream() noexcept {
 
 // --- Stream: validation in front of the backend hooks ---
 
+namespace {
+
+// The recording of a backend without native recording: the dispatches as they were resolved.
+class DispatchList final : public RecordedWork {
+ public:
+  struct Entry {
+    const KernelSpec* kernel;
+    std::vector<ResolvedRange> bindings;
+    std::vector<std::byte> push;
+    Groups groups;
+  };
+  void add(const KernelSpec& kernel, std::span<const ResolvedRange> bindings,
+           std::span<const std::byte> push, Groups groups) override {
+    entries_.push_back({&kernel, {bindings.begin(), bindings.end()}, {push.begin(), push.end()}, groups});
+    ++dispatches_;
+  }
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+}  // namespace
+
+void Stream::refuse_while_recording(const char* what) const {
+  if (recording_) {
+    fail(Errc::invalid_argument, "{} during a recording: only kernel dispatches can be recorded", what);
+  }
+}
+
+void Stream::begin_recording() {
+  if (recording_) fail(Errc::invalid_argument, "begin_recording: the stream is already recording");
+  recording_ = do_begin_recording();
+}
+
+Recording Stream::end_recording() {
+  if (!recording_) fail(Errc::invalid_argument, "end_recording without begin_recording");
+  std::unique_ptr<RecordedWork> work = std::move(recording_);
+  work->finish();
+  return Recording(std::move(work), this);
+}
+
+Event Stream::replay(const Recording& recording) {
+  refuse_while_recording("replay");
+  if (!recording.valid()) fail(Errc::invalid_argument, "replay of an empty recording");
+  if (recording.stream_ != this) {
+    fail(Errc::invalid_argument, "replay: the recording was made on another stream");
+  }
+  return do_replay(*recording.work_);
+}
+
+std::unique_ptr<RecordedWork> Stream::do_begin_recording() { return std::make_unique<DispatchList>(); }
+
+Event Stream::do_replay(RecordedWork& work) {
+  Event last;
+  for (const DispatchList::Entry& e : static_cast<DispatchList&>(work).entries()) {
+    last = do_dispatch(*e.kernel, e.bindings, e.push, e.groups);
+  }
+  return last;
+}
+
 Event Stream::upload(BufferRef dst, std::uint64_t dst_offset, std::span<const std::byte> src) {
+  refuse_while_recording("upload");
   BackendBuffer& buffer = device().resolve(dst, dst_offset, src.size(), "upload");
   if (src.empty()) return {};
   if (src.data() == nullptr) fail(Errc::invalid_argument, "upload: source pointer is null");
@@ -142,6 +204,7 @@ Event Stream::upload(BufferRef dst, std::uint64_t dst_offset, std::span<const st
 }
 
 Event Stream::download(BufferRef src, std::uint64_t src_offset, std::span<std::byte> dst) {
+  refuse_while_recording("download");
   BackendBuffer& buffer = device().resolve(src, src_offset, dst.size(), "download");
   if (dst.empty()) return {};
   if (dst.data() == nullptr) fail(Errc::invalid_argument, "download: destination pointer is null");
@@ -150,6 +213,7 @@ Event Stream::download(BufferRef src, std::uint64_t src_offset, std::span<std::b
 
 Event Stream::copy(BufferRef src, std::uint64_t src_offset, BufferRef dst,
                    std::uint64_t dst_offset, std::uint64_t bytes) {
+  refuse_while_recording("copy");
   BackendBuffer& from = device().resolve(src, src_offset, bytes, "copy source");
   BackendBuffer& to = device().resolve(dst, dst_offset, bytes, "copy destination");
   if (bytes == 0) return {};
@@ -202,11 +266,18 @@ Event Stream::dispatch(const KernelSpec& kernel, std::span<const BufferRange> bi
     if (bytes == 0) fail(Errc::out_of_range, "kernel '{}': a binding is empty", kernel.name);
     resolved.push_back({&buffer, binding.offset, bytes});
   }
+  if (recording_) {
+    recording_->add(kernel, resolved, push, groups);
+    return {};
+  }
   return do_dispatch(kernel, resolved, push, groups);
 }
 
 void Stream::flush() { do_flush(); }
-void Stream::synchronize() { do_synchronize(); }
+void Stream::synchronize() {
+  refuse_while_recording("synchronize");
+  do_synchronize();
+}
 
 // --- copies across devices ---
 

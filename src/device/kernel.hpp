@@ -41,6 +41,9 @@ struct KernelSpec {
   std::uint32_t push_constant_bytes = 0;  // <= 128, the guaranteed minimum
   std::uint32_t local_size_x = 1;         // must match the shader's local_size_x
   CpuKernelFn cpu = nullptr;
+  // Values of the shader's specialization constants 0, 1, ... (u32 or bool each): one SPIR-V
+  // compiled into variants, each a KernelSpec of its own name. Empty: the shader's defaults.
+  std::span<const std::uint32_t> constants = {};
 };
 
 }  // namespace crossgpu

@@ -10,6 +10,7 @@
 #include "device/buffer.hpp"
 #include "device/event.hpp"
 #include "device/kernel.hpp"
+#include "device/recording.hpp"
 
 namespace crossgpu {
 
@@ -50,6 +51,14 @@ class Stream {
   Event dispatch(const KernelSpec& kernel, std::span<const BufferRange> bindings,
                  std::span<const std::byte> push, Groups groups);
 
+  // Dispatches from here to end_recording() are captured into a Recording instead of run
+  // (device/recording.hpp). Errc::invalid_argument when already recording.
+  void begin_recording();
+  Recording end_recording();
+  bool recording() const noexcept { return recording_ != nullptr; }
+  // Runs a recording of this stream, in order with the stream's other work.
+  Event replay(const Recording& recording);
+
   // Submits recorded work without waiting.
   void flush();
   // Waits for all work of this stream and completes pending host-side copies.
@@ -75,9 +84,16 @@ class Stream {
                             std::span<const std::byte> push, Groups groups) = 0;
   virtual void do_flush() = 0;
   virtual void do_synchronize() = 0;
+  // A backend that records natively returns its own RecordedWork and replays it; the default
+  // captures the dispatches and replays them through do_dispatch.
+  virtual std::unique_ptr<RecordedWork> do_begin_recording();
+  virtual Event do_replay(RecordedWork& work);
 
  private:
+  void refuse_while_recording(const char* what) const;
+
   Device& device_;
+  std::unique_ptr<RecordedWork> recording_;
 };
 
 }  // namespace crossgpu

@@ -58,8 +58,40 @@ void write_partial(const reference::AttentionPartial& part, std::span<float> out
   out[dim + 1] = static_cast<float>(part.sum);
 }
 
-void attention_cpu(const CpuKernelArgs& args) {
-  const auto p = cpu::read_push<AttentionPush>(args);
+// The queries rotated in place, the keys rotated into the cache, the values copied, at the
+// position the device buffer names (clamped as the shader does).
+void rope_kv_cpu(const CpuKernelArgs& args) {
+  const auto p = cpu::read_push<RopeKvPush>(args);
+  const std::uint64_t dim = p.head_dim;
+  const std::uint64_t covered = cpu::covered(std::uint64_t{p.tokens} * (p.heads + p.kv_heads) * (dim / 2),
+                                             args.groups.x, kRopeThreads);
+  if (p.tokens == 0 || dim == 0 || covered < std::uint64_t{p.tokens} * (p.heads + p.kv_heads) * (dim / 2)) {
+    if (covered != 0) fail(Errc::internal, "rope_kv_f32: a partial dispatch is not supported on the CPU");
+    return;
+  }
+  const std::uint64_t kv_row = std::uint64_t{p.kv_heads} * dim;
+  const std::uint64_t stride = (std::uint64_t{p.heads} + 2 * p.kv_heads) * dim;
+  const std::uint64_t position = std::min(cpu::slice<const std::uint32_t>(args, 3, p.position_offset, 1)[0], p.max_pos);
+  const auto qkv = cpu::slice<float>(args, 0, p.qkv_offset, p.tokens * stride);
+  const auto k = cpu::slice<float>(args, 1, p.k_offset, (position + p.tokens) * kv_row);
+  const auto v = cpu::slice<float>(args, 2, p.v_offset, (position + p.tokens) * kv_row);
+  const bool neox = p.mode == kRopeNeox;
+  for (std::uint64_t t = 0; t < p.tokens; ++t) {
+    const auto row = qkv.subspan(t * stride, stride);
+    for (std::uint64_t h = 0; h < p.heads; ++h) {
+      reference::rope_head(row.subspan(h * dim, dim), position + t, p.freq_base, neox, dim / 2);
+    }
+    const auto keys = k.subspan((position + t) * kv_row, kv_row);
+    const auto values = v.subspan((position + t) * kv_row, kv_row);
+    std::copy_n(row.begin() + static_cast<std::ptrdiff_t>(p.heads * dim), kv_row, keys.begin());
+    std::copy_n(row.begin() + static_cast<std::ptrdiff_t>(p.heads * dim + kv_row), kv_row, values.begin());
+    for (std::uint64_t h = 0; h < p.kv_heads; ++h) {
+      reference::rope_head(keys.subspan(h * dim, dim), position + t, p.freq_base, neox, dim / 2);
+    }
+  }
+}
+
+void attention_run(const CpuKernelArgs& args, const AttentionPush& p) {
   if (p.kv_heads == 0 || p.heads % p.kv_heads != 0) {
     fail(Errc::internal, "attention_f32: {} query heads cannot share {} KV heads", p.heads,
          p.kv_heads);
@@ -96,6 +128,15 @@ void attention_cpu(const CpuKernelArgs& args) {
   });
 }
 
+void attention_cpu(const CpuKernelArgs& args) { attention_run(args, cpu::read_push<AttentionPush>(args)); }
+
+void attention_at_cpu(const CpuKernelArgs& args) {
+  auto p = cpu::read_push<AttentionAtPush>(args);
+  const std::uint32_t position = cpu::slice<const std::uint32_t>(args, 4, p.position_offset, 1)[0];
+  p.base.start_pos = std::min(position, p.base.start_pos);
+  attention_run(args, p.base);
+}
+
 void attention_combine_cpu(const CpuKernelArgs& args) {
   const auto p = cpu::read_push<AttentionCombinePush>(args);
   const std::uint64_t dim = p.head_dim;
@@ -128,6 +169,14 @@ const KernelSpec attention_f32{"attention_f32",
                                sizeof(AttentionPush),
                                kAttentionThreads,
                                attention_cpu};
+const KernelSpec rope_kv_f32{"rope_kv_f32", {spirv::rope_kv_f32, spirv::rope_kv_f32_words}, 4,
+                             sizeof(RopeKvPush), kRopeThreads, rope_kv_cpu};
+const KernelSpec attention_at_f32{"attention_at_f32",
+                                  {spirv::attention_at_f32, spirv::attention_at_f32_words},
+                                  5,
+                                  sizeof(AttentionAtPush),
+                                  kAttentionThreads,
+                                  attention_at_cpu};
 const KernelSpec attention_combine_f32{
     "attention_combine_f32",
     {spirv::attention_combine_f32, spirv::attention_combine_f32_words},

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "kernels/kernels.hpp"
@@ -10,18 +11,28 @@ namespace crossgpu::kernels {
 namespace {
 
 // The size is deduced so that a family of kernels is added by listing it, nothing else.
-const auto kAll = std::to_array<const KernelSpec*>({
+const auto kFixed = std::to_array<const KernelSpec*>({
     &fill_f32,   &copy_f32,   &add_f32,    &mul_f32,    &scale_f32,   &axpy_f32,     &silu_f32,
     &matmul_f32, &matmul_f16, &matvec_f32, &matvec_f16, &softmax_f32, &rms_norm_f32, &reduce_f32,
-    &rope_f32,   &attention_f32, &attention_combine_f32,
-    &matvec_weights, &matmul_weights, &get_rows_weights});
+    &rope_f32,   &attention_f32, &attention_combine_f32, &attention_at_f32, &rope_kv_f32,
+    &matvec_weights, &matvec_fused, &matvec_fused_rows, &matmul_weights, &get_rows_weights});
+
+// The fixed list, then the specialized variants.
+const std::vector<const KernelSpec*>& all_kernels() {
+  static const std::vector<const KernelSpec*> all = [] {
+    std::vector<const KernelSpec*> list(kFixed.begin(), kFixed.end());
+    for (const KernelSpec& spec : matvec_fused_variants()) list.push_back(&spec);
+    return list;
+  }();
+  return all;
+}
 
 }  // namespace
 
-std::span<const KernelSpec* const> builtin_kernels() noexcept { return kAll; }
+std::span<const KernelSpec* const> builtin_kernels() noexcept { return all_kernels(); }
 
 const KernelSpec* find_kernel(std::string_view name) noexcept {
-  for (const KernelSpec* spec : kAll) {
+  for (const KernelSpec* spec : all_kernels()) {
     if (spec->name == name) return spec;
   }
   return nullptr;
@@ -30,7 +41,7 @@ const KernelSpec* find_kernel(std::string_view name) noexcept {
 const KernelSpec& kernel_by_name(std::string_view name) {
   if (const KernelSpec* spec = find_kernel(name)) return *spec;
   std::string known;
-  for (const KernelSpec* spec : kAll) {
+  for (const KernelSpec* spec : all_kernels()) {
     if (!known.empty()) known += ", ";
     known += spec->name;
   }

@@ -4,7 +4,10 @@
 // (ops.hpp), which validate, split and dispatch these; a KernelSpec is for Stream::dispatch.
 #pragma once
 
+#include <span>
+
 #include "device/kernel.hpp"
+#include "kernels/weight_type.hpp"
 
 namespace crossgpu::kernels {
 
@@ -37,9 +40,21 @@ extern const KernelSpec rope_f32;  // {x}  RopePush
 // attention_combine_f32 (groups x = rows) folds into the output.
 extern const KernelSpec attention_f32;          // {q, k, v, out}  AttentionPush
 extern const KernelSpec attention_combine_f32;  // {part, out}     AttentionCombinePush
+// The same with the position read on the device, for recorded decode steps.
+extern const KernelSpec attention_at_f32;  // {q, k, v, out, position}  AttentionAtPush
+extern const KernelSpec rope_kv_f32;       // {qkv, k_cache, v_cache, position}  RopeKvPush
 
 // Weight kernels (push structs in push_constants_weights.hpp): W in a ggml format, bound as words.
 extern const KernelSpec matvec_weights;    // {w, x, y}        WeightsMatvecPush; groups x = rows
+// {w, x, y, g} FusedMatvecPush (groups: see there). Two mappings of the same contract: a
+// subgroup per row (needs subgroup arithmetic; rows_per_group = local size / subgroup size)
+// and an invocation per row (rows_per_group = local size).
+extern const KernelSpec matvec_fused;
+extern const KernelSpec matvec_fused_rows;
+// The same specialized (KernelSpec::constants) for one weight type of every segment and for the
+// norm flag: named e.g. "matvec_fused_rows.q8_0.norm". The push constants must agree.
+const KernelSpec& matvec_fused_variant(bool rows_mapping, WeightType type, bool norm);
+std::span<const KernelSpec> matvec_fused_variants();
 extern const KernelSpec matmul_weights;    // {w, x, y}        WeightsMatmulPush
 extern const KernelSpec get_rows_weights;  // {table, ids, out}  WeightsGetRowsPush; x = count
 

@@ -178,4 +178,106 @@ Event attention(Stream& stream, TensorRef q, TensorRef k_cache, TensorRef v_cach
   });
 }
 
+Event rope_kv(Stream& stream, TensorRef qkv, TensorRef k_cache, TensorRef v_cache,
+              const RopeKvShape& shape, const DevicePosition& position) {
+  const char* op = "ops::rope_kv";
+  const RopeKvShape& s = shape;
+  check_rope_arguments(op, s.tokens, s.head_dim, position.max, s.freq_base, s.mode);
+  const std::uint64_t stride = matrix_elements(op, s.heads + 2 * s.kv_heads, s.head_dim);
+  const std::uint64_t kv_row = matrix_elements(op, s.kv_heads, s.head_dim);
+  const std::uint64_t n = matrix_elements(op, s.tokens, stride);
+  const std::uint64_t kv_n = matrix_elements(op, position.max + s.tokens, kv_row);
+  validate(stream, op,
+           {{"qkv", qkv, n, DType::f32, true},
+            {"k_cache", k_cache, kv_n, DType::f32, true},
+            {"v_cache", v_cache, kv_n, DType::f32, true},
+            {"position", position.at, 1}},
+           InPlace::forbidden);
+  if (n == 0) return {};
+  const BindingLimits limits = binding_limits(stream.device());
+  if (n > limits.max_elements(DType::f32) || kv_n > limits.max_elements(DType::f32)) {
+    fail(Errc::unsupported, "{}: qkv or a KV cache exceeds one storage-buffer binding of {}", op,
+         format_bytes(limits.max_bytes));
+  }
+  const Window wq = window(qkv, DType::f32, 0, n, limits);
+  const Window wk = window(k_cache, DType::f32, 0, kv_n, limits);
+  const Window wv = window(v_cache, DType::f32, 0, kv_n, limits);
+  const Window wp = window(position.at, DType::f32, 0, 1, limits);
+  const kernels::RopeKvPush push{to_u32(s.tokens),   to_u32(s.heads),    to_u32(s.kv_heads),
+                                 to_u32(s.head_dim), wq.offset,          wk.offset,
+                                 wv.offset,          wp.offset,          to_u32(position.max),
+                                 s.freq_base,        static_cast<std::uint32_t>(s.mode)};
+  const std::uint64_t pairs = s.tokens * (s.heads + s.kv_heads) * (s.head_dim / 2);
+  return dispatch(stream, kernels::rope_kv_f32, {wq.range, wk.range, wv.range, wp.range}, push,
+                  Groups{ceil_div(pairs, kernels::kRopeThreads), 1, 1});
+}
+
+std::uint64_t attention_at_scratch_bytes(const AttentionShape& shape, std::uint64_t max_pos) {
+  const std::uint64_t rows = shape.tokens * shape.heads;
+  if (rows == 0) return 0;
+  const Split split = choose_split(rows, max_pos + shape.tokens);
+  return split.splits == 1 ? 0 : rows * split.splits * (shape.head_dim + 2) * sizeof(float);
+}
+
+Event attention_at(Stream& stream, TensorRef q, TensorRef k_cache, TensorRef v_cache, TensorRef out,
+                   const AttentionShape& shape, float scale, const DevicePosition& position,
+                   TensorRef scratch) {
+  const char* op = "ops::attention_at";
+  AttentionShape s = shape;
+  s.start_pos = position.max;
+  check_attention_shape(op, s, scale);
+  if (s.start_pos > (std::uint64_t{1} << 32) - 1 - s.tokens) {
+    fail(Errc::out_of_range, "{}: position {} + tokens {} exceeds 32 bits", op, s.start_pos, s.tokens);
+  }
+  const std::uint64_t row = matrix_elements(op, s.heads, s.head_dim);
+  const std::uint64_t kv_row = matrix_elements(op, s.kv_heads, s.head_dim);
+  const std::uint64_t n = matrix_elements(op, s.tokens, row);
+  const std::uint64_t kv_n = matrix_elements(op, s.start_pos + s.tokens, kv_row);
+  const std::uint64_t rows = s.tokens * s.heads;
+  const Split split = choose_split(std::max<std::uint64_t>(rows, 1), s.start_pos + s.tokens);
+  const std::uint64_t part_elements = split.splits == 1 ? 0 : rows * split.splits * (s.head_dim + 2);
+  const std::initializer_list<Operand> common = {
+      {"q", q, n}, {"k_cache", k_cache, kv_n}, {"v_cache", v_cache, kv_n},
+      {"out", out, n, DType::f32, true}, {"position", position.at, 1}};
+  if (part_elements == 0) {
+    validate(stream, op, common, InPlace::forbidden);
+  } else {
+    validate(stream, op,
+             {{"q", q, n}, {"k_cache", k_cache, kv_n}, {"v_cache", v_cache, kv_n},
+              {"out", out, n, DType::f32, true}, {"position", position.at, 1},
+              {"scratch", scratch, part_elements, DType::f32, true}},
+             InPlace::forbidden);
+  }
+  if (n == 0) return {};
+  const BindingLimits limits = binding_limits(stream.device());
+  if (kv_n > limits.max_elements(DType::f32) || n > limits.max_elements(DType::f32) ||
+      part_elements > limits.max_elements(DType::f32)) {
+    fail(Errc::unsupported, "{}: the operands exceed one storage-buffer binding of {}", op,
+         format_bytes(limits.max_bytes));
+  }
+  const Window wq = window(q, DType::f32, 0, n, limits);
+  const Window wk = window(k_cache, DType::f32, 0, kv_n, limits);
+  const Window wv = window(v_cache, DType::f32, 0, kv_n, limits);
+  const Window wo = window(out, DType::f32, 0, n, limits);
+  const Window wpos = window(position.at, DType::f32, 0, 1, limits);
+  kernels::AttentionAtPush push{{to_u32(s.tokens), to_u32(s.heads), to_u32(s.kv_heads),
+                                 to_u32(s.head_dim), to_u32(s.start_pos), to_u32(split.chunk),
+                                 to_u32(split.splits), wq.offset, wk.offset, wv.offset, wo.offset,
+                                 scale},
+                                wpos.offset};
+  const Groups groups{rows, static_cast<std::uint32_t>(split.splits), 1};
+  if (split.splits == 1) {
+    return dispatch(stream, kernels::attention_at_f32,
+                    {wq.range, wk.range, wv.range, wo.range, wpos.range}, push, groups);
+  }
+  const Window wp = window(scratch, DType::f32, 0, part_elements, limits);
+  push.base.out_offset = wp.offset;
+  dispatch(stream, kernels::attention_at_f32, {wq.range, wk.range, wv.range, wp.range, wpos.range},
+           push, groups);
+  const kernels::AttentionCombinePush combine{to_u32(rows), to_u32(split.splits),
+                                              to_u32(s.head_dim), wp.offset, wo.offset};
+  return dispatch(stream, kernels::attention_combine_f32, {wp.range, wo.range}, combine,
+                  Groups{rows, 1, 1});
+}
+
 }  // namespace crossgpu::ops

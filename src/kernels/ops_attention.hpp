@@ -53,4 +53,41 @@ struct AttentionShape {
 Event attention(Stream& stream, TensorRef q, TensorRef k_cache, TensorRef v_cache, TensorRef out,
                 const AttentionShape& shape, float scale);
 
+// --- for recorded decode steps (device/recording.hpp): the position is read on the device ---
+
+// Where a recorded step finds the position of its first token: the u32 at `at` (an offset that
+// is a multiple of 4), clamped on the device to `max`, the largest position the caches are
+// bound for. A replay writes the position there first.
+struct DevicePosition {
+  TensorRef at;
+  std::uint64_t max = 0;
+};
+
+struct RopeKvShape {
+  std::uint64_t tokens = 0;
+  std::uint64_t heads = 0;
+  std::uint64_t kv_heads = 0;
+  std::uint64_t head_dim = 0;
+  float freq_base = 10000.0f;
+  RopeMode mode = RopeMode::normal;
+};
+
+// RoPE fused with the KV-cache write. qkv: per token [heads + 2 * kv_heads][head_dim] (queries,
+// keys, values, as ops::matvec_fused writes a packed Q|K|V). The queries are rotated in place;
+// the keys are rotated into k_cache and the values copied into v_cache ([positions][kv_heads]
+// [head_dim], holding at least max + tokens positions) at position p + t, p read on the device.
+// Errors as rope and attention; qkv, the caches and the position must not overlap.
+Event rope_kv(Stream& stream, TensorRef qkv, TensorRef k_cache, TensorRef v_cache,
+              const RopeKvShape& shape, const DevicePosition& position);
+
+// attention() with shape.start_pos read on the device (shape.start_pos is ignored; the caches
+// must hold position.max + tokens positions). The context split is fixed for the longest
+// context, so its partials go to `scratch`, of attention_at_scratch_bytes(shape, position.max)
+// bytes (none needed when that is 0), which the caller keeps for as long as the work (or a
+// recording of it) lives: nothing is allocated per call.
+std::uint64_t attention_at_scratch_bytes(const AttentionShape& shape, std::uint64_t max_pos);
+Event attention_at(Stream& stream, TensorRef q, TensorRef k_cache, TensorRef v_cache, TensorRef out,
+                   const AttentionShape& shape, float scale, const DevicePosition& position,
+                   TensorRef scratch);
+
 }  // namespace crossgpu::ops

@@ -135,6 +135,110 @@ Event matvec_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std:
   });
 }
 
+namespace {
+
+// Bytes of the packed matrices, from the operand's offset to the end of the last segment.
+std::uint64_t packed_extent(const char* op, const FusedMatvec& job) {
+  if (job.segments.empty() || job.segments.size() > kernels::kFusedMatvecSegments) {
+    fail(Errc::invalid_argument, "{}: 1 to {} weight segments, not {}", op,
+         kernels::kFusedMatvecSegments, job.segments.size());
+  }
+  if (job.swiglu && (job.segments.size() != 2 || job.segments[0].rows != job.segments[1].rows)) {
+    fail(Errc::invalid_argument, "{}: swiglu needs two segments of equal rows", op);
+  }
+  if (job.cols == 0) fail(Errc::invalid_argument, "{}: cols must be at least 1", op);
+  std::uint64_t extent = 0;
+  for (const WeightSegment& seg : job.segments) {
+    const std::uint64_t row_bytes = checked_row_bytes(op, seg.type, job.cols);
+    if (seg.byte_offset % kWord != 0) {
+      fail(Errc::misaligned, "{}: a segment starts at byte {}, not a multiple of 4: {}", op,
+           seg.byte_offset, kWordsWhy);
+    }
+    const std::uint64_t end = seg.byte_offset + matrix_elements(op, seg.rows, row_bytes);
+    if (end < seg.byte_offset) fail(Errc::out_of_range, "{}: a segment's extent overflows", op);
+    extent = std::max(extent, round_up_to_word(end));
+  }
+  return extent;
+}
+
+// The mapping of rows onto invocations, from what the device is: a subgroup per row where
+// subgroups are real SIMD groups of a GPU (consecutive lanes read consecutive blocks); an
+// invocation per row on CPU devices (lavapipe: lanes of one core, where x read at one address
+// by every lane is a broadcast) and where subgroup arithmetic is missing.
+// Where every segment has one weight type, the variant compiled for it (and for the norm flag).
+struct FusedMapping {
+  const KernelSpec* kernel;
+  std::uint64_t rows_per_group;
+};
+FusedMapping fused_mapping(const Device& device, const FusedMatvec& job) {
+  const DeviceProperties& props = device.properties();
+  const std::uint32_t subgroup = props.limits.subgroup_size;
+  const bool rows_mapping = !(props.type != DeviceType::cpu && props.caps.subgroup_arithmetic && subgroup > 0);
+  const std::uint64_t rows_per_group =
+      rows_mapping ? kernels::kFusedMatvecThreads : std::max<std::uint32_t>(1, kernels::kFusedMatvecThreads / subgroup);
+  const bool one_type = std::all_of(job.segments.begin(), job.segments.end(), [&](const WeightSegment& s) {
+    return s.type == job.segments.front().type;
+  });
+  if (!one_type) return {rows_mapping ? &kernels::matvec_fused_rows : &kernels::matvec_fused, rows_per_group};
+  return {&kernels::matvec_fused_variant(rows_mapping, job.segments.front().type, job.norm.has_value()),
+          rows_per_group};
+}
+
+}  // namespace
+
+Event matvec_fused(Stream& stream, const FusedMatvec& job) {
+  const char* op = "ops::matvec_fused";
+  Device& device = stream.device();
+  const std::uint64_t extent = packed_extent(op, job);
+  require_word_offset(stream, op, "w", job.w, kWordsWhy);
+  std::uint64_t out_rows = 0;
+  for (std::size_t s = 0; s < job.segments.size(); ++s) {
+    if (!job.swiglu || s == 0) out_rows += job.segments[s].rows;
+  }
+  const Operand w_op{"w", job.w, extent / kWord, DType::f32};
+  const Operand x_op{"x", job.x, job.cols};
+  const Operand y_op{"y", job.y, out_rows, DType::f32, true};
+  if (job.norm) {
+    validate(stream, op, {w_op, x_op, y_op, {"norm", *job.norm, job.cols}}, InPlace::forbidden);
+  } else {
+    validate(stream, op, {w_op, x_op, y_op}, InPlace::forbidden);
+  }
+  if (out_rows == 0) return {};
+  const BindingLimits limits = binding_limits(device);
+  // The window may start up to one alignment before the operand.
+  if (extent + std::max(limits.alignment, kWord) > limits.max_bytes) {
+    fail(Errc::unsupported, "{}: the packed weights ({}) exceed one binding of at most {}", op,
+         format_bytes(extent), format_bytes(limits.max_bytes));
+  }
+  const Window ww = weight_window(job.w, 0, extent, limits);
+  const Window wx = window(job.x, DType::f32, 0, job.cols, limits);
+  const Window wy = window(job.y, DType::f32, 0, out_rows, limits);
+  const Window wg = job.norm ? window(*job.norm, DType::f32, 0, job.cols, limits) : wx;
+
+  const FusedMapping mapping = fused_mapping(device, job);
+  const std::uint64_t rows_per_group = mapping.rows_per_group;
+  kernels::FusedMatvecPush push{};
+  push.cols = to_u32(job.cols);
+  push.rows_per_group = to_u32(rows_per_group);
+  push.flags = (job.norm ? kernels::kFusedNorm : 0) | (job.accumulate ? kernels::kFusedAccumulate : 0) |
+               (job.swiglu ? kernels::kFusedSwiglu : 0);
+  push.eps = job.eps;
+  push.x_offset = wx.offset;
+  push.y_offset = wy.offset;
+  push.g_offset = wg.offset;
+  push.segments = to_u32(job.segments.size());
+  std::uint64_t groups = 0;
+  for (std::size_t s = 0; s < job.segments.size(); ++s) {
+    const WeightSegment& seg = job.segments[s];
+    push.rows[s] = to_u32(seg.rows);
+    push.type[s] = type_u32(seg.type);
+    push.w_offset[s] = to_u32(ww.offset + seg.byte_offset);
+    if (!job.swiglu || s == 0) groups += ceil_div(seg.rows, rows_per_group);
+  }
+  return dispatch(stream, *mapping.kernel, {ww.range, wx.range, wy.range, wg.range}, push,
+                  Groups{groups, 1, 1});
+}
+
 Event matmul_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std::uint64_t rows,
                      std::uint64_t cols, std::uint64_t tokens, WeightType type) {
   const char* op = "ops::matmul_weights";

@@ -22,6 +22,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "kernels/ops.hpp"
 #include "kernels/weight_type.hpp"
@@ -31,6 +33,39 @@ namespace crossgpu::ops {
 // y[rows] = W[rows x cols] * x[cols].
 Event matvec_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std::uint64_t rows,
                      std::uint64_t cols, kernels::WeightType type);
+
+// One weight matrix of a packed buffer (FusedMatvec::w): `rows` rows of `type`, starting
+// `byte_offset` bytes (a multiple of 4) after the operand's offset.
+struct WeightSegment {
+  std::uint64_t byte_offset = 0;
+  std::uint64_t rows = 0;
+  kernels::WeightType type = kernels::WeightType::f32;
+};
+
+// The decode matvec of a transformer block in one dispatch: 1 to 3 matrices of `cols` columns
+// packed in one buffer (Q, K and V; gate and up) against one vector, their outputs
+// concatenated in y (y[rows_0 + ... + rows_{s-1} + r] = W_s[r] . x'). Optional, all folded in:
+// - norm: x' = rms_norm(x, eps) * norm[cols] instead of x;
+// - swiglu: two segments of equal rows, y[r] = silu(W_0[r] . x') * (W_1[r] . x');
+// - accumulate: y += ... instead of y = ... (a residual add).
+// Runs on every device: a subgroup per row on GPUs with subgroup arithmetic, an invocation per
+// row elsewhere (CPU-like devices such as lavapipe, where that is the faster mapping).
+struct FusedMatvec {
+  TensorRef w;
+  std::vector<WeightSegment> segments;
+  std::uint64_t cols = 0;
+  TensorRef x;
+  TensorRef y;
+  std::optional<TensorRef> norm;
+  float eps = 1e-5f;
+  bool swiglu = false;
+  bool accumulate = false;
+};
+
+// Errc::unsupported when the packed matrices exceed one binding of the device
+// (maxStorageBufferRange), Errc::invalid_argument for a bad segment list (none, more than
+// three, swiglu without two equal ones) and as matvec_weights for the operands.
+Event matvec_fused(Stream& stream, const FusedMatvec& job);
 
 // Y[tokens x rows] = X[tokens x cols] * W^T: matvec_weights for several tokens at once (prompt
 // prefill), decoding each block of W once per 64 tokens instead of once per token.

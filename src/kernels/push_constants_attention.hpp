@@ -49,6 +49,35 @@ struct AttentionPush {
 };
 static_assert(sizeof(AttentionPush) == 48);
 
+// attention_at_f32.comp: attention_f32 with the first query token's position read from u32
+// element `position_offset` of binding 4 and clamped to base.start_pos (so base.start_pos is
+// the largest position the caches are bound for). Groups as attention_f32.
+struct AttentionAtPush {
+  AttentionPush base;
+  std::uint32_t position_offset;
+};
+static_assert(sizeof(AttentionAtPush) == 52);
+
+// rope_kv_f32.comp: bindings {qkv, k_cache, v_cache, position}. qkv holds per token
+// [heads + 2 * kv_heads][head_dim] (queries, keys, values). position = min(position[
+// position_offset], max_pos) + token: the queries are rotated in place, the keys rotated into
+// k_cache[k_offset + (position * kv_heads + h) * head_dim ...], the values copied likewise into
+// v_cache. Groups: x = ceil(tokens * (heads + kv_heads) * head_dim / 2 / kRopeThreads).
+struct RopeKvPush {
+  std::uint32_t tokens;
+  std::uint32_t heads;
+  std::uint32_t kv_heads;
+  std::uint32_t head_dim;
+  std::uint32_t qkv_offset;
+  std::uint32_t k_offset;
+  std::uint32_t v_offset;
+  std::uint32_t position_offset;
+  std::uint32_t max_pos;
+  float freq_base;
+  std::uint32_t mode;
+};
+static_assert(sizeof(RopeKvPush) == 44);
+
 // attention_combine_f32.comp: the partials of each of `rows` rows -> one output row. Groups:
 // x = rows.
 struct AttentionCombinePush {

@@ -16,6 +16,8 @@ inline constexpr std::uint32_t kWeightRowThreads = 128;     // matvec_weights: o
 inline constexpr std::uint32_t kWeightMatmulThreads = 64;   // matmul_weights: one token each
 inline constexpr std::uint32_t kWeightMatmulRows = 16;      // rows of W per matmul group
 inline constexpr std::uint32_t kWeightGetRowsThreads = 64;  // get_rows_weights: one id per group
+inline constexpr std::uint32_t kFusedMatvecThreads = 128;   // matvec_fused: one row per subgroup
+inline constexpr std::uint32_t kFusedMatvecSegments = 3;    // weight matrices per dispatch
 
 // matvec_weights.comp: y[r] = W[r, :] . x for r < rows. Groups: x = rows.
 struct WeightsMatvecPush {
@@ -59,5 +61,31 @@ struct WeightsGetRowsPush {
   std::uint32_t out_offset;
 };
 static_assert(sizeof(WeightsGetRowsPush) == 36);
+
+// matvec_fused.comp: up to three weight matrices ("segments", all of `cols` columns) packed in
+// the one bound W range, segment s starting at byte w_offset_s, with rows_s rows of type_s.
+// The outputs are concatenated: y[y_offset + rows_0 + ... + rows_{s-1} + r] = W_s[r, :] . x'
+// where x' = x, or rms_norm(x) * g with flag kFusedNorm (eps as given). Flag kFusedAccumulate
+// adds to y instead of writing it. Flag kFusedSwiglu takes exactly two segments of equal rows
+// and writes y[r] = silu(W_0[r] . x') * (W_1[r] . x'). Groups: x = sum over the segments of
+// ceil(rows_s / rows_per_group) (segment 0 only with kFusedSwiglu), laid out segment after
+// segment; rows_per_group is any value >= 1 (the op picks local size / subgroup size).
+inline constexpr std::uint32_t kFusedNorm = 1;
+inline constexpr std::uint32_t kFusedAccumulate = 2;
+inline constexpr std::uint32_t kFusedSwiglu = 4;
+struct FusedMatvecPush {
+  std::uint32_t cols;
+  std::uint32_t rows_per_group;
+  std::uint32_t flags;
+  float eps;
+  std::uint32_t x_offset;
+  std::uint32_t y_offset;
+  std::uint32_t g_offset;
+  std::uint32_t segments;
+  std::uint32_t rows[kFusedMatvecSegments];
+  std::uint32_t type[kFusedMatvecSegments];
+  std::uint32_t w_offset[kFusedMatvecSegments];  // bytes
+};
+static_assert(sizeof(FusedMatvecPush) == 68);
 
 }  // namespace crossgpu::kernels

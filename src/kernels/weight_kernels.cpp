@@ -2,11 +2,15 @@
 // ggml format, and the embedding lookup. The CPU functions dequantize with the reference
 // (kernels/reference/quant.hpp) row by row and accumulate in double.
 #include <algorithm>
+#include <array>
+#include <string>
+#include <cmath>
 #include <vector>
 
 #include "core/thread_pool.hpp"
 #include "crossgpu_kernels_spirv.hpp"
 #include "kernels/cpu_binding.hpp"
+#include "kernels/cpu_dot.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/push_constants_weights.hpp"
 #include "kernels/reference/quant.hpp"
@@ -37,7 +41,58 @@ void matvec_weights_cpu(const CpuKernelArgs& args) {
   const auto y = cpu::slice<float>(args, 2, p.y_offset, rows);
   args.pool.parallel_for(rows, row_grain(p.cols), [&](std::uint64_t begin, std::uint64_t end) {
     for (std::uint64_t r = begin; r < end; ++r) {
-      y[r] = reference::dot_row(type, w.subspan(r * row_bytes, row_bytes), x);
+      y[r] = cpu::dot_weights(type, w.data() + r * row_bytes, x.data(), p.cols);
+    }
+  });
+}
+
+// The CPU face of matvec_fused.comp: the norm (a scale and x * g) is computed once per
+// dispatch instead of once per row.
+void matvec_fused_cpu(const CpuKernelArgs& args) {
+  const auto p = cpu::read_push<FusedMatvecPush>(args);
+  const bool swiglu = (p.flags & kFusedSwiglu) != 0;
+  const std::uint32_t segments = swiglu ? 2 : p.segments;
+  if (segments == 0 || segments > kFusedMatvecSegments || p.rows_per_group == 0) {
+    fail(Errc::internal, "CPU kernel matvec_fused: {} segments, {} rows per group", p.segments,
+         p.rows_per_group);
+  }
+  const auto x = cpu::slice<const float>(args, 1, p.x_offset, p.cols);
+  std::vector<float> xn(x.begin(), x.end());
+  float scale = 1.0f;
+  if ((p.flags & kFusedNorm) != 0) {
+    const auto g = cpu::slice<const float>(args, 3, p.g_offset, p.cols);
+    double squares = 0.0;
+    for (float v : x) squares += static_cast<double>(v) * v;
+    scale = 1.0f / std::sqrt(static_cast<float>(squares / p.cols) + p.eps);
+    for (std::uint64_t c = 0; c < p.cols; ++c) xn[c] *= g[c];
+  }
+  struct Segment {
+    WeightType type;
+    std::uint64_t row_bytes;
+    std::span<const std::byte> w;
+  };
+  std::vector<Segment> seg;
+  std::uint64_t out_rows = 0;
+  for (std::uint32_t s = 0; s < segments; ++s) {
+    const WeightType type = weight_type(p.type[s]);
+    const std::uint64_t bytes = kernels::row_bytes(type, p.cols);
+    seg.push_back({type, bytes, cpu::slice<const std::byte>(args, 0, p.w_offset[s], p.rows[s] * bytes)});
+    if (!swiglu || s == 0) out_rows += p.rows[s];
+  }
+  if (swiglu && p.rows[0] != p.rows[1]) fail(Errc::internal, "CPU kernel matvec_fused: SwiGLU of unequal segments");
+  const auto y = cpu::slice<float>(args, 2, p.y_offset, out_rows);
+  const bool accumulate = (p.flags & kFusedAccumulate) != 0;
+  auto row_dot = [&](const Segment& s, std::uint64_t r) {
+    return scale * cpu::dot_weights(s.type, s.w.data() + r * s.row_bytes, xn.data(), p.cols);
+  };
+  args.pool.parallel_for(out_rows, row_grain(p.cols), [&](std::uint64_t begin, std::uint64_t end) {
+    for (std::uint64_t out = begin; out < end; ++out) {
+      std::uint64_t r = out;
+      std::uint32_t s = 0;
+      while (!swiglu && r >= p.rows[s]) r -= p.rows[s++];
+      float value = row_dot(seg[s], r);
+      if (swiglu) value = value / (1.0f + std::exp(-value)) * row_dot(seg[1], r);
+      y[out] = accumulate ? y[out] + value : value;
     }
   });
 }
@@ -92,6 +147,11 @@ void get_rows_weights_cpu(const CpuKernelArgs& args) {
 const KernelSpec matvec_weights{"matvec_weights",
                                 {spirv::matvec_weights, spirv::matvec_weights_words}, 3,
                                 sizeof(WeightsMatvecPush), kWeightRowThreads, matvec_weights_cpu};
+const KernelSpec matvec_fused{"matvec_fused", {spirv::matvec_fused, spirv::matvec_fused_words},
+                              4, sizeof(FusedMatvecPush), kFusedMatvecThreads, matvec_fused_cpu};
+const KernelSpec matvec_fused_rows{"matvec_fused_rows",
+                                   {spirv::matvec_fused_rows, spirv::matvec_fused_rows_words}, 4,
+                                   sizeof(FusedMatvecPush), kFusedMatvecThreads, matvec_fused_cpu};
 const KernelSpec matmul_weights{"matmul_weights",
                                 {spirv::matmul_weights, spirv::matmul_weights_words}, 3,
                                 sizeof(WeightsMatmulPush), kWeightMatmulThreads,
@@ -100,5 +160,56 @@ const KernelSpec get_rows_weights{"get_rows_weights",
                                   {spirv::get_rows_weights, spirv::get_rows_weights_words}, 3,
                                   sizeof(WeightsGetRowsPush), kWeightGetRowsThreads,
                                   get_rows_weights_cpu};
+
+namespace {
+
+constexpr WeightType kFusedTypes[] = {WeightType::f32,  WeightType::f16,  WeightType::q4_0,
+                                      WeightType::q8_0, WeightType::q4_k, WeightType::q6_k};
+constexpr std::size_t kFusedVariants = 2 * std::size(kFusedTypes) * 2;
+
+// Built in place once (the specs point at the names and constants beside them).
+struct FusedVariants {
+  std::array<std::array<std::uint32_t, 2>, kFusedVariants> constants;
+  std::array<std::string, kFusedVariants> names;
+  std::array<KernelSpec, kFusedVariants> specs;
+
+  static std::size_t index(bool rows_mapping, std::size_t type, bool norm) {
+    return (rows_mapping ? std::size(kFusedTypes) * 2 : 0) + type * 2 + (norm ? 1 : 0);
+  }
+
+  FusedVariants() {
+    for (bool rows_mapping : {false, true}) {
+      const KernelSpec& base = rows_mapping ? matvec_fused_rows : matvec_fused;
+      for (std::size_t t = 0; t < std::size(kFusedTypes); ++t) {
+        for (bool norm : {false, true}) {
+          const std::size_t i = index(rows_mapping, t, norm);
+          constants[i] = {static_cast<std::uint32_t>(kFusedTypes[t]), norm ? 1u : 0u};
+          names[i] = fmt::format("{}.{}{}", base.name, to_string(kFusedTypes[t]), norm ? ".norm" : "");
+          specs[i] = base;
+          specs[i].name = names[i];
+          specs[i].constants = constants[i];
+        }
+      }
+    }
+  }
+};
+
+const FusedVariants& fused_variants() {
+  static const FusedVariants variants;
+  return variants;
+}
+
+}  // namespace
+
+const KernelSpec& matvec_fused_variant(bool rows_mapping, WeightType type, bool norm) {
+  const auto* it = std::find(std::begin(kFusedTypes), std::end(kFusedTypes), type);
+  if (it == std::end(kFusedTypes)) {
+    fail(Errc::internal, "matvec_fused: no variant for weight type {}", static_cast<std::uint32_t>(type));
+  }
+  const std::size_t t = static_cast<std::size_t>(it - std::begin(kFusedTypes));
+  return fused_variants().specs[FusedVariants::index(rows_mapping, t, norm)];
+}
+
+std::span<const KernelSpec> matvec_fused_variants() { return fused_variants().specs; }
 
 }  // namespace crossgpu::kernels

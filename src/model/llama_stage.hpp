@@ -6,6 +6,13 @@
 // A stage's input and output are the hidden states in `hidden()` ([tokens x embedding] f32):
 // the pipeline copies them from one stage's device to the next. The first stage reads token ids
 // from `token_ids()` instead; the last writes the logits of the batch's last token to `logits()`.
+//
+// Decode (one token) runs as a recorded program (device/recording.hpp) where the device has the
+// fused kernels: the stage's layers are recorded once, on the first decode step, as six
+// dispatches per layer (Q|K|V with the norm folded in; RoPE with the KV-cache write; attention;
+// the output projection with the residual add; gate|up with the norm and SwiGLU; down with the
+// residual add), over weights, scratch and KV cache allocated here. Each step then writes its
+// position into a device buffer and replays the program. Prefill (several tokens) runs op by op.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +25,7 @@
 #include "device/buffer.hpp"
 #include "device/device.hpp"
 #include "device/event.hpp"
+#include "device/recording.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/weight_type.hpp"
 #include "model/gguf.hpp"
@@ -48,15 +56,23 @@ struct StageOptions {
   // Optional: places one weight tensor's bytes into `dst` (a fresh buffer on `device`) in place
   // of the plain upload, e.g. from a remote node's weight cache. The model layer knows nothing
   // of nodes; the app installs this for remote devices.
-  std::function<WeightSource(Device& device, BufferRef dst, std::span<const std::byte> bytes)>
+  std::function<WeightSource(Device& device, BufferRef dst, std::uint64_t dst_offset,
+                             std::span<const std::byte> bytes)>
       upload_weights;
+  // Decode through the recorded program where the device supports it (tests turn it off to
+  // compare the two paths).
+  bool recorded_decode = true;
 };
 
-// A weight tensor on the device.
+// A weight tensor on the device: `bytes` bytes at `offset` of a buffer the stage owns (several
+// tensors that are used together share one buffer: Q|K|V, gate|up).
 struct DeviceTensor {
-  Buffer buffer;
+  BufferRef buffer;
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
   kernels::WeightType type = kernels::WeightType::f32;
   std::uint64_t rows = 0, cols = 0;
+  ops::TensorRef ref() const { return {buffer, offset}; }
 };
 
 class LlamaStage {
@@ -84,6 +100,10 @@ class LlamaStage {
   std::uint64_t sent_bytes() const noexcept { return sent_bytes_; }
   std::uint64_t cached_bytes() const noexcept { return cached_weight_bytes_; }
   const StageOptions& options() const noexcept { return options_; }
+  // Whether decode steps replay a recorded program, and its dispatches per step (0 before the
+  // first decode step and where decode runs op by op).
+  bool decodes_recorded() const noexcept { return fused_; }
+  std::size_t decode_dispatches() const noexcept { return decode_program_.dispatches(); }
 
  private:
   struct Layer {
@@ -91,8 +111,15 @@ class LlamaStage {
     Buffer k_cache, v_cache;
   };
 
+  // The named tensors in one new buffer, each at an offset aligned for the kernels.
+  std::vector<DeviceTensor> load(const GgufFile& file, const std::vector<std::string>& names);
   DeviceTensor load(const GgufFile& file, const std::string& name);
   Buffer scratch(std::uint64_t floats);
+  bool fused_fits(const std::vector<const DeviceTensor*>& tensors) const;
+  void record_decode();
+  Event decode(std::uint32_t pos);
+  void record_layer(const Layer& layer);
+  void record_head();
   // out[tokens x rows] = in[tokens x cols] * W^T: matvec for one token, matmul for a batch.
   Event project(const DeviceTensor& w, BufferRef in, ops::TensorRef out, std::uint32_t tokens);
   Event layer_forward(const Layer& layer, std::uint32_t tokens, std::uint32_t pos);
@@ -105,9 +132,15 @@ class LlamaStage {
   std::uint64_t weight_bytes_ = 0, stage_bytes_ = 0, sent_bytes_ = 0, cache_bytes_ = 0;
   std::uint64_t cached_weight_bytes_ = 0;
 
+  std::vector<Buffer> weight_buffers_;
   DeviceTensor token_embd_, output_norm_, output_;
   std::vector<Layer> layers_;
   Buffer ids_, x_, xn_, q_, attn_, proj_, gate_, up_, logits_;
+  // The recorded decode step: its inputs (position; ids_ or x_), scratch and program.
+  bool fused_ = false;
+  Buffer position_, qkv_, attention_scratch_;
+  std::uint32_t position_value_ = 0;  // the upload's source, alive until it is consumed
+  Recording decode_program_;
 };
 
 // Bytes of weights a stage with this range uploads (for planning and progress).

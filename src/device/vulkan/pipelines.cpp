@@ -102,10 +102,21 @@ Pipeline Pipelines::build(const KernelSpec& kernel) const {
                                             .pSetLayouts = &set_layout,
                                             .pushConstantRangeCount = kernel.push_constant_bytes ? 1u : 0u,
                                             .pPushConstantRanges = &push});
+  std::vector<vk::SpecializationMapEntry> entries;
+  for (std::uint32_t i = 0; i < kernel.constants.size(); ++i) {
+    entries.push_back({.constantID = i, .offset = 4 * i, .size = 4});
+  }
+  const vk::SpecializationInfo specialization{.mapEntryCount = static_cast<std::uint32_t>(entries.size()),
+                                              .pMapEntries = entries.data(),
+                                              .dataSize = kernel.constants.size_bytes(),
+                                              .pData = kernel.constants.data()};
   const vk::ComputePipelineCreateInfo info{
       // DISPATCH_BASE lets one logical dispatch exceed maxComputeWorkGroupCount[0] in pieces.
       .flags = vk::PipelineCreateFlagBits::eDispatchBase,
-      .stage = {.stage = vk::ShaderStageFlagBits::eCompute, .module = *p.shader, .pName = "main"},
+      .stage = {.stage = vk::ShaderStageFlagBits::eCompute,
+                .module = *p.shader,
+                .pName = "main",
+                .pSpecializationInfo = entries.empty() ? nullptr : &specialization},
       .layout = *p.layout};
   p.pipeline = vk::raii::Pipeline(device_, cache_, info);
   return p;
@@ -113,12 +124,13 @@ Pipeline Pipelines::build(const KernelSpec& kernel) const {
 
 const Pipeline& Pipelines::get(const KernelSpec& kernel) {
   std::lock_guard lock(mutex_);
-  auto it = pipelines_.find(kernel.spirv.data());
+  Key key{kernel.spirv.data(), {kernel.constants.begin(), kernel.constants.end()}};
+  auto it = pipelines_.find(key);
   if (it != pipelines_.end()) return *it->second;
   auto pipeline = std::make_unique<Pipeline>(
       guarded(fmt::format("building the pipeline of kernel '{}'", kernel.name).c_str(),
               [&] { return build(kernel); }));
-  return *pipelines_.emplace(kernel.spirv.data(), std::move(pipeline)).first->second;
+  return *pipelines_.emplace(std::move(key), std::move(pipeline)).first->second;
 }
 
 }  // namespace crossgpu::vulkan

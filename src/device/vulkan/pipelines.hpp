@@ -3,8 +3,10 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <mutex>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "device/kernel.hpp"
 #include "device/vulkan/vk.hpp"
@@ -37,8 +39,10 @@ class Pipelines {
   std::filesystem::path cache_file_;
   vk::raii::PipelineCache cache_ = nullptr;
   mutable std::mutex mutex_;
-  // Keyed by the SPIR-V's address: each KernelSpec embeds a distinct static array.
-  std::unordered_map<const std::uint32_t*, std::unique_ptr<Pipeline>> pipelines_;
+  // Keyed by the SPIR-V's address (each shader is a distinct static array) and the values of
+  // its specialization constants.
+  using Key = std::pair<const std::uint32_t*, std::vector<std::uint32_t>>;
+  std::map<Key, std::unique_ptr<Pipeline>> pipelines_;
 };
 
 }  // namespace crossgpu::vulkan

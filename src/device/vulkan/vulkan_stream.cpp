@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/log.hpp"
+#include "device/vulkan/vulkan_recording.hpp"
 
 namespace crossgpu::vulkan {
 namespace {
@@ -15,16 +16,6 @@ constexpr std::uint64_t import_threshold = 32ull << 20;
 
 using Stage = vk::PipelineStageFlagBits;
 using Access = vk::AccessFlagBits;
-
-// Orders each command after everything before it on the queue, for both compute and transfer.
-void full_barrier(const vk::raii::CommandBuffer& commands) {
-  const vk::MemoryBarrier barrier{
-      .srcAccessMask = Access::eShaderWrite | Access::eTransferWrite,
-      .dstAccessMask = Access::eShaderRead | Access::eShaderWrite | Access::eTransferRead |
-                       Access::eTransferWrite};
-  commands.pipelineBarrier(Stage::eComputeShader | Stage::eTransfer,
-                           Stage::eComputeShader | Stage::eTransfer, {}, barrier, {}, {});
-}
 
 // Makes the batch's device writes visible to host reads once the batch is known complete.
 void host_read_barrier(const vk::raii::CommandBuffer& commands) {
@@ -48,6 +39,77 @@ class BatchEvent final : public EventState {
 VulkanBuffer& vulkan_buffer(BackendBuffer& buffer) { return static_cast<VulkanBuffer&>(buffer); }
 
 }  // namespace
+
+vk::DescriptorSet allocate_descriptor_set(VulkanDevice& device, std::vector<vk::raii::DescriptorPool>& pools,
+                                          vk::DescriptorSetLayout layout) {
+  const VkDescriptorSetLayout raw_layout = layout;
+  for (auto& pool : pools) {
+    VkDescriptorSet set = VK_NULL_HANDLE;
+    const VkDescriptorSetAllocateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, nullptr,
+                                           *pool, 1, &raw_layout};
+    const VkResult result = device.vk_device().getDispatcher()->vkAllocateDescriptorSets(
+        *device.vk_device(), &info, &set);
+    if (result == VK_SUCCESS) return set;
+    if (result != VK_ERROR_OUT_OF_POOL_MEMORY && result != VK_ERROR_FRAGMENTED_POOL) {
+      fail(errc_of(vk::Result(result)), "allocating a descriptor set: {}", vk::to_string(vk::Result(result)));
+    }
+  }
+  const vk::DescriptorPoolSize size{.type = vk::DescriptorType::eStorageBuffer,
+                                    .descriptorCount = sets_per_pool * buffers_per_set};
+  pools.emplace_back(device.vk_device(),
+                     vk::DescriptorPoolCreateInfo{.maxSets = sets_per_pool, .poolSizeCount = 1, .pPoolSizes = &size});
+  return allocate_descriptor_set(device, pools, layout);
+}
+
+void record_dispatch(VulkanDevice& device, const vk::raii::CommandBuffer& commands,
+                     std::vector<vk::raii::DescriptorPool>& pools, const KernelSpec& kernel,
+                     std::span<const ResolvedRange> bindings, std::span<const std::byte> push, Groups groups) {
+  if (groups.x > 0xFFFFFFFFull) {
+    fail(Errc::out_of_range, "kernel '{}': {} workgroups in x exceed 2^32", kernel.name, groups.x);
+  }
+  if (bindings.size() > sets_per_pool * buffers_per_set) {
+    fail(Errc::invalid_argument, "kernel '{}' has too many bindings", kernel.name);
+  }
+  const Pipeline& pipeline = device.pipelines().get(kernel);
+  const vk::DescriptorSet set = allocate_descriptor_set(device, pools, *pipeline.set_layout);
+  std::vector<vk::DescriptorBufferInfo> infos;
+  infos.reserve(bindings.size());
+  for (const ResolvedRange& b : bindings) {
+    infos.push_back({.buffer = vulkan_buffer(*b.buffer).get(), .offset = b.offset, .range = b.bytes});
+  }
+  std::vector<vk::WriteDescriptorSet> writes;
+  for (std::uint32_t i = 0; i < infos.size(); ++i) {
+    writes.push_back({.dstSet = set,
+                      .dstBinding = i,
+                      .descriptorCount = 1,
+                      .descriptorType = vk::DescriptorType::eStorageBuffer,
+                      .pBufferInfo = &infos[i]});
+  }
+  device.vk_device().updateDescriptorSets(writes, {});
+
+  commands.bindPipeline(vk::PipelineBindPoint::eCompute, *pipeline.pipeline);
+  commands.bindDescriptorSets(vk::PipelineBindPoint::eCompute, *pipeline.layout, 0, set, {});
+  if (!push.empty()) {
+    commands.getDispatcher()->vkCmdPushConstants(*commands, *pipeline.layout, VK_SHADER_STAGE_COMPUTE_BIT,
+                                                 0, static_cast<std::uint32_t>(push.size()), push.data());
+  }
+  // One logical dispatch in pieces of at most maxComputeWorkGroupCount[0] groups; the base
+  // keeps gl_WorkGroupID.x contiguous across pieces.
+  const std::uint64_t max_x = device.properties().limits.max_workgroup_count[0];
+  for (std::uint64_t base = 0; base < groups.x; base += max_x) {
+    const auto count = static_cast<std::uint32_t>(std::min(max_x, groups.x - base));
+    commands.dispatchBase(static_cast<std::uint32_t>(base), 0, 0, count, groups.y, groups.z);
+  }
+}
+
+void full_barrier(const vk::raii::CommandBuffer& commands) {
+  const vk::MemoryBarrier barrier{
+      .srcAccessMask = Access::eShaderWrite | Access::eTransferWrite,
+      .dstAccessMask = Access::eShaderRead | Access::eShaderWrite | Access::eTransferRead |
+                       Access::eTransferWrite};
+  commands.pipelineBarrier(Stage::eComputeShader | Stage::eTransfer,
+                           Stage::eComputeShader | Stage::eTransfer, {}, barrier, {}, {});
+}
 
 StreamState::StreamState(VulkanDevice& device)
     : device_(device),
@@ -228,69 +290,20 @@ Event StreamState::copy(VulkanBuffer& src, std::uint64_t src_offset, VulkanBuffe
   return event_for_current_locked();
 }
 
-vk::DescriptorSet StreamState::allocate_set_locked(Batch& batch, vk::DescriptorSetLayout layout) {
-  const VkDescriptorSetLayout raw_layout = layout;
-  for (auto& pool : batch.descriptor_pools) {
-    VkDescriptorSet set = VK_NULL_HANDLE;
-    const VkDescriptorSetAllocateInfo info{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, nullptr,
-                                           *pool, 1, &raw_layout};
-    const VkResult result = device_.vk_device().getDispatcher()->vkAllocateDescriptorSets(
-        *device_.vk_device(), &info, &set);
-    if (result == VK_SUCCESS) return set;
-    if (result != VK_ERROR_OUT_OF_POOL_MEMORY && result != VK_ERROR_FRAGMENTED_POOL) {
-      fail(errc_of(vk::Result(result)), "allocating a descriptor set: {}", vk::to_string(vk::Result(result)));
-    }
-  }
-  const vk::DescriptorPoolSize size{.type = vk::DescriptorType::eStorageBuffer,
-                                    .descriptorCount = sets_per_pool * buffers_per_set};
-  batch.descriptor_pools.emplace_back(
-      device_.vk_device(),
-      vk::DescriptorPoolCreateInfo{.maxSets = sets_per_pool, .poolSizeCount = 1, .pPoolSizes = &size});
-  return allocate_set_locked(batch, layout);
-}
-
 Event StreamState::dispatch(const KernelSpec& kernel, std::span<const ResolvedRange> bindings,
                             std::span<const std::byte> push, Groups groups) {
-  if (groups.x > 0xFFFFFFFFull) {
-    fail(Errc::out_of_range, "kernel '{}': {} workgroups in x exceed 2^32", kernel.name, groups.x);
-  }
-  if (bindings.size() > sets_per_pool * buffers_per_set) {
-    fail(Errc::invalid_argument, "kernel '{}' has too many bindings", kernel.name);
-  }
-  const Pipeline& pipeline = device_.pipelines().get(kernel);
   std::lock_guard lock(mutex_);
   Batch& batch = recording_locked();
-  const vk::DescriptorSet set = allocate_set_locked(batch, *pipeline.set_layout);
-  std::vector<vk::DescriptorBufferInfo> infos;
-  infos.reserve(bindings.size());
-  for (const ResolvedRange& b : bindings) {
-    infos.push_back({.buffer = vulkan_buffer(*b.buffer).get(), .offset = b.offset, .range = b.bytes});
-  }
-  std::vector<vk::WriteDescriptorSet> writes;
-  for (std::uint32_t i = 0; i < infos.size(); ++i) {
-    writes.push_back({.dstSet = set,
-                      .dstBinding = i,
-                      .descriptorCount = 1,
-                      .descriptorType = vk::DescriptorType::eStorageBuffer,
-                      .pBufferInfo = &infos[i]});
-  }
-  device_.vk_device().updateDescriptorSets(writes, {});
-
   begin_command_locked();
-  const auto& commands = current_->commands;
-  commands.bindPipeline(vk::PipelineBindPoint::eCompute, *pipeline.pipeline);
-  commands.bindDescriptorSets(vk::PipelineBindPoint::eCompute, *pipeline.layout, 0, set, {});
-  if (!push.empty()) {
-    commands.getDispatcher()->vkCmdPushConstants(*commands, *pipeline.layout, VK_SHADER_STAGE_COMPUTE_BIT,
-                                                 0, static_cast<std::uint32_t>(push.size()), push.data());
-  }
-  // One logical dispatch in pieces of at most maxComputeWorkGroupCount[0] groups; the base
-  // keeps gl_WorkGroupID.x contiguous across pieces.
-  const std::uint64_t max_x = device_.properties().limits.max_workgroup_count[0];
-  for (std::uint64_t base = 0; base < groups.x; base += max_x) {
-    const auto count = static_cast<std::uint32_t>(std::min(max_x, groups.x - base));
-    commands.dispatchBase(static_cast<std::uint32_t>(base), 0, 0, count, groups.y, groups.z);
-  }
+  record_dispatch(device_, batch.commands, batch.descriptor_pools, kernel, bindings, push, groups);
+  return event_for_current_locked();
+}
+
+Event StreamState::replay(VulkanRecording& recording) {
+  std::lock_guard lock(mutex_);
+  begin_command_locked();
+  current_->commands.executeCommands(recording.commands());
+  recording.replayed_in(current_->id);
   return event_for_current_locked();
 }
 
@@ -321,7 +334,7 @@ void StreamState::wait_batch(std::uint64_t batch, std::chrono::nanoseconds timeo
 // --- the Stream face ---
 
 VulkanStream::VulkanStream(VulkanDevice& device)
-    : Stream(device), state_(guarded("creating a stream", [&] { return std::make_shared<StreamState>(device); })) {}
+    : Stream(device), vulkan_device_(device), state_(guarded("creating a stream", [&] { return std::make_shared<StreamState>(device); })) {}
 
 VulkanStream::~VulkanStream() = default;
 
@@ -343,6 +356,14 @@ Event VulkanStream::do_copy(BackendBuffer& src, std::uint64_t src_offset, Backen
 Event VulkanStream::do_dispatch(const KernelSpec& kernel, std::span<const ResolvedRange> bindings,
                                 std::span<const std::byte> push, Groups groups) {
   return guarded("dispatch", [&] { return state_->dispatch(kernel, bindings, push, groups); });
+}
+
+std::unique_ptr<RecordedWork> VulkanStream::do_begin_recording() {
+  return guarded("begin_recording", [&] { return std::make_unique<VulkanRecording>(vulkan_device_, state_); });
+}
+
+Event VulkanStream::do_replay(RecordedWork& work) {
+  return guarded("replay", [&] { return state_->replay(static_cast<VulkanRecording&>(work)); });
 }
 
 void VulkanStream::do_flush() { guarded("flush", [&] { state_->flush(); }); }

@@ -18,6 +18,18 @@
 
 namespace crossgpu::vulkan {
 
+class VulkanRecording;
+
+// What a batch and a recording share: descriptor sets from growing pools, one dispatch's
+// commands (pipeline, set, push constants, groups in pieces of the device's limit), and the
+// barrier that orders each command after everything before it, for compute and transfer.
+vk::DescriptorSet allocate_descriptor_set(VulkanDevice& device, std::vector<vk::raii::DescriptorPool>& pools,
+                                          vk::DescriptorSetLayout layout);
+void record_dispatch(VulkanDevice& device, const vk::raii::CommandBuffer& commands,
+                     std::vector<vk::raii::DescriptorPool>& pools, const KernelSpec& kernel,
+                     std::span<const ResolvedRange> bindings, std::span<const std::byte> push, Groups groups);
+void full_barrier(const vk::raii::CommandBuffer& commands);
+
 class StreamState : public std::enable_shared_from_this<StreamState> {
  public:
   explicit StreamState(VulkanDevice& device);
@@ -29,6 +41,8 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
              std::uint64_t dst_offset, std::uint64_t bytes);
   Event dispatch(const KernelSpec& kernel, std::span<const ResolvedRange> bindings,
                  std::span<const std::byte> push, Groups groups);
+  // Runs a recording's secondary command buffer inside the current batch.
+  Event replay(VulkanRecording& recording);
   void flush();
   void synchronize();
 
@@ -61,7 +75,6 @@ class StreamState : public std::enable_shared_from_this<StreamState> {
   void retire_locked(std::uint64_t through, bool block, std::chrono::nanoseconds timeout);
   bool idle_locked();
   StagingRing::Slice take_staging_locked(std::uint64_t bytes);
-  vk::DescriptorSet allocate_set_locked(Batch& batch, vk::DescriptorSetLayout layout);
   Event event_for_current_locked();
   std::uint64_t chunk_bytes() const { return ring_.capacity() / 4; }
   // Imports caller memory for a large transfer; nullptr when it should be staged instead.
@@ -93,8 +106,11 @@ class VulkanStream final : public Stream {
                     std::span<const std::byte> push, Groups groups) override;
   void do_flush() override;
   void do_synchronize() override;
+  std::unique_ptr<RecordedWork> do_begin_recording() override;
+  Event do_replay(RecordedWork& work) override;
 
  private:
+  VulkanDevice& vulkan_device_;
   std::shared_ptr<StreamState> state_;
 };
 

@@ -1,0 +1,99 @@
+#include "kernels/cpu_dot.hpp"
+
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "kernels/reference/half.hpp"
+#include "kernels/reference/quant.hpp"
+
+// Function multiversioning: the loader picks the AVX2+FMA clone on CPUs that have them. Other
+// architectures get their baseline vector unit (NEON on arm64) from the plain build.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define CROSSGPU_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define CROSSGPU_SIMD_CLONES
+#endif
+
+namespace crossgpu::kernels::cpu {
+namespace {
+
+constexpr int kLanes = 8;
+
+float f16_at(const std::byte* p) {
+  std::uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return crossgpu::reference::to_float(static_cast<crossgpu::reference::Half>(bits));
+}
+
+float lanes_sum(const float (&lanes)[kLanes]) {
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+CROSSGPU_SIMD_CLONES
+float dot_q8_0(const std::byte* row, const float* x, std::uint64_t blocks) {
+  float total[kLanes] = {};
+  for (std::uint64_t b = 0; b < blocks; ++b, row += 34, x += 32) {
+    const auto* q = reinterpret_cast<const std::int8_t*>(row + 2);
+    float block[kLanes] = {};
+    for (int i = 0; i < 32; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) block[l] += static_cast<float>(q[i + l]) * x[i + l];
+    }
+    const float d = f16_at(row);
+    for (int l = 0; l < kLanes; ++l) total[l] += d * block[l];
+  }
+  return lanes_sum(total);
+}
+
+CROSSGPU_SIMD_CLONES
+float dot_q4_0(const std::byte* row, const float* x, std::uint64_t blocks) {
+  float total[kLanes] = {};
+  for (std::uint64_t b = 0; b < blocks; ++b, row += 18, x += 32) {
+    const auto* q = reinterpret_cast<const std::uint8_t*>(row + 2);
+    float block[kLanes] = {};
+    for (int i = 0; i < 16; i += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        block[l] += static_cast<float>((q[i + l] & 0xF) - 8) * x[i + l] +
+                    static_cast<float>((q[i + l] >> 4) - 8) * x[16 + i + l];
+      }
+    }
+    const float d = f16_at(row);
+    for (int l = 0; l < kLanes; ++l) total[l] += d * block[l];
+  }
+  return lanes_sum(total);
+}
+
+CROSSGPU_SIMD_CLONES
+float dot_f32(const float* a, const float* x, std::uint64_t n) {
+  float lanes[kLanes] = {};
+  std::uint64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) lanes[l] += a[i + l] * x[i + l];
+  }
+  for (; i < n; ++i) lanes[0] += a[i] * x[i];
+  return lanes_sum(lanes);
+}
+
+}  // namespace
+
+float dot_weights(WeightType type, const std::byte* row, const float* x, std::uint64_t cols) {
+  switch (type) {
+    case WeightType::q8_0: return dot_q8_0(row, x, cols / 32);
+    case WeightType::q4_0: return dot_q4_0(row, x, cols / 32);
+    case WeightType::f32: {
+      thread_local std::vector<float> plain;
+      plain.resize(cols);
+      std::memcpy(plain.data(), row, cols * sizeof(float));  // rows may be unaligned
+      return dot_f32(plain.data(), x, cols);
+    }
+    default: {
+      // f16 and the k-quants: decode the row once, then one SIMD dot.
+      thread_local std::vector<float> decoded;
+      decoded.resize(cols);
+      reference::dequantize_row(type, {row, row_bytes(type, cols)}, decoded);
+      return dot_f32(decoded.data(), x, cols);
+    }
+  }
+}
+
+}  // namespace crossgpu::kernels::cpu
