@@ -50,14 +50,16 @@ std::shared_ptr<Device> cpu_device() {
 }
 
 // Stages cut at `cuts` (layer indices), each on devices[i % devices.size()].
+// recorded: decode through the stages' recorded programs (fused kernels); else op by op, the
+// composition of the ops that the reference is made of.
 Pipeline make_pipeline(const LoadedModel& m, const std::vector<std::shared_ptr<Device>>& devices,
-                       const std::vector<std::uint32_t>& cuts) {
+                       const std::vector<std::uint32_t>& cuts, bool recorded = true) {
   std::vector<std::unique_ptr<LlamaStage>> stages;
   std::uint32_t first = 0;
   for (std::size_t i = 0; i <= cuts.size(); ++i) {
     const std::uint32_t end = i < cuts.size() ? cuts[i] : m.config.layers;
     StageRange range{first, end, i == 0, i == cuts.size()};
-    StageOptions options{.context = 64, .max_batch = 16};
+    StageOptions options{.context = 64, .max_batch = 16, .recorded_decode = recorded};
     stages.push_back(std::make_unique<LlamaStage>(m.config, m.file, devices[i % devices.size()], range, options));
     first = end;
   }
@@ -98,8 +100,9 @@ TEST_P(LlmForward, MatchesTheCpuDevice) {
   const auto cpu = cpu_device();
   ASSERT_TRUE(cpu);
   const auto model = make_model(type);
-  Pipeline reference = make_pipeline(*model, {cpu}, {});
+  Pipeline reference = make_pipeline(*model, {cpu}, {}, /*recorded=*/false);
   Pipeline tested = make_pipeline(*model, {device}, {});
+  ASSERT_TRUE(tested.stages().front()->decodes_recorded());
   const GreedyRun want = greedy(reference);
   const GreedyRun got = greedy(tested);
   EXPECT_EQ(got.tokens, want.tokens);
@@ -134,6 +137,27 @@ TEST_P(LlmStages, OnOneDeviceGiveTheSameLogits) {
   const GreedyRun b = greedy(split);
   EXPECT_EQ(a.tokens, b.tokens);
   for (std::size_t i = 0; i < a.logits.size(); ++i) EXPECT_EQ(a.logits[i], b.logits[i]) << "pass " << i;
+}
+
+// The recorded decode step (fused kernels, replayed) gives the tokens of the op-by-op step on the
+// same device, and its program has the expected shape: six dispatches per layer and the head.
+TEST_P(LlmStages, RecordedDecodeMatchesOpByOp) {
+  const auto device = testing::devices().at(GetParam());
+  const auto model = make_model(WeightType::q8_0);
+  Pipeline op_by_op = make_pipeline(*model, {device}, {}, /*recorded=*/false);
+  Pipeline recorded = make_pipeline(*model, {device}, {1});
+  const GreedyRun a = greedy(op_by_op, 8);
+  const GreedyRun b = greedy(recorded, 8);
+  EXPECT_EQ(a.tokens, b.tokens);
+  for (std::size_t i = 0; i < a.logits.size(); ++i) {
+    EXPECT_LT(relative_error(b.logits[i], a.logits[i]), 2e-3) << "pass " << i;
+  }
+  EXPECT_FALSE(op_by_op.stages().front()->decodes_recorded());
+  const auto& first = *recorded.stages().front();
+  const auto& last = *recorded.stages().back();
+  // Embedding + 6 per layer (7 where attention is split; not at context 64); 6 per layer + head.
+  EXPECT_EQ(first.decode_dispatches(), 1 + 6 * (first.range().end_layer - first.range().first_layer));
+  EXPECT_EQ(last.decode_dispatches(), 6 * (last.range().end_layer - last.range().first_layer) + 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryDevice, LlmStages, testing::every_device(), testing::device_param_name);

@@ -208,13 +208,108 @@ TEST_P(AttentionTest, BadRopeArgumentsAreRejected) {
   EXPECT_EQ(download<float>(x, 64), std::vector<float>(64, 7.0f));
 }
 
+// rope_kv and attention_at: the position is read from a device buffer (as a recorded decode step
+// does), against the reference at that position; a position past `max` is clamped to it.
+class DevicePositionTest : public testing::DeviceOpsTest {
+ protected:
+  void check_rope_kv(const ops::RopeKvShape& s, std::uint32_t position, std::uint64_t max_pos) {
+    SCOPED_TRACE(::testing::Message() << "rope_kv heads " << s.heads << "/" << s.kv_heads << " dim "
+                                      << s.head_dim << " at " << position << " max " << max_pos);
+    const std::uint64_t dim = s.head_dim, kv_row = s.kv_heads * dim;
+    const std::uint64_t stride = (s.heads + 2 * s.kv_heads) * dim;
+    const std::uint64_t cache_n = (max_pos + s.tokens) * kv_row;
+    const auto qkv = rng.floats(s.tokens * stride);
+    const auto k0 = rng.floats(cache_n), v0 = rng.floats(cache_n);
+    Buffer dqkv = upload(qkv, 8);
+    Buffer dk = upload(k0, 4), dv = upload(v0, 12);
+    Buffer dpos = upload(std::vector<std::uint32_t>{99, position}, 0);
+    ops::rope_kv(stream(), {dqkv, 8}, {dk, 4}, {dv, 12}, s, {{dpos, 4}, max_pos}).wait();
+    const std::uint64_t pos = std::min<std::uint64_t>(position, max_pos);
+    auto want_qkv = qkv;
+    auto want_k = k0, want_v = v0;
+    for (std::uint64_t t = 0; t < s.tokens; ++t) {
+      float* row = want_qkv.data() + t * stride;
+      std::span<float> q(row, s.heads * dim), k(row + s.heads * dim, kv_row), v(row + s.heads * dim + kv_row, kv_row);
+      std::vector<float> key(k.begin(), k.end());
+      reference::rope(q, 1, s.heads, dim, pos + t, s.freq_base, s.mode == RopeMode::neox);
+      reference::rope(key, 1, s.kv_heads, dim, pos + t, s.freq_base, s.mode == RopeMode::neox);
+      std::copy(key.begin(), key.end(), want_k.begin() + static_cast<std::ptrdiff_t>((pos + t) * kv_row));
+      std::copy(v.begin(), v.end(), want_v.begin() + static_cast<std::ptrdiff_t>((pos + t) * kv_row));
+    }
+    const double tolerance = kEps32 * (64 + 4 * static_cast<double>(pos + s.tokens)) * 2;
+    auto tol = [tolerance](std::size_t) { return tolerance; };
+    EXPECT_TRUE(all_close(download<float>(dqkv, qkv.size(), 8), want_qkv, tol));
+    EXPECT_TRUE(all_close(download<float>(dk, cache_n, 4), want_k, tol));
+    EXPECT_TRUE(testing::all_equal(download<float>(dv, cache_n, 12), want_v));  // copied exactly
+  }
+
+  void check_attention_at(const AttentionShape& shape, std::uint32_t position, std::uint64_t max_pos) {
+    SCOPED_TRACE(::testing::Message() << "attention_at heads " << shape.heads << "/" << shape.kv_heads
+                                      << " at " << position << " max " << max_pos);
+    AttentionShape s = shape;
+    s.start_pos = std::min<std::uint64_t>(position, max_pos);
+    const std::uint64_t n = s.tokens * s.heads * s.head_dim;
+    const std::uint64_t cache_n = (max_pos + s.tokens) * s.kv_heads * s.head_dim;
+    const auto q = rng.floats(n), k = rng.floats(cache_n), v = rng.floats(cache_n);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+    Buffer dq = upload(q, 4), dk = upload(k), dv = upload(v, 8);
+    Buffer dout = device().allocate(n * 4);
+    Buffer dpos = upload(std::vector<std::uint32_t>{position});
+    const std::uint64_t scratch_bytes = ops::attention_at_scratch_bytes(shape, max_pos);
+    Buffer scratch = device().allocate(std::max<std::uint64_t>(scratch_bytes, 4));
+    ops::attention_at(stream(), {dq, 4}, dk, {dv, 8}, dout, shape, scale, {dpos, max_pos}, scratch).wait();
+    std::vector<float> want(n);
+    const std::uint64_t used = (s.start_pos + s.tokens) * s.kv_heads * s.head_dim;
+    reference::attention(q, std::span(k).first(used), std::span(v).first(used), want,
+                         {s.tokens, s.heads, s.kv_heads, s.head_dim, s.start_pos}, scale);
+    const double tolerance = kEps32 * (64 + 8 * scale * s.head_dim + 4 * std::sqrt(double(s.start_pos + 1)));
+    EXPECT_TRUE(all_close(download<float>(dout, n), want, [tolerance](std::size_t) { return tolerance; }));
+  }
+};
+
+TEST_P(DevicePositionTest, RopeKvRotatesQueriesAndWritesTheCacheAtThePosition) {
+  check_rope_kv({.tokens = 1, .heads = 8, .kv_heads = 2, .head_dim = 64, .freq_base = 10000.0f}, 37, 100);
+  check_rope_kv({.tokens = 1, .heads = 4, .kv_heads = 4, .head_dim = 128, .freq_base = 500000.0f,
+                 .mode = RopeMode::neox}, 0, 10);
+  check_rope_kv({.tokens = 3, .heads = 4, .kv_heads = 1, .head_dim = 16, .freq_base = 10000.0f}, 5, 20);
+  check_rope_kv({.tokens = 1, .heads = 2, .kv_heads = 2, .head_dim = 32, .freq_base = 10000.0f}, 4000, 63);  // clamped
+}
+
+TEST_P(DevicePositionTest, AttentionAtMatchesAttentionAtThePosition) {
+  const AttentionShape one{.tokens = 1, .heads = 8, .kv_heads = 2, .head_dim = 64};
+  check_attention_at(one, 0, 511);
+  check_attention_at(one, 300, 511);
+  check_attention_at(one, 4095, 4095);  // a context split across workgroups
+  check_attention_at({.tokens = 1, .heads = 4, .kv_heads = 4, .head_dim = 128}, 9999, 700);  // clamped
+}
+
+TEST_P(DevicePositionTest, BadOperandsAreRejected) {
+  Buffer qkv = device().allocate(4 * 64 * 4), cache = device().allocate(8 * 2 * 16 * 4);
+  Buffer pos = device().allocate(4);
+  const ops::RopeKvShape s{.tokens = 1, .heads = 2, .kv_heads = 1, .head_dim = 16};
+  Stream& st = stream();
+  EXPECT_TRUE(throws_errc([&] { ops::rope_kv(st, qkv, cache, cache, s, {pos, 3}); }, Errc::invalid_argument));
+  Buffer v = device().allocate(8 * 2 * 16 * 4);
+  EXPECT_TRUE(throws_errc([&] { ops::rope_kv(st, qkv, cache, v, s, {pos, 100}); }, Errc::out_of_range));
+  EXPECT_TRUE(throws_errc([&] { ops::rope_kv(st, qkv, cache, v, {.tokens = 1, .heads = 2, .kv_heads = 1, .head_dim = 15},
+                                             {pos, 3}); }, Errc::invalid_argument));
+  EXPECT_TRUE(throws_errc([&] { ops::rope_kv(st, qkv, cache, v, s, {{pos, 2}, 3}); }, Errc::misaligned));
+  EXPECT_TRUE(throws_errc(
+      [&] {
+        ops::attention_at(st, qkv, cache, v, qkv, {.tokens = 1, .heads = 2, .kv_heads = 1, .head_dim = 16}, 0.25f,
+                          {pos, 3}, pos);
+      },
+      Errc::invalid_argument));  // out over q
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, DevicePositionTest, testing::every_device(), testing::device_param_name);
 INSTANTIATE_TEST_SUITE_P(Devices, RopeTest, testing::every_device(), testing::device_param_name);
 INSTANTIATE_TEST_SUITE_P(Devices, AttentionTest, testing::every_device(),
                          testing::device_param_name);
 
 // The kernels are reachable by name, which is how a remote dispatch names them.
 TEST(AttentionKernels, AreRegistered) {
-  for (const char* name : {"rope_f32", "attention_f32", "attention_combine_f32"}) {
+  for (const char* name : {"rope_f32", "attention_f32", "attention_combine_f32", "attention_at_f32", "rope_kv_f32"}) {
     EXPECT_NE(kernels::find_kernel(name), nullptr) << name;
   }
 }
