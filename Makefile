@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build demo test bench test-sanitize fuzz test-arm64 clean
+.PHONY: all deps configure build demo test bench bench-llm test-sanitize fuzz test-arm64 clean
 
 all: build
 
@@ -35,6 +35,33 @@ bench: build
 	./$(BUILD)/bench/crossgpu-remote-bench --json $(BUILD)/remote-bench-results.json
 	./$(BUILD)/bench/crossgpu-llm-bench --json $(BUILD)/llm-bench-results.json
 	./$(BUILD)/bench/crossgpu-telemetry-bench --seconds 20 --json $(BUILD)/telemetry-bench-results.json
+
+# crossgpu against llama.cpp (node-llama-cpp's prebuilt Vulkan and CPU backends, pinned, installed
+# into build/npm-bench) on the same generated GGUF files, devices, prompts and token counts:
+# the demo model, the 96.6 MB bench shape, and on a machine with a GPU the 8 x 4096 shapes.
+# Never part of make test. Tables on stdout, JSON in build/llm-vs-llamacpp-*/.
+NODE_LLAMA_CPP ?= 3.21.1
+LLM_SHAPE_BENCH := --layers 8 --embedding 1024 --ffn 2816 --heads 16 --kv-heads 4
+LLM_SHAPE_LARGE := --layers 8 --embedding 4096 --ffn 14336 --heads 32 --kv-heads 8 --gpus-only
+bench-llm: build
+	@mkdir -p $(BUILD)/npm-bench
+	@test -f $(BUILD)/npm-bench/node_modules/node-llama-cpp/package.json || \
+	  (cd $(BUILD)/npm-bench && npm i -E --ignore-scripts --no-audit --no-fund node-llama-cpp@$(NODE_LLAMA_CPP)) || \
+	  echo "bench-llm: node-llama-cpp could not be installed; llama.cpp's side will be reported missing"
+	node bench/llm-vs-llamacpp.mjs --out $(BUILD)/llm-vs-llamacpp-demo -- --stages 1 \
+	  --layers 8 --embedding 512 --ffn 1536 --heads 8 --kv-heads 4 --prompt-tokens 64 --decode-tokens 64 --repeats 3
+	node bench/llm-vs-llamacpp.mjs --out $(BUILD)/llm-vs-llamacpp-bench -- --stages 1 $(LLM_SHAPE_BENCH) \
+	  --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
+	@if $(BUILD)/src/apps/crossgpu devices 2>/dev/null | grep -qE ' (discrete|integrated)'; then \
+	  for t in q8_0 q4_0 q4_k; do \
+	    node bench/llm-vs-llamacpp.mjs --out $(BUILD)/llm-vs-llamacpp-$$t -- --stages 1 $(LLM_SHAPE_LARGE) --type $$t \
+	      --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3 || exit 1; \
+	  done; \
+	  node bench/llm-vs-llamacpp.mjs --out $(BUILD)/llm-vs-llamacpp-ctx4096 -- --stages 1 $(LLM_SHAPE_LARGE) \
+	    --type q8_0 --prompt-tokens 3968 --decode-tokens 64 --batch 512 --repeats 2; \
+	  node bench/llm-vs-llamacpp.mjs --out $(BUILD)/llm-vs-llamacpp-prefill -- --stages 1 $(LLM_SHAPE_LARGE) \
+	    --type q8_0 --prompt-tokens 512 --decode-tokens 16 --batch 512 --repeats 3; \
+	else echo "bench-llm: no GPU: the 8 x 4096 shapes are left out"; fi
 
 # ASan + UBSan (LeakSanitizer included) over the whole suite, lavapipe and validation layers too.
 # The Python and Java suites are left out: an instrumented module inside an uninstrumented python3

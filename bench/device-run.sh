@@ -8,6 +8,11 @@ set -uo pipefail
 bundle="$1"; out="$2"; mode="${3:-full}"
 for f in "$bundle"/gl/*.deb; do dpkg -x "$f" / ; done
 ldconfig
+# The NVIDIA driver's Vulkan ICD where the image keeps it (the loader's default search misses it).
+icd=$(ls /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json 2>/dev/null | head -n 1)
+if [ -n "$icd" ]; then
+  export VK_DRIVER_FILES="$icd"
+fi
 mkdir -p /tmp/peer && tar -C /tmp/peer -xJf "$bundle/peer.tar.xz"
 export PATH=/tmp/peer/bin:$PATH
 export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -15,17 +20,19 @@ bin="$bundle/bin"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 if [ "$mode" != quick ]; then
   for t in test_ops_weights test_llm_forward test_ops_attention test_device_dispatch; do
-    CROSSGPU_VULKAN_VALIDATION=1 "$bin/$t" --gtest_brief=1 > "$out/$t.log" 2>&1; echo "$t rc=$?"
+    CROSSGPU_VULKAN_VALIDATION=1 "$bin/$t" --gtest_brief=1 >> "$out/tests.log" 2>&1; echo "$t rc=$?" | tee -a "$out/tests.log"
   done
 fi
-"$bin/crossgpu-bench" --skip-transfers --gpus-only --json "$out/kernels.json" > "$out/kernels.txt" 2>&1 || true
+"$bin/crossgpu-bench" --skip-transfers --json "$out/kernels.json" > "$out/kernels.txt" 2>&1 || true
 grep -E "matvec_(fused|weights)" "$out/kernels.txt"
 run() {  # name, crossgpu-llm-bench options
   local name="$1"; shift
   node bench/llm-vs-llamacpp.mjs --out "/tmp/lvl-$name" --peer /tmp/peer --bench "$bin/crossgpu-llm-bench" -- \
-    --gpus-only --stages 1 "$@" > "$out/$name.txt" 2>&1
-  cp "/tmp/lvl-$name/llm-vs-llamacpp.json" "$out/$name.json" 2>/dev/null
-  tail -n 6 "$out/$name.txt"
+    --gpus-only --stages 1 "$@" > "/tmp/$name.txt" 2>&1
+  mkdir -p /tmp/results && cp "/tmp/lvl-$name/llm-vs-llamacpp.json" "/tmp/results/$name.json" 2>/dev/null
+  cp "/tmp/lvl-$name/crossgpu.json" "/tmp/results/$name.crossgpu.json" 2>/dev/null
+  { echo "== $name"; cat "/tmp/$name.txt"; } >> "$out/runs.txt"
+  tail -n 5 "/tmp/$name.txt"
 }
 shape=(--layers 8 --embedding 4096 --ffn 14336 --heads 32 --kv-heads 8)
 run q8_0-ctx128 "${shape[@]}" --type q8_0 --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
@@ -36,3 +43,4 @@ if [ "$mode" != quick ]; then
   run q8_0-ctx4096 "${shape[@]}" --type q8_0 --prompt-tokens 3968 --decode-tokens 64 --batch 512 --repeats 2
   run bench-q8_0 --layers 8 --embedding 1024 --ffn 2816 --heads 16 --kv-heads 4 --type q8_0 --prompt-tokens 64 --decode-tokens 128 --batch 64 --repeats 3
 fi
+tar -C /tmp -cf "$out/results.tar" results 2>/dev/null

@@ -68,6 +68,8 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--decode-tokens", o.run.decode_tokens, "tokens decoded (greedy) per timed run")
       ->capture_default_str();
   app.add_option("--batch", o.run.batch, "tokens per prefill pass")->capture_default_str();
+  app.add_flag("--op-by-op", [&o](std::int64_t) { o.run.recorded_decode = false; },
+               "decode op by op instead of replaying the recorded stage program");
   app.add_option("--repeats", o.run.repeats, "timed runs per measurement; the median is reported")
       ->capture_default_str();
   app.add_option("--model-dir", o.model_dir,
@@ -366,7 +368,8 @@ json run_info(int argc, char** argv, const Options& o) {
   gethostname(host, sizeof(host) - 1);
   return {{"tool", "crossgpu-llm-bench"}, {"date", utc_now()}, {"host", host}, {"command", command},
           {"preset", o.preset}, {"prompt_tokens", o.run.prompt_tokens}, {"decode_tokens", o.run.decode_tokens},
-          {"batch", o.run.batch}, {"repeats", o.run.repeats}, {"stages", o.stages}};
+          {"batch", o.run.batch}, {"repeats", o.run.repeats}, {"stages", o.stages},
+          {"recorded_decode", o.run.recorded_decode}};
 }
 
 std::vector<std::shared_ptr<Device>> selected_devices(const Registry& registry, const Options& o) {

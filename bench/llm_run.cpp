@@ -17,7 +17,8 @@ model::Pipeline build_pipeline(const BenchModel& m, const std::vector<std::share
   if (n == 0 || n > layers) fail(Errc::invalid_argument, "{} stages for a model of {} layers", n, layers);
   // The context covers the prompt and every decoded token; the warm-up reuses the same positions.
   const model::StageOptions options{.context = settings.prompt_tokens + settings.decode_tokens + 1,
-                                    .max_batch = settings.batch};
+                                    .max_batch = settings.batch,
+                                    .recorded_decode = settings.recorded_decode};
   std::vector<std::unique_ptr<model::LlamaStage>> stages;
   for (std::uint32_t i = 0; i < n; ++i) {
     const model::StageRange range{i * layers / n, (i + 1) * layers / n, i == 0, i + 1 == n};

@@ -18,6 +18,7 @@ struct RunSettings {
   std::uint32_t prompt_tokens = 64;
   std::uint32_t decode_tokens = 32;  // decode passes timed per run
   std::uint32_t batch = 32;          // tokens per prefill pass
+  bool recorded_decode = true;       // false: decode op by op (to measure what recording gains)
   int repeats = 1;                   // timed runs; the median is reported
 };
 

@@ -63,6 +63,8 @@ float dot_q4_0(const std::byte* row, const float* x, std::uint64_t blocks) {
   return lanes_sum(total);
 }
 
+}  // namespace
+
 CROSSGPU_SIMD_CLONES
 float dot_f32(const float* a, const float* x, std::uint64_t n) {
   float lanes[kLanes] = {};
@@ -73,8 +75,6 @@ float dot_f32(const float* a, const float* x, std::uint64_t n) {
   for (; i < n; ++i) lanes[0] += a[i] * x[i];
   return lanes_sum(lanes);
 }
-
-}  // namespace
 
 float dot_weights(WeightType type, const std::byte* row, const float* x, std::uint64_t cols) {
   switch (type) {

@@ -17,4 +17,7 @@ namespace crossgpu::kernels::cpu {
 // (row_bytes(type, cols) bytes); cols is a multiple of block_elements(type).
 float dot_weights(WeightType type, const std::byte* row, const float* x, std::uint64_t cols);
 
+// sum over i < n of a[i] * x[i], in eight f32 lanes.
+float dot_f32(const float* a, const float* x, std::uint64_t n);
+
 }  // namespace crossgpu::kernels::cpu

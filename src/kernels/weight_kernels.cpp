@@ -1,6 +1,6 @@
 // The weight kernels (push_constants_weights.hpp): matvec / matmul against a weight matrix in a
 // ggml format, and the embedding lookup. The CPU functions dequantize with the reference
-// (kernels/reference/quant.hpp) row by row and accumulate in double.
+// (kernels/reference/quant.hpp) row by row, or decode in registers (cpu_dot.hpp), and sum in f32 SIMD lanes.
 #include <algorithm>
 #include <array>
 #include <string>
@@ -113,12 +113,7 @@ void matmul_weights_cpu(const CpuKernelArgs& args) {
     std::vector<float> row(p.cols);
     for (std::uint64_t r = begin; r < end; ++r) {
       reference::dequantize_row(type, w.subspan(r * row_bytes, row_bytes), row);
-      for (std::uint64_t t = 0; t < tokens; ++t) {
-        const auto xt = x.row(t);
-        double sum = 0.0;
-        for (std::uint64_t c = 0; c < p.cols; ++c) sum += static_cast<double>(row[c]) * xt[c];
-        y(t, r) = static_cast<float>(sum);
-      }
+      for (std::uint64_t t = 0; t < tokens; ++t) y(t, r) = cpu::dot_f32(row.data(), x.row(t).data(), p.cols);
     }
   });
 }
