@@ -113,7 +113,12 @@ void run_weight_kernel_bench(const std::vector<std::shared_ptr<Device>>& devices
           ops::matvec_weights(s, w, x, y, shape.rows, shape.cols, type).wait();
         });
         ops::FusedMatvec job{.w = w, .segments = {{0, shape.rows, type}}, .cols = shape.cols, .x = x, .y = y};
-        run_kernel("matvec_fused", [&] { ops::matvec_fused(s, job).wait(); });
+        job.mapping = ops::RowMapping::invocation_per_row;
+        run_kernel("matvec_fused rows", [&] { ops::matvec_fused(s, job).wait(); });
+        if (device.properties().caps.subgroup_arithmetic) {
+          job.mapping = ops::RowMapping::subgroup_per_row;
+          run_kernel("matvec_fused subgroups", [&] { ops::matvec_fused(s, job).wait(); });
+        }
       }
     }
   }

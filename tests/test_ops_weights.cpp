@@ -248,9 +248,23 @@ struct FusedCase {
   bool norm, swiglu, accumulate;
 };
 
+// Both mappings of rows onto invocations where the device has subgroups (lavapipe runs the GPU
+// one too), the automatic one elsewhere.
+std::vector<ops::RowMapping> mappings_of(const Device& device) {
+  if (device.properties().caps.subgroup_arithmetic) {
+    return {ops::RowMapping::subgroup_per_row, ops::RowMapping::invocation_per_row};
+  }
+  return {ops::RowMapping::automatic};
+}
+
 class FusedMatvecTest : public WeightOpsTest {
  protected:
   void check_fused(const FusedCase& c) {
+    for (ops::RowMapping mapping : mappings_of(device())) check_fused(c, mapping);
+  }
+
+  void check_fused(const FusedCase& c, ops::RowMapping mapping) {
+    SCOPED_TRACE(::testing::Message() << "mapping " << static_cast<int>(mapping));
     SCOPED_TRACE(::testing::Message() << "matvec_fused " << c.types.size() << " segments, cols "
                                       << c.cols << (c.norm ? " norm" : "") << (c.swiglu ? " swiglu" : "")
                                       << (c.accumulate ? " accumulate" : ""));
@@ -282,6 +296,7 @@ class FusedMatvecTest : public WeightOpsTest {
     job.eps = 1e-5f;
     job.swiglu = c.swiglu;
     job.accumulate = c.accumulate;
+    job.mapping = mapping;
     ops::matvec_fused(stream(), job).wait();
 
     // x' and the products in double, with tolerances as in expected_products.

@@ -173,7 +173,12 @@ struct FusedMapping {
 FusedMapping fused_mapping(const Device& device, const FusedMatvec& job) {
   const DeviceProperties& props = device.properties();
   const std::uint32_t subgroup = props.limits.subgroup_size;
-  const bool rows_mapping = !(props.type != DeviceType::cpu && props.caps.subgroup_arithmetic && subgroup > 0);
+  const bool subgroups = props.caps.subgroup_arithmetic && subgroup > 0;
+  if (job.mapping == RowMapping::subgroup_per_row && !subgroups) {
+    fail(Errc::unsupported, "ops::matvec_fused: device '{}' has no subgroup arithmetic", props.name);
+  }
+  const bool rows_mapping = job.mapping == RowMapping::automatic ? !(props.type != DeviceType::cpu && subgroups)
+                                                                 : job.mapping == RowMapping::invocation_per_row;
   const std::uint64_t rows_per_group =
       rows_mapping ? kernels::kFusedMatvecThreads : std::max<std::uint32_t>(1, kernels::kFusedMatvecThreads / subgroup);
   const bool one_type = std::all_of(job.segments.begin(), job.segments.end(), [&](const WeightSegment& s) {

@@ -50,6 +50,9 @@ struct WeightSegment {
 // - accumulate: y += ... instead of y = ... (a residual add).
 // Runs on every device: a subgroup per row on GPUs with subgroup arithmetic, an invocation per
 // row elsewhere (CPU-like devices such as lavapipe, where that is the faster mapping).
+// How matvec_fused maps rows onto invocations (automatic: from the device's properties).
+enum class RowMapping { automatic, subgroup_per_row, invocation_per_row };
+
 struct FusedMatvec {
   TensorRef w;
   std::vector<WeightSegment> segments;
@@ -60,6 +63,9 @@ struct FusedMatvec {
   float eps = 1e-5f;
   bool swiglu = false;
   bool accumulate = false;
+  // Tests and benches pin a mapping; subgroup_per_row on a device without subgroup arithmetic
+  // is Errc::unsupported.
+  RowMapping mapping = RowMapping::automatic;
 };
 
 // Errc::unsupported when the packed matrices exceed one binding of the device

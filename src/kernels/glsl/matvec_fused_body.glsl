@@ -3,12 +3,13 @@
 // SwiGLU of two segments folded in, and the residual add folded in. Push constants:
 // kernels/push_constants_weights.hpp FusedMatvecPush, which states the contract.
 //
-// Work is cut in 32-element units of a row (a q8_0 or q4_0 block, a k-quant sub-block); each
-// unit's block header is decoded once. Two mappings of rows onto invocations, one source:
-// - matvec_fused.comp (GPUs): one subgroup per row; its lanes take the row's units in turn, so
-//   a subgroup reads consecutive blocks, and the partial sums meet in one subgroupAdd (no
-//   shared memory, no barrier). rows_per_group is local size / subgroup size, set by the host;
-//   the loop below stays correct for any subgroup size.
+// Work is cut in 32-element units of a row (a q8_0 or q4_0 block, a k-quant sub-block). Two
+// mappings of rows onto invocations, one source:
+// - matvec_fused.comp (GPUs): one subgroup per row; eight neighbouring lanes share a unit, one
+//   quad (4 elements, one 32-bit word of q8_0) each, so that a subgroup reads consecutive words
+//   (coalesced) and a block header is one broadcast load; the partial sums meet in one
+//   subgroupAdd (no shared memory, no barrier). rows_per_group is local size / subgroup size,
+//   set by the host; the loop below stays correct for any subgroup size.
 // - matvec_fused_rows.comp (ROW_PER_INVOCATION; CPU-like devices such as lavapipe, where
 //   invocations are SIMD lanes of one core): one invocation per row, so that x is read at the
 //   same address by every lane (a broadcast) and nothing is reduced across lanes.
@@ -207,10 +208,43 @@ float squares(uint first, uint step) {
 const uint FIRST_UNIT = 0u;
 const uint UNIT_STEP = 1u;
 float row_total(float v) { return v; }
+// The whole row, unit by unit (each unit's block header decoded once).
+float lane_share(uint type, uint row, bool norm) { return units_dot_of(type, row, 0u, 1u, norm); }
 #else
 #define FIRST_UNIT gl_SubgroupInvocationID
 #define UNIT_STEP gl_SubgroupSize
 float row_total(float v) { return subgroupAdd(v); }
+
+// Quads lane, lane + subgroup size, ... of the row (quad q: elements 4q .. 4q + 3).
+float quads_dot(uint type, uint row, bool norm) {
+  const uint quads = (p.cols + UNIT - 1u) / UNIT * 8u;
+  const bool plain = type == WT_F32 || type == WT_F16;
+  vec4 acc = vec4(0.0);
+  for (uint q = gl_SubgroupInvocationID; q < quads; q += gl_SubgroupSize) {
+    const vec4 xv = plain ? xq_checked(4u * q, norm) : xq(4u * q, norm);
+    acc = fma(decode_quad(type, row, q / 8u, q % 8u, p.cols), xv, acc);
+  }
+  return sum4(acc);
+}
+
+float lane_share(uint type, uint row, bool norm) {
+  if (norm) {
+    switch (type) {
+      case WT_Q8_0: return quads_dot(WT_Q8_0, row, true);
+      case WT_Q4_0: return quads_dot(WT_Q4_0, row, true);
+      case WT_Q4_K: return quads_dot(WT_Q4_K, row, true);
+      case WT_Q6_K: return quads_dot(WT_Q6_K, row, true);
+      default: return quads_dot(type, row, true);
+    }
+  }
+  switch (type) {
+    case WT_Q8_0: return quads_dot(WT_Q8_0, row, false);
+    case WT_Q4_0: return quads_dot(WT_Q4_0, row, false);
+    case WT_Q4_K: return quads_dot(WT_Q4_K, row, false);
+    case WT_Q6_K: return quads_dot(WT_Q6_K, row, false);
+    default: return quads_dot(type, row, false);
+  }
+}
 #endif
 
 uint seg_rows(uint s) { return s == 0u ? p.rows0 : (s == 1u ? p.rows1 : p.rows2); }
@@ -221,11 +255,9 @@ uint seg_offset(uint s) { return s == 0u ? p.w_offset0 : (s == 1u ? p.w_offset1 
 float row_value(uint seg, uint r, bool norm, bool swiglu, float scale) {
   const uint type = FIXED_TYPE == ANY ? seg_type(seg) : FIXED_TYPE;
   const uint up_type = FIXED_TYPE == ANY ? p.type1 : FIXED_TYPE;
-  float value = scale * row_total(units_dot_of(type, seg_offset(seg) + r * row_bytes_of(type, p.cols),
-                                               FIRST_UNIT, UNIT_STEP, norm));
+  float value = scale * row_total(lane_share(type, seg_offset(seg) + r * row_bytes_of(type, p.cols), norm));
   if (swiglu) {
-    const float up = scale * row_total(units_dot_of(up_type, p.w_offset1 + r * row_bytes_of(up_type, p.cols),
-                                                    FIRST_UNIT, UNIT_STEP, norm));
+    const float up = scale * row_total(lane_share(up_type, p.w_offset1 + r * row_bytes_of(up_type, p.cols), norm));
     value = value / (1.0 + exp(-value)) * up;
   }
   return value;
