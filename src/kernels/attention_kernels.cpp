@@ -1,14 +1,18 @@
 // The transformer kernels: RoPE (rope_f32) and causal grouped-query attention over a KV cache
 // (attention_f32, and attention_combine_f32 for contexts split across workgroups). The CPU
-// functions call the reference (kernels/reference/attention_reference.hpp) on slices of the
-// bindings, covering exactly the dispatched workgroups, like the other *_kernels.cpp.
+// functions cover exactly the dispatched workgroups, like the other *_kernels.cpp: RoPE and the
+// combine pass call the reference (kernels/reference/attention_reference.hpp) on slices of the
+// bindings; attention runs in f32 with SIMD dot products and the shader's online softmax (the
+// reference's double sums made it the CPU device's slowest op at long contexts).
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
 #include "core/thread_pool.hpp"
 #include "crossgpu_kernels_spirv.hpp"
 #include "kernels/cpu_binding.hpp"
+#include "kernels/cpu_dot.hpp"
 #include "kernels/kernels.hpp"
 #include "kernels/push_constants_attention.hpp"
 #include "kernels/reference/attention_reference.hpp"
@@ -51,13 +55,6 @@ Range chunk_range(const AttentionPush& p, std::uint64_t row, std::uint64_t split
   return {begin, std::min<std::uint64_t>(begin + p.chunk, context)};
 }
 
-void write_partial(const reference::AttentionPartial& part, std::span<float> out) {
-  const std::size_t dim = part.acc.size();
-  for (std::size_t d = 0; d < dim; ++d) out[d] = static_cast<float>(part.acc[d]);
-  out[dim] = static_cast<float>(part.max);
-  out[dim + 1] = static_cast<float>(part.sum);
-}
-
 // The queries rotated in place, the keys rotated into the cache, the values copied, at the
 // position the device buffer names (clamped as the shader does).
 void rope_kv_cpu(const CpuKernelArgs& args) {
@@ -91,6 +88,37 @@ void rope_kv_cpu(const CpuKernelArgs& args) {
   }
 }
 
+// One query row over positions [range.begin, range.end) of its KV head in f32, with the online
+// softmax the shader uses (the reference, in double, is what tests compare both with). Writes
+// the normalized row (dim floats), or the partial (acc, max, sum) for the combine pass.
+void attend_f32(const float* q, const float* k, const float* v, std::uint64_t kv_stride, std::uint64_t dim,
+                Range range, float scale, bool normalize, float* dst) {
+  thread_local std::vector<float> acc;
+  acc.assign(dim, 0.0f);
+  float m = -std::numeric_limits<float>::infinity();
+  float l = 0.0f;
+  for (std::uint64_t pos = range.begin; pos < range.end; ++pos) {
+    const float score = scale * cpu::dot_f32(q, k + pos * kv_stride, dim);
+    if (score > m) {
+      const float rescale = std::isinf(m) ? 0.0f : std::exp(m - score);
+      l *= rescale;
+      for (float& a : acc) a *= rescale;
+      m = score;
+    }
+    const float w = std::exp(score - m);
+    l += w;
+    const float* vp = v + pos * kv_stride;
+    for (std::uint64_t d = 0; d < dim; ++d) acc[d] += w * vp[d];
+  }
+  if (normalize) {
+    for (std::uint64_t d = 0; d < dim; ++d) dst[d] = acc[d] / l;
+    return;
+  }
+  std::copy(acc.begin(), acc.end(), dst);
+  dst[dim] = m;
+  dst[dim + 1] = l;
+}
+
 void attention_run(const CpuKernelArgs& args, const AttentionPush& p) {
   if (p.kv_heads == 0 || p.heads % p.kv_heads != 0) {
     fail(Errc::internal, "attention_f32: {} query heads cannot share {} KV heads", p.heads,
@@ -115,15 +143,11 @@ void attention_run(const CpuKernelArgs& args, const AttentionPush& p) {
       const std::uint64_t split = item % splits;
       const std::uint64_t kv_head = row % p.heads / group;
       const Range range = chunk_range(p, row, split);
-      const auto part = reference::attention_partial(
-          q.subspan(row * dim, dim), reference::kv_head_rows(k, positions, p.kv_heads, dim, kv_head),
-          reference::kv_head_rows(v, positions, p.kv_heads, dim, kv_head), range.begin, range.end,
-          p.scale);
-      if (p.splits == 1) {
-        reference::attention_combine(std::span(&part, 1), out.subspan(row * dim, dim));
-      } else {
-        write_partial(part, out.subspan((row * p.splits + split) * (dim + 2), dim + 2));
-      }
+      const std::uint64_t kv_stride = std::uint64_t{p.kv_heads} * dim;
+      const std::uint64_t head_at = kv_head * dim;
+      float* dst = p.splits == 1 ? out.data() + row * dim : out.data() + (row * p.splits + split) * (dim + 2);
+      attend_f32(q.data() + row * dim, k.data() + head_at, v.data() + head_at, kv_stride, dim, range, p.scale,
+                 p.splits == 1, dst);
     }
   });
 }
