@@ -206,6 +206,13 @@ Allocation Allocator::allocate(const vk::MemoryRequirements& requirements, Memor
       Allocation a = allocate_in_type(type, requirements.size, requirements.alignment);
       ++allocations_;
       allocated_bytes_ += a.size;
+      // A kernel reading device-local data that landed in system memory runs at the bus's rate;
+      // nothing else would show that this happened.
+      const bool local = bool(memory_.memoryTypes[type].propertyFlags & vk::MemoryPropertyFlagBits::eDeviceLocal);
+      if (kind == MemoryKind::device_local && !local && !reasons.empty()) {
+        log::warn("{} of device-local memory went to system memory (type {}):{}", format_bytes(requirements.size),
+                  type, reasons);
+      }
       return a;
     } catch (const Error& e) {
       if (e.code() != Errc::out_of_memory) throw;

@@ -102,17 +102,7 @@ float unit_q4_0(uint row, uint u, bool norm) {
 float unit_q4_k(uint row, uint u, bool norm) {
   const uint block = row + (u / 8u) * 144u;
   const uint s = u % 8u;
-  const uint scales = block + 4u;
-  uint sc;
-  uint mn;
-  if (s < 4u) {
-    sc = load_u8(scales + s) & 63u;
-    mn = load_u8(scales + s + 4u) & 63u;
-  } else {
-    const uint low = load_u8(scales + s + 4u);
-    sc = (low & 0xFu) | ((load_u8(scales + s - 4u) >> 6) << 4);
-    mn = (low >> 4) | ((load_u8(scales + s) >> 6) << 4);
-  }
+  const uvec2 sm = q4_k_scale_min(block, s);
   const uint quants = block + 16u + 32u * (s / 2u);
   const uint shift = (s % 2u) * 4u;
   vec4 acc = vec4(0.0);
@@ -122,7 +112,7 @@ float unit_q4_k(uint row, uint u, bool norm) {
     acc = fma(vec4((uvec4(w[(quants >> 2) + j]) >> (BYTE_SHIFTS + shift)) & 0xFu), xv, acc);
     xsum += xv;
   }
-  return load_f16(block) * float(sc) * sum4(acc) - load_f16(block + 2u) * float(mn) * sum4(xsum);
+  return load_f16(block) * float(sm.x) * sum4(acc) - load_f16(block + 2u) * float(sm.y) * sum4(xsum);
 }
 
 // Unit u covers elements 128 n + 32 g + l of its super-block (see weights_decode.glsl).

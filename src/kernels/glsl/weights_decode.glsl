@@ -81,23 +81,22 @@ vec4 quad_q8_0(uint row, uint unit, uint j) {
   return load_f16(block) * vec4(q);
 }
 
+// The 6-bit scale and min of sub-block s of the q4_k super-block at byte `block`, unpacked.
+uvec2 q4_k_scale_min(uint block, uint s) {
+  const uint scales = block + 4u;
+  if (s < 4u) return uvec2(load_u8(scales + s) & 63u, load_u8(scales + s + 4u) & 63u);
+  const uint low = load_u8(scales + s + 4u);
+  return uvec2((low & 0xFu) | ((load_u8(scales + s - 4u) >> 6) << 4),
+               (low >> 4) | ((load_u8(scales + s) >> 6) << 4));
+}
+
 // Unit = sub-block s of a 256-element super-block: 6-bit scale and min from the packed bytes.
 vec4 quad_q4_k(uint row, uint unit, uint j) {
   const uint block = row + (unit / 8u) * 144u;
   const uint s = unit % 8u;
-  const uint scales = block + 4u;
-  uint sc;
-  uint mn;
-  if (s < 4u) {
-    sc = load_u8(scales + s) & 63u;
-    mn = load_u8(scales + s + 4u) & 63u;
-  } else {
-    const uint low = load_u8(scales + s + 4u);
-    sc = (low & 0xFu) | ((load_u8(scales + s - 4u) >> 6) << 4);
-    mn = (low >> 4) | ((load_u8(scales + s) >> 6) << 4);
-  }
-  const float scale = load_f16(block) * float(sc);
-  const float min_ = load_f16(block + 2u) * float(mn);
+  const uvec2 sm = q4_k_scale_min(block, s);
+  const float scale = load_f16(block) * float(sm.x);
+  const float min_ = load_f16(block + 2u) * float(sm.y);
   const uint q = load_u32(block + 16u + 32u * (s / 2u) + 4u * j);
   const uvec4 nibbles = (uvec4(q) >> (BYTE_SHIFTS + (s % 2u) * 4u)) & 0xFu;
   return scale * vec4(nibbles) - min_;
