@@ -37,7 +37,7 @@ const cluster::GrantAuthority& authority() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  const std::uint8_t kind = data[0] % 7;
+  const std::uint8_t kind = data[0] % 9;
   ++data;
   --size;
   switch (kind) {
@@ -75,6 +75,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       parse_and_check<v1::WriteGrant>(data, size, [](const auto& m) {
         authority().verify(m, "fuzz-peer");
       });
+      break;
+    case 6:
+      parse_and_check<v1::RunRequest>(data, size, [](const auto& m) { cluster::check_run(m); });
+      break;
+    case 7:
+      parse_and_check<v1::RecordRequest>(data, size, [](const auto& m) { cluster::check_record(m); });
       break;
     default:
       parse_and_check<v1::GrantedWriteChunk>(data, size, [](const auto& m) {

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <thread>
 
 #include "cluster/protocol.hpp"
@@ -71,6 +72,20 @@ struct RawClient {
     v1::DispatchResponse response;
     net::throw_if_failed(stub->Dispatch(&context, request, &response), "Dispatch");
   }
+  v1::RunResponse run(const v1::RunRequest& request) {
+    grpc::ClientContext context;
+    prepare(context);
+    v1::RunResponse response;
+    net::throw_if_failed(stub->Run(&context, request, &response), "Run");
+    return response;
+  }
+  std::uint64_t record(const v1::RecordRequest& request) {
+    grpc::ClientContext context;
+    prepare(context);
+    v1::RecordResponse response;
+    net::throw_if_failed(stub->Record(&context, request, &response), "Record");
+    return response.program();
+  }
   std::unique_ptr<v1::Node::Stub> stub;
   std::uint64_t session = 0;
 };
@@ -81,6 +96,35 @@ v1::WriteChunk chunk(std::uint64_t handle, std::uint64_t offset, std::size_t byt
   out.set_offset(offset);
   out.set_data(std::string(bytes, 'x'));
   return out;
+}
+
+// fill_f32 over the first `count` floats of `handle` with `value`.
+v1::DispatchRequest fill(std::uint64_t handle, std::uint32_t count, float value) {
+  v1::DispatchRequest request;
+  request.set_kernel("fill_f32");
+  request.add_bindings()->set_handle(handle);
+  const kernels::FillPush push{count, 0, value};
+  request.set_push_constants(std::string(reinterpret_cast<const char*>(&push), sizeof(push)));
+  request.set_groups_x((count + 255) / 256);
+  request.set_groups_y(1);
+  request.set_groups_z(1);
+  return request;
+}
+
+v1::RunCommand write_command(std::uint64_t handle, std::uint64_t offset, std::string data) {
+  v1::RunCommand command;
+  command.mutable_write()->set_handle(handle);
+  command.mutable_write()->set_offset(offset);
+  command.mutable_write()->set_data(std::move(data));
+  return command;
+}
+
+v1::RunCommand read_command(std::uint64_t handle, std::uint64_t offset, std::uint64_t bytes) {
+  v1::RunCommand command;
+  command.mutable_read()->set_handle(handle);
+  command.mutable_read()->set_offset(offset);
+  command.mutable_read()->set_bytes(bytes);
+  return command;
 }
 
 class HostileTest : public ::testing::Test {
@@ -364,6 +408,111 @@ TEST_F(HostileTest, ForgedOrMisdirectedGrantsAreRefused) {
   writer->WritesDone();
   EXPECT_TRUE(throws_errc([&] { net::throw_if_failed(writer->Finish(), "GrantedWrite"); },
                           Errc::invalid_argument, "made out to"));
+}
+
+}  // namespace
+}  // namespace crossgpu::testing
+
+namespace crossgpu::testing {
+namespace {
+
+TEST_F(HostileTest, MalformedOrOversizedRunsAreRefusedBeforeAnythingRuns) {
+  RawClient raw(*compute_, address_);
+  const std::uint64_t handle = raw.allocate(device_id(), 4096);
+  v1::RunRequest good;
+  *good.add_commands() = write_command(handle, 0, std::string(16, 'a'));
+  *good.add_commands() = read_command(handle, 0, 16);
+  ASSERT_EQ(raw.run(good).reads(0), std::string(16, 'a'));  // the good request works
+
+  EXPECT_TRUE(throws_errc([&] { raw.run({}); }, Errc::invalid_argument, "no commands"));
+  v1::RunRequest bad;
+  bad.add_commands();  // a command of no kind (a newer client's)
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::invalid_argument, "no command"));
+  bad.Clear();
+  for (int i = 0; i <= cluster::kMaxRunCommands; ++i) *bad.add_commands() = write_command(handle, 0, "b");
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::out_of_range, "commands"));
+  bad.Clear();
+  *bad.add_commands() = read_command(handle, 0, 0);
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::invalid_argument, "0 bytes"));
+  bad.Clear();
+  *bad.add_commands() = read_command(handle, 0, cluster::kMaxRunInlineBytes + 1);
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::out_of_range, "at most"));
+  bad.Clear();
+  *bad.add_commands() = read_command(handle, ~0ull - 2, 8);
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::out_of_range));
+  bad.Clear();
+  *bad.add_commands() = write_command(handle, 0, "");
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::invalid_argument, "empty write"));
+  // Writes over the inline limit in total (each one small) are refused as a whole.
+  bad.Clear();
+  for (int i = 0; i < 3; ++i) *bad.add_commands() = write_command(handle, 0, std::string(1 << 20, 'c'));
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::out_of_range, "bytes written or read"));
+  // A good write followed by a write out of bounds: refused before anything runs, so the buffer
+  // keeps its bytes.
+  bad.Clear();
+  *bad.add_commands() = write_command(handle, 0, std::string(16, 'z'));
+  *bad.add_commands() = write_command(handle, 4090, std::string(16, 'z'));
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::out_of_range, "outside"));
+  v1::RunRequest check;
+  *check.add_commands() = read_command(handle, 0, 16);
+  EXPECT_EQ(raw.run(check).reads(0), std::string(16, 'a')) << "a refused Run changed the buffer";
+  // Handles and programs of no session or of another session.
+  RawClient other(*compute_, address_);
+  const std::uint64_t theirs = other.allocate(device_id(), 64);
+  bad.Clear();
+  *bad.add_commands() = read_command(theirs, 0, 8);
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::not_found));
+  v1::RecordRequest record;
+  *record.add_dispatches() = fill(theirs, 16, 1.0f);
+  const std::uint64_t their_program = other.record(record);
+  bad.Clear();
+  bad.add_commands()->set_replay(their_program);
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::not_found, "not one of this session's"));
+  bad.Clear();
+  bad.add_commands()->set_replay(0);
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::invalid_argument, "program 0"));
+  // A dispatch inside a Run is held to the same rules as a Dispatch.
+  bad.Clear();
+  v1::DispatchRequest hostile = fill(handle, 1025, 1.0f);
+  *bad.add_commands()->mutable_dispatch() = hostile;
+  EXPECT_TRUE(throws_errc([&] { raw.run(bad); }, Errc::out_of_range, "parameters reach"));
+}
+
+TEST_F(HostileTest, RecordingsAreCheckedBoundedAndPrivate) {
+  RawClient raw(*compute_, address_);
+  const std::uint64_t handle = raw.allocate(device_id(), 4096);
+  EXPECT_TRUE(throws_errc([&] { raw.record({}); }, Errc::invalid_argument, "no dispatches"));
+  v1::RecordRequest bad;
+  *bad.add_dispatches() = fill(handle, 1024, 2.0f);
+  *bad.add_dispatches() = fill(handle, 1025, 2.0f);
+  EXPECT_TRUE(throws_errc([&] { raw.record(bad); }, Errc::out_of_range, "parameters reach"));
+  bad.Clear();
+  v1::DispatchRequest unknown = fill(handle, 16, 1.0f);
+  unknown.set_kernel("no_such_kernel");
+  *bad.add_dispatches() = unknown;
+  EXPECT_TRUE(throws_errc([&] { raw.record(bad); }, Errc::not_found));
+  // A program replays and reads back what it wrote.
+  v1::RecordRequest good;
+  *good.add_dispatches() = fill(handle, 1024, 2.0f);
+  const std::uint64_t program = raw.record(good);
+  v1::RunRequest run;
+  run.add_commands()->set_replay(program);
+  *run.add_commands() = read_command(handle, 4092, 4);
+  const std::string back = raw.run(run).reads(0);
+  float value = 0;
+  std::memcpy(&value, back.data(), 4);
+  EXPECT_EQ(value, 2.0f);
+  // Released once; then it is gone.
+  grpc::ClientContext context;
+  raw.prepare(context);
+  v1::ReleaseProgramRequest release;
+  release.set_program(program);
+  v1::ReleaseProgramResponse released;
+  net::throw_if_failed(raw.stub->ReleaseProgram(&context, release, &released), "ReleaseProgram");
+  EXPECT_TRUE(throws_errc([&] { raw.run(run); }, Errc::not_found));
+  // A session keeps at most kMaxPrograms.
+  for (std::size_t i = 0; i < cluster::kMaxPrograms; ++i) raw.record(good);
+  EXPECT_TRUE(throws_errc([&] { raw.record(good); }, Errc::out_of_range, "programs"));
 }
 
 }  // namespace

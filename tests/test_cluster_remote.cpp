@@ -3,6 +3,7 @@
 // quotas hold, and a client's memory is freed when its session ends.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <thread>
 
 #include "cluster/grant_cache.hpp"
@@ -147,6 +148,89 @@ TEST_F(RemoteTest, SessionEndFreesTheClientsMemory) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(server_->sessions().held_bytes(), before);
+}
+
+std::vector<float> random_floats(std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> value(-2.0f, 2.0f);
+  std::vector<float> out(n);
+  for (float& v : out) v = value(rng);
+  return out;
+}
+
+// Stream work on a remote device is batched: uploads, dispatches and replays reach the node as
+// one Run with the download that waits for them; a recording is sent once and replayed by id.
+TEST_F(RemoteTest, QueuedWorkReachesTheNodeAsOneRunPerWait) {
+  auto node = connect();
+  for (std::size_t i = 0; i < devices().size(); ++i) {
+    Device& local = *devices()[i];
+    Device& remote = *node->devices()[i];
+    SCOPED_TRACE(local.properties().name);
+    const std::uint32_t n = 4000;
+    const auto a = random_bytes(n * 4, 5), b = random_bytes(n * 4, 6);
+    std::vector<std::vector<std::byte>> results;
+    for (Device* device : {&local, &remote}) {
+      Buffer x = device->allocate(n * 4), y = device->allocate(n * 4), z = device->allocate(n * 4);
+      const cluster::NodeCallCounts before = server_->call_counts();
+      device->stream().upload(x, 0, std::span<const std::byte>(a));
+      device->stream().upload(y, 0, std::span<const std::byte>(b));
+      const kernels::BinaryPush push{n, 0, 0, 0};
+      const BufferRange bindings[] = {{x}, {y}, {z}};
+      device->stream().dispatch(kernels::add_f32, bindings, std::as_bytes(std::span(&push, 1)),
+                                Groups{(n + 255) / 256});
+      std::vector<std::byte> out(n * 4);
+      device->stream().download(z, 0, std::span(out)).wait();
+      results.push_back(out);
+      if (device == &remote) {
+        const cluster::NodeCallCounts after = server_->call_counts();
+        EXPECT_EQ(after.run - before.run, 1u) << "two uploads, a dispatch and a download: one request";
+        EXPECT_EQ(after.dispatch, before.dispatch) << "no per-op call";
+      }
+    }
+    EXPECT_TRUE(results[0] == results[1]);
+  }
+}
+
+TEST_F(RemoteTest, ARecordingIsSentOnceAndReplayedWithFreshInputs) {
+  auto node = connect();
+  Device& device = *node->devices().front();
+  const std::uint32_t n = 1000;
+  Buffer x = device.allocate(n * 4), y = device.allocate(n * 4), z = device.allocate(n * 4);
+  Buffer w = device.allocate(n * 4);
+  const kernels::BinaryPush push{n, 0, 0, 0};
+  const BufferRange sum[] = {{x}, {y}, {z}};
+  const BufferRange product[] = {{z}, {x}, {w}};
+  const cluster::NodeCallCounts before = server_->call_counts();
+  Stream& stream = device.stream();
+  stream.begin_recording();
+  stream.dispatch(kernels::add_f32, sum, std::as_bytes(std::span(&push, 1)), Groups{(n + 255) / 256});
+  stream.dispatch(kernels::mul_f32, product, std::as_bytes(std::span(&push, 1)), Groups{(n + 255) / 256});
+  Recording program = stream.end_recording();
+  EXPECT_EQ(program.dispatches(), 2u);
+  EXPECT_EQ(server_->call_counts().record - before.record, 1u);
+  const auto sessions = server_->sessions().sessions();
+  std::size_t programs = 0;
+  for (const auto& session : sessions) programs += session->program_count();
+  EXPECT_GE(programs, 1u);
+  for (std::uint32_t round = 0; round < 3; ++round) {
+    const auto xs = random_floats(n, 10 + round), ys = random_floats(n, 20 + round);
+    stream.upload(x, std::span<const float>(xs));
+    stream.upload(y, std::span<const float>(ys));
+    stream.replay(program);
+    std::vector<float> out(n);
+    stream.download(w, std::span(out)).wait();
+    for (std::uint32_t i = 0; i < n; ++i) {
+      ASSERT_FLOAT_EQ(out[i], (xs[i] + ys[i]) * xs[i]) << "round " << round << " element " << i;
+    }
+  }
+  const cluster::NodeCallCounts after = server_->call_counts();
+  EXPECT_EQ(after.run - before.run, 3u) << "one request per replay with its inputs and output";
+  EXPECT_EQ(after.dispatch, before.dispatch);
+  // Dropping the recording releases the node's program.
+  program = Recording();
+  std::size_t left = 0;
+  for (const auto& session : server_->sessions().sessions()) left += session->program_count();
+  EXPECT_EQ(left, programs - 1);
 }
 
 TEST(RemoteQuota, RefusesBeyondTheQuotaNamingQuotaAndUse) {

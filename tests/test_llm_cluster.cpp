@@ -58,14 +58,21 @@ std::shared_ptr<Device> local_cpu() {
 struct Generated {
   std::vector<std::uint32_t> tokens;
   std::vector<std::vector<float>> logits;
+  // Each node's calls served when each pass's logits arrived (when `servers` were given).
+  std::vector<std::vector<cluster::NodeCallCounts>> calls;
 };
 
-Generated greedy(model::Pipeline& pipeline) {
+Generated greedy(model::Pipeline& pipeline, const std::vector<cluster::NodeServer*>& servers = {}) {
   const std::vector<std::uint32_t> prompt = {1, 300, 301, 302, 40, 41, 42, 500, 501, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18};
   Generated out;
   model::GenerateOptions options;
   options.max_tokens = 5;
-  options.on_logits = [&](std::span<const float> l) { out.logits.emplace_back(l.begin(), l.end()); };
+  options.on_logits = [&](std::span<const float> l) {
+    out.logits.emplace_back(l.begin(), l.end());
+    std::vector<cluster::NodeCallCounts> now;
+    for (const auto* server : servers) now.push_back(server->call_counts());
+    out.calls.push_back(std::move(now));
+  };
   out.tokens = model::generate(pipeline, prompt, options).tokens;
   return out;
 }
@@ -103,7 +110,7 @@ TEST_P(LlmCluster, ThreeNodePipelineMatchesTheCpu) {
   });
   model::Pipeline reference = build(config, file, {local_cpu()}, {});  // one stage: the whole model
   const Generated want = greedy(reference);
-  const Generated got = greedy(across);
+  const Generated got = greedy(across, servers_);
   EXPECT_EQ(got.tokens, want.tokens);
   ASSERT_EQ(got.logits.size(), want.logits.size());
   for (std::size_t p = 0; p < got.logits.size(); ++p) {
@@ -113,6 +120,18 @@ TEST_P(LlmCluster, ThreeNodePipelineMatchesTheCpu) {
       scale = std::max(scale, std::fabs(double{want.logits[p][i]}));
     }
     EXPECT_LT(diff / scale, 2e-3) << "pass " << p;
+  }
+  // Each decode step costs each node one request (its stage's input, replay and, on the last,
+  // the logits ride in one Run; the step that records the program sends one more), and no
+  // per-op call anywhere.
+  ASSERT_GE(got.calls.size(), 3u);
+  const std::size_t steps = got.calls.size() - 1;
+  for (std::size_t n = 0; n < servers_.size(); ++n) {
+    const std::uint64_t runs = got.calls.back()[n].run - got.calls.front()[n].run;
+    EXPECT_GE(runs, steps) << "node " << n;
+    EXPECT_LE(runs, steps + 1) << "node " << n;
+    EXPECT_EQ(got.calls.back()[n].dispatch, got.calls.front()[n].dispatch) << "node " << n;
+    EXPECT_LE(got.calls.back()[n].record - got.calls.front()[n].record, 1u) << "node " << n << " records once";
   }
   for (std::size_t i = 0; i + 1 < across.stats().size(); ++i) {
     EXPECT_GT(across.stats()[i].bytes_out, 0u) << "stage " << i << " sent its hidden states on";

@@ -48,6 +48,14 @@ struct RemoteRange {
   std::uint64_t bytes = 0;
 };
 
+// A dispatch in wire terms, for recording.
+struct RemoteDispatch {
+  std::string kernel;
+  std::vector<RemoteRange> bindings;
+  std::vector<std::byte> push;
+  Groups groups;
+};
+
 class NodeConnection {
  public:
   // Connects, says Hello and opens the Session stream. Errc::device_lost when the node cannot
@@ -107,6 +115,23 @@ class NodeConnection {
   // when the node offers "data-peer-copy", else a PeerCopy call.
   std::uint64_t peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
                           const std::string& dst_address, const v1::WriteGrant& grant);
+
+  // Batched work (node.proto, "Batched work"): queued here and sent as one Run when a read
+  // needs its data, on flush(), when the batch is full, and before any other call of this
+  // connection (so the node sees the session's work in order). Queued writes copy their data.
+  // The node's refusal of a queued command surfaces from the call that sends the batch.
+  void queue_write(std::uint64_t handle, std::uint64_t offset, std::span<const std::byte> data);
+  void queue_dispatch(std::string_view kernel, std::span<const RemoteRange> bindings,
+                      std::span<const std::byte> push, Groups groups);
+  void queue_replay(std::uint64_t program);
+  // Queues a read of `out.size()` (at most kMaxRunInlineBytes) bytes and sends the batch.
+  void run_read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out);
+  void flush();
+  // Runs already sent (each one network request, whatever it carried).
+  std::uint64_t runs_sent() const noexcept;
+  // A program of dispatches the node keeps and Run replays (node.proto, Record); one device.
+  std::uint64_t record(std::span<const RemoteDispatch> dispatches);
+  void release_program(std::uint64_t program);
 
   // Ends the session (the node frees what it holds for us) and stops the heartbeats.
   void close() noexcept;

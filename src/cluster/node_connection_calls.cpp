@@ -72,6 +72,7 @@ std::uint64_t NodeConnection::allocate(const std::string& device_id, std::uint64
 }
 
 void NodeConnection::free(std::uint64_t handle) {
+  impl_->send_batch();  // queued work first: the node runs the session's work in order
   impl_->grants.forget(handle);
   Call call(*impl_, true);
   v1::FreeRequest request;
@@ -103,6 +104,7 @@ void NodeConnection::Impl::data_call(std::string_view what, Body&& body) {
 
 void NodeConnection::write(std::uint64_t handle, std::uint64_t offset,
                            std::span<const std::byte> data) {
+  impl_->send_batch();
   if (uses_data_channel()) {
     impl_->data_call("Write", [&] { impl_->data->write(handle, offset, data); });
     return;
@@ -117,6 +119,7 @@ void NodeConnection::write(std::uint64_t handle, std::uint64_t offset,
 }
 
 void NodeConnection::read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out) {
+  impl_->send_batch();
   if (uses_data_channel()) {
     impl_->data_call("Read", [&] { impl_->data->read(handle, offset, out); });
     return;
@@ -165,6 +168,7 @@ Request blob_range(std::uint64_t handle, std::uint64_t offset, std::uint64_t byt
 
 bool NodeConnection::fill_from_cache(std::uint64_t handle, std::uint64_t offset,
                                      std::uint64_t bytes, const BlobHash& sha256) {
+  impl_->send_batch();
   Call call(*impl_, true);
   const auto request = blob_range<v1::FillFromCacheRequest>(handle, offset, bytes, sha256);
   v1::FillFromCacheResponse response;
@@ -174,6 +178,7 @@ bool NodeConnection::fill_from_cache(std::uint64_t handle, std::uint64_t offset,
 
 bool NodeConnection::store_to_cache(std::uint64_t handle, std::uint64_t offset,
                                     std::uint64_t bytes, const BlobHash& sha256) {
+  impl_->send_batch();
   Call call(*impl_, true);
   const auto request = blob_range<v1::StoreToCacheRequest>(handle, offset, bytes, sha256);
   v1::StoreToCacheResponse response;
@@ -183,6 +188,7 @@ bool NodeConnection::store_to_cache(std::uint64_t handle, std::uint64_t offset,
 
 void NodeConnection::copy(std::uint64_t src, std::uint64_t src_offset, std::uint64_t dst,
                           std::uint64_t dst_offset, std::uint64_t bytes) {
+  impl_->send_batch();
   Call call(*impl_, true);
   v1::CopyRequest request;
   request.set_src_handle(src);
@@ -196,24 +202,16 @@ void NodeConnection::copy(std::uint64_t src, std::uint64_t src_offset, std::uint
 
 void NodeConnection::dispatch(std::string_view kernel, std::span<const RemoteRange> bindings,
                               std::span<const std::byte> push, Groups groups) {
+  impl_->send_batch();
   Call call(*impl_, true);
   v1::DispatchRequest request;
-  request.set_kernel(std::string(kernel));
-  for (const RemoteRange& range : bindings) {
-    v1::BufferRange* binding = request.add_bindings();
-    binding->set_handle(range.handle);
-    binding->set_offset(range.offset);
-    binding->set_bytes(range.bytes);
-  }
-  request.set_push_constants(reinterpret_cast<const char*>(push.data()), push.size());
-  request.set_groups_x(groups.x);
-  request.set_groups_y(groups.y);
-  request.set_groups_z(groups.z);
+  to_wire(request, kernel, bindings, push, groups);
   v1::DispatchResponse response;
   call.check(impl_->stub->Dispatch(&call.context, request, &response), "Dispatch");
 }
 
 void NodeConnection::synchronize(const std::string& device_id) {
+  impl_->send_batch();
   Call call(*impl_, true);
   v1::SynchronizeRequest request;
   request.set_device_id(device_id);
@@ -224,6 +222,7 @@ void NodeConnection::synchronize(const std::string& device_id) {
 v1::WriteGrant NodeConnection::grant_write(std::uint64_t handle, std::uint64_t offset,
                                            std::uint64_t bytes,
                                            const std::string& grantee_node_id) {
+  impl_->send_batch();
   if (auto cached = impl_->grants.find(handle, offset, bytes, grantee_node_id)) return *cached;
   Call call(*impl_, true);
   v1::WriteGrantRequest request;
@@ -245,6 +244,7 @@ v1::WriteGrant NodeConnection::grant_write(std::uint64_t handle, std::uint64_t o
 void NodeConnection::granted_write(const v1::WriteGrant& grant, std::uint64_t offset,
                                    std::span<const std::byte> data) {
   if (data.empty()) return;
+  impl_->send_batch();
   if (impl_->data_offers("data-granted-write")) {
     const std::string serialized = grant.SerializeAsString();
     impl_->data_call("GrantedWrite", [&] {
@@ -270,6 +270,7 @@ void NodeConnection::granted_write(const v1::WriteGrant& grant, std::uint64_t of
 std::uint64_t NodeConnection::peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
                                         const std::string& dst_address,
                                         const v1::WriteGrant& grant) {
+  impl_->send_batch();
   if (impl_->data_offers("data-peer-copy")) {
     const std::string serialized = grant.SerializeAsString();
     impl_->data_call("PeerCopy", [&] {

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <span>
 #include <thread>
 
 #include "cluster/data_channel_client.hpp"
@@ -17,6 +18,10 @@
 #include "crossgpu/v1/node.grpc.pb.h"
 
 namespace crossgpu::cluster {
+
+// A dispatch's wire form (DispatchRequest), for Dispatch, Run and Record alike.
+void to_wire(v1::DispatchRequest& request, std::string_view kernel, std::span<const RemoteRange> bindings,
+             std::span<const std::byte> push, Groups groups);
 
 struct NodeConnection::Impl {
   std::string address;
@@ -54,6 +59,16 @@ struct NodeConnection::Impl {
 
   // Grants this node gave us for node-to-node copies into our buffers, reused while fresh.
   GrantCache grants;
+
+  // Batched work (node_connection_batch.cpp): commands queued for one Run, in order. Every
+  // other call sends them first (send_batch), so the node sees the session's work in order.
+  std::mutex batch_mutex;
+  v1::RunRequest batch;
+  std::uint64_t batch_write_bytes = 0;
+  std::atomic<std::uint64_t> runs_sent{0};
+  // Sends the queued commands as one Run; `read` receives the data of a read queued last.
+  void send_batch_locked(std::span<std::byte> read = {});
+  void send_batch();
 
   // Calls in flight, cancelled all at once when the node is lost.
   std::mutex calls_mutex;

@@ -133,6 +133,7 @@ void NodeServer::start() {
 int NodeServer::port() const noexcept { return impl_->port; }
 const std::string& NodeServer::node_id() const noexcept { return impl_->identity.node_id(); }
 SessionTable& NodeServer::sessions() noexcept { return impl_->service.sessions(); }
+NodeCallCounts NodeServer::call_counts() const noexcept { return impl_->service.call_counts(); }
 
 void NodeServer::shutdown(std::chrono::milliseconds drain) {
   if (impl_->stopped || !impl_->server) return;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/call_counts.hpp"
 #include "cluster/session_table.hpp"
 #include "cluster/weight_cache.hpp"
 #include "device/device.hpp"
@@ -64,6 +65,7 @@ class NodeServer {
   int port() const noexcept;
   const std::string& node_id() const noexcept;
   SessionTable& sessions() noexcept;
+  NodeCallCounts call_counts() const noexcept;
 
   // Stops accepting calls, lets running calls finish for up to `drain`, cancels the rest, then
   // frees every session. Safe to call twice.

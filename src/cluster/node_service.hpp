@@ -12,6 +12,7 @@
 
 #include "cluster/data_connection.hpp"
 #include "cluster/peer_links.hpp"
+#include "cluster/call_counts.hpp"
 #include "cluster/session_table.hpp"
 #include "cluster/weight_cache.hpp"
 #include "cluster/write_grant.hpp"
@@ -31,6 +32,9 @@ class NodeService final : public v1::Node::Service {
               PeerStatusSource peers, WeightCacheOptions cache);
 
   SessionTable& sessions() noexcept { return sessions_; }
+  NodeCallCounts call_counts() const noexcept {
+    return {counters_.run_calls.load(), counters_.record_calls.load(), counters_.dispatch_calls.load()};
+  }
   // What the node's data channel serves besides the sessions' own buffers.
   DataServices data_services() noexcept { return {sessions_, grants_, peer_links_}; }
   // From now on Hello offers the data channel on `port` (capability "data-channel") with a
@@ -62,6 +66,10 @@ class NodeService final : public v1::Node::Service {
                              v1::FillFromCacheResponse*) override;
   grpc::Status StoreToCache(grpc::ServerContext*, const v1::StoreToCacheRequest*,
                             v1::StoreToCacheResponse*) override;
+  grpc::Status Run(grpc::ServerContext*, const v1::RunRequest*, v1::RunResponse*) override;
+  grpc::Status Record(grpc::ServerContext*, const v1::RecordRequest*, v1::RecordResponse*) override;
+  grpc::Status ReleaseProgram(grpc::ServerContext*, const v1::ReleaseProgramRequest*,
+                              v1::ReleaseProgramResponse*) override;
   grpc::Status GrantWrite(grpc::ServerContext*, const v1::WriteGrantRequest*,
                           v1::WriteGrant*) override;
   grpc::Status PeerCopy(grpc::ServerContext*, const v1::PeerCopyRequest*,
@@ -87,6 +95,9 @@ class NodeService final : public v1::Node::Service {
   PeerStatusSource peers_;
   WeightCache weight_cache_;  // blobs named by hash, shared by all sessions
   std::atomic<int> data_port_{0};  // 0: no data channel
+  struct {
+    std::atomic<std::uint64_t> run_calls{0}, record_calls{0}, dispatch_calls{0};
+  } counters_;
 };
 
 }  // namespace crossgpu::cluster

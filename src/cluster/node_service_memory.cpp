@@ -127,28 +127,10 @@ grpc::Status NodeService::Dispatch(grpc::ServerContext* context,
                                    const v1::DispatchRequest* request, v1::DispatchResponse*) {
   return serve(context, net::Role::compute, "Dispatch", [&](const net::PeerIdentity& peer) {
     auto session = session_of(*context, peer);
-    const KernelSpec& kernel = check_dispatch(*request);
-    std::vector<BufferRange> bindings;
-    std::vector<std::uint64_t> bound_bytes;
-    std::shared_ptr<Device> target;
-    for (const v1::BufferRange& range : request->bindings()) {
-      SessionBuffer buffer = session->resolve(range.handle(), range.offset(), range.bytes(),
-                                              "Dispatch binding");
-      if (target && buffer.device != target) {
-        fail(Errc::wrong_device, "kernel '{}': bindings lie on different devices", kernel.name);
-      }
-      target = buffer.device;
-      bound_bytes.push_back(range.bytes() == 0 ? buffer.ref.size - range.offset()
-                                               : range.bytes());
-      bindings.push_back({buffer.ref, range.offset(),
-                          range.bytes() == 0 ? BufferRange::whole : range.bytes()});
-    }
-    if (!target) fail(Errc::invalid_argument, "kernel '{}': no bindings", kernel.name);
-    const Groups groups{request->groups_x(), request->groups_y(), request->groups_z()};
-    const auto push = std::as_bytes(std::span(request->push_constants()));
-    check_kernel_bounds(kernel, push, bound_bytes, groups);
+    counters_.dispatch_calls.fetch_add(1, std::memory_order_relaxed);
+    const CheckedDispatch d = check_session_dispatch(*session, *request);
     auto lock = session->lock();
-    session->stream(*target).dispatch(kernel, bindings, push, groups);
+    session->stream(*d.device).dispatch(*d.kernel, d.bindings, d.push, d.groups);
   });
 }
 

@@ -12,6 +12,19 @@
 
 namespace crossgpu::cluster {
 
+// A dispatch from the wire checked against the caller's session: its kernel, bindings resolved
+// to the session's buffers (all on one device; Errc::wrong_device otherwise) and kept alive, and
+// the kernel's bounds rules passed. `push` points into the request.
+struct CheckedDispatch {
+  const KernelSpec* kernel = nullptr;
+  std::shared_ptr<Device> device;
+  std::vector<BufferRange> bindings;
+  std::vector<std::shared_ptr<const Buffer>> keep_alive;
+  std::span<const std::byte> push;
+  Groups groups;
+};
+CheckedDispatch check_session_dispatch(const Session& session, const v1::DispatchRequest& request);
+
 template <typename Body>
 grpc::Status NodeService::serve(grpc::ServerContext* context, net::Role need, const char* what,
                                 Body&& body) {

@@ -1,7 +1,9 @@
 #include "cluster/remote_device.hpp"
 
 #include "core/error.hpp"
+#include "cluster/protocol.hpp"
 #include "core/log.hpp"
+#include "device/recording.hpp"
 #include "crossgpu/v1/node.pb.h"
 
 namespace crossgpu::cluster {
@@ -33,44 +35,107 @@ std::uint64_t handle_of(BackendBuffer& buffer) {
   return static_cast<RemoteBuffer&>(buffer).handle();
 }
 
-// Remote work runs on the node in the order it was sent; uploads and downloads complete before
-// they return, so events are complete and synchronize() waits for queued copies and kernels.
+std::vector<RemoteRange> remote_ranges(std::span<const ResolvedRange> bindings) {
+  std::vector<RemoteRange> ranges;
+  ranges.reserve(bindings.size());
+  for (const ResolvedRange& b : bindings) ranges.push_back({handle_of(*b.buffer), b.offset, b.bytes});
+  return ranges;
+}
+
+// A recording of a remote stream: the dispatches collected here, then sent once (Record) and
+// kept by the node as a program of the session, natively recorded there. A replay is one queued
+// command of the next Run.
+class RemoteRecordedWork final : public RecordedWork {
+ public:
+  explicit RemoteRecordedWork(std::shared_ptr<NodeConnection> node) : node_(std::move(node)) {}
+  ~RemoteRecordedWork() override {
+    if (program_ == 0 || node_->lost() || node_->closed()) return;  // the session took it along
+    try {
+      node_->release_program(program_);
+    } catch (const Error& e) {
+      log::warn("releasing program {} on node {}: {}", program_, node_->address(), e.what());
+    }
+  }
+  void add(const KernelSpec& kernel, std::span<const ResolvedRange> bindings, std::span<const std::byte> push,
+           Groups groups) override {
+    dispatches_list_.push_back(
+        RemoteDispatch{std::string(kernel.name), remote_ranges(bindings), std::vector<std::byte>(push.begin(), push.end()), groups});
+    ++dispatches_;
+  }
+  void finish() override {
+    if (dispatches_list_.empty()) return;  // an empty recording replays as nothing
+    program_ = node_->record(dispatches_list_);
+    dispatches_list_.clear();
+  }
+  std::uint64_t program() const noexcept { return program_; }
+
+ private:
+  std::shared_ptr<NodeConnection> node_;
+  std::vector<RemoteDispatch> dispatches_list_;
+  std::uint64_t program_ = 0;
+};
+
+// Remote work runs on the node in the order it was sent. Small uploads, dispatches and replays
+// are queued in the connection's batch (NodeConnection::queue_*) and reach the node as one Run
+// together with the next small download, flush or synchronize, or before any other call: their
+// events are complete on this side at once, and a node's refusal of one surfaces from the call
+// that sends the batch. Large transfers go over the data channel, after the batch.
 class RemoteStream final : public Stream {
  public:
-  RemoteStream(Device& device, NodeConnection& node) : Stream(device), node_(node) {}
+  RemoteStream(Device& device, std::shared_ptr<NodeConnection> node) : Stream(device), node_(std::move(node)) {}
 
  protected:
   Event do_upload(BackendBuffer& dst, std::uint64_t offset,
                   std::span<const std::byte> src) override {
-    node_.write(handle_of(dst), offset, src);
+    if (src.size() <= kMaxQueuedWriteBytes) {
+      node_->queue_write(handle_of(dst), offset, src);
+    } else {
+      node_->write(handle_of(dst), offset, src);
+    }
     return {};
   }
   Event do_download(BackendBuffer& src, std::uint64_t offset, std::span<std::byte> dst) override {
-    node_.read(handle_of(src), offset, dst);
+    if (dst.size() <= kMaxRunInlineBytes) {
+      node_->run_read(handle_of(src), offset, dst);
+    } else {
+      node_->read(handle_of(src), offset, dst);
+    }
     return {};
   }
   Event do_copy(BackendBuffer& src, std::uint64_t src_offset, BackendBuffer& dst,
                 std::uint64_t dst_offset, std::uint64_t bytes) override {
-    node_.copy(handle_of(src), src_offset, handle_of(dst), dst_offset, bytes);
+    node_->copy(handle_of(src), src_offset, handle_of(dst), dst_offset, bytes);
+    copies_unsynchronized_ = true;
     return {};
   }
   Event do_dispatch(const KernelSpec& kernel, std::span<const ResolvedRange> bindings,
                     std::span<const std::byte> push, Groups groups) override {
-    std::vector<RemoteRange> ranges;
-    ranges.reserve(bindings.size());
-    for (const ResolvedRange& b : bindings) {
-      ranges.push_back({handle_of(*b.buffer), b.offset, b.bytes});
-    }
-    node_.dispatch(kernel.name, ranges, push, groups);
+    node_->queue_dispatch(kernel.name, remote_ranges(bindings), push, groups);
     return {};
   }
-  void do_flush() override {}
+  std::unique_ptr<RecordedWork> do_begin_recording() override {
+    return std::make_unique<RemoteRecordedWork>(node_);
+  }
+  Event do_replay(RecordedWork& work) override {
+    const std::uint64_t program = static_cast<RemoteRecordedWork&>(work).program();
+    if (program != 0) node_->queue_replay(program);
+    return {};
+  }
+  void do_flush() override { node_->flush(); }
+  // A Run returns when its work is done, so sending the batch synchronizes it; only a Copy (the
+  // one call the node queues without waiting) needs a Synchronize call after it.
   void do_synchronize() override {
-    node_.synchronize(static_cast<const RemoteDevice&>(device()).remote_id());
+    node_->flush();
+    if (!copies_unsynchronized_) return;
+    node_->synchronize(static_cast<const RemoteDevice&>(device()).remote_id());
+    copies_unsynchronized_ = false;
   }
 
  private:
-  NodeConnection& node_;
+  // Larger uploads (weights) take the data channel: a Run carries at most kMaxRunInlineBytes.
+  static constexpr std::uint64_t kMaxQueuedWriteBytes = 256ull << 10;
+  std::shared_ptr<NodeConnection> node_;
+  bool copies_unsynchronized_ = false;
 };
 
 }  // namespace
@@ -108,7 +173,7 @@ std::unique_ptr<BackendBuffer> RemoteDevice::do_allocate(std::uint64_t bytes, Me
 }
 
 std::unique_ptr<Stream> RemoteDevice::do_create_stream() {
-  return std::make_unique<RemoteStream>(*this, *node_);
+  return std::make_unique<RemoteStream>(*this, node_);
 }
 
 std::vector<MemoryHeap> RemoteDevice::do_query_heaps() {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cluster/protocol.hpp"
 #include "cluster/wire_validation.hpp"
 #include "core/error.hpp"
 #include "net/crypto.hpp"
@@ -19,9 +20,45 @@ Session::~Session() {
       // A lost device cannot run the work anyway; freeing below is still right.
     }
   }
+  {
+    std::lock_guard lock(mutex_);
+    programs_.clear();  // a recording belongs to its stream: gone before the streams
+  }
   streams_.clear();
   std::lock_guard lock(mutex_);
   buffers_.clear();
+}
+
+std::uint64_t Session::add_program(std::shared_ptr<const SessionProgram> program) {
+  std::lock_guard lock(mutex_);
+  if (programs_.size() >= kMaxPrograms) {
+    fail(Errc::out_of_range, "the session holds {} programs already, the most a node keeps; release some",
+         programs_.size());
+  }
+  const std::uint64_t id = next_program_++;
+  programs_.emplace(id, std::move(program));
+  return id;
+}
+
+std::shared_ptr<const SessionProgram> Session::program(std::uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  auto it = programs_.find(id);
+  if (it == programs_.end()) fail(Errc::not_found, "program {} is not one of this session's", id);
+  return it->second;
+}
+
+void Session::release_program(std::uint64_t id) {
+  std::shared_ptr<const SessionProgram> released;  // destroyed outside the lock
+  std::lock_guard lock(mutex_);
+  auto it = programs_.find(id);
+  if (it == programs_.end()) fail(Errc::not_found, "program {} is not one of this session's", id);
+  released = std::move(it->second);
+  programs_.erase(it);
+}
+
+std::size_t Session::program_count() const {
+  std::lock_guard lock(mutex_);
+  return programs_.size();
 }
 
 std::uint64_t Session::held_bytes() const { return held_->load(); }

@@ -15,9 +15,11 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "cluster/data_frame.hpp"
 #include "device/device.hpp"
+#include "device/recording.hpp"
 #include "net/security.hpp"
 
 namespace crossgpu::cluster {
@@ -30,6 +32,14 @@ struct SessionBuffer {
   std::shared_ptr<Device> device;
   BufferRef ref;
   std::shared_ptr<const Buffer> keep_alive;
+};
+
+// A program of the session (node.proto, Record): dispatches recorded once on the session's
+// stream of `device`, replayed by Run, and the buffers they bind, kept alive while it exists.
+struct SessionProgram {
+  std::shared_ptr<Device> device;
+  Recording recording;
+  std::vector<std::shared_ptr<const Buffer>> keep_alive;
 };
 
 class Session {
@@ -72,6 +82,13 @@ class Session {
   // Waits for the work of every stream of the session (under lock()).
   void synchronize_all();
 
+  // Programs: an id (unique in the session, never reused) for `program`; Errc::out_of_range
+  // when the session holds kMaxPrograms already. Errc::not_found for an id it does not hold.
+  std::uint64_t add_program(std::shared_ptr<const SessionProgram> program);
+  std::shared_ptr<const SessionProgram> program(std::uint64_t id) const;
+  void release_program(std::uint64_t id);
+  std::size_t program_count() const;
+
  private:
   struct Entry {
     std::shared_ptr<Device> device;
@@ -94,6 +111,9 @@ class Session {
 
   std::mutex work_mutex_;
   std::map<Device*, std::unique_ptr<Stream>> streams_;
+  // Under mutex_. Declared after the streams: released before them.
+  std::map<std::uint64_t, std::shared_ptr<const SessionProgram>> programs_;
+  std::uint64_t next_program_ = 1;
 };
 
 }  // namespace crossgpu::cluster

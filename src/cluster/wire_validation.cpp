@@ -89,6 +89,58 @@ const KernelSpec& check_dispatch(const v1::DispatchRequest& request) {
   return kernel;
 }
 
+void check_run(const v1::RunRequest& request) {
+  if (request.commands_size() == 0) fail(Errc::invalid_argument, "Run: no commands");
+  if (request.commands_size() > kMaxRunCommands) {
+    fail(Errc::out_of_range, "Run: {} commands; at most {} per request", request.commands_size(),
+         kMaxRunCommands);
+  }
+  std::uint64_t written = 0, read = 0;
+  for (int i = 0; i < request.commands_size(); ++i) {
+    const v1::RunCommand& command = request.commands(i);
+    switch (command.command_case()) {
+      case v1::RunCommand::kWrite: {
+        const v1::RunWrite& w = command.write();
+        if (w.data().empty()) fail(Errc::invalid_argument, "Run command {}: an empty write", i);
+        check_range(w.offset(), w.data().size(), ~std::uint64_t{0}, "Run write");
+        written += w.data().size();
+        break;
+      }
+      case v1::RunCommand::kRead: {
+        const v1::RunRead& r = command.read();
+        if (r.bytes() == 0) fail(Errc::invalid_argument, "Run command {}: a read of 0 bytes", i);
+        if (r.bytes() > kMaxRunInlineBytes) {
+          fail(Errc::out_of_range, "Run command {}: a read of {} bytes; at most {} per request", i, r.bytes(),
+               kMaxRunInlineBytes);
+        }
+        check_range(r.offset(), r.bytes(), ~std::uint64_t{0}, "Run read");
+        read += r.bytes();
+        break;
+      }
+      case v1::RunCommand::kDispatch:
+        check_dispatch(command.dispatch());
+        break;
+      case v1::RunCommand::kReplay:
+        if (command.replay() == 0) fail(Errc::invalid_argument, "Run command {}: program 0", i);
+        break;
+      default:
+        fail(Errc::invalid_argument, "Run command {}: no command (a newer client?)", i);
+    }
+    if (written > kMaxRunInlineBytes || read > kMaxRunInlineBytes) {
+      fail(Errc::out_of_range, "Run: more than {} bytes written or read in one request", kMaxRunInlineBytes);
+    }
+  }
+}
+
+void check_record(const v1::RecordRequest& request) {
+  if (request.dispatches_size() == 0) fail(Errc::invalid_argument, "Record: no dispatches");
+  if (request.dispatches_size() > kMaxProgramDispatches) {
+    fail(Errc::out_of_range, "Record: {} dispatches; at most {} per program", request.dispatches_size(),
+         kMaxProgramDispatches);
+  }
+  for (const v1::DispatchRequest& dispatch : request.dispatches()) check_dispatch(dispatch);
+}
+
 void check_role_name(const std::string& role) {
   if (role != "monitor" && role != "compute" && role != "admin") {
     fail(Errc::invalid_argument, "unknown role '{}' (monitor, compute or admin)",

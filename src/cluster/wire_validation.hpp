@@ -33,6 +33,15 @@ BlobHash check_blob_range(std::uint64_t offset, std::uint64_t bytes, const std::
 // Kernel name, binding count, push-constant size and workgroup counts. Returns the kernel.
 const KernelSpec& check_dispatch(const v1::DispatchRequest& request);
 
+// A Run's shape before anything runs: 1..kMaxRunCommands commands, each of a known kind;
+// writes non-empty with offset + size not overflowing; reads asking 1.. bytes; written and read
+// bytes each at most kMaxRunInlineBytes in total; every dispatch passes check_dispatch. Buffer
+// bounds and programs are checked against the session as each command is resolved.
+void check_run(const v1::RunRequest& request);
+
+// A Record's shape: 1..kMaxProgramDispatches dispatches, each passing check_dispatch.
+void check_record(const v1::RecordRequest& request);
+
 // A role name from the wire: "monitor" | "compute" | "admin".
 void check_role_name(const std::string& role);
 

@@ -67,20 +67,26 @@ std::span<const float> Pipeline::forward(std::span<const std::uint32_t> ids, std
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     auto start = std::chrono::steady_clock::now();
     stages_[i]->forward(tokens, pos).wait();
-    // A remote device's events complete when the node has queued the work, not run it; waiting
-    // for the stream here charges the stage's compute to the stage, not to the transfer after it.
+    if (i + 1 == stages_.size()) {
+      // The logits' download waits for the last stage: on a remote device the stage's work and
+      // the download travel as one request.
+      LlamaStage& last = *stages_.back();
+      last.device().stream().download(last.logits(), 0, std::as_writable_bytes(std::span(logits_))).wait();
+      stats_[i].seconds += seconds_since(start);
+      ++stats_[i].passes;
+      break;
+    }
+    // A remote device's events complete when its work is queued, not run; waiting for the
+    // stream here charges the stage's compute to the stage, not to the transfer after it.
     stages_[i]->device().stream().synchronize();
     stats_[i].seconds += seconds_since(start);
     ++stats_[i].passes;
-    if (i + 1 == stages_.size()) break;
     start = std::chrono::steady_clock::now();
     const std::uint64_t bytes = std::uint64_t{tokens} * config_.embedding * sizeof(float);
     mover_(stages_[i]->hidden(), stages_[i + 1]->hidden(), bytes);
     stats_[i].transfer_seconds += seconds_since(start);
     stats_[i].bytes_out += bytes;
   }
-  LlamaStage& last = *stages_.back();
-  last.device().stream().download(last.logits(), 0, std::as_writable_bytes(std::span(logits_))).wait();
   return logits_;
 }
 

@@ -125,6 +125,27 @@ std::vector<std::uint32_t> Allocator::candidate_types(std::uint32_t type_bits,
   return types;
 }
 
+std::string Allocator::heap_state_locked(std::uint32_t heap) const {
+  std::uint64_t blocks = 0, block_bytes = 0;
+  for (const auto& pool : pools_) {
+    for (const auto& block : pool) {
+      if (memory_.memoryTypes[block->type()].heapIndex != heap) continue;
+      ++blocks;
+      block_bytes += block->size();
+    }
+  }
+  std::string state = fmt::format("heap {} of {}: this device holds {} in {} allocations", heap,
+                                  format_bytes(memory_.memoryHeaps[heap].size), format_bytes(block_bytes), blocks);
+  if (has_budget_) {
+    const auto chain = physical_.getMemoryProperties2<vk::PhysicalDeviceMemoryProperties2,
+                                                      vk::PhysicalDeviceMemoryBudgetPropertiesEXT>();
+    const auto& budget = chain.get<vk::PhysicalDeviceMemoryBudgetPropertiesEXT>();
+    state += fmt::format(", the driver reports {} used of a {} budget", format_bytes(budget.heapUsage[heap]),
+                         format_bytes(budget.heapBudget[heap]));
+  }
+  return state;
+}
+
 void Allocator::check_budget(std::uint32_t heap, std::uint64_t size) const {
   const std::uint64_t total = memory_.memoryHeaps[heap].size;
   std::uint64_t free_bytes = total > heap_used_[heap] ? total - heap_used_[heap] : 0;
@@ -145,10 +166,18 @@ void Allocator::check_budget(std::uint32_t heap, std::uint64_t size) const {
 std::unique_ptr<MemoryBlock> Allocator::new_block(std::uint32_t type, std::uint64_t size) {
   const std::uint32_t heap = memory_.memoryTypes[type].heapIndex;
   check_budget(heap, size);
-  vk::raii::DeviceMemory memory = guarded("allocating device memory", [&] {
-    return vk::raii::DeviceMemory(device_,
-                                  vk::MemoryAllocateInfo{.allocationSize = size, .memoryTypeIndex = type});
-  });
+  std::optional<vk::raii::DeviceMemory> allocated;
+  try {
+    allocated.emplace(guarded("allocating device memory", [&] {
+      return vk::raii::DeviceMemory(device_,
+                                    vk::MemoryAllocateInfo{.allocationSize = size, .memoryTypeIndex = type});
+    }));
+  } catch (const Error& e) {
+    // The driver refused although the budget check passed: say what the heap looked like, the
+    // only clue to why (fragmentation, a per-process limit, a VM's own cap).
+    fail(e.code(), "{} ({} asked; {})", e.what(), format_bytes(size), heap_state_locked(heap));
+  }
+  vk::raii::DeviceMemory memory = std::move(*allocated);
   std::byte* mapped = nullptr;
   if (memory_.memoryTypes[type].propertyFlags & vk::MemoryPropertyFlagBits::eHostVisible) {
     mapped = static_cast<std::byte*>(guarded("mapping device memory", [&] {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "device/buffer.hpp"
@@ -66,6 +67,7 @@ class Allocator {
   Allocation allocate_in_type(std::uint32_t type, std::uint64_t size, std::uint64_t alignment);
   std::unique_ptr<MemoryBlock> new_block(std::uint32_t type, std::uint64_t size);
   void check_budget(std::uint32_t heap, std::uint64_t size) const;
+  std::string heap_state_locked(std::uint32_t heap) const;
   vk::MappedMemoryRange atom_range(const Allocation& a, std::uint64_t offset,
                                    std::uint64_t size) const;
 

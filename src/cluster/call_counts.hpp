@@ -1,0 +1,15 @@
+// Calls a node served, by kind: how many network requests a client's work cost. A remote stage's
+// decode step is one Run; per-op work is one Dispatch per kernel.
+#pragma once
+
+#include <cstdint>
+
+namespace crossgpu::cluster {
+
+struct NodeCallCounts {
+  std::uint64_t run = 0;
+  std::uint64_t record = 0;
+  std::uint64_t dispatch = 0;
+};
+
+}  // namespace crossgpu::cluster
