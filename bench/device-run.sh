@@ -3,7 +3,7 @@
 # node unpacked from the carried bundle, the kernel and model tests with the validation layers
 # on, then crossgpu against llama.cpp on the model shapes. Not part of make test.
 #
-#   bench/device-run.sh BUNDLE_DIR OUT_DIR [quick]
+#   bench/device-run.sh BUNDLE_DIR OUT_DIR [quick|llm]   (llm: only crossgpu against llama.cpp)
 set -uo pipefail
 bundle="$1"; out="$2"; mode="${3:-full}"
 for f in "$bundle"/gl/*.deb; do dpkg -x "$f" / ; done
@@ -18,13 +18,15 @@ export PATH=/tmp/peer/bin:$PATH
 export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 bin="$bundle/bin"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-if [ "$mode" != quick ]; then
+if [ "$mode" = full ]; then
   for t in test_ops_weights test_llm_forward test_ops_attention test_device_dispatch; do
     CROSSGPU_VULKAN_VALIDATION=1 "$bin/$t" --gtest_brief=1 >> "$out/tests.log" 2>&1; echo "$t rc=$?" | tee -a "$out/tests.log"
   done
 fi
-"$bin/crossgpu-bench" --skip-transfers --json "$out/kernels.json" > "$out/kernels.txt" 2>&1 || true
-grep -E "matvec_(fused|weights)" "$out/kernels.txt"
+if [ "$mode" != llm ]; then
+  "$bin/crossgpu-bench" --skip-transfers --json "$out/kernels.json" > "$out/kernels.txt" 2>&1 || true
+  grep -E "matvec_(fused|weights)" "$out/kernels.txt"
+fi
 run() {  # name, crossgpu-llm-bench options
   local name="$1"; shift
   node bench/llm-vs-llamacpp.mjs --out "/tmp/lvl-$name" --peer /tmp/peer --bench "$bin/crossgpu-llm-bench" -- \
@@ -38,7 +40,7 @@ shape=(--layers 8 --embedding 4096 --ffn 14336 --heads 32 --kv-heads 8)
 run q8_0-ctx128 "${shape[@]}" --type q8_0 --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
 run q4_k-ctx128 "${shape[@]}" --type q4_k --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
 run q8_0-prefill512 "${shape[@]}" --type q8_0 --prompt-tokens 512 --decode-tokens 16 --batch 512 --repeats 3
-if [ "$mode" != quick ]; then
+if [ "$mode" = full ]; then
   run q4_0-ctx128 "${shape[@]}" --type q4_0 --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
   run q8_0-ctx4096 "${shape[@]}" --type q8_0 --prompt-tokens 3968 --decode-tokens 64 --batch 512 --repeats 2
   run bench-q8_0 --layers 8 --embedding 1024 --ffn 2816 --heads 16 --kv-heads 4 --type q8_0 --prompt-tokens 64 --decode-tokens 128 --batch 64 --repeats 3

@@ -15,10 +15,8 @@
 #include <thread>
 
 #include "apps/child_process.hpp"
-#include "apps/cluster_candidates.hpp"
 #include "apps/commands.hpp"
-#include "apps/model_plan.hpp"
-#include "apps/model_session.hpp"
+#include "apps/run_printing.hpp"
 #include "apps/table.hpp"
 #include "cluster/node_connection.hpp"
 #include "core/error.hpp"
@@ -26,6 +24,9 @@
 #include "device/registry.hpp"
 #include "model/demo_model.hpp"
 #include "net/security.hpp"
+#include "runtime/cluster_candidates.hpp"
+#include "runtime/model_plan.hpp"
+#include "runtime/model_session.hpp"
 
 namespace crossgpu::apps {
 namespace {
@@ -66,7 +67,7 @@ kernels::WeightType parse_weight_type(const std::string& name) {
 }
 
 // The cluster as the demo's client sees it: every node, its address, quota and devices.
-void print_cluster(const ClusterCandidates& cluster) {
+void print_cluster(const runtime::ClusterCandidates& cluster) {
   Table table({{"node"}, {"address"}, {"quota", Align::right}, {"devices"}});
   for (const auto& node : cluster.nodes()) {
     std::string devices;
@@ -140,37 +141,16 @@ class DemoCluster {
   std::vector<int> ports_;
 };
 
-// Until every node has profiled and self-tested its device and measured its links (each node
-// does so on start, in the background), so that the plan rests on measurements.
-sched::PlacementInputs wait_for_profiles(const ClusterCandidates& cluster, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    sched::PlacementInputs inputs = cluster.placement_inputs();
-    if (inputs.devices.size() >= cluster.candidates().size()) {
-      std::printf("telemetry: every device profiled and self-tested, every link measured\n");
-      return inputs;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      std::string why;
-      for (const auto& e : inputs.excluded) why += fmt::format("\n  {}: {}", e.device_id, e.reason);
-      fail(Errc::timeout, "after {} s, {} of {} devices are usable:{}", timeout.count(), inputs.devices.size(),
-           cluster.candidates().size(), why);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
-}
-
 std::vector<std::uint32_t> cpu_reference_tokens(const model::GgufFile& file, const model::LlamaConfig& config,
                                                 const model::Tokenizer& tokenizer, const DemoOptions& o,
-                                                const PlanOptions& plan_options) {
+                                                const runtime::PlanOptions& plan_options) {
   Registry registry(RegistryOptions{.vulkan = false});
-  ModelPlan single;
-  single.devices.push_back({.device = registry.devices().front(), .label = "cpu"});
-  single.plan.stages.push_back({.device = 0, .first_layer = 0, .end_layer = config.layers});
-  model::Pipeline pipeline = load_pipeline(file, config, single, plan_options, false);
+  const runtime::ModelPlan single =
+      runtime::whole_model_on({.device = registry.devices().front(), .label = "cpu"}, config);
+  model::Pipeline pipeline = runtime::load_pipeline(file, config, single, plan_options);
   model::GenerateOptions g;
   g.max_tokens = o.max_tokens;
-  return run_prompt(pipeline, tokenizer, o.prompt, false, g, nullptr).result.tokens;
+  return runtime::run_prompt(pipeline, tokenizer, o.prompt, false, g).result.tokens;
 }
 
 int run_demo(const DemoOptions& o) {
@@ -203,17 +183,18 @@ int run_demo(const DemoOptions& o) {
   cluster.wait_for_discovery(std::chrono::seconds(60));
   std::printf("discovery: every node sees the others\n");
 
-  PlanOptions plan_options{.context = 256, .headroom = 0.05, .max_batch = 32};
-  ClusterCandidates candidates(cluster.first_address(), cluster.client_config());
+  const runtime::PlanOptions plan_options{.context = 256, .headroom = 0.05, .max_batch = 32};
+  const runtime::ClusterCandidates candidates(cluster.first_address(), cluster.client_config());
   print_cluster(candidates);
-  const sched::PlacementInputs measured = wait_for_profiles(candidates, std::chrono::seconds(180));
-  const ModelPlan plan = plan_model(file, config, candidates.candidates(), plan_options, &measured);
+  const sched::PlacementInputs measured = candidates.placement_inputs_when_measured(std::chrono::seconds(180));
+  std::printf("telemetry: every device profiled and self-tested, every link measured\n");
+  const runtime::ModelPlan plan = runtime::plan_model(file, config, candidates.candidates(), plan_options, &measured);
   print_plan(plan, config, stdout);
-  model::Pipeline pipeline = load_pipeline(file, config, plan, plan_options, true);
+  model::Pipeline pipeline = runtime::load_pipeline(file, config, plan, plan_options, draw_weight_progress);
   model::GenerateOptions g;
   g.max_tokens = o.max_tokens;
   std::printf("prompt: %s\n", o.prompt.c_str());
-  const RunReport report = run_prompt(pipeline, tokenizer, o.prompt, false, g, stdout);
+  const runtime::RunReport report = run_prompt_printing(pipeline, tokenizer, o.prompt, false, g, stdout);
   print_summary(report, pipeline, plan, stdout);
 
   const std::vector<std::uint32_t> reference = cpu_reference_tokens(file, config, tokenizer, o, plan_options);

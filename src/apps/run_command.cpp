@@ -5,19 +5,16 @@
 
 #include <cstdio>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "apps/commands.hpp"
-#include "apps/model_plan.hpp"
-#include "apps/model_session.hpp"
-#include "core/error.hpp"
-#include "device/registry.hpp"
+#include "apps/run_printing.hpp"
 #include "model/llama_config.hpp"
 #include "model/tokenizer.hpp"
-#if CROSSGPU_WITH_NETWORK
-#include "apps/cluster_candidates.hpp"
-#endif
+#include "runtime/candidate_set.hpp"
+#include "runtime/model_plan.hpp"
+#include "runtime/model_session.hpp"
+#include "runtime/run_summary.hpp"
 
 namespace crossgpu::apps {
 namespace {
@@ -27,7 +24,7 @@ struct ModelOptions {
   bool local = false;
   std::string node = "127.0.0.1:7450";
   std::string config;
-  PlanOptions plan;
+  runtime::PlanOptions plan;
   bool json = false;
 };
 
@@ -38,32 +35,12 @@ struct RunOptions {
   model::GenerateOptions generate;
 };
 
-// The candidates, and whatever keeps them alive (a registry or the cluster's connections).
-struct Devices {
-  std::unique_ptr<Registry> registry;
-#if CROSSGPU_WITH_NETWORK
-  std::unique_ptr<ClusterCandidates> cluster;
-#endif
-  std::vector<Candidate> candidates;
-  std::optional<sched::PlacementInputs> measured;  // the cluster's telemetry, for remote devices
-};
-
-Devices gather_devices(const ModelOptions& options) {
-  Devices out;
-  if (options.local) {
-    out.registry = std::make_unique<Registry>();
-    for (const auto& d : out.registry->devices()) out.candidates.push_back({.device = d, .label = d->id()});
-    return out;
-  }
-#if CROSSGPU_WITH_NETWORK
-  out.cluster = std::make_unique<ClusterCandidates>(options.node, options.config);
-  for (const std::string& w : out.cluster->warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  out.candidates = out.cluster->candidates();
-  out.measured = out.cluster->placement_inputs();
-  return out;
-#else
-  fail(Errc::unsupported, "this build has no cluster support: use --local");
-#endif
+// This machine's devices (--local) or the cluster's, with a warning for each peer left out.
+runtime::CandidateSet gather_devices(const ModelOptions& options) {
+  if (options.local) return runtime::CandidateSet::local();
+  runtime::CandidateSet devices = runtime::CandidateSet::cluster(options.node, options.config);
+  for (const std::string& w : devices.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  return devices;
 }
 
 void add_model_options(CLI::App* command, ModelOptions& o) {
@@ -80,9 +57,9 @@ void add_model_options(CLI::App* command, ModelOptions& o) {
 int run_plan(const ModelOptions& o) {
   const auto file = model::GgufFile::open(o.model);
   const auto config = model::LlamaConfig::from_gguf(file);
-  Devices devices = gather_devices(o);
-  const ModelPlan plan = plan_model(file, config, devices.candidates, o.plan, devices.measured ? &*devices.measured : nullptr);
-  if (o.json) std::puts(plan_json(plan).dump(2).c_str());
+  const runtime::CandidateSet devices = gather_devices(o);
+  const runtime::ModelPlan plan = runtime::plan_model(file, config, devices, o.plan);
+  if (o.json) std::puts(runtime::plan_json(plan).dump(2).c_str());
   else print_plan(plan, config, stdout);
   return 0;
 }
@@ -91,13 +68,15 @@ int run_run(const RunOptions& o) {
   const auto file = model::GgufFile::open(o.model.model);
   const auto config = model::LlamaConfig::from_gguf(file);
   const auto tokenizer = model::Tokenizer::from_gguf(file);
-  Devices devices = gather_devices(o.model);
-  const ModelPlan plan = plan_model(file, config, devices.candidates, o.model.plan,
-                                    devices.measured ? &*devices.measured : nullptr);
+  const runtime::CandidateSet devices = gather_devices(o.model);  // kept alive: the pipeline uses them
+  const runtime::ModelPlan plan = runtime::plan_model(file, config, devices, o.model.plan);
   if (!o.model.json) print_plan(plan, config, stderr);
-  model::Pipeline pipeline = load_pipeline(file, config, plan, o.model.plan, !o.model.json);
-  const RunReport report = run_prompt(pipeline, tokenizer, o.prompt, o.chat, o.generate, o.model.json ? nullptr : stdout);
-  if (o.model.json) std::puts(summary_json(report, pipeline, plan).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());  // generated text may end mid-character
+  runtime::WeightProgressCallback progress;
+  if (!o.model.json) progress = draw_weight_progress;
+  model::Pipeline pipeline = runtime::load_pipeline(file, config, plan, o.model.plan, progress);
+  const runtime::RunReport report =
+      run_prompt_printing(pipeline, tokenizer, o.prompt, o.chat, o.generate, o.model.json ? nullptr : stdout);
+  if (o.model.json) std::puts(runtime::summary_json(report, pipeline, plan).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());  // generated text may end mid-character
   else print_summary(report, pipeline, plan, stderr);
   return 0;
 }

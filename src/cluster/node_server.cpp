@@ -131,6 +131,7 @@ void NodeServer::start() {
 }
 
 int NodeServer::port() const noexcept { return impl_->port; }
+int NodeServer::data_port() const noexcept { return impl_->data ? impl_->data->port() : 0; }
 const std::string& NodeServer::node_id() const noexcept { return impl_->identity.node_id(); }
 SessionTable& NodeServer::sessions() noexcept { return impl_->service.sessions(); }
 NodeCallCounts NodeServer::call_counts() const noexcept { return impl_->service.call_counts(); }

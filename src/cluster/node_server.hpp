@@ -63,6 +63,8 @@ class NodeServer {
   void start();
   // The bound port (after start); useful with listen port 0.
   int port() const noexcept;
+  // The data channel's port (0 without one).
+  int data_port() const noexcept;
   const std::string& node_id() const noexcept;
   SessionTable& sessions() noexcept;
   NodeCallCounts call_counts() const noexcept;

@@ -55,7 +55,7 @@ struct StageOptions {
   std::function<void(std::uint64_t, std::uint64_t)> on_progress;
   // Optional: places one weight tensor's bytes into `dst` (a fresh buffer on `device`) in place
   // of the plain upload, e.g. from a remote node's weight cache. The model layer knows nothing
-  // of nodes; the app installs this for remote devices.
+  // of nodes; the runtime installs this for remote devices.
   std::function<WeightSource(Device& device, BufferRef dst, std::uint64_t dst_offset,
                              std::span<const std::byte> bytes)>
       upload_weights;

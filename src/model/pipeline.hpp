@@ -22,7 +22,8 @@ using ActivationMover = std::function<void(BufferRef src, BufferRef dst, std::ui
 
 struct StageStats {
   double seconds = 0;               // wall time in this stage's forward passes (wait included)
-  double transfer_seconds = 0;      // moving its output to the next stage
+  double transfer_seconds = 0;      // moving its output to the next stage (for a remote stage,
+                                    // its compute too: both travel in one request)
   std::uint64_t bytes_out = 0;      // hidden-state bytes sent to the next stage
   std::uint64_t passes = 0;
 };

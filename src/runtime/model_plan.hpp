@@ -4,26 +4,17 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "device/device.hpp"
 #include "model/gguf.hpp"
 #include "model/llama_config.hpp"
+#include "runtime/candidate.hpp"
 #include "sched/from_telemetry.hpp"
 #include "sched/placement.hpp"
 
-namespace crossgpu::apps {
-
-struct Candidate {
-  std::shared_ptr<Device> device;
-  std::string label;                 // shown in tables: the device id, "<node>/<device>" if remote
-  std::uint64_t memory_limit = 0;    // a node's quota for our session; 0: none
-  bool remote = false;
-};
+namespace crossgpu::runtime {
 
 struct PlanOptions {
   std::uint32_t context = 512;
@@ -49,7 +40,10 @@ ModelPlan plan_model(const model::GgufFile& file, const model::LlamaConfig& conf
                      std::vector<Candidate> candidates, const PlanOptions& options,
                      const sched::PlacementInputs* cluster = nullptr);
 
-void print_plan(const ModelPlan& plan, const model::LlamaConfig& config, std::FILE* out);
+// Every layer on `device`, nothing measured: the single-device run that others are checked
+// against.
+ModelPlan whole_model_on(Candidate device, const model::LlamaConfig& config);
+
 nlohmann::json plan_json(const ModelPlan& plan);
 
-}  // namespace crossgpu::apps
+}  // namespace crossgpu::runtime

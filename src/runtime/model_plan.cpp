@@ -1,12 +1,13 @@
-#include "apps/model_plan.hpp"
+#include "runtime/model_plan.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <optional>
 
-#include "apps/table.hpp"
 #include "core/error.hpp"
 #include "model/llama_costs.hpp"
 #include "sched/condition.hpp"
@@ -14,7 +15,7 @@
 #include "telemetry/collector.hpp"
 #include "telemetry/profiler.hpp"
 
-namespace crossgpu::apps {
+namespace crossgpu::runtime {
 namespace {
 
 std::filesystem::path profile_dir() {
@@ -123,24 +124,11 @@ ModelPlan plan_model(const model::GgufFile& file, const model::LlamaConfig& conf
   return out;
 }
 
-void print_plan(const ModelPlan& plan, const model::LlamaConfig& config, std::FILE* out) {
-  for (const std::string& line : plan.excluded) std::fprintf(out, "%s\n", line.c_str());
-  Table table({{"stage"}, {"device"}, {"layers"}, {"memory", Align::right}, {"compute ms/token", Align::right},
-               {"transfer ms/token", Align::right}});
-  for (std::size_t i = 0; i < plan.plan.stages.size(); ++i) {
-    const sched::Stage& s = plan.plan.stages[i];
-    table.add_row({std::to_string(i), plan.devices[s.device].label,
-                   fmt::format("{}-{}", s.first_layer, s.end_layer - 1), format_bytes(s.memory_bytes),
-                   fmt::format("{:.3f}", s.compute_seconds * 1e3), fmt::format("{:.3f}", s.transfer_seconds * 1e3)});
-  }
-  std::fprintf(out, "plan for %s (%u layers) on %zu of %zu device(s), method %s:\n%s", config.name.c_str(),
-               config.layers, plan.plan.stages.size(), plan.problem.devices.size(), plan.plan.method.c_str(),
-               table.render().c_str());
-  std::fprintf(out, "predicted: %.3f ms/token (%.1f tokens/s)\n", plan.plan.seconds_per_token * 1e3,
-               1.0 / plan.plan.seconds_per_token);
-  for (const sched::Plan& b : plan.baselines) {
-    std::fprintf(out, "  vs %s split: %.3f ms/token\n", b.method.c_str(), b.seconds_per_token * 1e3);
-  }
+ModelPlan whole_model_on(Candidate device, const model::LlamaConfig& config) {
+  ModelPlan out;
+  out.devices.push_back(std::move(device));
+  out.plan.stages.push_back({.device = 0, .first_layer = 0, .end_layer = config.layers});
+  return out;
 }
 
 nlohmann::json plan_json(const ModelPlan& plan) {
@@ -160,4 +148,4 @@ nlohmann::json plan_json(const ModelPlan& plan) {
           {"baselines", baselines}};
 }
 
-}  // namespace crossgpu::apps
+}  // namespace crossgpu::runtime

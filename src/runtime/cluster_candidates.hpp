@@ -3,15 +3,16 @@
 // identity so that its devices can run stages. The connections live as long as this object.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "apps/model_plan.hpp"
 #include "cluster/remote_node.hpp"
+#include "runtime/candidate.hpp"
 #include "sched/from_telemetry.hpp"
 
-namespace crossgpu::apps {
+namespace crossgpu::runtime {
 
 class ClusterCandidates {
  public:
@@ -27,13 +28,18 @@ class ClusterCandidates {
   // this client's RemoteDevices name them ("<node>/<device>").
   sched::PlacementInputs placement_inputs() const;
 
+  // The same, once every device has been profiled and self-tested and every link measured (each
+  // node does so on start, in the background), so that a plan rests on measurements. Throws
+  // Errc::timeout, naming the devices still unusable, after `timeout`.
+  sched::PlacementInputs placement_inputs_when_measured(std::chrono::seconds timeout) const;
+
  private:
   void add_node(const std::string& address, const std::string& expected_id, const net::NodeIdentity& identity);
 
   std::vector<std::unique_ptr<cluster::RemoteNode>> nodes_;
   std::vector<Candidate> candidates_;
-  std::vector<std::string> warnings_;
-  std::string config_dir_;  // peers that were seen but could not be used
+  std::vector<std::string> warnings_;  // peers that were seen but could not be used
+  std::string config_dir_;             // this machine's identity, for the telemetry fetch
 };
 
-}  // namespace crossgpu::apps
+}  // namespace crossgpu::runtime

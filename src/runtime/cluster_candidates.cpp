@@ -1,6 +1,8 @@
-#include "apps/cluster_candidates.hpp"
+#include "runtime/cluster_candidates.hpp"
 
 #include <fmt/format.h>
+
+#include <thread>
 
 #include "cluster/node_connection.hpp"
 #include "core/error.hpp"
@@ -9,7 +11,7 @@
 #include "telemetry/cluster_view.hpp"
 #include "telemetry/service/snapshot_client.hpp"
 
-namespace crossgpu::apps {
+namespace crossgpu::runtime {
 
 ClusterCandidates::ClusterCandidates(const std::string& node_address, const std::string& config_dir)
     : config_dir_(config_dir) {
@@ -45,9 +47,9 @@ void ClusterCandidates::add_node(const std::string& address, const std::string& 
   nodes_.push_back(std::move(node));
 }
 
-}  // namespace crossgpu::apps
+}  // namespace crossgpu::runtime
 
-namespace crossgpu::apps {
+namespace crossgpu::runtime {
 
 sched::PlacementInputs ClusterCandidates::placement_inputs() const {
   const net::NodeIdentity identity = net::NodeIdentity::load(net::resolve_config_dir(config_dir_));
@@ -67,4 +69,19 @@ sched::PlacementInputs ClusterCandidates::placement_inputs() const {
   return inputs;
 }
 
-}  // namespace crossgpu::apps
+sched::PlacementInputs ClusterCandidates::placement_inputs_when_measured(std::chrono::seconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    sched::PlacementInputs inputs = placement_inputs();
+    if (inputs.devices.size() >= candidates_.size()) return inputs;
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::string why;
+      for (const auto& e : inputs.excluded) why += fmt::format("\n  {}: {}", e.device_id, e.reason);
+      fail(Errc::timeout, "after {} s, {} of {} devices are usable:{}", timeout.count(), inputs.devices.size(),
+           candidates_.size(), why);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+}  // namespace crossgpu::runtime

@@ -1,0 +1,271 @@
+// crossgpu-stage-bench: what a remote stage costs per decoded token. A generated model runs on the
+// local CPU device (the baseline: no network) and split over 1, 2 and 3 nodes of this process
+// (each a CPU device), reached through delaying relays that add a chosen round trip to every
+// link (client to node and node to node). Per run: decode ms/token, the overhead over the local
+// run, that overhead in link round trips (measured in the same run with a raw TCP ping through
+// the same kind of relay), the network requests each node served per token, and whether the
+// greedy tokens equal the local run's. Not part of make test.
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "apps/table.hpp"
+#include "cluster/node_server.hpp"
+#include "cluster/remote_device.hpp"
+#include "cluster/remote_node.hpp"
+#include "core/error.hpp"
+#include "device/cpu/cpu_device.hpp"
+#include "kernels/weight_type.hpp"
+#include "model/demo_model.hpp"
+#include "model/generate.hpp"
+#include "model/llama_config.hpp"
+#include "model/pipeline.hpp"
+#include "net/security.hpp"
+#include "runtime/stage_transport.hpp"
+#include "support/delay_relay.hpp"
+
+namespace crossgpu::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::vector<double> rtt_ms = {0, 1, 3};
+  std::vector<std::size_t> stages = {1, 2, 3};
+  std::string mover = "client";  // client | peer
+  std::uint32_t layers = 6, embedding = 512, ffn = 1536, heads = 8, kv_heads = 4;
+  std::uint32_t prompt_tokens = 8, decode_tokens = 16;
+  int repeats = 3;
+  std::string json_path = "stage-bench-results.json";
+};
+
+// A 1-byte echo over TCP through a relay: the link's own round trip, the baseline.
+double tcp_round_trip_ms(std::chrono::microseconds one_way) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(listener, 1) != 0 ||
+      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    fail(Errc::io, "tcp ping: cannot listen");
+  }
+  std::thread echo([listener] {
+    const int fd = ::accept(listener, nullptr, nullptr);
+    char byte;
+    while (::recv(fd, &byte, 1, 0) == 1) ::send(fd, &byte, 1, MSG_NOSIGNAL);
+    ::close(fd);
+  });
+  double median = 0;
+  {
+    testing::DelayRelay relay("127.0.0.1", 0, "127.0.0.1", ntohs(addr.sin_port), one_way);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sockaddr_in to = addr;
+    to.sin_port = htons(relay.port());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) fail(Errc::io, "tcp ping: cannot connect");
+    std::vector<double> samples;
+    for (int i = 0; i < 21; ++i) {
+      const auto start = Clock::now();
+      char byte = 'x';
+      if (::send(fd, &byte, 1, MSG_NOSIGNAL) != 1 || ::recv(fd, &byte, 1, 0) != 1) fail(Errc::io, "tcp ping failed");
+      samples.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+    ::close(fd);
+    std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
+    median = samples[samples.size() / 2];
+  }
+  echo.join();
+  ::close(listener);
+  return median;
+}
+
+// Three nodes of this process on loopback, each serving one CPU device: the first holds the
+// cluster's CA, the others joined it. The client uses the first node's identity.
+class Nodes {
+ public:
+  explicit Nodes(const std::filesystem::path& dir) : dir_(dir) {
+    net::ClusterCa::create(dir / "node-0", "stage-bench");
+    for (int i = 0; i < 3; ++i) {
+      const auto node_dir = dir / fmt::format("node-{}", i);
+      if (i > 0) {
+        const net::ClusterCa ca = net::ClusterCa::load(dir / "node-0");
+        net::join_cluster(ca.create_invite(net::Role::compute, std::chrono::minutes(5), {address(0)}).encode(),
+                          node_dir, fmt::format("stage-bench-{}", i));
+      }
+      cluster::NodeServerOptions options;
+      options.config_dir = node_dir;
+      options.listen_address = "127.0.0.1:0";
+      servers_.push_back(std::make_unique<cluster::NodeServer>(std::vector{make_cpu_device()}, options));
+      servers_.back()->start();
+    }
+    identity_ = std::make_unique<net::NodeIdentity>(net::NodeIdentity::load(dir / "node-0"));
+  }
+  std::string address(std::size_t i) const { return "127.0.0.1:" + std::to_string(servers_.at(i)->port()); }
+  cluster::NodeServer& server(std::size_t i) { return *servers_.at(i); }
+  const net::NodeIdentity& identity() const { return *identity_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::unique_ptr<cluster::NodeServer>> servers_;
+  std::unique_ptr<net::NodeIdentity> identity_;
+};
+
+// Relays in front of node i on 127.0.0.(10+i): its gRPC port and its data port, each delayed.
+struct LinkRelays {
+  std::vector<std::unique_ptr<testing::DelayRelay>> relays;
+  std::string address;
+};
+
+LinkRelays relay_node(std::size_t i, std::uint16_t grpc_port, std::uint16_t data, std::chrono::microseconds one_way) {
+  LinkRelays link;
+  const std::string host = fmt::format("127.0.0.{}", 10 + i);
+  link.relays.push_back(std::make_unique<testing::DelayRelay>(host, grpc_port, "127.0.0.1", grpc_port, one_way));
+  if (data != 0) link.relays.push_back(std::make_unique<testing::DelayRelay>(host, data, "127.0.0.1", data, one_way));
+  link.address = fmt::format("{}:{}", host, grpc_port);
+  return link;
+}
+
+model::Pipeline build(const model::LlamaConfig& config, const model::GgufFile& file,
+                      const std::vector<std::shared_ptr<Device>>& devices, model::ActivationMover mover) {
+  std::vector<std::unique_ptr<model::LlamaStage>> stages;
+  const std::size_t n = devices.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto first = static_cast<std::uint32_t>(config.layers * i / n);
+    const auto end = static_cast<std::uint32_t>(config.layers * (i + 1) / n);
+    stages.push_back(std::make_unique<model::LlamaStage>(
+        config, file, devices[i], model::StageRange{first, end, i == 0, i + 1 == n},
+        model::StageOptions{.context = 256, .max_batch = 32}));
+  }
+  return model::Pipeline(config, std::move(stages), std::move(mover));
+}
+
+struct Decode {
+  double ms_per_token = 0;
+  std::vector<std::uint32_t> tokens;
+};
+
+Decode decode(model::Pipeline& pipeline, const Options& o) {
+  std::vector<std::uint32_t> prompt;
+  for (std::uint32_t i = 0; i < o.prompt_tokens; ++i) prompt.push_back(3 + i * 7);
+  model::GenerateOptions g;
+  g.max_tokens = o.decode_tokens;
+  std::vector<double> samples;
+  Decode out;
+  for (int r = 0; r < o.repeats + 1; ++r) {  // the first run records the programs: not timed
+    const model::GenerateResult result = model::generate(pipeline, prompt, g);
+    if (r > 0) samples.push_back(result.decode_seconds * 1e3 / static_cast<double>(std::max<std::uint64_t>(result.decode_passes, 1)));
+    out.tokens = result.tokens;
+  }
+  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
+  out.ms_per_token = samples[samples.size() / 2];
+  return out;
+}
+
+int run(const Options& o) {
+  const auto dir = std::filesystem::temp_directory_path() / ("crossgpu-stage-bench-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  model::DemoModelSpec spec{.type = kernels::WeightType::q8_0, .layers = o.layers, .embedding = o.embedding,
+                            .heads = o.heads, .kv_heads = o.kv_heads, .ffn = o.ffn, .context = 256, .seed = 7};
+  const auto bytes = model::demo_model(spec).bytes();
+  const auto file = model::GgufFile::parse(bytes);
+  const auto config = model::LlamaConfig::from_gguf(file);
+  Nodes nodes(dir);
+
+  fmt::print("model: {} layers x {}, FFN {}, q8_0 ({:.1f} MB); decode {} tokens after {} prompt tokens, median of {}\n",
+             o.layers, o.embedding, o.ffn, static_cast<double>(bytes.size()) / 1e6, o.decode_tokens, o.prompt_tokens,
+             o.repeats);
+  model::Pipeline local = build(config, file, {make_cpu_device()}, {});
+  const Decode baseline = decode(local, o);
+  fmt::print("local CPU device, one stage, no network: {:.3f} ms/token\n", baseline.ms_per_token);
+
+  apps::Table table({{"added RTT ms"}, {"link RTT ms", apps::Align::right}, {"stages"},
+                     {"ms/token", apps::Align::right}, {"local ms/token", apps::Align::right},
+                     {"overhead ms", apps::Align::right}, {"overhead in RTTs", apps::Align::right},
+                     {"requests/node/token", apps::Align::right}, {"same tokens"}});
+  nlohmann::json results = nlohmann::json::array();
+  for (const double rtt : o.rtt_ms) {
+    const auto one_way = std::chrono::microseconds(static_cast<std::int64_t>(rtt * 500.0));
+    const double link_rtt = tcp_round_trip_ms(one_way);
+    for (const std::size_t s : o.stages) {
+      std::vector<LinkRelays> links;
+      std::vector<std::unique_ptr<cluster::RemoteNode>> remote;
+      std::vector<std::shared_ptr<Device>> devices;
+      for (std::size_t i = 0; i < s; ++i) {
+        const std::uint16_t grpc = static_cast<std::uint16_t>(nodes.server(i).port());
+        links.push_back(relay_node(i, grpc, static_cast<std::uint16_t>(nodes.server(i).data_port()), one_way));
+        remote.push_back(cluster::RemoteNode::connect(links.back().address, nodes.identity()));
+        devices.push_back(remote.back()->devices().front());
+      }
+      model::ActivationMover mover = runtime::relay_through_client;
+      if (o.mover == "peer") {
+        mover = [](BufferRef src, BufferRef dst, std::uint64_t n) { cluster::copy_between_nodes(src, 0, dst, 0, n); };
+      }
+      model::Pipeline pipeline = build(config, file, devices, mover);
+      std::vector<cluster::NodeCallCounts> before;
+      for (std::size_t i = 0; i < s; ++i) before.push_back(nodes.server(i).call_counts());
+      const Decode measured = decode(pipeline, o);
+      std::uint64_t runs = 0;
+      for (std::size_t i = 0; i < s; ++i) runs += nodes.server(i).call_counts().run - before[i].run;
+      // Passes: prefill batches and decode steps of every repeat (the recording run included).
+      const double passes = static_cast<double>((o.repeats + 1) * (o.decode_tokens + 1));
+      const double requests = static_cast<double>(runs) / passes / static_cast<double>(s);
+      const double overhead = measured.ms_per_token - baseline.ms_per_token;
+      table.add_row({fmt::format("{:g}", rtt), fmt::format("{:.3f}", link_rtt), std::to_string(s),
+                     fmt::format("{:.3f}", measured.ms_per_token), fmt::format("{:.3f}", baseline.ms_per_token),
+                     fmt::format("{:.3f}", overhead), link_rtt > 0.05 ? fmt::format("{:.2f}", overhead / link_rtt) : "-",
+                     fmt::format("{:.2f}", requests), measured.tokens == baseline.tokens ? "yes" : "NO"});
+      results.push_back({{"added_rtt_ms", rtt}, {"link_rtt_ms", link_rtt}, {"stages", s},
+                         {"ms_per_token", measured.ms_per_token}, {"local_ms_per_token", baseline.ms_per_token},
+                         {"overhead_ms", overhead}, {"requests_per_node_per_token", requests},
+                         {"same_tokens", measured.tokens == baseline.tokens}});
+    }
+  }
+  fmt::print("hidden states between stages: {}\n",
+             o.mover == "peer" ? "node to node (PeerCopy)" : "through the client, inside each stage's request");
+  std::fputs(table.render().c_str(), stdout);
+  std::ofstream(o.json_path) << nlohmann::json{{"mover", o.mover}, {"layers", o.layers}, {"embedding", o.embedding},
+                                               {"results", results}}
+                                    .dump(2)
+                             << "\n";
+  fmt::print("wrote {}\n", o.json_path);
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
+}  // namespace
+}  // namespace crossgpu::bench
+
+int main(int argc, char** argv) {
+  crossgpu::bench::Options o;
+  CLI::App app{"crossgpu-stage-bench: decode ms/token of a model split over remote stages behind delayed links"};
+  app.add_option("--rtt-ms", o.rtt_ms, "added round trips to measure, ms")->capture_default_str();
+  app.add_option("--stages", o.stages, "remote stage counts (1..3)")->capture_default_str();
+  app.add_option("--mover", o.mover, "hidden states between stages: client (in the stages' requests) or peer")
+      ->check(CLI::IsMember({"client", "peer"}))
+      ->capture_default_str();
+  app.add_option("--layers", o.layers)->capture_default_str();
+  app.add_option("--embedding", o.embedding)->capture_default_str();
+  app.add_option("--ffn", o.ffn)->capture_default_str();
+  app.add_option("--decode-tokens", o.decode_tokens)->capture_default_str();
+  app.add_option("--repeats", o.repeats)->capture_default_str();
+  app.add_option("--json", o.json_path)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return crossgpu::bench::run(o);
+  } catch (const crossgpu::Error& e) {
+    std::fprintf(stderr, "crossgpu-stage-bench: %s\n", e.what());
+    return 1;
+  }
+}

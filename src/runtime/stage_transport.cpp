@@ -1,0 +1,89 @@
+#include "runtime/stage_transport.hpp"
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#if CROSSGPU_WITH_NETWORK
+#include "cluster/cached_upload.hpp"
+#include "cluster/remote_device.hpp"
+#endif
+
+namespace crossgpu::runtime {
+namespace {
+
+#if CROSSGPU_WITH_NETWORK
+// Weights for a node go through its weight cache (cluster::upload_through_cache): a second run
+// sends hashes instead of weights. A node that cannot cache (an older node, a read-only disk)
+// costs one warning, then plain uploads.
+class NodeCacheUpload {
+ public:
+  model::WeightSource operator()(Device& device, BufferRef dst, std::uint64_t offset,
+                                 std::span<const std::byte> bytes) {
+    auto* remote = dynamic_cast<cluster::RemoteDevice*>(&device);
+    if (remote == nullptr || *off_) return model::WeightSource::not_handled;
+    try {
+      return cluster::upload_through_cache(*remote, dst, offset, bytes) ? model::WeightSource::cached
+                                                                    : model::WeightSource::sent;
+    } catch (const Error& e) {
+      if (e.code() == Errc::device_lost) throw;
+      log::warn("weight cache of {} unavailable ({}); sending its weights in full", device.id(),
+                e.what());
+      *off_ = true;
+      return model::WeightSource::not_handled;  // the stage uploads this tensor itself
+    }
+  }
+
+ private:
+  std::shared_ptr<bool> off_ = std::make_shared<bool>(false);  // std::function copies the hook
+};
+#endif
+
+}  // namespace
+
+bool is_remote(const Device& device) {
+#if CROSSGPU_WITH_NETWORK
+  return dynamic_cast<const cluster::RemoteDevice*>(&device) != nullptr;
+#else
+  (void)device;
+  return false;
+#endif
+}
+
+void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes) {
+  if (src.device == nullptr || dst.device == nullptr) {
+    fail(Errc::invalid_argument, "relay_through_client: both buffers must be on devices");
+  }
+  std::vector<std::byte> host(bytes);
+  src.device->stream().download(src, 0, std::span(host)).wait();
+  dst.device->stream().upload(dst, 0, std::span<const std::byte>(host)).wait();
+}
+
+void move_activations(BufferRef src, BufferRef dst, std::uint64_t bytes) {
+  const bool src_remote = src.device && is_remote(*src.device);
+  const bool dst_remote = dst.device && is_remote(*dst.device);
+  if ((src_remote || dst_remote) && bytes <= kRelayThroughClientBytes) {
+    relay_through_client(src, dst, bytes);
+    return;
+  }
+#if CROSSGPU_WITH_NETWORK
+  if (src_remote && dst_remote) {
+    cluster::copy_between_nodes(src, 0, dst, 0, bytes);
+    return;
+  }
+#endif
+  copy_between_devices(src, 0, dst, 0, bytes);
+}
+
+WeightUploadHook weight_upload_for(const Device& device) {
+#if CROSSGPU_WITH_NETWORK
+  if (is_remote(device)) return NodeCacheUpload();
+#else
+  (void)device;
+#endif
+  return {};
+}
+
+}  // namespace crossgpu::runtime

@@ -1,0 +1,38 @@
+// How a stage's bytes travel when its device is a node's: weights through the node's weight
+// cache, hidden states node to node. The model layer knows nothing of nodes; these are the hooks
+// it takes (model::StageOptions::upload_weights, model::ActivationMover). Without the network
+// layers every device is local and the hooks do the plain thing.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "device/device.hpp"
+#include "model/llama_stage.hpp"
+#include "model/pipeline.hpp"
+
+namespace crossgpu::runtime {
+
+// model::StageOptions::upload_weights: places one weight tensor, or says it did not.
+using WeightUploadHook = decltype(model::StageOptions::upload_weights);
+
+// A node's device reached through the cluster layer (cluster::RemoteDevice).
+bool is_remote(const Device& device);
+
+// A model::ActivationMover. A decode step's hidden state (up to kRelayThroughClientBytes) is
+// read inside the source node's request and written into the destination node's next one:
+// it costs no request of its own (crossgpu-stage-bench measured this against node-to-node
+// copies, which cost two extra round trips per stage boundary). Larger ones (prefill batches)
+// go node to node when both stages are remote, and through this process otherwise.
+void move_activations(BufferRef src, BufferRef dst, std::uint64_t bytes);
+inline constexpr std::uint64_t kRelayThroughClientBytes = 256ull << 10;
+
+// Through this process's memory: a download from `src`'s device, an upload to `dst`'s. Any two
+// devices, local or remote.
+void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes);
+
+// The upload hook for a stage on `device`: through the node's weight cache for a remote device,
+// none (the stage uploads itself) for a local one.
+WeightUploadHook weight_upload_for(const Device& device);
+
+}  // namespace crossgpu::runtime
