@@ -43,6 +43,7 @@ struct Options {
   std::vector<double> rtt_ms = {0, 1, 3};
   std::vector<std::size_t> stages = {1, 2, 3};
   std::string mover = "client";  // client | peer
+  bool per_op = false;           // the baseline: one request per op, decode not recorded
   std::uint32_t layers = 6, embedding = 512, ffn = 1536, heads = 8, kv_heads = 4;
   std::uint32_t prompt_tokens = 8, decode_tokens = 16;
   int repeats = 3;
@@ -138,7 +139,8 @@ LinkRelays relay_node(std::size_t i, std::uint16_t grpc_port, std::uint16_t data
 }
 
 model::Pipeline build(const model::LlamaConfig& config, const model::GgufFile& file,
-                      const std::vector<std::shared_ptr<Device>>& devices, model::ActivationMover mover) {
+                      const std::vector<std::shared_ptr<Device>>& devices, model::ActivationMover mover,
+                      bool recorded = true) {
   std::vector<std::unique_ptr<model::LlamaStage>> stages;
   const std::size_t n = devices.size();
   for (std::size_t i = 0; i < n; ++i) {
@@ -146,7 +148,7 @@ model::Pipeline build(const model::LlamaConfig& config, const model::GgufFile& f
     const auto end = static_cast<std::uint32_t>(config.layers * (i + 1) / n);
     stages.push_back(std::make_unique<model::LlamaStage>(
         config, file, devices[i], model::StageRange{first, end, i == 0, i + 1 == n},
-        model::StageOptions{.context = 256, .max_batch = 32}));
+        model::StageOptions{.context = 256, .max_batch = 32, .recorded_decode = recorded}));
   }
   return model::Pipeline(config, std::move(stages), std::move(mover));
 }
@@ -205,14 +207,16 @@ int run(const Options& o) {
       for (std::size_t i = 0; i < s; ++i) {
         const std::uint16_t grpc = static_cast<std::uint16_t>(nodes.server(i).port());
         links.push_back(relay_node(i, grpc, static_cast<std::uint16_t>(nodes.server(i).data_port()), one_way));
-        remote.push_back(cluster::RemoteNode::connect(links.back().address, nodes.identity()));
+        cluster::ConnectionOptions connection;
+        connection.batch_work = !o.per_op;
+        remote.push_back(cluster::RemoteNode::connect(links.back().address, nodes.identity(), connection));
         devices.push_back(remote.back()->devices().front());
       }
       model::ActivationMover mover = runtime::relay_through_client;
       if (o.mover == "peer") {
         mover = [](BufferRef src, BufferRef dst, std::uint64_t n) { cluster::copy_between_nodes(src, 0, dst, 0, n); };
       }
-      model::Pipeline pipeline = build(config, file, devices, mover);
+      model::Pipeline pipeline = build(config, file, devices, mover, !o.per_op);
       std::vector<cluster::NodeCallCounts> before;
       for (std::size_t i = 0; i < s; ++i) before.push_back(nodes.server(i).call_counts());
       const Decode measured = decode(pipeline, o);
@@ -232,10 +236,11 @@ int run(const Options& o) {
                          {"same_tokens", measured.tokens == baseline.tokens}});
     }
   }
+  if (o.per_op) fmt::print("baseline mode: every op its own request, decode op by op (as before batching)\n");
   fmt::print("hidden states between stages: {}\n",
              o.mover == "peer" ? "node to node (PeerCopy)" : "through the client, inside each stage's request");
   std::fputs(table.render().c_str(), stdout);
-  std::ofstream(o.json_path) << nlohmann::json{{"mover", o.mover}, {"layers", o.layers}, {"embedding", o.embedding},
+  std::ofstream(o.json_path) << nlohmann::json{{"mover", o.mover}, {"per_op", o.per_op}, {"layers", o.layers}, {"embedding", o.embedding},
                                                {"results", results}}
                                     .dump(2)
                              << "\n";
@@ -255,6 +260,7 @@ int main(int argc, char** argv) {
   app.add_option("--mover", o.mover, "hidden states between stages: client (in the stages' requests) or peer")
       ->check(CLI::IsMember({"client", "peer"}))
       ->capture_default_str();
+  app.add_flag("--per-op", o.per_op, "baseline: one request per op and decode op by op (no batching, no recording)");
   app.add_option("--layers", o.layers)->capture_default_str();
   app.add_option("--embedding", o.embedding)->capture_default_str();
   app.add_option("--ffn", o.ffn)->capture_default_str();

@@ -3,6 +3,7 @@
 // quotas hold, and a client's memory is freed when its session ends.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -189,6 +190,25 @@ TEST_F(RemoteTest, QueuedWorkReachesTheNodeAsOneRunPerWait) {
     }
     EXPECT_TRUE(results[0] == results[1]);
   }
+}
+
+TEST_F(RemoteTest, WithoutBatchingEveryOpIsItsOwnRequest) {
+  cluster::ConnectionOptions options;
+  options.batch_work = false;
+  auto node = cluster::RemoteNode::connect(address_, *client_, options);
+  Device& device = *node->devices().front();
+  const std::uint32_t n = 512;
+  const std::vector<float> in = random_floats(n, 7);
+  Buffer x = device.allocate(n * 4), z = device.allocate(n * 4);
+  const cluster::NodeCallCounts before = server_->call_counts();
+  device.stream().upload(x, std::span<const float>(in));
+  const kernels::BinaryPush push{n, 0, 0, 0};
+  const BufferRange bindings[] = {{x}, {x}, {z}};
+  device.stream().dispatch(kernels::add_f32, bindings, std::as_bytes(std::span(&push, 1)), Groups{2});
+  std::vector<float> out(n);
+  device.stream().download(z, std::span(out)).wait();
+  EXPECT_EQ(server_->call_counts().run - before.run, 3u) << "upload, dispatch, download";
+  for (std::uint32_t i = 0; i < n; ++i) ASSERT_EQ(out[i], in[i] + in[i]);
 }
 
 TEST_F(RemoteTest, ARecordingIsSentOnceAndReplayedWithFreshInputs) {

@@ -39,6 +39,10 @@ struct ConnectionOptions {
   // default_data_lanes() (CROSSGPU_DATA_LANES, else half the cores, 1..4). Never more than the
   // node offers.
   std::uint32_t data_lanes = 0;
+  // Queue a stream's small transfers, dispatches and replays and send them as one Run (see
+  // queue_write). Off: each goes at once as its own request, one round trip per op (for
+  // measuring what batching saves).
+  bool batch_work = true;
 };
 
 // A binding of a remote dispatch, in wire terms.

@@ -66,6 +66,7 @@ void NodeConnection::queue_write(std::uint64_t handle, std::uint64_t offset, std
   write->set_offset(offset);
   write->set_data(reinterpret_cast<const char*>(data.data()), data.size());
   impl_->batch_write_bytes += data.size();
+  if (!impl_->options.batch_work) impl_->send_batch_locked();
 }
 
 void NodeConnection::queue_dispatch(std::string_view kernel, std::span<const RemoteRange> bindings,
@@ -73,12 +74,14 @@ void NodeConnection::queue_dispatch(std::string_view kernel, std::span<const Rem
   std::lock_guard lock(impl_->batch_mutex);
   if (impl_->batch.commands_size() + 2 > kMaxRunCommands) impl_->send_batch_locked();
   to_wire(*impl_->batch.add_commands()->mutable_dispatch(), kernel, bindings, push, groups);
+  if (!impl_->options.batch_work) impl_->send_batch_locked();
 }
 
 void NodeConnection::queue_replay(std::uint64_t program) {
   std::lock_guard lock(impl_->batch_mutex);
   if (impl_->batch.commands_size() + 2 > kMaxRunCommands) impl_->send_batch_locked();
   impl_->batch.add_commands()->set_replay(program);
+  if (!impl_->options.batch_work) impl_->send_batch_locked();
 }
 
 void NodeConnection::run_read(std::uint64_t handle, std::uint64_t offset, std::span<std::byte> out) {
