@@ -47,6 +47,33 @@ TEST_F(CrossgpuModel, PlanCoversEveryLayer) {
   EXPECT_GT(plan["seconds_per_token"].get<double>(), 0);
 }
 
+TEST_F(CrossgpuModel, PlanTakesAndLeavesOutDevicesByTheirIds) {
+  const Outcome all = crossgpu("plan --local --model " + model_ + " --json");
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  const std::string first = nlohmann::json::parse(all.out)["stages"][0]["device"].get<std::string>();
+  const Outcome only = crossgpu("plan --local --model " + model_ + " --json --device '" + first + "'");
+  ASSERT_EQ(only.exit_code, 0) << only.err;
+  for (const auto& stage : nlohmann::json::parse(only.out)["stages"]) EXPECT_EQ(stage["device"], first);
+  const Outcome without = crossgpu("plan --local --model " + model_ + " --json --exclude-device '" + first + "'");
+  if (without.exit_code == 0) {  // another device can hold the model
+    for (const auto& stage : nlohmann::json::parse(without.out)["stages"]) EXPECT_NE(stage["device"], first);
+  } else {
+    EXPECT_NE(without.err.find("no device to plan onto"), std::string::npos) << without.err;
+  }
+  const Outcome unknown = crossgpu("plan --local --model " + model_ + " --device no-such-gpu");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("no device 'no-such-gpu'"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find(first), std::string::npos) << "the error lists the devices: " << unknown.err;
+}
+
+TEST_F(CrossgpuModel, RunIntoALogWritesOneProgressLinePerStage) {
+  const Outcome run = crossgpu("run --local --model " + model_ + " --prompt 'Hello' --max-tokens 2");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("weights -> stage 1/"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("placed"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find('\r'), std::string::npos) << "no redrawn bar where stderr is not a terminal";
+}
+
 TEST_F(CrossgpuModel, RunLocalGeneratesAndReports) {
   const Outcome run = crossgpu("run --local --model " + model_ + " --prompt 'The quick brown fox' --max-tokens 5 --json");
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -54,6 +81,7 @@ TEST_F(CrossgpuModel, RunLocalGeneratesAndReports) {
   EXPECT_GE(report["tokens"].size(), 1u);
   EXPECT_LE(report["tokens"].size(), 5u);
   EXPECT_GT(report["prompt_tokens"].get<int>(), 1);
+  EXPECT_EQ(report["prompt_ids"].size(), report["prompt_tokens"].get<std::size_t>()) << "the prompt's ids beside the text";
   EXPECT_GT(report["decode_tokens_per_second"].get<double>(), 0);
   EXPECT_FALSE(report["stages"].empty());
 

@@ -25,6 +25,7 @@ struct ModelOptions {
   std::string node = "127.0.0.1:7450";
   std::string config;
   runtime::PlanOptions plan;
+  runtime::DeviceChoice devices;
   bool json = false;
 };
 
@@ -37,9 +38,14 @@ struct RunOptions {
 
 // This machine's devices (--local) or the cluster's, with a warning for each peer left out.
 runtime::CandidateSet gather_devices(const ModelOptions& options) {
-  if (options.local) return runtime::CandidateSet::local();
+  if (options.local) {
+    runtime::CandidateSet devices = runtime::CandidateSet::local();
+    devices.choose(options.devices);
+    return devices;
+  }
   runtime::CandidateSet devices = runtime::CandidateSet::cluster(options.node, options.config);
   for (const std::string& w : devices.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  devices.choose(options.devices);
   return devices;
 }
 
@@ -51,6 +57,9 @@ void add_model_options(CLI::App* command, ModelOptions& o) {
   command->add_option("--context", o.plan.context, "tokens of KV cache per stage")->capture_default_str()->check(CLI::Range(1u, 1u << 20));
   command->add_option("--batch", o.plan.max_batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1u, 512u));
   command->add_option("--headroom", o.plan.headroom, "fraction of each device's memory left free")->capture_default_str()->check(CLI::Range(0.0, 0.9));
+  command->add_option("-d,--device", o.devices.only,
+                      "plan onto this device only (its id as `crossgpu devices` or the plan shows it); repeatable");
+  command->add_option("--exclude-device", o.devices.excluded, "leave this device out; repeatable");
   command->add_flag("--json", o.json, "print the result as JSON");
 }
 

@@ -1,5 +1,7 @@
 #include "apps/run_printing.hpp"
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "apps/table.hpp"
@@ -39,6 +41,16 @@ void print_plan(const runtime::ModelPlan& plan, const model::LlamaConfig& config
 }
 
 void draw_weight_progress(const runtime::WeightProgress& p) {
+  // A bar redrawn in place only on a terminal; a log or a pipe gets one line per stage, when its
+  // weights are all placed.
+  static const bool terminal = ::isatty(STDERR_FILENO) == 1;
+  if (!terminal) {
+    if (p.done >= p.total) {
+      std::fprintf(stderr, "weights -> stage %zu/%zu (%s): %s placed\n", p.stage + 1, p.stages, p.device.c_str(),
+                   format_bytes(p.total).c_str());
+    }
+    return;
+  }
   const int percent =
       p.total == 0 ? 100 : static_cast<int>(100.0 * static_cast<double>(p.done) / static_cast<double>(p.total));
   const int filled = percent / 5;

@@ -18,6 +18,13 @@ namespace crossgpu::runtime {
 
 class ClusterCandidates;
 
+// Which candidates a plan may use (`--device` / `--exclude-device`): an id names a candidate by
+// its label (what plans print: "<node>/<device>" for a node's device) or by its device's id.
+struct DeviceChoice {
+  std::vector<std::string> only;      // empty: every candidate
+  std::vector<std::string> excluded;
+};
+
 class CandidateSet {
  public:
   // Every device of this machine's registry.
@@ -27,6 +34,9 @@ class CandidateSet {
   static CandidateSet cluster(const std::string& node_address, const std::string& config_dir);
 
   const std::vector<Candidate>& candidates() const noexcept { return candidates_; }
+  // Keeps the candidates `choice` allows, in their order. Errc::not_found for an id that names
+  // no candidate (the message lists those that exist); Errc::invalid_argument when none is left.
+  void choose(const DeviceChoice& choice);
   // Peers that were seen but could not be used; none for local devices.
   const std::vector<std::string>& warnings() const noexcept { return warnings_; }
   // What the cluster's telemetry measured of the remote candidates, fetched now (plan_model's

@@ -42,6 +42,7 @@ RunReport run_prompt(model::Pipeline& pipeline, const model::Tokenizer& tokenize
   const std::string text = chat ? tokenizer.apply_chat_template({{"user", prompt}}, true) : prompt;
   const std::vector<std::uint32_t> ids = tokenizer.encode(text, true, chat);
   RunReport report;
+  report.prompt_ids = ids;
   model::GenerateOptions o = options;
   o.is_end = [&](std::uint32_t id) { return tokenizer.is_end_of_generation(id); };
   o.on_token = [&](std::uint32_t id) {

@@ -32,6 +32,7 @@ model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaCon
                               const PlanOptions& options, const WeightProgressCallback& on_progress = {});
 
 struct RunReport {
+  std::vector<std::uint32_t> prompt_ids;  // the prompt as tokenized (template applied)
   model::GenerateResult result;
   std::string text;
 };

@@ -32,6 +32,7 @@ nlohmann::json summary_json(const RunReport& report, const model::Pipeline& pipe
                       {"passes", s.measured.passes}});
   }
   return {{"prompt_tokens", r.prompt_tokens},
+          {"prompt_ids", report.prompt_ids},
           {"tokens", r.tokens},
           {"text", report.text},
           {"prefill_seconds", r.prefill_seconds},
