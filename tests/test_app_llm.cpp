@@ -116,6 +116,7 @@ TEST(CrossgpuDemo, ThreeNodesReproduceTheCpuTokens) {
   EXPECT_NE(run.out.find("discovery: every node sees the others"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("on 3 of 3 device(s)"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("identical tokens"), std::string::npos) << run.out;
+  EXPECT_EQ(run.err.find("lost"), std::string::npos) << "a clean end warns of no lost node: " << run.err;
 }
 
 }  // namespace

@@ -268,6 +268,23 @@ TEST(RemoteQuota, RefusesBeyondTheQuotaNamingQuotaAndUse) {
   EXPECT_TRUE(second.valid());
 }
 
+// A node that shuts down says goodbye on every session stream at the next heartbeat: its clients
+// know it left (their calls fail with device_lost) without waiting out the drain.
+TEST(RemoteNodes, AStoppingNodeSaysGoodbyeWithinAHeartbeat) {
+  TestCluster cluster;
+  auto server = cluster.start_ca_node();
+  const std::string address = loopback(server->port());
+  const net::NodeIdentity client = cluster.join(net::Role::compute, address);
+  auto node = cluster::RemoteNode::connect(address, client);
+  const auto start = std::chrono::steady_clock::now();
+  server->shutdown(std::chrono::seconds(5));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, std::chrono::milliseconds(2500)) << "the session did not end before the drain's deadline";
+  for (int i = 0; i < 100 && !node->connection().lost(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(node->connection().lost());
+  EXPECT_TRUE(throws_errc([&] { node->devices().front()->allocate(64); }, Errc::device_lost));
+}
+
 // A copies to B directly (over B's data channel, or a GrantedWrite stream without one): bit-exact
 // at an offset, twice with one grant, and never past the grant's range.
 void expect_direct_copies(bool b_data_channel) {

@@ -113,12 +113,22 @@ void NodeConnection::Impl::start_session() {
 
 void NodeConnection::Impl::reader_loop() {
   v1::SessionEvent event;
+  bool stopping = false;
   while (session->Read(&event)) {
     const std::int64_t now = steady_nanos();
     last_echo_nanos = now;
     if (event.sent_unix_nanos() != 0) rtt_ms = (now - event.sent_unix_nanos()) / 1e6;
+    if (event.node_stopping()) {
+      stopping = true;
+      break;
+    }
   }
-  if (!closing) mark_lost("the session stream ended");
+  if (closing) return;
+  if (stopping) {
+    mark_lost("it shut down", false);
+  } else {
+    mark_lost("the session stream ended");
+  }
 }
 
 void NodeConnection::Impl::heartbeat_loop() {
@@ -169,9 +179,13 @@ void NodeConnection::Impl::open_data_channel(const net::NodeIdentity& identity) 
   }
 }
 
-void NodeConnection::Impl::mark_lost(const char* why) {
+void NodeConnection::Impl::mark_lost(const char* why, bool unexpected) {
   if (lost.exchange(true)) return;
-  log::warn("node {} at {} lost: {}", hello.node_id(), address, why);
+  if (unexpected) {
+    log::warn("node {} at {} lost: {}", hello.node_id(), address, why);
+  } else {
+    log::info("node {} at {} left: {}", hello.node_id(), address, why);
+  }
   if (data) data->abort();
   session_context.TryCancel();
   std::lock_guard lock(calls_mutex);

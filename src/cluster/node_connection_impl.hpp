@@ -96,7 +96,9 @@ struct NodeConnection::Impl {
   void data_call(std::string_view what, Body&& body);
   void heartbeat_loop();
   void reader_loop();
-  void mark_lost(const char* why);
+  // Every call fails with Errc::device_lost from now on; `unexpected` false: the node said it
+  // was stopping (logged as information, not as a warning).
+  void mark_lost(const char* why, bool unexpected = true);
   [[noreturn]] void fail_lost(std::string_view what) const;
 };
 

@@ -139,6 +139,9 @@ NodeCallCounts NodeServer::call_counts() const noexcept { return impl_->service.
 void NodeServer::shutdown(std::chrono::milliseconds drain) {
   if (impl_->stopped || !impl_->server) return;
   impl_->stopped = true;
+  // Sessions say goodbye at their next heartbeat (every 500 ms) and end within the drain; what
+  // still runs at its end is cancelled.
+  impl_->service.begin_stopping();
   impl_->server->Shutdown(std::chrono::system_clock::now() + drain);
   impl_->server->Wait();
   if (impl_->data) impl_->data->stop();

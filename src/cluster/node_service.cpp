@@ -89,7 +89,10 @@ grpc::Status NodeService::Session(
     do {
       v1::SessionEvent echo;
       echo.set_sent_unix_nanos(event.sent_unix_nanos());
-      if (!stream->Write(echo)) break;
+      // Stopping: this heartbeat's answer says goodbye and ends the stream, so that the peer
+      // knows the node left rather than failed.
+      echo.set_node_stopping(stopping_.load());
+      if (!stream->Write(echo) || echo.node_stopping()) break;
     } while (stream->Read(&event));
   });
   if (id != 0) {

@@ -40,6 +40,8 @@ class NodeService final : public v1::Node::Service {
   // From now on Hello offers the data channel on `port` (capability "data-channel") with a
   // one-time secret per session.
   void enable_data_channel(int port) noexcept { data_port_ = port; }
+  // From now on each Session stream ends at its next heartbeat with a goodbye (node_stopping).
+  void begin_stopping() noexcept { stopping_ = true; }
 
   grpc::Status Hello(grpc::ServerContext*, const v1::HelloRequest*, v1::HelloResponse*) override;
   grpc::Status Session(grpc::ServerContext*,
@@ -95,6 +97,7 @@ class NodeService final : public v1::Node::Service {
   PeerStatusSource peers_;
   WeightCache weight_cache_;  // blobs named by hash, shared by all sessions
   std::atomic<int> data_port_{0};  // 0: no data channel
+  std::atomic<bool> stopping_{false};
   struct {
     std::atomic<std::uint64_t> run_calls{0}, record_calls{0}, dispatch_calls{0};
   } counters_;
