@@ -158,6 +158,37 @@ TEST(Placement, AddingADeviceNeverMakesThePlanSlower) {
   }
 }
 
+// A remote device costs its request round trip per token: it is used only where it pays for it.
+TEST(Placement, ADeviceWhoseRoundTripOutweighsItsHelpIsLeftOut) {
+  PlacementProblem p;
+  p.layers.assign(8, {.weight_bytes = 100000000, .flops_per_token = 1e8});
+  p.devices = {{.name = "local", .memory_bytes = 4 * GiB, .flops_per_second = 1e12, .bytes_per_second = 1e11},
+               {.name = "remote", .memory_bytes = 4 * GiB, .flops_per_second = 1e12, .bytes_per_second = 2e11,
+                .request_seconds = 0.050}};
+  // 8 ms on the local device alone; half the layers on the faster remote one would save 2 ms and
+  // cost a 50 ms round trip.
+  Plan plan = place(p);
+  ASSERT_EQ(plan.stages.size(), 1u);
+  EXPECT_EQ(plan.stages[0].device, 0u);
+  EXPECT_NEAR(plan.seconds_per_token, 0.008, 1e-9);
+  // A round trip of 0.5 ms: now the faster remote device is worth it (all layers: 4 ms + 0.5 ms).
+  p.devices[1].request_seconds = 0.0005;
+  plan = place(p);
+  ASSERT_EQ(plan.stages.size(), 1u);
+  EXPECT_EQ(plan.stages[0].device, 1u);
+  EXPECT_NEAR(plan.seconds_per_token, 0.0045, 1e-9);
+  // The local device too small for the model: the remote one is needed whatever its round trip
+  // (alone: 4 ms + 50 ms beats half on each, 4 + 2 + 50 ms).
+  p.devices[1].request_seconds = 0.050;
+  p.devices[0].memory_bytes = 500 * MiB;
+  plan = place(p);
+  ASSERT_EQ(plan.stages.size(), 1u);
+  EXPECT_EQ(plan.stages[0].device, 1u);
+  EXPECT_NEAR(plan.seconds_per_token, 0.054, 1e-9);
+  p.devices[1].request_seconds = -1;
+  EXPECT_THROW(place(p), Error);
+}
+
 TEST(Placement, FailsLoudlyWithTheReasonWhenNothingFits) {
   PlacementProblem p;
   p.layers.assign(10, {.weight_bytes = 1 * GiB, .flops_per_token = 1e9});

@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "model/llama_costs.hpp"
+#include "runtime/stage_transport.hpp"
 #include "sched/condition.hpp"
 #include "sched/scoring.hpp"
 #include "telemetry/collector.hpp"
@@ -91,6 +92,7 @@ ModelPlan plan_model(const model::GgufFile& file, const model::LlamaConfig& conf
         c.remote ? measure_remote(c, cluster, out.excluded, index) : measure_local(c, collector, out.excluded);
     if (!capacity) continue;
     if (c.memory_limit != 0) capacity->memory_bytes = std::min(capacity->memory_bytes, c.memory_limit);
+    if (c.remote) capacity->request_seconds = request_round_trip_seconds(*c.device);
     out.problem.devices.push_back(*capacity);
     cluster_index.push_back(index);
     out.devices.push_back(std::move(c));
@@ -102,7 +104,12 @@ ModelPlan plan_model(const model::GgufFile& file, const model::LlamaConfig& conf
     const std::size_t n = cluster_index.size();
     out.problem.links.assign(n, std::vector<sched::Link>(n));
     for (std::size_t a = 0; a < n; ++a) {
-      for (std::size_t b = 0; b < n; ++b) out.problem.links[a][b] = cluster->links[cluster_index[a]][cluster_index[b]];
+      for (std::size_t b = 0; b < n; ++b) {
+        out.problem.links[a][b] = cluster->links[cluster_index[a]][cluster_index[b]];
+        // A decode step's hidden state rides in the stages' own requests (stage_transport): its
+        // latency is the request's, counted once per stage as request_seconds.
+        out.problem.links[a][b].latency_seconds = 0;
+      }
     }
   }
   out.plan = sched::place(out.problem);

@@ -1,6 +1,8 @@
 #include "runtime/stage_transport.hpp"
 
+#include <chrono>
 #include <memory>
+#include <thread>
 #include <span>
 #include <vector>
 
@@ -8,6 +10,7 @@
 #include "core/log.hpp"
 #if CROSSGPU_WITH_NETWORK
 #include "cluster/cached_upload.hpp"
+#include "cluster/node_connection.hpp"
 #include "cluster/remote_device.hpp"
 #endif
 
@@ -49,6 +52,21 @@ bool is_remote(const Device& device) {
 #else
   (void)device;
   return false;
+#endif
+}
+
+double request_round_trip_seconds(const Device& device) {
+#if CROSSGPU_WITH_NETWORK
+  const auto* remote = dynamic_cast<const cluster::RemoteDevice*>(&device);
+  if (remote == nullptr) return 0;
+  const cluster::NodeConnection& node = remote->node();
+  for (int i = 0; i < 150 && node.rtt_ms() <= 0 && !node.lost(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return node.rtt_ms() / 1e3;
+#else
+  (void)device;
+  return 0;
 #endif
 }
 

@@ -31,6 +31,11 @@ inline constexpr std::uint64_t kRelayThroughClientBytes = 256ull << 10;
 // devices, local or remote.
 void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes);
 
+// The round trip this process measured to `device`'s node (its heartbeats), in seconds: the least
+// each token's request to a stage there costs. 0 for a local device. A fresh connection has not
+// measured one yet: this waits up to 1.5 s (three heartbeats) for the first echo.
+double request_round_trip_seconds(const Device& device);
+
 // The upload hook for a stage on `device`: through the node's weight cache for a remote device,
 // none (the stage uploads itself) for a local one.
 WeightUploadHook weight_upload_for(const Device& device);

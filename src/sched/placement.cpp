@@ -24,6 +24,9 @@ void validate(const PlacementProblem& p) {
         !std::isfinite(d.bytes_per_second)) {
       fail(Errc::invalid_argument, "placement: device '{}' needs positive, finite FLOP/s and bytes/s", d.name);
     }
+    if (!(d.request_seconds >= 0) || !std::isfinite(d.request_seconds)) {
+      fail(Errc::invalid_argument, "placement: device '{}' needs a request time >= 0", d.name);
+    }
   }
   if (!p.links.empty()) {
     if (p.links.size() != p.devices.size()) fail(Errc::invalid_argument, "placement: link matrix has the wrong size");
@@ -66,7 +69,10 @@ class CostTables {
     return static_cast<std::uint64_t>(static_cast<double>(p_.devices[d].memory_bytes) * (1.0 - p_.memory_headroom));
   }
   bool fits(std::size_t d, std::size_t begin, std::size_t end) const { return memory(begin, end) <= capacity(d); }
-  double compute(std::size_t d, std::size_t begin, std::size_t end) const { return time_[d][end] - time_[d][begin]; }
+  // A stage's time per token: its layers, plus the request that reaches its device.
+  double compute(std::size_t d, std::size_t begin, std::size_t end) const {
+    return time_[d][end] - time_[d][begin] + (end > begin ? p_.devices[d].request_seconds : 0.0);
+  }
   // Stage cost or infinity when it does not fit.
   double stage(std::size_t d, std::size_t begin, std::size_t end) const {
     return fits(d, begin, end) ? compute(d, begin, end) : infinity;

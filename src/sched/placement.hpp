@@ -4,7 +4,9 @@
 // Cost model (docs/SCHEDULING.md): a token passes every layer in order, so its time is the sum
 // of the stages' compute times plus the activation transfers between consecutive stages. A
 // layer on a device costs max(flops / device FLOP/s, weight bytes / device bytes/s): decode
-// reads every weight once per token, so it is usually bandwidth-bound. A stage fits when its
+// reads every weight once per token, so it is usually bandwidth-bound. A stage on a remote device
+// also costs its device's request round trip per token (DeviceCapacity::request_seconds), so a
+// device whose round trip outweighs what it computes is left out. A stage fits when its
 // weights plus its KV cache for the context fit the device's memory minus the headroom.
 #pragma once
 
@@ -31,6 +33,10 @@ struct DeviceCapacity {
   std::uint64_t memory_bytes = 0;  // free memory this device may use for the model
   double flops_per_second = 0;     // effective matmul/matvec throughput
   double bytes_per_second = 0;     // effective memory bandwidth
+  // Per token, the request that reaches this device: a stage on a node's device costs one
+  // round trip from the client each token (its input, replay and output travel in one request);
+  // 0 for the client's own devices. Added to every stage the device runs.
+  double request_seconds = 0;
 };
 
 struct Link {
