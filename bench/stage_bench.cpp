@@ -44,6 +44,7 @@ struct Options {
   std::vector<std::size_t> stages = {1, 2, 3};
   std::string mover = "client";  // client | peer
   bool per_op = false;           // the baseline: one request per op, decode not recorded
+  std::size_t threads = 0;       // CPU device threads (nodes and baseline); 0: every core
   std::uint32_t layers = 6, embedding = 512, ffn = 1536, heads = 8, kv_heads = 4;
   std::uint32_t prompt_tokens = 8, decode_tokens = 16;
   int repeats = 3;
@@ -96,7 +97,7 @@ double tcp_round_trip_ms(std::chrono::microseconds one_way) {
 // cluster's CA, the others joined it. The client uses the first node's identity.
 class Nodes {
  public:
-  explicit Nodes(const std::filesystem::path& dir) : dir_(dir) {
+  Nodes(const std::filesystem::path& dir, std::size_t threads) : dir_(dir) {
     net::ClusterCa::create(dir / "node-0", "stage-bench");
     for (int i = 0; i < 3; ++i) {
       const auto node_dir = dir / fmt::format("node-{}", i);
@@ -108,7 +109,7 @@ class Nodes {
       cluster::NodeServerOptions options;
       options.config_dir = node_dir;
       options.listen_address = "127.0.0.1:0";
-      servers_.push_back(std::make_unique<cluster::NodeServer>(std::vector{make_cpu_device()}, options));
+      servers_.push_back(std::make_unique<cluster::NodeServer>(std::vector{make_cpu_device(threads)}, options));
       servers_.back()->start();
     }
     identity_ = std::make_unique<net::NodeIdentity>(net::NodeIdentity::load(dir / "node-0"));
@@ -183,12 +184,12 @@ int run(const Options& o) {
   const auto bytes = model::demo_model(spec).bytes();
   const auto file = model::GgufFile::parse(bytes);
   const auto config = model::LlamaConfig::from_gguf(file);
-  Nodes nodes(dir);
+  Nodes nodes(dir, o.threads);
 
   fmt::print("model: {} layers x {}, FFN {}, q8_0 ({:.1f} MB); decode {} tokens after {} prompt tokens, median of {}\n",
              o.layers, o.embedding, o.ffn, static_cast<double>(bytes.size()) / 1e6, o.decode_tokens, o.prompt_tokens,
              o.repeats);
-  model::Pipeline local = build(config, file, {make_cpu_device()}, {});
+  model::Pipeline local = build(config, file, {make_cpu_device(o.threads)}, {});
   const Decode baseline = decode(local, o);
   fmt::print("local CPU device, one stage, no network: {:.3f} ms/token\n", baseline.ms_per_token);
 
@@ -261,6 +262,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"client", "peer"}))
       ->capture_default_str();
   app.add_flag("--per-op", o.per_op, "baseline: one request per op and decode op by op (no batching, no recording)");
+  app.add_option("--threads", o.threads,
+                 "CPU device threads of the nodes and the baseline (0: every core; fewer leaves a core "
+                 "to the relays and the network threads)")
+      ->capture_default_str();
   app.add_option("--layers", o.layers)->capture_default_str();
   app.add_option("--embedding", o.embedding)->capture_default_str();
   app.add_option("--ffn", o.ffn)->capture_default_str();
