@@ -19,6 +19,8 @@
 #include "cluster/protocol.hpp"
 #include "cluster/remote_device.hpp"
 #include "cluster/remote_node.hpp"
+#include "kernels/kernels.hpp"
+#include "kernels/push_constants.hpp"
 #include "support/child_process.hpp"
 #include "support/test_support.hpp"
 #include "test_cluster_fixture.hpp"
@@ -148,11 +150,23 @@ TEST(ClusterProcesses, KilledClientsSessionIsFreedByTheNode) {
   expect_roundtrip(*next->devices().front(), 1 << 20, 4);
 }
 
-// Run as a child process by the test above.
+// Run as a child process by the test above: a session with memory and a recorded program.
 TEST(ClusterProcesses, DISABLED_HoldSessionUntilKilled) {
   const net::NodeIdentity identity = net::NodeIdentity::load(std::getenv("CROSSGPU_TEST_CONFIG"));
   auto node = cluster::RemoteNode::connect(std::getenv("CROSSGPU_TEST_NODE"), identity);
-  Buffer held = node->devices().front()->allocate(64 << 20);
+  Device& device = *node->devices().front();
+  Buffer held = device.allocate(64 << 20);
+  // A recorded program too, as a remote stage keeps (its buffers held by the node's program).
+  const std::uint32_t n = 1 << 20;
+  const kernels::FillPush push{n, 0, 3.0f};
+  const BufferRange binding[] = {{held}};
+  device.stream().begin_recording();
+  device.stream().dispatch(kernels::fill_f32, binding, std::as_bytes(std::span(&push, 1)), Groups{n / 256});
+  Recording program = device.stream().end_recording();
+  device.stream().replay(program);
+  float first = 0;
+  device.stream().download(held, std::span(&first, 1)).wait();
+  if (first != 3.0f) return;  // the parent waits for "holding" in vain and fails
   std::printf("holding\n");
   std::fflush(stdout);
   std::this_thread::sleep_for(std::chrono::minutes(5));
