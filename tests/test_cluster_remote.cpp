@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "cluster/call_counts.hpp"
 #include "cluster/grant_cache.hpp"
 #include "cluster/node_connection.hpp"
 #include "cluster/remote_device.hpp"
@@ -209,6 +210,14 @@ TEST_F(RemoteTest, WithoutBatchingEveryOpIsItsOwnRequest) {
   device.stream().download(z, std::span(out)).wait();
   EXPECT_EQ(server_->call_counts().run - before.run, 3u) << "upload, dispatch, download";
   for (std::uint32_t i = 0; i < n; ++i) ASSERT_EQ(out[i], in[i] + in[i]);
+}
+
+TEST(NodeCallCounts, PrometheusTextHasOneCounterPerKind) {
+  const std::string text = cluster::prometheus_text({.run = 7, .record = 2, .dispatch = 0});
+  EXPECT_NE(text.find("# TYPE crossgpu_node_requests_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("crossgpu_node_requests_total{kind=\"run\"} 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("crossgpu_node_requests_total{kind=\"record\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("crossgpu_node_requests_total{kind=\"dispatch\"} 0\n"), std::string::npos) << text;
 }
 
 TEST_F(RemoteTest, ARecordingIsSentOnceAndReplayedWithFreshInputs) {

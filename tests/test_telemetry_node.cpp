@@ -102,7 +102,7 @@ TEST(TelemetryNode, HttpServesTheClusterViewAsPrometheusAndJson) {
   std::istringstream lines(res->body);
   std::string line, family_typed;
   int samples = 0;
-  bool peer_memory = false, link_bandwidth = false;
+  bool peer_memory = false, link_bandwidth = false, run_requests = false;
   const std::regex sample(R"(^(crossgpu_[a-z0-9_]+)\{([^}]*)\} (\S+)$)");
   while (std::getline(lines, line)) {
     std::smatch m;
@@ -118,10 +118,12 @@ TEST(TelemetryNode, HttpServesTheClusterViewAsPrometheusAndJson) {
     peer_memory |= m[1] == "crossgpu_device_memory_total_bytes" && m[2].str().find(peer_id) != std::string::npos;
     link_bandwidth |= m[1] == "crossgpu_link_bandwidth_bytes_per_second" &&
                       m[2].str() == "node=\"" + self_id + "\",peer=\"" + peer_id + "\"";
+    run_requests |= m[1] == "crossgpu_node_requests_total" && m[2].str() == "kind=\"run\"";
   }
   EXPECT_GT(samples, 5);
   EXPECT_TRUE(peer_memory);
   EXPECT_TRUE(link_bandwidth);
+  EXPECT_TRUE(run_requests) << "the node's request counters are on /metrics";
   EXPECT_EQ(http.Get("/nothing-here")->status, 404);
 
   // `crossgpu status` against node b shows the per-device telemetry table.

@@ -90,12 +90,12 @@ struct TelemetryStack {
     };
   }
 
-  void start(const std::string& http_address) {
+  void start(const std::string& http_address, telemetry::HttpExporter::ExtraMetrics extra) {
     sampler.start();
     poller.start();
     if (!http_address.empty()) {
       const auto address = telemetry::parse_http_address(http_address);
-      http = std::make_unique<telemetry::HttpExporter>(aggregator, address);
+      http = std::make_unique<telemetry::HttpExporter>(aggregator, address, std::move(extra));
       std::printf("telemetry: http://%s:%d/metrics and /api/cluster\n", address.host.c_str(),
                   http->port());
     }
@@ -249,7 +249,7 @@ int run_node(const NodeOptions& options) {
               server_options.limits.quota_bytes == 0
                   ? "unlimited"
                   : format_bytes(server_options.limits.quota_bytes).c_str());
-  telemetry.start(options.http);
+  telemetry.start(options.http, [&server] { return cluster::prometheus_text(server.call_counts()); });
   std::fflush(stdout);
   int signal = 0;
   sigwait(&stop, &signal);

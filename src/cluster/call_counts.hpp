@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace crossgpu::cluster {
 
@@ -11,5 +12,8 @@ struct NodeCallCounts {
   std::uint64_t record = 0;
   std::uint64_t dispatch = 0;
 };
+
+// The counts in Prometheus' text format, as the counter crossgpu_node_requests_total{kind=...}.
+std::string prometheus_text(const NodeCallCounts& counts);
 
 }  // namespace crossgpu::cluster

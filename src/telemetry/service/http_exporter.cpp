@@ -39,10 +39,13 @@ struct HttpExporter::Impl {
   int port = 0;
 };
 
-HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address)
+HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address, ExtraMetrics extra)
     : impl_(std::make_unique<Impl>()) {
-  impl_->server.Get("/metrics", [&aggregator](const httplib::Request&, httplib::Response& res) {
-    res.set_content(prometheus_text(aggregator.view()), "text/plain; version=0.0.4; charset=utf-8");
+  impl_->server.Get("/metrics", [&aggregator, extra = std::move(extra)](const httplib::Request&,
+                                                                        httplib::Response& res) {
+    std::string text = prometheus_text(aggregator.view());
+    if (extra) text += extra();
+    res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
   });
   impl_->server.Get("/api/cluster", [&aggregator](const httplib::Request&, httplib::Response& res) {
     res.set_content(cluster_json(aggregator.view()).dump(), "application/json");

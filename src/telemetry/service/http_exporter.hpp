@@ -3,6 +3,7 @@
 // authentication, so `crossgpu node` binds it to loopback unless told otherwise (--http).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,8 +25,12 @@ HttpAddress parse_http_address(const std::string& text);
 
 class HttpExporter {
  public:
+  // Prometheus text that a layer this one does not know appends to /metrics (the node's request
+  // counters); empty when there is none.
+  using ExtraMetrics = std::function<std::string()>;
+
   // Binds and starts serving on a thread of its own. Errc::io when the address cannot be bound.
-  HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address);
+  HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address, ExtraMetrics extra = {});
   ~HttpExporter();
   HttpExporter(const HttpExporter&) = delete;
   HttpExporter& operator=(const HttpExporter&) = delete;
