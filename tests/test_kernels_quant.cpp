@@ -145,6 +145,9 @@ TEST(QuantBlocks, PlainTypesAreLittleEndian) {
   EXPECT_EQ(decoded(WeightType::f16, f16)[0], -1.5f);
 }
 
+// How far rounding v to f16 can move it: relative 2^-11, or half the subnormal spacing 2^-24.
+double f16_error(double v) { return std::abs(v) * std::ldexp(1.0, -11) + std::ldexp(1.0, -25); }
+
 // The largest error the encoder may make on element i of `x`: half a quantization step of its
 // block, plus the clamp at the narrow end of the range and the rounding of the scales.
 double error_bound(WeightType type, const std::vector<float>& x, std::size_t i) {
@@ -157,14 +160,20 @@ double error_bound(WeightType type, const std::vector<float>& x, std::size_t i) 
   switch (type) {
     case WeightType::f32: return 0.0;
     // Relative 2^-11, or half the subnormal spacing 2^-24 below 2^-14.
-    case WeightType::f16: return std::abs(x[i]) * std::ldexp(1.0, -11) + std::ldexp(1.0, -25);
-    // Step amax / 8; an element at the +7 end can be a full step away.
-    case WeightType::q4_0: return amax(32) / 8.0 * (1.0 + 1e-3);
+    case WeightType::f16: return f16_error(x[i]);
+    // Step amax / 8; an element at the +7 end can be a full step away, plus 7 times the f16
+    // rounding of the step.
+    case WeightType::q4_0: return amax(32) / 8.0 * (1.0 + 1e-6) + 7.0 * f16_error(amax(32) / 8.0);
     case WeightType::q8_0: return amax(32) / 254.0 + amax(32) * 1e-3;
     // Step at most (range of the super-block) / 15, scales rounded to 1/63 of the largest.
     case WeightType::q4_k: return amax(256) * 2.0 * (0.5 / 15.0 + 15.0 / 126.0 / 15.0 + 1.0 / 126.0) * 1.01;
-    // Step amax(16) / 32, the i8 scale rounded to 1/127 of the largest step (32 steps reach).
-    case WeightType::q6_k: return amax(16) / 32.0 * 1.01 + 32.0 * amax(256) / 32.0 / 254.0;
+    // Step amax(16) / 32, the i8 scale rounded to 1/127 of the largest step, whose f16 (often
+    // subnormal: amax 2^-6 gives 3.8e-6) is itself rounded; 31 steps reach the +31 end.
+    case WeightType::q6_k: {
+      const double largest_step = amax(256) / 32.0;
+      return amax(16) / 32.0 * 1.01 +
+             31.0 * (largest_step / 254.0 + 127.0 * f16_error(largest_step / 127.0));
+    }
   }
   return 0.0;
 }
