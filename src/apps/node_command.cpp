@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "device/registry.hpp"
+#include "net/descriptor_limit.hpp"
 #include "net/discovery/discovery.hpp"
 #include "net/security.hpp"
 #include "telemetry/sampler.hpp"
@@ -211,6 +212,9 @@ sigset_t block_stop_signals() {
 
 int run_node(const NodeOptions& options) {
   log::init_from_env();
+  // Every connection costs descriptors; the node sizes its caps to what it gets here.
+  const std::size_t descriptors = net::raise_descriptor_limit();
+  log::info("descriptor limit {} ({} for connections)", descriptors, net::descriptor_budget());
   const sigset_t stop = block_stop_signals();
   const std::filesystem::path config = net::resolve_config_dir(options.config);
   if (!options.join.empty()) {

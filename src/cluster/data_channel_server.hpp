@@ -3,7 +3,10 @@
 // that is not revoked, and only once it binds to a session with the one-time secret that Hello
 // gave that session's owner: a data connection then acts for exactly one session, its quota and
 // its buffers, plus the ranges of other sessions' buffers this node granted the connected peer
-// (node-to-node copies). One thread per connection; at most max_connections at once.
+// (node-to-node copies). Before the TLS handshake completes a connection costs no thread: a
+// HandshakeGate runs every pending handshake under its budget (deadline for the whole handshake,
+// caps globally and per source address). Once authenticated, one thread per connection; at most
+// max_connections at once.
 #pragma once
 
 #include <atomic>
@@ -15,6 +18,7 @@
 #include <thread>
 
 #include "cluster/data_connection.hpp"
+#include "net/handshake_gate.hpp"
 #include "net/security.hpp"
 #include "net/tls_socket.hpp"
 
@@ -22,9 +26,9 @@ namespace crossgpu::cluster {
 
 struct DataChannelOptions {
   std::string listen_address = "0.0.0.0:0";  // host:port; port 0: any free port
-  std::size_t max_connections = 256;
-  // Handshake and bind must finish within this; a silent connection loses its slot.
-  std::chrono::milliseconds handshake_timeout{10000};
+  std::size_t max_connections = 256;  // authenticated connections (one thread each)
+  // The budget before authentication; its deadline also bounds each read of the bind request.
+  net::HandshakeLimits handshake;
 };
 
 class DataChannelServer {
@@ -38,6 +42,8 @@ class DataChannelServer {
   // Binds and starts accepting. Errc::io when the address cannot be bound.
   void start();
   int port() const noexcept { return port_; }
+  // What the pre-authentication gate did so far (zeros before start).
+  net::HandshakeCounts handshake_counts() const noexcept;
   // Closes the listener and every connection, and joins their threads. Safe to call twice.
   void stop();
 
@@ -47,7 +53,8 @@ class DataChannelServer {
     int fd = -1;
     std::atomic<bool> done{false};
   };
-  void accept_loop();
+  // Takes an authenticated socket from the gate: a thread of its own, or closed when full.
+  void admit(std::unique_ptr<net::TlsSocket> socket);
   void reap_finished_locked();
 
   const net::Authenticator& authenticator_;
@@ -57,7 +64,7 @@ class DataChannelServer {
   int listener_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
-  std::thread acceptor_;
+  std::unique_ptr<net::HandshakeGate> gate_;
   std::mutex mutex_;
   std::list<Connection> connections_;
 };

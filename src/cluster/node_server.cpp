@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "net/admin_service.hpp"
+#include "net/descriptor_limit.hpp"
 #include "net/enrollment_service.hpp"
 #include "net/revocation_service.hpp"
 #include "net/security.hpp"
@@ -71,6 +72,10 @@ struct NodeServer::Impl {
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+    // gRPC's own handshakes run in its event loop (no thread each); bound them as a whole, as
+    // the data channel does (gRPC's default is 120 s).
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                               static_cast<int>(options.handshake.deadline.count()));
     // Chunks are 4 MiB: let a client send one in few large HTTP/2 frames, with a window that
     // keeps a whole chunk in flight.
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
@@ -92,7 +97,15 @@ struct NodeServer::Impl {
     }
     // Room for every session's default lanes; a lane refused for lack of room only makes that
     // client use fewer (lane 0 of a session that got in is the one that matters).
-    data_options.max_connections = options.limits.max_sessions * kDefaultDataLanesCap;
+    // Each costs two descriptors (socket and the slot's duplicate); pending handshakes one each.
+    // Half the budget at most, so gRPC and the files the node must read keep the rest.
+    const std::size_t budget = net::descriptor_budget() / 2;
+    data_options.handshake = options.handshake;
+    data_options.handshake.max_pending =
+        std::max<std::size_t>(1, std::min(options.handshake.max_pending, budget / 4));
+    data_options.max_connections = std::max<std::size_t>(
+        1, std::min(options.limits.max_sessions * kDefaultDataLanesCap,
+                    (budget - std::min(budget, data_options.handshake.max_pending)) / 2));
     try {
       data = std::make_unique<DataChannelServer>(identity, authenticator,
                                                  service.data_services(), data_options);
@@ -132,6 +145,9 @@ void NodeServer::start() {
 
 int NodeServer::port() const noexcept { return impl_->port; }
 int NodeServer::data_port() const noexcept { return impl_->data ? impl_->data->port() : 0; }
+net::HandshakeCounts NodeServer::data_handshake_counts() const noexcept {
+  return impl_->data ? impl_->data->handshake_counts() : net::HandshakeCounts{};
+}
 const std::string& NodeServer::node_id() const noexcept { return impl_->identity.node_id(); }
 SessionTable& NodeServer::sessions() noexcept { return impl_->service.sessions(); }
 NodeCallCounts NodeServer::call_counts() const noexcept { return impl_->service.call_counts(); }

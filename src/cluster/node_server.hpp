@@ -14,6 +14,7 @@
 #include "cluster/session_table.hpp"
 #include "cluster/weight_cache.hpp"
 #include "device/device.hpp"
+#include "net/handshake_gate.hpp"
 
 namespace crossgpu::v1 {
 class PeerStatus;
@@ -41,6 +42,10 @@ struct NodeServerOptions {
   // address's host on any free port, advertised in Hello. Off: gRPC carries all data.
   bool data_channel = true;
   std::string data_listen_address;
+  // What a connection may hold before it authenticates, on the data channel and (the deadline)
+  // on the gRPC port. Authenticated data connections are capped by max_sessions times the
+  // default lanes and by the descriptors left after a reserve (net/descriptor_limit.hpp).
+  net::HandshakeLimits handshake;
   // The weight cache (FillFromCache / StoreToCache): folder and byte limit; limit 0 turns it off.
   WeightCacheOptions weight_cache;
   // More gRPC services served on the same mutual-TLS port, from layers above cluster (the app
@@ -65,6 +70,8 @@ class NodeServer {
   int port() const noexcept;
   // The data channel's port (0 without one).
   int data_port() const noexcept;
+  // What the data channel's pre-authentication gate did (zeros without a data channel).
+  net::HandshakeCounts data_handshake_counts() const noexcept;
   const std::string& node_id() const noexcept;
   SessionTable& sessions() noexcept;
   NodeCallCounts call_counts() const noexcept;

@@ -1,6 +1,7 @@
 #include "net/tls_socket.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -167,28 +168,51 @@ TlsSocket::~TlsSocket() {
 std::unique_ptr<TlsSocket> TlsSocket::accept(const TlsContext& context, int fd,
                                              std::string peer_address,
                                              std::chrono::milliseconds timeout) {
+  std::unique_ptr<TlsSocket> socket = begin_accept(context, fd, std::move(peer_address));
+  // Blocking again at once: each read waits up to `timeout` (callers that need a deadline for the
+  // whole handshake step it from an event loop instead).
+  socket->finish_accept(timeout);
+  // On a blocking socket the handshake stops short only when a read or write timed out.
+  if (socket->step_accept() != HandshakeWait::done) fail(Errc::io, "handshake failed: timed out");
+  return socket;
+}
+
+std::unique_ptr<TlsSocket> TlsSocket::begin_accept(const TlsContext& context, int fd,
+                                                   std::string peer_address) {
   SSL* ssl = SSL_new(ctx_of(context));
   if (!ssl) {
     ::close(fd);
     fail(Errc::backend_failure, "data channel: SSL_new: {}", openssl_error());
   }
   std::unique_ptr<TlsSocket> socket(new TlsSocket(ssl, fd, std::move(peer_address)));
-  set_timeouts(fd, timeout);  // a peer that stalls the handshake loses its slot
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   if (!attach_socket(ssl, fd)) fail(Errc::backend_failure, "data channel: BIO_new failed");
-  if (SSL_accept(ssl) != 1) {
-    const long verify = SSL_get_verify_result(ssl);
-    const std::string why = openssl_error();
-    if (verify != X509_V_OK) {
-      fail(Errc::permission_denied, "certificate refused: {}",
-           X509_verify_cert_error_string(verify));
-    }
-    // The client's alert when it refused this node's certificate (another cluster's member).
-    if (why.find("certificate") != std::string::npos || why.find("unknown ca") != std::string::npos) {
-      fail(Errc::permission_denied, "handshake refused: {}", why);
-    }
-    fail(Errc::io, "handshake failed: {}", why);
-  }
   return socket;
+}
+
+TlsSocket::HandshakeWait TlsSocket::step_accept() {
+  SSL* ssl = static_cast<SSL*>(ssl_);
+  const int result = SSL_accept(ssl);
+  if (result == 1) return HandshakeWait::done;
+  const int code = SSL_get_error(ssl, result);
+  if (code == SSL_ERROR_WANT_READ) return HandshakeWait::readable;
+  if (code == SSL_ERROR_WANT_WRITE) return HandshakeWait::writable;
+  const long verify = SSL_get_verify_result(ssl);
+  const bool timed_out = code == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK);
+  const std::string why = timed_out ? std::string("timed out") : openssl_error();
+  if (verify != X509_V_OK) {
+    fail(Errc::permission_denied, "certificate refused: {}", X509_verify_cert_error_string(verify));
+  }
+  // The client's alert when it refused this node's certificate (another cluster's member).
+  if (why.find("certificate") != std::string::npos || why.find("unknown ca") != std::string::npos) {
+    fail(Errc::permission_denied, "handshake refused: {}", why);
+  }
+  fail(Errc::io, "handshake failed: {}", why);
+}
+
+void TlsSocket::finish_accept(std::chrono::milliseconds timeout) {
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+  set_timeouts(fd_, timeout);
 }
 
 std::unique_ptr<TlsSocket> TlsSocket::connect(const TlsContext& context,

@@ -39,6 +39,16 @@ class TlsSocket {
   static std::unique_ptr<TlsSocket> accept(const TlsContext& context, int fd,
                                            std::string peer_address,
                                            std::chrono::milliseconds timeout);
+  // The same handshake in steps, for an event loop that runs many at once without a thread each
+  // (HandshakeGate): begin_accept() makes `fd` non-blocking; step_accept() advances the handshake
+  // as far as the socket allows and says what it waits for; finish_accept() makes the socket
+  // blocking again with `timeout` per read and write. The errors are accept()'s.
+  enum class HandshakeWait { done, readable, writable };
+  static std::unique_ptr<TlsSocket> begin_accept(const TlsContext& context, int fd,
+                                                 std::string peer_address);
+  HandshakeWait step_accept();
+  void finish_accept(std::chrono::milliseconds timeout);
+  int native_handle() const noexcept { return fd_; }
   // Connects to "host:port" and runs the handshake; the server's certificate must carry
   // `expected_node_id` (Errc::permission_denied otherwise). Errc::io when it cannot connect.
   static std::unique_ptr<TlsSocket> connect(const TlsContext& context, const std::string& address,

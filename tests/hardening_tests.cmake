@@ -1,0 +1,6 @@
+# Availability under hostile load (issue 15): the pre-authentication budget of the data channel,
+# per-identity and per-role call quotas, peer copies that can only reach members, liveness that
+# one hung peer cannot stall. Loopback only; each test bounded to a few seconds.
+crossgpu_test(test_hardening
+  test_hardening_handshake.cpp
+  LIBS crossgpu_cluster_test_support LABELS cluster hardening)

@@ -1,0 +1,169 @@
+// The data channel's pre-authentication budget (net/handshake_gate.hpp) against a real node on
+// loopback: a slow-loris client that trickles its handshake is dropped at the deadline for the
+// whole handshake (not per read); a flood from one source address holds at most its share, costs
+// no thread per connection, and a member's transfers meanwhile stay bit-exact and fast; a flood
+// from several addresses stops at the global cap and is gone after the deadline. Attackers use
+// 127.0.0.2 and up as their source, so the member (127.0.0.1) is another source.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "cluster/remote_node.hpp"
+#include "support/test_devices.hpp"
+#include "support/test_support.hpp"
+#include "test_cluster_fixture.hpp"
+
+namespace crossgpu::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// A TCP connection from `source` (an address of 127/8) to 127.0.0.1:`port`; -1 when refused.
+int raw_connect(const char* source, int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True once the node closed `fd` (end of stream or reset), waiting up to `wait`.
+bool closed_by_peer(int fd, std::chrono::milliseconds wait) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+  char byte = 0;
+  const ssize_t n = ::recv(fd, &byte, 1, MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN);
+}
+
+// The first bytes of a TLS ClientHello record (handshake, TLS 1.0 record version, 512 bytes):
+// the node waits for the rest.
+constexpr unsigned char kHelloStart[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc};
+
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    ++n;
+  }
+  return n;
+}
+
+class HandshakeBudget : public ::testing::Test {
+ protected:
+  void start(net::HandshakeLimits limits) {
+    cluster::NodeServerOptions options;
+    options.config_dir = cluster_.ca_dir();
+    options.listen_address = "127.0.0.1:0";
+    options.handshake = limits;
+    server_ = std::make_unique<cluster::NodeServer>(devices(), options);
+    server_->start();
+    ASSERT_NE(server_->data_port(), 0);
+    compute_ = std::make_unique<net::NodeIdentity>(
+        cluster_.join(net::Role::compute, loopback(server_->port())));
+  }
+  // A member's round trip over the data channel, bit-exact; returns how long it took.
+  Clock::duration member_round_trip() {
+    const auto begin = Clock::now();
+    auto node = cluster::RemoteNode::connect(loopback(server_->port()), *compute_);
+    EXPECT_TRUE(node->connection().uses_data_channel());
+    Device& device = *node->devices().front();
+    const auto data = random_bytes(1 << 20, 5);
+    Buffer buffer = device.allocate(data.size());
+    device.stream().upload(buffer, 0, std::span<const std::byte>(data)).wait();
+    std::vector<std::byte> back(data.size());
+    device.stream().download(buffer, 0, std::span(back)).wait();
+    EXPECT_TRUE(back == data);
+    return Clock::now() - begin;
+  }
+
+  TestCluster cluster_;
+  std::unique_ptr<cluster::NodeServer> server_;
+  std::unique_ptr<net::NodeIdentity> compute_;
+};
+
+TEST_F(HandshakeBudget, ASlowLorisIsDroppedAtTheDeadlineForTheWholeHandshake) {
+  start({.deadline = 1000ms, .max_pending = 32, .max_pending_per_source = 8});
+  const int fd = raw_connect("127.0.0.2", server_->data_port());
+  ASSERT_GE(fd, 0);
+  // One byte every 150 ms: far inside any per-read timeout, so only a deadline for the whole
+  // handshake ends it.
+  const auto begin = Clock::now();
+  bool closed = false;
+  for (std::size_t i = 0; i < 40 && !closed; ++i) {
+    const unsigned char byte = kHelloStart[std::min(i, sizeof(kHelloStart) - 1)];
+    if (::send(fd, &byte, 1, MSG_NOSIGNAL) != 1) break;
+    closed = closed_by_peer(fd, 150ms);
+  }
+  const auto took = Clock::now() - begin;
+  ::close(fd);
+  EXPECT_TRUE(closed) << "a trickling handshake was never dropped";
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 2500ms);
+  EXPECT_EQ(server_->data_handshake_counts().expired, 1u);
+}
+
+TEST_F(HandshakeBudget, AFloodFromOneAddressCostsNoThreadsAndLeavesMembersAlone) {
+  start({.deadline = 2000ms, .max_pending = 64, .max_pending_per_source = 8});
+  member_round_trip();  // warm: the threads of a member's session exist before counting
+  const std::size_t threads_before = thread_count();
+  std::vector<int> flood;
+  for (int i = 0; i < 300; ++i) {
+    const int fd = raw_connect("127.0.0.2", server_->data_port());
+    if (fd < 0) continue;
+    ::send(fd, kHelloStart, 5, MSG_NOSIGNAL);
+    flood.push_back(fd);
+  }
+  ASSERT_GE(flood.size(), 250u);
+  // Every connection past the source's share is closed at once, long before the deadline.
+  const auto deadline = Clock::now() + 1500ms;
+  while (server_->data_handshake_counts().refused_source < flood.size() - 8 &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const net::HandshakeCounts counts = server_->data_handshake_counts();
+  EXPECT_EQ(counts.refused_source, flood.size() - 8);
+  EXPECT_LE(thread_count(), threads_before + 8) << "threads grew with unauthenticated connections";
+  // The member's work goes on at full speed: it waits for no attacker's deadline.
+  EXPECT_LT(member_round_trip(), 1500ms);
+  EXPECT_GE(server_->data_handshake_counts().admitted, 2u);
+  for (const int fd : flood) ::close(fd);
+}
+
+TEST_F(HandshakeBudget, AFloodFromManyAddressesStopsAtTheGlobalCapAndExpires) {
+  start({.deadline = 800ms, .max_pending = 16, .max_pending_per_source = 8});
+  std::vector<int> flood;
+  for (const char* source : {"127.0.0.3", "127.0.0.4", "127.0.0.5"}) {
+    for (int i = 0; i < 8; ++i) {
+      const int fd = raw_connect(source, server_->data_port());
+      ASSERT_GE(fd, 0);
+      flood.push_back(fd);
+    }
+  }
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(server_->data_handshake_counts().refused_full, 8u);
+  // After the deadline every slot is free again and a member gets in.
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_EQ(server_->data_handshake_counts().expired, 16u);
+  member_round_trip();
+  for (const int fd : flood) ::close(fd);
+}
+
+}  // namespace
+}  // namespace crossgpu::testing
