@@ -3,4 +3,5 @@
 # one hung peer cannot stall. Loopback only; each test bounded to a few seconds.
 crossgpu_test(test_hardening
   test_hardening_handshake.cpp
+  test_hardening_quotas.cpp
   LIBS crossgpu_cluster_test_support LABELS cluster hardening)

@@ -26,11 +26,36 @@ std::shared_ptr<Session> SessionTable::open(const net::PeerIdentity& peer) {
     fail(Errc::out_of_memory, "this node already serves {} sessions, its limit; retry later",
          sessions_.size());
   }
+  check_shares_locked(peer);
   std::uint64_t id = random_session_id();
   while (sessions_.contains(id)) id = random_session_id();
   auto session = std::make_shared<Session>(id, peer, limits_.quota_bytes);
   sessions_.emplace(id, Slot{session, false});
   return session;
+}
+
+void SessionTable::check_shares_locked(const net::PeerIdentity& peer) const {
+  std::size_t mine = 0;
+  std::size_t monitors = 0;
+  for (const auto& [id, slot] : sessions_) {
+    const net::PeerIdentity& holder = slot.session->peer();
+    if (holder.node_id == peer.node_id) ++mine;
+    if (holder.role == net::Role::monitor) ++monitors;
+  }
+  const bool monitor = peer.role == net::Role::monitor;
+  const std::size_t own = monitor ? limits_.monitor_per_identity() : limits_.per_identity();
+  if (mine >= own) {
+    fail(Errc::out_of_memory,
+         "session quota exceeded: identity {} (role {}) holds {} sessions, its limit; end some "
+         "and retry",
+         peer.node_id, net::to_string(peer.role), mine);
+  }
+  if (monitor && monitors >= limits_.monitor_total()) {
+    fail(Errc::out_of_memory,
+         "session quota exceeded: monitor identities hold {} sessions, the limit of the monitor "
+         "role; retry later",
+         monitors);
+  }
 }
 
 std::shared_ptr<Session> SessionTable::find(std::uint64_t id,

@@ -17,6 +17,15 @@ namespace crossgpu::cluster {
 struct SessionLimits {
   std::uint64_t quota_bytes = 0;   // per session; 0: unlimited
   std::size_t max_sessions = 256;  // a flood of Hellos cannot exhaust the node
+  // Shares of max_sessions, so that one identity, or the read-only monitors, cannot take the
+  // sessions compute clients need: half for one identity, an eighth for all monitor identities
+  // together, a thirty-second for one monitor identity (at least one each).
+  std::size_t per_identity() const noexcept { return share(2); }
+  std::size_t monitor_total() const noexcept { return share(8); }
+  std::size_t monitor_per_identity() const noexcept { return share(32); }
+  std::size_t share(std::size_t divisor) const noexcept {
+    return max_sessions / divisor > 0 ? max_sessions / divisor : 1;
+  }
   // A session whose Session stream has not attached by then is dropped.
   std::chrono::seconds attach_timeout{30};
 };
@@ -27,7 +36,8 @@ class SessionTable {
 
   const SessionLimits& limits() const noexcept { return limits_; }
 
-  // Errc::out_of_memory when max_sessions are open (after dropping stale unattached ones).
+  // Errc::out_of_memory when max_sessions are open (after dropping stale unattached ones), or
+  // the peer's identity or role holds its share (SessionLimits), naming the quota.
   std::shared_ptr<Session> open(const net::PeerIdentity& peer);
   // The session `id` of `peer`; Errc::not_found otherwise (another peer's id is not found).
   std::shared_ptr<Session> find(std::uint64_t id, const std::string& peer_node_id) const;
@@ -53,6 +63,7 @@ class SessionTable {
     bool attached = false;
   };
   void drop_stale_locked();
+  void check_shares_locked(const net::PeerIdentity& peer) const;
 
   const SessionLimits limits_;
   mutable std::mutex mutex_;
