@@ -162,6 +162,42 @@ TEST_P(LlmStages, RecordedDecodeMatchesOpByOp) {
 
 INSTANTIATE_TEST_SUITE_P(EveryDevice, LlmStages, testing::every_device(), testing::device_param_name);
 
+// The next turn of a conversation reuses the KV cache of the turn before: prefill runs only the
+// new tokens and the tokens and logits equal a fresh pipeline's over the whole prompt.
+TEST_P(LlmStages, ACachedPrefixIsNotRunAgainAndChangesNothing) {
+  const auto device = testing::devices().at(GetParam());
+  const auto model = make_model(WeightType::q8_0);
+  Pipeline warm = make_pipeline(*model, {device}, {1});
+  Pipeline cold = make_pipeline(*model, {device}, {1});
+  const std::vector<std::uint32_t> first_turn = {1, 300, 301, 302, 40, 41, 42, 500, 501, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18};
+  GenerateOptions options;
+  options.max_tokens = 5;
+  const GenerateResult first = generate(warm, first_turn, options);
+  // The next prompt: the first turn, its answer but the last token (never fed back, so not in the
+  // cache), and new text.
+  std::vector<std::uint32_t> next = first_turn;
+  next.insert(next.end(), first.tokens.begin(), first.tokens.end() - 1);
+  const auto cached = static_cast<std::uint32_t>(next.size());
+  for (std::uint32_t id : {77u, 78u, 79u, 80u}) next.push_back(id);
+  std::vector<std::vector<float>> warm_logits, cold_logits;
+  GenerateOptions reuse = options;
+  reuse.cached_prefix = cached;
+  reuse.on_logits = [&](std::span<const float> l) { warm_logits.emplace_back(l.begin(), l.end()); };
+  options.on_logits = [&](std::span<const float> l) { cold_logits.emplace_back(l.begin(), l.end()); };
+  const GenerateResult reused = generate(warm, next, reuse);
+  const GenerateResult fresh = generate(cold, next, options);
+  EXPECT_EQ(reused.tokens, fresh.tokens);
+  EXPECT_EQ(reused.cached_tokens, cached);
+  EXPECT_EQ(fresh.cached_tokens, 0u);
+  ASSERT_EQ(warm_logits.size(), cold_logits.size());
+  for (std::size_t i = 0; i < warm_logits.size(); ++i) {
+    EXPECT_LT(relative_error(warm_logits[i], cold_logits[i]), 2e-3) << "pass " << i;
+  }
+  // A prompt wholly cached still runs its last token again, for the logits.
+  reuse.cached_prefix = static_cast<std::uint32_t>(first_turn.size());
+  EXPECT_EQ(generate(warm, first_turn, reuse).cached_tokens, first_turn.size() - 1);
+}
+
 TEST(LlmPipeline, AcrossEveryDeviceMatchesOneDevice) {
   const auto cpu = cpu_device();
   const auto model = make_model(WeightType::q8_0, 4);

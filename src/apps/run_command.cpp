@@ -8,10 +8,10 @@
 #include <string>
 
 #include "apps/commands.hpp"
+#include "apps/model_options.hpp"
 #include "apps/run_printing.hpp"
 #include "model/llama_config.hpp"
 #include "model/tokenizer.hpp"
-#include "runtime/candidate_set.hpp"
 #include "runtime/model_plan.hpp"
 #include "runtime/model_session.hpp"
 #include "runtime/run_summary.hpp"
@@ -19,49 +19,12 @@
 namespace crossgpu::apps {
 namespace {
 
-struct ModelOptions {
-  std::string model;
-  bool local = false;
-  std::string node = "127.0.0.1:7450";
-  std::string config;
-  runtime::PlanOptions plan;
-  runtime::DeviceChoice devices;
-  bool json = false;
-};
-
 struct RunOptions {
   ModelOptions model;
   std::string prompt;
   bool chat = false;
   model::GenerateOptions generate;
 };
-
-// This machine's devices (--local) or the cluster's, with a warning for each peer left out.
-runtime::CandidateSet gather_devices(const ModelOptions& options) {
-  if (options.local) {
-    runtime::CandidateSet devices = runtime::CandidateSet::local();
-    devices.choose(options.devices);
-    return devices;
-  }
-  runtime::CandidateSet devices = runtime::CandidateSet::cluster(options.node, options.config);
-  for (const std::string& w : devices.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  devices.choose(options.devices);
-  return devices;
-}
-
-void add_model_options(CLI::App* command, ModelOptions& o) {
-  command->add_option("--model", o.model, "GGUF model file")->required()->check(CLI::ExistingFile);
-  command->add_flag("--local", o.local, "use this machine's devices only (no node needed)");
-  command->add_option("--node", o.node, "the node that knows the cluster (host:port)")->capture_default_str();
-  command->add_option("--config", o.config, "config folder with this machine's identity (default ~/.config/crossgpu)");
-  command->add_option("--context", o.plan.context, "tokens of KV cache per stage")->capture_default_str()->check(CLI::Range(1u, 1u << 20));
-  command->add_option("--batch", o.plan.max_batch, "prompt tokens per forward pass")->capture_default_str()->check(CLI::Range(1u, 512u));
-  command->add_option("--headroom", o.plan.headroom, "fraction of each device's memory left free")->capture_default_str()->check(CLI::Range(0.0, 0.9));
-  command->add_option("-d,--device", o.devices.only,
-                      "plan onto this device only (its id as `crossgpu devices` or the plan shows it); repeatable");
-  command->add_option("--exclude-device", o.devices.excluded, "leave this device out; repeatable");
-  command->add_flag("--json", o.json, "print the result as JSON");
-}
 
 int run_plan(const ModelOptions& o) {
   const auto file = model::GgufFile::open(o.model);
@@ -96,6 +59,7 @@ void add_plan_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<ModelOptions>();
   CLI::App* command = app.add_subcommand("plan", "show where a model's layers would run, with predicted times");
   add_model_options(command, *options);
+  command->add_flag("--json", options->json, "print the plan as JSON");
   command->callback([options, &exit_code] { exit_code = run_plan(*options); });
 }
 
@@ -103,6 +67,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* command = app.add_subcommand("run", "generate text with a model across the cluster");
   add_model_options(command, options->model);
+  command->add_flag("--json", options->model.json, "print the result as JSON");
   command->add_option("--prompt", options->prompt, "the prompt")->required();
   command->add_flag("--chat", options->chat, "wrap the prompt in the model's chat template");
   model::GenerateOptions& g = options->generate;

@@ -15,7 +15,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 double GenerateResult::prefill_tokens_per_second() const {
-  return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0;
+  return prefill_seconds > 0 ? (prompt_tokens - cached_tokens) / prefill_seconds : 0;
 }
 
 double GenerateResult::decode_tokens_per_second() const {
@@ -31,11 +31,12 @@ GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> promp
   Sampler sampler(options.sampler);
   GenerateResult result;
   result.prompt_tokens = static_cast<std::uint32_t>(prompt.size());
+  result.cached_tokens = std::min<std::uint32_t>(options.cached_prefix, result.prompt_tokens - 1);
 
-  // Prefill: the prompt in batches; only the last batch's logits matter.
+  // Prefill: the prompt after its cached prefix, in batches; only the last batch's logits matter.
   const auto start = std::chrono::steady_clock::now();
   std::span<const float> logits;
-  std::uint32_t pos = 0;
+  std::uint32_t pos = result.cached_tokens;
   while (pos < prompt.size()) {
     const std::size_t n = std::min<std::size_t>(pipeline.max_batch(), prompt.size() - pos);
     logits = pipeline.forward(prompt.subspan(pos, n), pos);

@@ -21,11 +21,17 @@ struct GenerateOptions {
   std::function<bool(std::uint32_t)> on_token;
   // Each forward pass's logits (for tests comparing backends).
   std::function<void(std::span<const float>)> on_logits;
+  // Prompt tokens whose keys and values the pipeline's KV caches already hold at their positions
+  // (the start of the sequence run before: the next turn of a chat). Prefill starts after them;
+  // at least the last prompt token is run again, for its logits. The caller vouches that the
+  // caches hold exactly these tokens.
+  std::uint32_t cached_prefix = 0;
 };
 
 struct GenerateResult {
   std::vector<std::uint32_t> tokens;  // generated, not including the prompt
   std::uint32_t prompt_tokens = 0;
+  std::uint32_t cached_tokens = 0;    // prompt tokens not run again (GenerateOptions::cached_prefix)
   double prefill_seconds = 0;
   double decode_seconds = 0;          // from the first sampled token to the last
   std::uint64_t decode_passes = 0;

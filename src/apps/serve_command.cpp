@@ -1,0 +1,77 @@
+// `crossgpu serve --model FILE`: plans and loads the model once (as `crossgpu run` does), then
+// serves it over OpenAI's HTTP API until SIGINT or SIGTERM.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "apps/commands.hpp"
+#include "apps/model_options.hpp"
+#include "apps/run_printing.hpp"
+#include "apps/stop_signals.hpp"
+#include "model/llama_config.hpp"
+#include "model/tokenizer.hpp"
+#include "runtime/model_session.hpp"
+#include "serve/api_access.hpp"
+#include "serve/api_server.hpp"
+#include "serve/generation_service.hpp"
+
+namespace crossgpu::apps {
+namespace {
+
+struct ServeCommandOptions {
+  ModelOptions model;
+  std::string listen = "127.0.0.1:8080";
+  std::size_t max_waiting = 16;
+  serve::ServeOptions http;
+};
+
+serve::ServedModel served_model(const model::GgufFile& file, const std::string& path) {
+  serve::ServedModel m;
+  m.id = std::filesystem::path(path).stem().string();
+  if (file.find("general.name")) m.alias = file.get_string("general.name");
+  const auto written = std::chrono::file_clock::to_sys(std::filesystem::last_write_time(path));
+  m.created = std::chrono::duration_cast<std::chrono::seconds>(written.time_since_epoch()).count();
+  return m;
+}
+
+int run_serve(ServeCommandOptions o) {
+  const sigset_t stop = block_stop_signals();
+  const serve::ListenAddress listen = serve::parse_listen_address(o.listen);
+  o.http.host = listen.host;
+  o.http.port = listen.port;
+  const auto file = model::GgufFile::open(o.model.model);
+  const auto config = model::LlamaConfig::from_gguf(file);
+  const auto tokenizer = model::Tokenizer::from_gguf(file);
+  const runtime::CandidateSet devices = gather_devices(o.model);  // kept alive: the pipeline uses them
+  const runtime::ModelPlan plan = runtime::plan_model(file, config, devices, o.model.plan);
+  print_plan(plan, config, stderr);
+  model::Pipeline pipeline = runtime::load_pipeline(file, config, plan, o.model.plan, draw_weight_progress);
+  serve::GenerationService service(pipeline, tokenizer, o.max_waiting);
+  const serve::ServedModel served = served_model(file, o.model.model);
+  serve::ApiServer server(service, tokenizer, served, o.http);
+  std::fprintf(stderr, "serving %s at http://%s:%d/v1 (OpenAI API%s); stop with Ctrl-C\n", served.id.c_str(), server.host().c_str(), server.port(),
+               o.http.api_key.empty() ? "" : ", API key required");
+  std::fflush(stderr);
+  std::fprintf(stderr, "%s: stopping\n", wait_for_stop_signal(stop));
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<ServeCommandOptions>();
+  CLI::App* command = app.add_subcommand("serve", "serve a model over the OpenAI-compatible HTTP API");
+  add_model_options(command, o->model);
+  command->add_option("--listen", o->listen, "address and port to serve on (HOST:PORT; port 0 picks one)")
+      ->capture_default_str();
+  command->add_option("--api-key", o->http.api_key,
+                      "key clients must send as 'Authorization: Bearer KEY' (required off loopback)");
+  command->add_option("--max-concurrency", o->max_waiting, "requests queued at most; more get 429")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  command->add_option("--max-body", o->http.max_body_bytes, "largest request body in bytes")->capture_default_str();
+  command->callback([o, &exit_code] { exit_code = run_serve(*o); });
+}
+
+}  // namespace crossgpu::apps

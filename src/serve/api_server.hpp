@@ -1,0 +1,47 @@
+// `crossgpu serve`'s HTTP side: OpenAI's /v1/models, /v1/chat/completions and /v1/completions
+// (streamed as server-sent events or whole), /health and /metrics, over cpp-httplib. Requests
+// are checked (serve/completion_request.hpp), turned into tokens with the model's chat template,
+// and queued on the GenerationService; every error is OpenAI-shaped JSON with its status.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "model/tokenizer.hpp"
+#include "serve/completion_request.hpp"
+#include "serve/generation_service.hpp"
+#include "serve/openai_json.hpp"
+
+namespace crossgpu::serve {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                          // 0: any free port (tests)
+  std::string api_key;                      // required on a non-loopback host
+  std::size_t max_body_bytes = 8u << 20;    // 413 past this
+  int read_timeout_seconds = 10;            // per read of a request (headers and body)
+  int write_timeout_seconds = 10;
+  int idle_timeout_seconds = 5;             // keep-alive connections with no request
+  std::size_t threads = 32;                 // connections served at once
+  RequestLimits limits;
+};
+
+class ApiServer {
+ public:
+  // Binds and starts serving. Throws Errc::permission_denied for a non-loopback host without an
+  // API key, Errc::io when the address cannot be bound.
+  ApiServer(GenerationService& service, const model::Tokenizer& tokenizer, ServedModel model, ServeOptions options);
+  ~ApiServer();  // stops accepting, finishes the connections in progress
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+  int port() const noexcept;
+  const std::string& host() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace crossgpu::serve
