@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build demo test bench bench-llm test-sanitize fuzz test-arm64 clean
+.PHONY: all deps configure build demo test bench bench-llm test-sanitize fuzz test-arm64 arm64-build package package-arm64 clean
 
 all: build
 
@@ -27,7 +27,13 @@ demo: build
 	./$(BUILD)/src/apps/crossgpu demo
 
 test: build
+	@bash scripts/install-test-clients.sh $(BUILD)/npm-test
 	cd $(BUILD) && ctest --output-on-failure -j 1
+
+# The Debian package (CPack; cmake/Package.cmake): the CLI, libcrossgpu_c with its header, CMake
+# package and pkg-config file, and the node service. Written to $(BUILD)/packages/.
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 bench: build
 	./$(BUILD)/bench/crossgpu-bench --json $(BUILD)/bench-results.json
@@ -96,13 +102,20 @@ fuzz: deps
 # `make test`. The cluster layers and the Python/Java bindings are left out (their arm64 -dev
 # packages are not co-installable with the host's).
 ARM_BUILD ?= build-arm64
-test-arm64: deps
+arm64-build: deps
 	bash scripts/install-arm64-deps.sh
 	cmake -S . -B $(ARM_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake \
 	  -DCROSSGPU_WITH_NETWORK=OFF -DCROSSGPU_WITH_BINDINGS=OFF -DCROSSGPU_BUILD_BENCH=OFF
 	cmake --build $(ARM_BUILD) -j $(JOBS)
+
+test-arm64: arm64-build
 	cd $(ARM_BUILD) && CROSSGPU_WAIT_TIMEOUT_S=600 ctest --output-on-failure -j 1 --timeout 3000
+
+# The arm64 package from the cross build: the library and a CLI without the cluster commands
+# (the cross build leaves the network layers out), so no node service; see docs/PACKAGING.md.
+package-arm64: arm64-build
+	cd $(ARM_BUILD) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD) $(FUZZ_BUILD)

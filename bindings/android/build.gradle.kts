@@ -1,7 +1,7 @@
 // Android library module (AAR): the org.crossgpu Java API, its JNI library built by the NDK from
 // this repository's CMake project (library-only build: core, device, kernels, C ABI, JNI), and
-// DNS-SD registration/browsing through NsdManager. Not built in this repository's CI (no Android
-// SDK there); see README.md.
+// DNS-SD registration/browsing through NsdManager. Not built on the development machine (no
+// Android SDK); .github/workflows/android.yml builds the AAR and runs src/test on GitHub.
 plugins {
     id("com.android.library") version "8.5.2"
     id("org.jetbrains.kotlin.android") version "1.9.24"
@@ -30,6 +30,7 @@ android {
     }
 
     sourceSets["main"].java.srcDirs("../java/src/main/java", "src/main/kotlin")
+    sourceSets["test"].java.srcDirs("src/test/kotlin")
 
     compileOptions {
         sourceCompatibility = JavaVersion.VERSION_17
@@ -40,4 +41,5 @@ android {
 
 dependencies {
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.8.1")
+    testImplementation("junit:junit:4.13.2")
 }

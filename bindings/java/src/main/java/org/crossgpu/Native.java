@@ -1,17 +1,61 @@
 package org.crossgpu;
 
+import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /** The JNI entry points over the C ABI. Handles are the C ABI's 64-bit handles. */
 final class Native {
     private Native() {}
 
+    /**
+     * Where the native library comes from, first found wins: the crossgpu.library property (tests,
+     * a library built elsewhere), the jar itself (the all-in-one jar carries it for its platform
+     * under org/crossgpu/native/OS-ARCH/), then java.library.path (Android's APK, a system package).
+     */
     static {
         String path = System.getProperty("crossgpu.library");
         if (path != null) {
             System.load(path);
         } else {
-            System.loadLibrary("crossgpu_jni");
+            Path fromJar = extractFromJar();
+            if (fromJar != null) {
+                System.load(fromJar.toString());
+            } else {
+                System.loadLibrary("crossgpu_jni");
+            }
+        }
+    }
+
+    /** The resource folder of this platform's library inside the jar, e.g. "linux-amd64". */
+    static String platform() {
+        String os = System.getProperty("os.name", "").toLowerCase().replace(" ", "");
+        return os + "-" + System.getProperty("os.arch", "");
+    }
+
+    /**
+     * Copies the jar's native library into a private temporary folder and returns its path, or
+     * null when the jar has none for this platform. The JVM cannot load a library from inside a
+     * jar; the copy is deleted when the JVM exits.
+     */
+    private static Path extractFromJar() {
+        String name = System.mapLibraryName("crossgpu_jni");
+        String resource = "/org/crossgpu/native/" + platform() + "/" + name;
+        try (InputStream in = Native.class.getResourceAsStream(resource)) {
+            if (in == null) return null;
+            Path dir = Files.createTempDirectory("crossgpu-jni",
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            Path library = dir.resolve(name);
+            Files.copy(in, library, StandardCopyOption.REPLACE_EXISTING);
+            library.toFile().deleteOnExit();
+            dir.toFile().deleteOnExit();
+            return library;
+        } catch (IOException e) {
+            throw new UnsatisfiedLinkError("cannot extract " + resource + " from the crossgpu jar: " + e);
         }
     }
 
