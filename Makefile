@@ -86,7 +86,7 @@ test-sanitize: deps
 # to a scratch folder first so the checked-in corpora only grow on purpose.
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 30
-FUZZERS      := fuzz_invite_token fuzz_csr fuzz_cluster_wire fuzz_gguf fuzz_data_frame fuzz_tokenizer fuzz_revocations
+FUZZERS      := fuzz_invite_token fuzz_csr fuzz_cluster_wire fuzz_gguf fuzz_data_frame fuzz_tokenizer fuzz_revocations fuzz_completion_request
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCROSSGPU_FUZZ=ON \
 	  -DCROSSGPU_BUILD_TESTS=OFF -DCROSSGPU_BUILD_BENCH=OFF -DCROSSGPU_WITH_BINDINGS=OFF $(CMAKE_ARGS)

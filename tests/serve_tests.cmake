@@ -3,3 +3,13 @@
 crossgpu_test(test_serve_request test_serve_request.cpp LIBS crossgpu_serve LABELS serve)
 pkg_check_modules(TEST_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 crossgpu_test(test_serve_http test_serve_http.cpp LIBS crossgpu_serve PkgConfig::TEST_HTTPLIB LABELS serve)
+
+# The official `openai` npm client (pinned, installed by scripts/install-test-clients.sh into
+# build/npm-test) against `crossgpu serve` with three node processes behind it.
+if(CROSSGPU_WITH_NETWORK)
+  add_test(NAME test_serve_openai_client
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/serve/run_openai_client.sh ${PROJECT_SOURCE_DIR}
+                   $<TARGET_FILE:crossgpu> ${CMAKE_BINARY_DIR}/npm-test)
+  set_tests_properties(test_serve_openai_client PROPERTIES LABELS "serve;app" TIMEOUT 600
+                       ENVIRONMENT "CROSSGPU_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
+endif()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the pinned npm packages that tests drive real servers with into a cache folder (first
+# argument, default build/npm-test): the official `openai` client for `crossgpu serve`. Idempotent:
+# nothing is fetched when the pinned versions are there already.
+set -euo pipefail
+dir=${1:-build/npm-test}
+declare -A pinned=([openai]=6.9.0)
+# Debian's nodejs and npm, unless a node and npm are there already (e.g. from NodeSource, whose
+# nodejs package conflicts with Debian's npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+missing=()
+for name in "${!pinned[@]}"; do
+  have=$(node -p "require('$dir/node_modules/$name/package.json').version" 2>/dev/null || true)
+  [ "$have" = "${pinned[$name]}" ] || missing+=("$name@${pinned[$name]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-test-clients: installing ${missing[*]} into $dir"
+npm install --prefix "$dir" --save-exact --no-audit --no-fund --ignore-scripts --loglevel=error "${missing[@]}"
