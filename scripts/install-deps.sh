@@ -18,6 +18,9 @@ packages=(
   # bindings
   pybind11-dev python3-dev python3-numpy python3-pytest python3-grpcio python3-grpc-tools python3-protobuf
   openjdk-17-jdk-headless junit5
+  # packaging (make package, pip install bindings/python) and its tests: CPack DEB needs file and
+  # dpkg-shlibdeps; systemd only for `systemd-analyze verify` of the node's unit (nothing runs it)
+  dpkg-dev file python3-venv python3-setuptools python3-yaml systemd
   # sanitizers and fuzzing (clang's libFuzzer runtime)
   clang libclang-rt-14-dev
 )
