@@ -21,6 +21,8 @@ packages=(
   # packaging (make package, pip install bindings/python) and its tests: CPack DEB needs file and
   # dpkg-shlibdeps; systemd only for `systemd-analyze verify` of the node's unit (nothing runs it)
   dpkg-dev file python3-venv python3-setuptools python3-yaml systemd
+  # the dashboard's browser test (tests/serve): headless chromium, driven by playwright-core
+  chromium
   # sanitizers and fuzzing (clang's libFuzzer runtime)
   clang libclang-rt-14-dev
 )

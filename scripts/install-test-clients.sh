@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the pinned npm packages that tests drive real servers with into a cache folder (first
-# argument, default build/npm-test): the official `openai` client for `crossgpu serve`. Idempotent:
+# argument, default build/npm-test): the official `openai` client for `crossgpu serve`, and
+# `playwright-core` (no bundled browser: it drives Debian's chromium) for the dashboard. Idempotent:
 # nothing is fetched when the pinned versions are there already.
 set -euo pipefail
 dir=${1:-build/npm-test}
-declare -A pinned=([openai]=6.9.0)
+declare -A pinned=([openai]=6.9.0 [playwright-core]=1.65.2)
 # Debian's nodejs and npm, unless a node and npm are there already (e.g. from NodeSource, whose
 # nodejs package conflicts with Debian's npm).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -12,4 +12,11 @@ if(CROSSGPU_WITH_NETWORK)
                    $<TARGET_FILE:crossgpu> ${CMAKE_BINARY_DIR}/npm-test)
   set_tests_properties(test_serve_openai_client PROPERTIES LABELS "serve;app" TIMEOUT 600
                        ENVIRONMENT "CROSSGPU_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
+  # The dashboard in Debian's chromium, driven by the pinned playwright-core (same install), against
+  # `crossgpu serve` with three nodes; screenshots in build/dashboard-screenshots.
+  add_test(NAME test_serve_dashboard_browser
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/serve/run_dashboard_browser.sh ${PROJECT_SOURCE_DIR}
+                   $<TARGET_FILE:crossgpu> ${CMAKE_BINARY_DIR}/npm-test ${CMAKE_BINARY_DIR}/dashboard-screenshots)
+  set_tests_properties(test_serve_dashboard_browser PROPERTIES LABELS "serve;app" TIMEOUT 300
+                       ENVIRONMENT "CROSSGPU_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
 endif()

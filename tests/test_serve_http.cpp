@@ -22,6 +22,7 @@
 #include "model/tokenizer.hpp"
 #include "serve/api_error.hpp"
 #include "serve/api_server.hpp"
+#include "serve/dashboard_assets.hpp"
 #include "serve/generation_service.hpp"
 #include "support/test_support.hpp"
 
@@ -367,6 +368,116 @@ TEST_F(ServeHttp, TruncatedAndGarbledRequestsCloseOnlyTheirConnection) {
     EXPECT_EQ(late.find("200 OK"), std::string::npos) << late;
   }
   EXPECT_EQ(service_->counters().completed, 1u);
+}
+
+// --- the dashboard: its page and its JSON (/api/...) ---
+
+TEST_F(ServeHttp, TheDashboardPageIsServedFromTheBinaryUnderAStrictPolicy) {
+  start();
+  auto page = client_->Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_EQ(page->body, find_dashboard_asset("/index.html")->body);
+  EXPECT_NE(page->body.find("/dashboard.js"), std::string::npos);
+  const std::string policy = page->get_header_value("Content-Security-Policy");
+  EXPECT_NE(policy.find("script-src 'self'"), std::string::npos) << policy;
+  EXPECT_NE(policy.find("default-src 'none'"), std::string::npos) << policy;
+  EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
+  for (const char* path : {"/dashboard.js", "/dashboard.css", "/index.html"}) {
+    auto res = client_->Get(path);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200) << path;
+    EXPECT_EQ(res->body, find_dashboard_asset(path)->body) << path;
+    EXPECT_FALSE(res->body.empty()) << path;
+  }
+  EXPECT_NE(client_->Get("/dashboard.js")->get_header_value("Content-Type").find("javascript"), std::string::npos);
+  EXPECT_EQ(find_dashboard_asset("/nothing.js"), nullptr);
+  for (const char* path : {"/nothing.js", "/dashboard.js/", "/../dashboard.js.map", "/index.html.bak"}) {
+    auto res = client_->Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_NE(res->status, 200) << path;
+  }
+}
+
+TEST_F(ServeHttp, ApiStatsCountsFinishedRequestsAndTheirTokens) {
+  start();
+  json stats = json::parse(client_->Get("/api/stats")->body);
+  EXPECT_EQ(stats["model"], "demo");
+  EXPECT_TRUE(stats["last_tokens_per_s"].is_null());  // nothing measured yet: not 0
+  EXPECT_EQ(stats["tokens"]["completion"], 0);
+  EXPECT_TRUE(stats["recent"].empty());
+  ASSERT_EQ(post("/v1/chat/completions", chat_body(5))->status, 200);
+  json streamed = chat_body(4, true);
+  ASSERT_EQ(post("/v1/chat/completions", streamed)->status, 200);
+  const auto res = client_->Get("/api/stats");
+  EXPECT_EQ(res->get_header_value("Cache-Control"), "no-store");
+  stats = json::parse(res->body);
+  EXPECT_EQ(stats["queue"]["requests"], 2);
+  EXPECT_EQ(stats["queue"]["completed"], 2);
+  EXPECT_EQ(stats["queue"]["waiting"], 0);
+  EXPECT_EQ(stats["tokens"]["completion"], 9);
+  EXPECT_GT(stats["tokens"]["prompt"].get<int>(), 0);
+  ASSERT_EQ(stats["recent"].size(), 2u);
+  EXPECT_EQ(stats["recent"][1]["completion_tokens"], 4);
+  EXPECT_GT(stats["recent"][1]["tokens_per_s"].get<double>(), 0);
+  EXPECT_GT(stats["last_tokens_per_s"].get<double>(), 0);
+  EXPECT_GT(stats["uptime_seconds"].get<double>(), 0);
+}
+
+TEST_F(ServeHttp, ApiPlanAndClusterAnswerWhatTheServerWasGiven) {
+  ServeOptions options;
+  options.dashboard.plan = {{"method", "exact"}, {"layers", 2}, {"stages", json::array()}};
+  // Names come from other nodes: whatever they hold goes out as JSON text, never altered into markup.
+  const std::string hostile = "<img src=x onerror=alert(1)>\"\u2028";
+  options.dashboard.cluster = [hostile] { return json{{"nodes", {{{"node_id", hostile}}}}, {"error", nullptr}}; };
+  start(options);
+  auto plan = client_->Get("/api/plan");
+  ASSERT_EQ(plan->status, 200);
+  EXPECT_EQ(json::parse(plan->body), options.dashboard.plan);
+  auto cluster = client_->Get("/api/cluster");
+  ASSERT_EQ(cluster->status, 200);
+  EXPECT_NE(cluster->get_header_value("Content-Type").find("application/json"), std::string::npos);
+  EXPECT_EQ(json::parse(cluster->body)["nodes"][0]["node_id"], hostile);
+  EXPECT_EQ(client_->Post("/api/plan", "{}", "application/json")->status, 404);
+  EXPECT_EQ(json::parse(client_->Get("/api/nothing")->body)["error"]["code"], "not_found");
+}
+
+TEST_F(ServeHttp, WithoutAPlanOrAClusterTheApiSaysSo) {
+  start();
+  auto plan = client_->Get("/api/plan");
+  EXPECT_EQ(plan->status, 404);
+  EXPECT_EQ(json::parse(plan->body)["error"]["code"], "not_found");
+  auto cluster = client_->Get("/api/cluster");
+  ASSERT_EQ(cluster->status, 200);  // an empty view saying why: --local serves no cluster
+  const json view = json::parse(cluster->body);
+  EXPECT_TRUE(view["nodes"].empty());
+  EXPECT_NE(view["error"].get<std::string>().find("--local"), std::string::npos);
+  EXPECT_EQ(json::parse(client_->Get("/health")->body)["api_key_required"], false);
+}
+
+TEST_F(ServeHttp, TheDashboardsDataNeedsTheKeyButItsPageDoesNot) {
+  ServeOptions options;
+  options.api_key = "sk-test-key";
+  options.dashboard.plan = {{"stages", json::array()}};
+  options.dashboard.cluster = [] { return json{{"nodes", json::array()}}; };
+  start(options);
+  const httplib::Headers right = {{"Authorization", "Bearer sk-test-key"}};
+  const httplib::Headers wrong = {{"Authorization", "Bearer sk-test-kez"}};
+  for (const char* path : {"/api/stats", "/api/plan", "/api/cluster", "/api/nothing"}) {
+    EXPECT_EQ(client_->Get(path)->status, 401) << path;
+    EXPECT_EQ(client_->Get(path, wrong)->status, 401) << path;
+  }
+  for (const char* path : {"/api/stats", "/api/plan", "/api/cluster"}) EXPECT_EQ(client_->Get(path, right)->status, 200) << path;
+  // Spellings of the same path: none reaches the data without the key.
+  for (const char* path : {"/%61pi/stats", "//api/stats", "/api//stats", "/./api/stats", "/v1/../api/stats"}) {
+    auto res = client_->Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_NE(res->status, 200) << path;
+    EXPECT_EQ(res->body.find("tokens"), std::string::npos) << path;
+  }
+  for (const char* path : {"/", "/dashboard.js", "/dashboard.css"}) EXPECT_EQ(client_->Get(path)->status, 200) << path;
+  EXPECT_EQ(json::parse(client_->Get("/health")->body)["api_key_required"], true);
 }
 
 }  // namespace

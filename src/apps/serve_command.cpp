@@ -16,6 +16,9 @@
 #include "serve/api_access.hpp"
 #include "serve/api_server.hpp"
 #include "serve/generation_service.hpp"
+#ifdef CROSSGPU_WITH_NETWORK
+#include "serve/dashboard_cluster.hpp"
+#endif
 
 namespace crossgpu::apps {
 namespace {
@@ -50,9 +53,19 @@ int run_serve(ServeCommandOptions o) {
   model::Pipeline pipeline = runtime::load_pipeline(file, config, plan, o.model.plan, draw_weight_progress);
   serve::GenerationService service(pipeline, tokenizer, o.max_waiting);
   const serve::ServedModel served = served_model(file, o.model.model);
+  o.http.dashboard.plan = runtime::plan_json(plan);
+  o.http.dashboard.plan["layers"] = config.layers;
+#ifdef CROSSGPU_WITH_NETWORK
+  std::unique_ptr<serve::ClusterWatch> cluster;
+  if (!o.model.local) {
+    cluster = std::make_unique<serve::ClusterWatch>(o.model.node, o.model.config);
+    o.http.dashboard.cluster = [&cluster] { return cluster->json(); };
+  }
+#endif
   serve::ApiServer server(service, tokenizer, served, o.http);
-  std::fprintf(stderr, "serving %s at http://%s:%d/v1 (OpenAI API%s); stop with Ctrl-C\n", served.id.c_str(), server.host().c_str(), server.port(),
-               o.http.api_key.empty() ? "" : ", API key required");
+  std::fprintf(stderr, "serving %s at http://%s:%d/v1 (OpenAI API%s), dashboard at http://%s:%d/; stop with Ctrl-C\n",
+               served.id.c_str(), server.host().c_str(), server.port(), o.http.api_key.empty() ? "" : ", API key required",
+               server.host().c_str(), server.port());
   std::fflush(stderr);
   std::fprintf(stderr, "%s: stopping\n", wait_for_stop_signal(stop));
   return 0;

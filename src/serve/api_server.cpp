@@ -12,6 +12,8 @@
 #include "core/log.hpp"
 #include "serve/api_access.hpp"
 #include "serve/api_error.hpp"
+#include "serve/dashboard_assets.hpp"
+#include "serve/dashboard_stats.hpp"
 #include "serve/serve_metrics.hpp"
 
 namespace crossgpu::serve {
@@ -50,6 +52,28 @@ ApiError status_error(int status) {
   }
 }
 
+// The data behind the API and the dashboard needs the key (when there is one); the page itself,
+// /health and /metrics carry none of it.
+bool needs_key(const std::string& path) { return path.rfind("/v1/", 0) == 0 || path.rfind("/api/", 0) == 0; }
+
+// Live data: a browser or proxy must not answer the next poll from its cache.
+void send_api_json(httplib::Response& res, const json& body) {
+  res.set_header("Cache-Control", "no-store");
+  send_json(res, 200, body);
+}
+
+// The page runs only its own script and talks only to this server: even text that slipped into
+// markup could not run (its text is set with textContent; this is the second wall).
+void send_asset(httplib::Response& res, const DashboardAsset& asset) {
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+                 "base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-cache");
+  res.set_content(std::string(asset.body), std::string(asset.content_type));
+}
+
 // Text pieces handed from the worker thread to the connection streaming them.
 struct PieceQueue {
   std::mutex mutex;
@@ -75,6 +99,7 @@ struct PieceQueue {
 
 struct Stream {
   ResponseHeader header;
+  ServeStats* stats = nullptr;
   bool include_usage = false;
   PieceQueue queue;
   std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
@@ -108,6 +133,7 @@ bool stream_step(Stream& s, httplib::DataSink& sink) {
   }
   try {
     const GenerationResult r = s.result.get();
+    s.stats->record(r);
     if (!write(sse_event(finish_chunk_json(s.header, r.finish)))) return false;
     if (s.include_usage && !write(sse_event(usage_chunk_json(s.header, r)))) return false;
   } catch (const ApiError& e) {
@@ -127,6 +153,7 @@ struct ApiServer::Impl {
   const model::Tokenizer& tokenizer;
   ServedModel model;
   ServeOptions options;
+  ServeStats stats;
   httplib::Server server;
   std::thread thread;
   int port = -1;
@@ -149,11 +176,13 @@ struct ApiServer::Impl {
     const ResponseHeader header = new_response_header(endpoint, model.id);
     if (!r.stream) {
       const GenerationResult result = service.submit(std::move(g), [](const std::string&) { return true; }).get();
+      stats.record(result);
       send_json(res, 200, completion_json(header, result));
       return;
     }
     auto stream = std::make_shared<Stream>();
     stream->header = header;
+    stream->stats = &stats;
     stream->include_usage = r.include_usage;
     stream->result = service.submit(
         std::move(g), [stream](const std::string& piece) { return stream->queue.push(piece); }, stream->cancel);
@@ -183,7 +212,9 @@ struct ApiServer::Impl {
   void add_routes() {
     server.Get("/health", guarded([this](const httplib::Request&, httplib::Response& res) {
       const ServiceCounters c = service.counters();
-      send_json(res, 200, {{"status", "ok"}, {"model", model.id}, {"waiting", c.waiting}, {"running", c.running}});
+      // api_key_required: the dashboard asks for the key before its first call rather than after a 401.
+      send_json(res, 200, {{"status", "ok"}, {"model", model.id}, {"waiting", c.waiting}, {"running", c.running},
+                           {"api_key_required", !options.api_key.empty()}});
     }));
     server.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
       res.set_content(serve_metrics_text(service.counters()), "text/plain; version=0.0.4; charset=utf-8");
@@ -205,10 +236,35 @@ struct ApiServer::Impl {
     }));
   }
 
+  // The dashboard: its page (static, no data: open like /health) and its JSON under /api/.
+  void add_dashboard_routes() {
+    server.Get("/api/stats", guarded([this](const httplib::Request&, httplib::Response& res) {
+      send_api_json(res, stats.json(model, service.counters()));
+    }));
+    server.Get("/api/plan", guarded([this](const httplib::Request&, httplib::Response& res) {
+      if (options.dashboard.plan.is_null()) throw ApiError(404, "invalid_request_error", "not_found", "no plan to show");
+      send_api_json(res, options.dashboard.plan);
+    }));
+    server.Get("/api/cluster", guarded([this](const httplib::Request&, httplib::Response& res) {
+      if (!options.dashboard.cluster) {
+        // The same shape as a cluster view, empty, saying why (a 404 would be a failure to the page).
+        send_api_json(res, {{"nodes", json::array()}, {"node", nullptr}, {"fetched_unix_ms", 0},
+                            {"error", "serving this machine's devices only (--local): there is no cluster to show"}});
+        return;
+      }
+      send_api_json(res, options.dashboard.cluster());
+    }));
+    for (const DashboardAsset& asset : dashboard_assets()) {
+      const auto serve_asset = [&asset](const httplib::Request&, httplib::Response& res) { send_asset(res, asset); };
+      server.Get(std::string(asset.path), serve_asset);
+      if (asset.path == "/index.html") server.Get("/", serve_asset);
+    }
+  }
+
   void add_access_and_errors() {
     if (!options.api_key.empty()) {
       server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        if (req.path.rfind("/v1/", 0) != 0 || bearer_matches(req.get_header_value("Authorization"), options.api_key)) {
+        if (!needs_key(req.path) || bearer_matches(req.get_header_value("Authorization"), options.api_key)) {
           return httplib::Server::HandlerResponse::Unhandled;
         }
         send_error(res, ApiError(401, "invalid_request_error", "invalid_api_key",
@@ -246,6 +302,7 @@ ApiServer::ApiServer(GenerationService& service, const model::Tokenizer& tokeniz
   impl_->configure();
   impl_->add_access_and_errors();
   impl_->add_routes();
+  impl_->add_dashboard_routes();
   impl_->port = o.port == 0 ? impl_->server.bind_to_any_port(o.host)
                             : (impl_->server.bind_to_port(o.host, o.port) ? o.port : -1);
   if (impl_->port <= 0) fail(Errc::io, "cannot listen on {}:{}: the address is in use or not this machine's", o.host, o.port);

@@ -1,11 +1,14 @@
 // `crossgpu serve`'s HTTP side: OpenAI's /v1/models, /v1/chat/completions and /v1/completions
-// (streamed as server-sent events or whole), /health and /metrics, over cpp-httplib. Requests
+// (streamed as server-sent events or whole), /health and /metrics, and the dashboard (the page at
+// `/`, its JSON at /api/cluster, /api/plan and /api/stats), over cpp-httplib. Requests
 // are checked (serve/completion_request.hpp), turned into tokens with the model's chat template,
 // and queued on the GenerationService; every error is OpenAI-shaped JSON with its status.
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "model/tokenizer.hpp"
@@ -14,6 +17,13 @@
 #include "serve/openai_json.hpp"
 
 namespace crossgpu::serve {
+
+// What the dashboard's JSON endpoints show besides the service itself (docs/PROTOCOL.md,
+// "Dashboard"): the plan the model was loaded with and the cluster's telemetry.
+struct DashboardSources {
+  nlohmann::json plan;                      // GET /api/plan; null: answered 404
+  std::function<nlohmann::json()> cluster;  // GET /api/cluster; empty: serving without a cluster
+};
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
@@ -25,6 +35,7 @@ struct ServeOptions {
   int idle_timeout_seconds = 5;             // keep-alive connections with no request
   std::size_t threads = 32;                 // connections served at once
   RequestLimits limits;
+  DashboardSources dashboard;
 };
 
 class ApiServer {

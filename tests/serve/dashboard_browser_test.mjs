@@ -1,0 +1,163 @@
+// The dashboard in a real browser: Debian's chromium, driven headless by the pinned
+// `playwright-core`, against `crossgpu serve` with a 3-node loopback cluster behind it (one node
+// joined with a name that is HTML). The page asks for the API key once; it loads with no console
+// errors; it shows the 3 nodes, their devices and the plan; a device chart gains points; names
+// and fields holding markup are shown as text and never run; the chat box streams the same reply
+// as the API; killing a node turns it "lost" on the page. Screenshots of each state go to --shots.
+//   node dashboard_browser_test.mjs --cli crossgpu --clients build/npm-test --work DIR
+//        --chromium /usr/bin/chromium --shots build/dashboard-screenshots
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { LoopbackCluster } from './loopback_cluster.mjs';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) =>
+  (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
+const { chromium } = createRequire(join(args.clients, 'node_modules') + '/')('playwright-core');
+const cluster = new LoopbackCluster(args.cli, args.work);
+const started = Date.now();
+const KEY = 'sk-dashboard-test';
+// Markup a node might send as its name or a device's: it must show as these characters.
+const HOSTILE_NAME = '<img src=x onerror=window.__pwned=1>';
+const HOSTILE_DEVICE = '"><svg onload=window.__pwned=2><b>bold</b>';
+const HOSTILE_ADDRESS = '</text><script>window.__pwned=3</script>';
+
+function log(step) { console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${step}`); }
+
+async function getJson(origin, path) {
+  const res = await fetch(origin + path, { headers: { Authorization: `Bearer ${KEY}` } });
+  assert.equal(res.status, 200, `${path}: ${res.status}`);
+  return res.json();
+}
+
+// /api/cluster as a program reads it: 3 nodes with devices, links with an RTT.
+async function waitForClusterJson(origin) {
+  for (const deadline = Date.now() + 20000; ;) {
+    const view = await getJson(origin, '/api/cluster');
+    const ready = view.error === null && view.nodes.length === 3 && view.nodes.every((n) => n.devices.length > 0)
+      && view.nodes.some((n) => n.links.some((l) => l.rtt_ms.available));
+    if (ready) return view;
+    if (Date.now() > deadline) throw new Error(`/api/cluster never showed 3 nodes: ${JSON.stringify(view).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function assertNothingRan(page) {
+  assert.equal(await page.evaluate(() => window.__pwned), undefined, 'markup from data ran');
+  assert.equal(await page.locator('img, script:not([src]), b, svg svg').count(), 0, 'markup from data became elements');
+}
+
+async function main() {
+  rmSync(args.work, { recursive: true, force: true });
+  mkdirSync(args.work, { recursive: true });
+  mkdirSync(args.shots, { recursive: true });
+  const model = join(args.work, 'model.gguf');
+  cluster.run(['demo', '--write-model', model, '--layers', '3', '--type', 'q8_0']);
+  await cluster.startNodes(statSync(model).size, ['node0', 'node1', HOSTILE_NAME]);
+  log('3 nodes healthy');
+  const plan = await cluster.waitForPlan(model);
+  const { origin, modelId } = await cluster.serve(model, ['--api-key', KEY]);
+  log(`serving at ${origin}`);
+  const view = await waitForClusterJson(origin);
+  const served = await getJson(origin, '/api/plan');
+  assert.equal(served.stages.length, plan.stages.length);
+  assert.equal(served.layers, 3);
+
+  const browser = await chromium.launch({ executablePath: args.chromium, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+    const problems = [];
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`); });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('dialog', (d) => { problems.push(`dialog: ${d.message()}`); d.dismiss(); });
+    await page.goto(origin + '/');
+
+    // The key is asked for once, before any data is fetched.
+    await page.locator('#key-form').waitFor({ state: 'visible', timeout: 5000 });
+    await page.fill('#key-input', KEY);
+    await page.click('#key-form button');
+    log('key given');
+
+    // Topology: one box per node, each device listed; the plan as a bar with one part per stage.
+    await page.waitForFunction(() => document.querySelectorAll('#topology .node').length === 3, null, { timeout: 10000 });
+    const devices = view.nodes.reduce((n, node) => n + node.devices.length, 0);
+    await page.waitForFunction((n) => document.querySelectorAll('.device-card').length === n, devices, { timeout: 5000 });
+    for (const node of view.nodes) {
+      assert.ok((await page.locator('#topology').textContent()).includes(node.node_id.slice(0, 12)), `node ${node.node_id} not drawn`);
+    }
+    assert.ok((await page.locator('#topology').textContent()).includes(' ms'), 'no link RTT shown');
+    await page.waitForFunction((n) => document.querySelectorAll('#plan-bar .stage').length === n, plan.stages.length, { timeout: 5000 });
+    assert.equal(await page.locator('#plan-table tr').count(), plan.stages.length + 1 + plan.excluded.length);
+    assert.match(await page.locator('#plan-summary').textContent(), /ms per token/);
+    assert.match(await page.locator('#model').textContent(), new RegExp(modelId));
+    // A value nothing measured (the CPU device has no power sensor here) reads "not measured".
+    assert.ok(await page.locator('.device-card .not-measured').count() > 0, 'unmeasured values should say so');
+    assert.equal(await page.locator('.device-card dd', { hasText: /^0(\.0)? W$/ }).count(), 0, 'power shown as 0 W');
+
+    // A device chart gains points as telemetry arrives.
+    const points = () => page.evaluate(() => Math.max(0, ...[...document.querySelectorAll('.device-card .chart')]
+      .map((c) => Number(c.getAttribute('data-points')))));
+    const before = await points();
+    await page.waitForFunction((n) => Math.max(0, ...[...document.querySelectorAll('.device-card .chart')]
+      .map((c) => Number(c.getAttribute('data-points')))) > n, before, { timeout: 10000 });
+    log(`charts grew from ${before} to ${await points()} points`);
+    await page.screenshot({ path: join(args.shots, 'dashboard-cluster.png'), fullPage: true });
+    await assertNothingRan(page);
+
+    // Markup in what other nodes send (node id, device name, address, link) is shown as text.
+    await page.route('**/api/cluster', async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      body.nodes[1].node_id = HOSTILE_NAME;
+      body.nodes[1].address = HOSTILE_ADDRESS;
+      for (const d of body.nodes[1].devices) d.name = HOSTILE_DEVICE;
+      body.nodes[1].state = '<i>lost</i>';
+      await route.fulfill({ response, json: body });
+    });
+    await page.waitForFunction((name) => document.querySelector('#devices').textContent.includes(name), HOSTILE_DEVICE, { timeout: 5000 });
+    const topology = await page.locator('#topology').textContent();
+    assert.ok(topology.includes(HOSTILE_NAME.slice(0, 12)), 'the hostile node id is not shown as text');
+    assert.ok(topology.includes(HOSTILE_ADDRESS), 'the hostile address is not shown as text');
+    assert.ok(topology.includes(HOSTILE_DEVICE), 'the hostile device name is not shown as text');
+    await assertNothingRan(page);
+    assert.equal(await page.locator('i').count(), 0);
+    await page.screenshot({ path: join(args.shots, 'dashboard-hostile-names.png'), fullPage: true });
+    await page.unroute('**/api/cluster');
+    log('hostile names shown as text');
+
+    // The chat box streams a reply equal to the API's for the same greedy request.
+    const question = 'Tell me about <b>GPUs</b> & clusters';
+    const api = await fetch(`${origin}/v1/chat/completions`, {
+      method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: modelId, messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: 12 }),
+    }).then((r) => r.json());
+    await page.fill('#chat-temperature', '0');
+    await page.fill('#chat-max-tokens', '12');
+    await page.fill('#chat-input', question);
+    await page.click('#chat-send');
+    const answer = page.locator('.message.assistant[data-done="true"]');
+    await answer.waitFor({ timeout: 20000 });
+    assert.equal(await page.locator('.message.user').textContent(), question);
+    assert.equal(await answer.textContent(), api.choices[0].message.content);
+    assert.match(await page.locator('#chat-rate').textContent(), /12 tokens, [\d.]+ tokens\/s/);
+    // The service panel counts both requests (the API's and the chat box's) and their rate.
+    await page.waitForFunction(() => /tokens generated\s*24/.test(document.querySelector('#service-stats').textContent)
+      && /[\d.]+ tokens\/s/.test(document.querySelector('#service-stats').textContent), null, { timeout: 5000 });
+    await page.screenshot({ path: join(args.shots, 'dashboard-chat.png'), fullPage: true });
+    log('chat streamed the API\'s reply');
+
+    // A killed node turns "lost" within the heartbeat timeout (10 s) and a poll.
+    cluster.nodes[2].kill('SIGKILL');
+    await page.waitForFunction(() => document.querySelectorAll('#topology .node.state-lost').length === 1, null, { timeout: 20000 });
+    await page.screenshot({ path: join(args.shots, 'dashboard-node-lost.png'), fullPage: true });
+    log('the killed node shows as lost');
+    await assertNothingRan(page);
+    assert.deepEqual(problems, [], `the page logged problems:\n${problems.join('\n')}`);
+  } finally {
+    await browser.close();
+  }
+  console.log(`dashboard in chromium against crossgpu serve (3 nodes): all checks passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

@@ -1,0 +1,76 @@
+// A real 3-node crossgpu cluster on loopback for the node-driven serve tests (the openai client,
+// the dashboard in a browser): `cluster init`, two nodes joining with invites, found through
+// embedded DNS-SD on lo, then `crossgpu serve` over them.
+import { spawn, execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+export class LoopbackCluster {
+  constructor(cli, work) {
+    this.cli = cli;
+    this.work = work;
+    this.children = [];
+    process.on('exit', () => { for (const c of this.children) c.kill('SIGKILL'); });
+  }
+
+  run(cliArgs) { return execFileSync(this.cli, cliArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }); }
+
+  // Starts `cli args...` and resolves with the first match of `pattern` in its output; the child
+  // is kept in `children` (and `.process` of the result).
+  start(cliArgs, pattern, seconds = 90) {
+    const child = spawn(this.cli, cliArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.push(child);
+    let seen = '';
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no '${pattern}' in ${seconds} s from ${cliArgs[0]}:\n${seen}`)), seconds * 1000);
+      const onData = (data) => {
+        seen += data;
+        const m = seen.match(pattern);
+        if (m) { clearTimeout(timer); m.process = child; resolve(m); }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('exit', (code) => reject(new Error(`${cliArgs[0]} exited (${code}):\n${seen}`)));
+    });
+  }
+
+  config(i) { return join(this.work, `node${i}`); }
+
+  // Three nodes whose memory quotas are each below the model's size, so that the plan must split
+  // it; node i > 0 joins as names[i]. Resolves once the first node sees all three healthy.
+  async startNodes(modelBytes, names = ['node0', 'node1', 'node2']) {
+    const quota = `${Math.ceil((modelBytes * 0.6) / (1 << 20))}MiB`;
+    this.run(['cluster', 'init', '--config', this.config(0), '--name', 'serve-test']);
+    const node = (i, extra) => ['node', '--config', this.config(i), '--listen', '127.0.0.1:0', '--cpu-only',
+      '--interface', 'lo', '--discovery', 'embedded', '--telemetry-interval', '200', '--quota', quota, ...extra];
+    const first = await this.start(node(0, []), /listening on .*\(port (\d+)\)/);
+    this.address = `127.0.0.1:${first[1]}`;
+    this.nodes = [first.process];
+    for (const i of [1, 2]) {
+      const token = this.run(['cluster', 'invite', '--config', this.config(0), '--address', this.address]).trim().split('\n').pop();
+      this.nodes.push((await this.start(node(i, ['--join', token, '--name', names[i]]), /listening on/)).process);
+    }
+    for (const deadline = Date.now() + 60000; ;) {
+      const status = JSON.parse(this.run(['status', '--node', this.address, '--config', this.config(0), '--json']));
+      if (status.nodes.filter((n) => n.state === 'healthy').length === 3) break;
+      if (Date.now() > deadline) throw new Error(`discovery did not find every node: ${JSON.stringify(status)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.modelArgs = (model) => ['--model', model, '--node', this.address, '--config', this.config(0), '--context', '256'];
+  }
+
+  // Until `crossgpu plan` fits the model: a node's devices join placement once its telemetry has
+  // profiled them. Resolves with the plan's JSON.
+  async waitForPlan(model, seconds = 120) {
+    for (const deadline = Date.now() + seconds * 1000; ;) {
+      try { return JSON.parse(this.run(['plan', ...this.modelArgs(model), '--json'])); } catch (e) { if (Date.now() > deadline) throw e; }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  // `crossgpu serve` over the cluster; resolves with {modelId, baseURL, origin}.
+  async serve(model, extra = []) {
+    const m = await this.start(['serve', ...this.modelArgs(model), '--listen', '127.0.0.1:0', ...extra],
+      /serving (\S+) at (http:\/\/127\.0\.0\.1:\d+)\/v1/, 180);
+    return { modelId: m[1], origin: m[2], baseURL: `${m[2]}/v1`, process: m.process };
+  }
+}
