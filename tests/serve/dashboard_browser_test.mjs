@@ -48,6 +48,26 @@ async function assertNothingRan(page) {
   assert.equal(await page.locator('img, script:not([src]), b, svg svg').count(), 0, 'markup from data became elements');
 }
 
+// `serve --local` on loopback without a key: no key is asked for, the plan shows, the cluster
+// panel says why it is empty, and nothing is logged.
+async function checkLocalServe(browser, model) {
+  const m = await cluster.start(['serve', '--model', model, '--local', '--context', '256', '--listen', '127.0.0.1:0'],
+    /dashboard at (http:\/\/127\.0\.0\.1:\d+)\//, 120);
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('console', (msg) => { if (msg.type() === 'error' || msg.type() === 'warning') problems.push(msg.text()); });
+  page.on('pageerror', (e) => problems.push(e.message));
+  await page.goto(m[1] + '/');
+  await page.waitForFunction(() => document.querySelectorAll('#plan-bar .stage').length === 1, null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector('#cluster-note').textContent.includes('--local'), null, { timeout: 5000 });
+  assert.equal(await page.locator('#key-form').isVisible(), false);
+  assert.equal(await page.locator('#topology .node').count(), 0);
+  await page.screenshot({ path: join(args.shots, 'dashboard-local.png'), fullPage: true });
+  assert.deepEqual(problems, [], `the --local page logged problems:\n${problems.join('\n')}`);
+  m.process.kill('SIGTERM');
+  log('serve --local: plan shown, no key asked, no cluster');
+}
+
 async function main() {
   rmSync(args.work, { recursive: true, force: true });
   mkdirSync(args.work, { recursive: true });
@@ -154,6 +174,7 @@ async function main() {
     log('the killed node shows as lost');
     await assertNothingRan(page);
     assert.deepEqual(problems, [], `the page logged problems:\n${problems.join('\n')}`);
+    await checkLocalServe(browser, model);
   } finally {
     await browser.close();
   }
