@@ -4,4 +4,5 @@
 crossgpu_test(test_hardening
   test_hardening_handshake.cpp
   test_hardening_quotas.cpp
+  test_hardening_grants.cpp
   LIBS crossgpu_cluster_test_support LABELS cluster hardening)

@@ -46,5 +46,9 @@ class TestCluster {
 };
 
 std::string loopback(int port);
+// The member directory of nodes started by TestCluster: the address of every node of the cluster
+// with CA certificate `ca_pem` that this process started through it (by node id), empty for
+// others.
+std::string fixture_member_address(const std::string& ca_pem, const std::string& node_id);
 
 }  // namespace crossgpu::testing

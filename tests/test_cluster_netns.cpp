@@ -16,6 +16,7 @@
 
 #include "cluster/node_server.hpp"
 #include "cluster/remote_device.hpp"
+#include "cluster/peer_monitor.hpp"
 #include "cluster/remote_node.hpp"
 #include "device/cpu/cpu_device.hpp"
 #include "kernels/kernels.hpp"
@@ -117,10 +118,12 @@ TEST_F(ClusterNetns, RemoteWorkAcrossNamespacesIsBitExact) {
   std::string log_a, log_b;
   ::setenv("CROSSGPU_NETNS_CONFIG", cluster.ca_dir().c_str(), 1);
   ::setenv("CROSSGPU_NETNS_LISTEN", (std::string(kAddressA) + ":" + std::to_string(kPort)).c_str(), 1);
+  ::setenv("CROSSGPU_NETNS_PEER", (std::string(kAddressB) + ":" + std::to_string(kPort)).c_str(), 1);
   ChildProcess node_a = child_in(ns.a(), "DISABLED_Node", false);
   ASSERT_NE(node_a.wait_for("serving", &log_a), "") << log_a;
   ::setenv("CROSSGPU_NETNS_CONFIG", b_dir.path().c_str(), 1);
   ::setenv("CROSSGPU_NETNS_LISTEN", (std::string(kAddressB) + ":" + std::to_string(kPort)).c_str(), 1);
+  ::unsetenv("CROSSGPU_NETNS_PEER");
   ChildProcess node_b = child_in(ns.b(), "DISABLED_Node", false);
   ASSERT_NE(node_b.wait_for("serving", &log_b), "") << log_b;
 
@@ -140,6 +143,10 @@ TEST(ClusterNetnsChild, DISABLED_Node) {
   cluster::NodeServerOptions options;
   options.config_dir = std::getenv("CROSSGPU_NETNS_CONFIG");
   options.listen_address = std::getenv("CROSSGPU_NETNS_LISTEN");
+  // As `crossgpu node --peer`: A watches B, so A's copies to B go direct (members only).
+  cluster::PeerMonitor monitor(net::NodeIdentity::load(options.config_dir));
+  if (const char* peer = std::getenv("CROSSGPU_NETNS_PEER")) monitor.add(peer);
+  options.members = [&monitor](const std::string& id) { return monitor.address_of(id); };
   cluster::NodeServer server({make_cpu_device()}, options);
   server.start();
   std::printf("serving on port %d\n", server.port());

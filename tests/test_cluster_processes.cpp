@@ -19,6 +19,7 @@
 #include "cluster/protocol.hpp"
 #include "cluster/remote_device.hpp"
 #include "cluster/remote_node.hpp"
+#include "crossgpu/v1/node.pb.h"
 #include "kernels/kernels.hpp"
 #include "kernels/push_constants.hpp"
 #include "support/child_process.hpp"
@@ -97,27 +98,43 @@ TEST(ClusterProcesses, KillNodeMidTransferGivesDeviceLostAndOthersKeepWorking) {
   expect_roundtrip(*a->devices().front(), 5 << 20, 3);  // the survivor is untouched
 }
 
-// The destination of a node-to-node copy dies mid-copy: the client's copy (a request to A, which
-// sends to B over its own link) fails with Errc::device_lost within the heartbeat timeout, and
-// A serves on, the same client's data channel included.
+// The destination of a node-to-node copy dies mid-copy: the client's copy (a request to the
+// source, which sends to the destination over its own link) fails with Errc::device_lost within
+// the heartbeat timeout, and the source serves on, the same client's data channel included. The
+// source watches the destination (--peer): it copies only to members it watches.
 TEST(ClusterProcesses, KillDestinationMidPeerCopyGivesDeviceLostAndTheSourceKeepsWorking) {
   TestCluster cluster;
   int port_a = 0, port_b = 0;
-  auto node_a = start_node(cluster.ca_dir(), port_a);
+  auto node_a = start_node(cluster.ca_dir(), port_a);  // the destination
   const net::NodeIdentity b = cluster.join(net::Role::compute, loopback(port_a));
-  auto node_b = start_node(b.config_dir(), port_b);
+  auto node_b = start_node(b.config_dir(), port_b, {"--peer", loopback(port_a)});
   const net::NodeIdentity client = cluster.join(net::Role::compute, loopback(port_a));
-  auto a = cluster::RemoteNode::connect(loopback(port_a), client);
-  auto remote_b = cluster::RemoteNode::connect(loopback(port_b), client);
+  auto source = cluster::RemoteNode::connect(loopback(port_b), client);
+  auto destination = cluster::RemoteNode::connect(loopback(port_a), client);
+  // Until B's monitor has verified A, B refuses to copy there (the client would relay instead).
+  const auto until = Clock::now() + std::chrono::seconds(5);
+  auto a_is_healthy = [&] {
+    const v1::StatusResponse status = source->connection().status();
+    for (const auto& peer : status.peers()) {
+      if (peer.node_id() == destination->connection().node_id() && peer.state() == "healthy") {
+        return true;
+      }
+    }
+    return false;
+  };
+  while (!a_is_healthy() && Clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(a_is_healthy());
   const std::uint64_t size = 256ull << 20;
-  Buffer src = a->devices().front()->allocate(size);
-  Buffer dst = remote_b->devices().front()->allocate(size);
-  cluster::copy_between_nodes(src, 0, dst, 0, 4096);  // A's link to B is up
+  Buffer src = source->devices().front()->allocate(size);
+  Buffer dst = destination->devices().front()->allocate(size);
+  cluster::copy_between_nodes(src, 0, dst, 0, 4096);  // B's link to A is up
   ASSERT_NO_FATAL_FAILURE(expect_device_lost_when_killed(
-      *node_b, [&] { cluster::copy_between_nodes(src, 0, dst, 0, size); }));
+      *node_a, [&] { cluster::copy_between_nodes(src, 0, dst, 0, size); }));
   dst.reset();
-  EXPECT_TRUE(a->connection().uses_data_channel());
-  expect_roundtrip(*a->devices().front(), 5 << 20, 4);
+  EXPECT_TRUE(source->connection().uses_data_channel());
+  expect_roundtrip(*source->devices().front(), 5 << 20, 4);
 }
 
 TEST(ClusterProcesses, KilledClientsSessionIsFreedByTheNode) {

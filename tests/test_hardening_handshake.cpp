@@ -120,7 +120,9 @@ TEST_F(HandshakeBudget, ASlowLorisIsDroppedAtTheDeadlineForTheWholeHandshake) {
 }
 
 TEST_F(HandshakeBudget, AFloodFromOneAddressCostsNoThreadsAndLeavesMembersAlone) {
-  start({.deadline = 2000ms, .max_pending = 64, .max_pending_per_source = 8});
+  // A deadline longer than the flood takes to send (also on a loaded 2-core machine): the 8
+  // slots stay held throughout, as by an attacker who renews them.
+  start({.deadline = 6000ms, .max_pending = 64, .max_pending_per_source = 8});
   member_round_trip();  // warm: the threads of a member's session exist before counting
   const std::size_t threads_before = thread_count();
   std::vector<int> flood;
@@ -132,16 +134,17 @@ TEST_F(HandshakeBudget, AFloodFromOneAddressCostsNoThreadsAndLeavesMembersAlone)
   }
   ASSERT_GE(flood.size(), 250u);
   // Every connection past the source's share is closed at once, long before the deadline.
-  const auto deadline = Clock::now() + 1500ms;
+  const auto deadline = Clock::now() + 3000ms;
   while (server_->data_handshake_counts().refused_source < flood.size() - 8 &&
          Clock::now() < deadline) {
     std::this_thread::sleep_for(10ms);
   }
   const net::HandshakeCounts counts = server_->data_handshake_counts();
   EXPECT_EQ(counts.refused_source, flood.size() - 8);
+  EXPECT_EQ(counts.expired, 0u);
   EXPECT_LE(thread_count(), threads_before + 8) << "threads grew with unauthenticated connections";
-  // The member's work goes on at full speed: it waits for no attacker's deadline.
-  EXPECT_LT(member_round_trip(), 1500ms);
+  // The member's work goes on: it waits for no attacker's deadline.
+  EXPECT_LT(member_round_trip(), 4000ms);
   EXPECT_GE(server_->data_handshake_counts().admitted, 2u);
   for (const int fd : flood) ::close(fd);
 }

@@ -21,6 +21,7 @@
 #include "net/descriptor_limit.hpp"
 #include "net/discovery/discovery.hpp"
 #include "net/security.hpp"
+#include "serve/dashboard_read_only.hpp"
 #include "telemetry/sampler.hpp"
 #include "telemetry/service/http_exporter.hpp"
 #include "telemetry/service/peer_poller.hpp"
@@ -96,9 +97,10 @@ struct TelemetryStack {
     poller.start();
     if (!http_address.empty()) {
       const auto address = telemetry::parse_http_address(http_address);
-      http = std::make_unique<telemetry::HttpExporter>(aggregator, address, std::move(extra));
-      std::printf("telemetry: http://%s:%d/metrics and /api/cluster\n", address.host.c_str(),
-                  http->port());
+      http = std::make_unique<telemetry::HttpExporter>(aggregator, address, std::move(extra),
+                                                       serve::read_only_dashboard_files());
+      std::printf("telemetry: http://%s:%d/metrics and /api/cluster, dashboard at /\n",
+                  address.host.c_str(), http->port());
     }
   }
 
@@ -240,6 +242,10 @@ int run_node(const NodeOptions& options) {
   const net::NodeIdentity identity = net::NodeIdentity::load(config);
   auto monitor = std::make_shared<cluster::PeerMonitor>(identity);
   server_options.peers = [monitor] { return monitor->status(); };
+  // Peer copies go only to members this node watches and verified.
+  server_options.members = [monitor](const std::string& node_id) {
+    return monitor->address_of(node_id);
+  };
   const auto devices = options.devices.select(registry);
   TelemetryStack telemetry(options, identity, devices, monitor);
   server_options.services.push_back(telemetry.service());

@@ -280,10 +280,10 @@ void DataConnection::serve_peer_copy(const DataFrame& request) {
         decode_grant_length(std::span(payload).first<kGrantLengthBytes>(), request);
     const v1::WriteGrant grant =
         parse_grant(std::span(payload).subspan(kGrantLengthBytes, grant_bytes), "data peer copy");
-    const auto address = std::span(payload).subspan(kGrantLengthBytes + grant_bytes);
-    const std::string dst_address(reinterpret_cast<const char*>(address.data()), address.size());
-    copy_to_peer(*session(), request.handle, request.offset, grant, dst_address, grants_.issuer(),
-                 peer_links_);
+    // The address after the grant is not used: the destination is the grant's issuer, resolved
+    // through this node's own member directory.
+    copy_to_peer(*session(), request.handle, request.offset, grant, grants_.issuer(), peer_links_,
+                 fmt::format("{} ({})", peer_.node_id, socket_->peer_address()));
   } catch (const Error& e) {
     reply_error(request, e);
     return;

@@ -35,7 +35,8 @@ struct NodeServer::Impl {
         identity(net::NodeIdentity::load(options.config_dir)),
         authenticator(options.config_dir),
         service(std::move(devices), identity, authenticator, options.limits, options.peers,
-                options.weight_cache, CallQuotaLimits::for_threads(options.max_threads)) {}
+                options.weight_cache, CallQuotaLimits::for_threads(options.max_threads),
+                options.members) {}
 
   void build() {
     grpc::ServerBuilder builder;

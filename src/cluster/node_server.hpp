@@ -38,6 +38,9 @@ struct NodeServerOptions {
   SessionLimits limits;
   std::size_t max_threads = 256;            // bounds a flood of concurrent calls
   std::function<std::vector<v1::PeerStatus>()> peers;  // liveness' view; may be empty
+  // The members this node may copy to (PeerCopy): node id -> verified address, from its peer
+  // monitor. Empty: peer copies are refused (clients then relay through themselves).
+  std::function<std::string(const std::string& node_id)> members;
   // The data channel (TLS 1.3, binary framing) for bulk writes and reads. Empty: the listen
   // address's host on any free port, advertised in Hello. Off: gRPC carries all data.
   bool data_channel = true;

@@ -30,7 +30,8 @@ class NodeService final : public v1::Node::Service {
  public:
   NodeService(std::vector<std::shared_ptr<Device>> devices, const net::NodeIdentity& identity,
               const net::Authenticator& authenticator, SessionLimits limits,
-              PeerStatusSource peers, WeightCacheOptions cache, CallQuotaLimits calls = {});
+              PeerStatusSource peers, WeightCacheOptions cache, CallQuotaLimits calls = {},
+              MemberDirectory members = {});
 
   SessionTable& sessions() noexcept { return sessions_; }
   NodeCallCounts call_counts() const noexcept {
@@ -96,7 +97,7 @@ class NodeService final : public v1::Node::Service {
   SessionTable sessions_;
   CallQuota quota_;
   GrantAuthority grants_;
-  PeerLinks peer_links_{identity_};  // to other nodes, for PeerCopy
+  PeerLinks peer_links_;  // to other members, for PeerCopy
   PeerStatusSource peers_;
   WeightCache weight_cache_;  // blobs named by hash, shared by all sessions
   std::atomic<int> data_port_{0};  // 0: no data channel

@@ -29,10 +29,12 @@ grpc::Status NodeService::PeerCopy(grpc::ServerContext* context,
                                    v1::PeerCopyResponse* response) {
   return serve(context, net::Role::compute, "PeerCopy", [&](const net::PeerIdentity& peer) {
     auto session = session_of(*context, peer);
+    // request->dst_address() is not used: the destination is the grant's issuer, resolved
+    // through this node's own member directory.
     response->set_bytes_copied(copy_to_peer(*session, request->src_handle(),
                                             request->src_offset(), request->grant(),
-                                            request->dst_address(), identity_.node_id(),
-                                            peer_links_));
+                                            identity_.node_id(), peer_links_,
+                                            fmt::format("{} ({})", peer.node_id, peer.address)));
   });
 }
 

@@ -1,11 +1,13 @@
 #include "cluster/peer_copy.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <vector>
 
 #include "cluster/data_frame.hpp"
 #include "cluster/wire_validation.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
 
 namespace crossgpu::cluster {
 namespace {
@@ -13,19 +15,40 @@ namespace {
 // A source without a host mapping (GPU memory) is sent in pieces of this size.
 constexpr std::uint64_t kStagingBytes = 4ull << 20;
 
-void check_request(const v1::WriteGrant& grant, const std::string& dst_address,
-                   const std::string& this_node_id) {
-  if (grant.grantee_node_id() != this_node_id) {
-    fail(Errc::invalid_argument, "PeerCopy: the grant is made out to {}, not to this node {}",
-         grant.grantee_node_id().substr(0, kMaxPeerNodeIdBytes), this_node_id);
-  }
-  if (grant.bytes() == 0) fail(Errc::invalid_argument, "PeerCopy: the grant covers 0 bytes");
-  if (dst_address.empty() || dst_address.size() > kMaxPeerAddressBytes) {
-    fail(Errc::invalid_argument, "PeerCopy: the destination must be host:port");
-  }
+std::int64_t now_unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Why the grant cannot be used by this node, or empty. The source cannot check the MAC (only
+// the issuer holds its key; the issuer checks it before writing a byte), but all the rest.
+std::string grant_problem(const v1::WriteGrant& grant, const std::string& this_node_id) {
+  if (grant.grantee_node_id() != this_node_id) return "the grant is made out to another node";
+  if (grant.bytes() == 0) return "the grant covers 0 bytes";
+  if (grant.expires_unix_seconds() < now_unix_seconds()) return "the grant expired";
   if (grant.issuer_node_id().empty() || grant.issuer_node_id().size() > kMaxPeerNodeIdBytes) {
-    fail(Errc::invalid_argument, "PeerCopy: the grant names no issuing node");
+    return "the grant names no issuing node";
   }
+  return {};
+}
+
+// The destination's address, resolved by this node; throws kNotAMember (and logs why) before any
+// connection is made.
+std::string check_request(const v1::WriteGrant& grant, const std::string& this_node_id,
+                          const PeerLinks& links, const std::string& requester) {
+  std::string problem = grant_problem(grant, this_node_id);
+  std::string address;
+  if (problem.empty()) {
+    address = links.resolve(grant.issuer_node_id());
+    if (address.empty()) problem = "the grant's issuer is no member this node watches";
+  }
+  if (!problem.empty()) {
+    log::warn("refused a peer copy asked by {}: {} (issuer '{}')", requester, problem,
+              grant.issuer_node_id().substr(0, kMaxPeerNodeIdBytes));
+    fail(Errc::permission_denied, "{}", kNotAMember);
+  }
+  return address;
 }
 
 // Sends [offset, offset + grant.bytes()) of `source` to the grant's range over `link`.
@@ -58,16 +81,16 @@ void send_range(Session& session, const SessionBuffer& source, std::uint64_t off
 }  // namespace
 
 std::uint64_t copy_to_peer(Session& session, std::uint64_t src_handle, std::uint64_t src_offset,
-                           const v1::WriteGrant& grant, const std::string& dst_address,
-                           const std::string& this_node_id, PeerLinks& links) {
-  check_request(grant, dst_address, this_node_id);
+                           const v1::WriteGrant& grant, const std::string& this_node_id,
+                           PeerLinks& links, const std::string& requester) {
+  const std::string address = check_request(grant, this_node_id, links, requester);
   SessionBuffer source = session.resolve(src_handle, src_offset, grant.bytes(), "PeerCopy source");
   try {
-    // The node at dst_address must be the grant's issuer (checked at the TLS handshake).
-    std::shared_ptr<NodeConnection> link = links.get(dst_address, grant.issuer_node_id());
+    // The TLS handshake pins the issuer's node id: another node at that address is refused.
+    std::shared_ptr<NodeConnection> link = links.get(address, grant.issuer_node_id());
     send_range(session, source, src_offset, grant, *link);
   } catch (const Error& e) {
-    throw Error(e.code(), fmt::format("PeerCopy to {}: {}", dst_address, e.what()));
+    throw Error(e.code(), fmt::format("PeerCopy to node {}: {}", grant.issuer_node_id(), e.what()));
   }
   return grant.bytes();
 }

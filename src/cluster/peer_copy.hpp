@@ -21,13 +21,15 @@ namespace crossgpu::cluster {
 inline constexpr std::size_t kMaxPeerNodeIdBytes = 128;
 
 // Copies [src_offset, + grant.bytes()) of `src_handle` of `session` to the grant's range on the
-// node at `dst_address`, which must be the grant's issuer. Returns the bytes copied.
-// Errc::invalid_argument for a grant made out to another node than `this_node_id`, an empty grant
-// or a bad address; the session's errors for the source range; B's typed errors, prefixed with
-// the destination.
+// grant's issuer, a member whose address this node resolves itself (`links`' directory); the
+// request carries no address that counts. Returns the bytes copied. Before any connection the
+// grant must be made out to `this_node_id`, cover some bytes, be unexpired and name a member
+// this node knows: otherwise Errc::permission_denied with the one text kNotAMember, and the
+// reason is logged with `requester` (who asked). Then the session's errors for the source range;
+// the destination's typed errors, prefixed with its node id.
 std::uint64_t copy_to_peer(Session& session, std::uint64_t src_handle, std::uint64_t src_offset,
-                           const v1::WriteGrant& grant, const std::string& dst_address,
-                           const std::string& this_node_id, PeerLinks& links);
+                           const v1::WriteGrant& grant, const std::string& this_node_id,
+                           PeerLinks& links, const std::string& requester);
 
 // A grant as it arrives inside a data request; Errc::invalid_argument naming `what` when the
 // bytes are no WriteGrant.

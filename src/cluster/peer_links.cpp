@@ -2,6 +2,11 @@
 
 namespace crossgpu::cluster {
 
+std::string PeerLinks::resolve(const std::string& node_id) const {
+  if (!members_ || node_id.empty()) return {};
+  return members_(node_id);
+}
+
 std::shared_ptr<NodeConnection> PeerLinks::get(const std::string& address,
                                                const std::string& node_id) {
   const auto key = std::make_pair(address, node_id);

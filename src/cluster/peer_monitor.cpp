@@ -54,6 +54,16 @@ void PeerMonitor::add(const std::string& address) {
   wake_.notify_all();
 }
 
+std::string PeerMonitor::address_of(const std::string& node_id) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [address, peer] : peers_) {
+    if (!peer.removed && peer.node_id == node_id && peer.connection && !peer.connection->lost()) {
+      return address;
+    }
+  }
+  return {};
+}
+
 void PeerMonitor::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {

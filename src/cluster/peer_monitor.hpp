@@ -44,6 +44,9 @@ class PeerMonitor {
   // Starts watching the node at `address` (no-op when it is watched already).
   void add(const std::string& address);
   std::vector<v1::PeerStatus> status() const;
+  // The address of member `node_id` as this node verified it (its TLS certificate and Hello
+  // answered there, the connection not lost); empty when this node watches no such member.
+  std::string address_of(const std::string& node_id) const;
 
  private:
   struct Peer {

@@ -1,7 +1,12 @@
 #include "cluster/remote_device.hpp"
 
-#include "core/error.hpp"
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "cluster/peer_links.hpp"
 #include "cluster/protocol.hpp"
+#include "core/error.hpp"
 #include "core/log.hpp"
 #include "device/recording.hpp"
 #include "crossgpu/v1/node.pb.h"
@@ -183,6 +188,20 @@ std::vector<MemoryHeap> RemoteDevice::do_query_heaps() {
   fail(Errc::device_lost, "node {} no longer lists device {}", node_->address(), remote_id_);
 }
 
+// Relays [src_offset, +bytes) through this process, a piece at a time.
+void relay_between_nodes(BufferRef src, std::uint64_t src_offset, BufferRef dst,
+                         std::uint64_t dst_offset, std::uint64_t bytes) {
+  constexpr std::uint64_t kPieceBytes = 16ull << 20;
+  std::vector<std::byte> piece(std::min(bytes, kPieceBytes));
+  for (std::uint64_t done = 0; done < bytes;) {
+    const std::uint64_t n = std::min<std::uint64_t>(piece.size(), bytes - done);
+    const std::span<std::byte> part(piece.data(), n);
+    src.device->stream().download(src, src_offset + done, part).wait();
+    dst.device->stream().upload(dst, dst_offset + done, std::span<const std::byte>(part)).wait();
+    done += n;
+  }
+}
+
 void copy_between_nodes(BufferRef src, std::uint64_t src_offset, BufferRef dst,
                         std::uint64_t dst_offset, std::uint64_t bytes) {
   auto* from = dynamic_cast<RemoteDevice*>(src.device);
@@ -197,8 +216,23 @@ void copy_between_nodes(BufferRef src, std::uint64_t src_offset, BufferRef dst,
   if (bytes == 0) return;
   v1::WriteGrant grant =
       to->node().grant_write(dst_handle, dst_offset, bytes, from->node().node_id());
-  const std::uint64_t copied =
-      from->node().peer_copy(src_handle, src_offset, to->node().address(), grant);
+  std::uint64_t copied = 0;
+  try {
+    copied = from->node().peer_copy(src_handle, src_offset, to->node().address(), grant);
+  } catch (const Error& e) {
+    if (e.code() != Errc::permission_denied ||
+        std::string_view(e.what()).find(kNotAMember) == std::string_view::npos) {
+      throw;
+    }
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true)) {
+      log::warn("node {} does not watch node {} as a member (start it with --peer {} or "
+                "discovery): copies between them go through this client",
+                from->node().node_id(), to->node().node_id(), to->node().address());
+    }
+    relay_between_nodes(src, src_offset, dst, dst_offset, bytes);
+    return;
+  }
   if (copied != bytes) {
     fail(Errc::io, "copy_between_nodes: {} of {} bytes arrived", copied, bytes);
   }

@@ -46,6 +46,8 @@ class RemoteDevice final : public Device {
 // Copies [src_offset, +bytes) of a buffer on node A into a buffer on node B, directly A -> B:
 // B grants A a write of exactly that range, and A streams it. Both buffers must be on remote
 // devices (Errc::invalid_argument otherwise); work queued earlier on either is ordered before.
+// When A does not watch B as a member (no --peer, no discovery) A refuses, and the range goes
+// through this client instead (a warning says so once).
 void copy_between_nodes(BufferRef src, std::uint64_t src_offset, BufferRef dst,
                         std::uint64_t dst_offset, std::uint64_t bytes);
 
