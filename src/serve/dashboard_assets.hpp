@@ -15,6 +15,15 @@ struct DashboardAsset {
 
 std::span<const DashboardAsset> dashboard_assets() noexcept;
 
+// The headers every dashboard file goes out with: the page runs only its own script and talks
+// only to the server it came from, so even text that slipped into markup could not run (its text
+// is set with textContent; this is the second wall).
+struct DashboardHeader {
+  std::string_view name;
+  std::string_view value;
+};
+std::span<const DashboardHeader> dashboard_headers() noexcept;
+
 // The asset served at `path` ("/" is "/index.html"), or nullptr.
 const DashboardAsset* find_dashboard_asset(std::string_view path) noexcept;
 

@@ -3,7 +3,8 @@
 // joined with a name that is HTML). The page asks for the API key once; it loads with no console
 // errors; it shows the 3 nodes, their devices and the plan; a device chart gains points; names
 // and fields holding markup are shown as text and never run; the chat box streams the same reply
-// as the API; killing a node turns it "lost" on the page. Screenshots of each state go to --shots.
+// as the API; killing a node turns it "lost" on the page. The first node's `--http` serves the same
+// page read-only, and `serve --local` shows it without a cluster. Screenshots of each state go to --shots.
 //   node dashboard_browser_test.mjs --cli crossgpu --clients build/npm-test --work DIR
 //        --chromium /usr/bin/chromium --shots build/dashboard-screenshots
 import assert from 'node:assert/strict';
@@ -48,6 +49,26 @@ async function assertNothingRan(page) {
   assert.equal(await page.locator('img, script:not([src]), b, svg svg').count(), 0, 'markup from data became elements');
 }
 
+// The read-only page of `crossgpu node --http`: the node's cluster view, nothing else, no key.
+async function checkNodePage(browser) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('console', (msg) => { if (msg.type() === 'error' || msg.type() === 'warning') problems.push(msg.text()); });
+  page.on('pageerror', (e) => problems.push(e.message));
+  await page.goto(cluster.httpOrigin + '/');
+  await page.waitForFunction(() => document.querySelectorAll('#topology .node').length === 3, null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelectorAll('#topology .node.state-lost').length === 1, null, { timeout: 15000 });
+  for (const id of ['#plan-section', '#service-section', '#chat-section', '#key-form']) {
+    assert.equal(await page.locator(id).isVisible(), false, `${id} on the node's read-only page`);
+  }
+  assert.match(await page.locator('#status').textContent(), /read-only/);
+  await page.screenshot({ path: join(args.shots, 'dashboard-node-read-only.png'), fullPage: true });
+  await assertNothingRan(page);
+  assert.deepEqual(problems, [], `the node's page logged problems:\n${problems.join('\n')}`);
+  await page.close();
+  log('crossgpu node --http: the read-only page shows the cluster, the lost node too');
+}
+
 // `serve --local` on loopback without a key: no key is asked for, the plan shows, the cluster
 // panel says why it is empty, and nothing is logged.
 async function checkLocalServe(browser, model) {
@@ -74,7 +95,7 @@ async function main() {
   mkdirSync(args.shots, { recursive: true });
   const model = join(args.work, 'model.gguf');
   cluster.run(['demo', '--write-model', model, '--layers', '3', '--type', 'q8_0']);
-  await cluster.startNodes(statSync(model).size, ['node0', 'node1', HOSTILE_NAME]);
+  await cluster.startNodes(statSync(model).size, ['node0', 'node1', HOSTILE_NAME], { http: true });
   log('3 nodes healthy');
   const plan = await cluster.waitForPlan(model);
   const { origin, modelId } = await cluster.serve(model, ['--api-key', KEY]);
@@ -174,6 +195,7 @@ async function main() {
     log('the killed node shows as lost');
     await assertNothingRan(page);
     assert.deepEqual(problems, [], `the page logged problems:\n${problems.join('\n')}`);
+    await checkNodePage(browser);
     await checkLocalServe(browser, model);
   } finally {
     await browser.close();

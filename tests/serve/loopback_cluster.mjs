@@ -36,14 +36,18 @@ export class LoopbackCluster {
   config(i) { return join(this.work, `node${i}`); }
 
   // Three nodes whose memory quotas are each below the model's size, so that the plan must split
-  // it; node i > 0 joins as names[i]. Resolves once the first node sees all three healthy.
-  async startNodes(modelBytes, names = ['node0', 'node1', 'node2']) {
+  // it; node i > 0 joins as names[i]. With `http`, the first node serves HTTP (`--http`) at
+  // `this.httpOrigin`. Resolves once the first node sees all three healthy.
+  async startNodes(modelBytes, names = ['node0', 'node1', 'node2'], { http = false } = {}) {
     const quota = `${Math.ceil((modelBytes * 0.6) / (1 << 20))}MiB`;
     this.run(['cluster', 'init', '--config', this.config(0), '--name', 'serve-test']);
     const node = (i, extra) => ['node', '--config', this.config(i), '--listen', '127.0.0.1:0', '--cpu-only',
       '--interface', 'lo', '--discovery', 'embedded', '--telemetry-interval', '200', '--quota', quota, ...extra];
-    const first = await this.start(node(0, []), /listening on .*\(port (\d+)\)/);
+    const first = http
+      ? await this.start(node(0, ['--http', '127.0.0.1:0']), /listening on .*\(port (\d+)\)[\s\S]*telemetry: (http:\/\/127\.0\.0\.1:\d+)\//)
+      : await this.start(node(0, []), /listening on .*\(port (\d+)\)/);
     this.address = `127.0.0.1:${first[1]}`;
+    this.httpOrigin = first[2];
     this.nodes = [first.process];
     for (const i of [1, 2]) {
       const token = this.run(['cluster', 'invite', '--config', this.config(0), '--address', this.address]).trim().split('\n').pop();

@@ -9,6 +9,8 @@ const POLL_MS = 1000;
 const PLAN_EVERY = 10;  // polls between two reads of the plan, which changes only on a re-plan
 const SVG = 'http://www.w3.org/2000/svg';
 
+// `crossgpu node --http` serves this page marked read-only: only its cluster view is there.
+const READ_ONLY = document.body.dataset.mode === 'read-only';
 const state = { key: sessionStorage.getItem('crossgpu-key') || '', model: '', polls: 0, chat: [], waitingForKey: false };
 
 // --- elements -------------------------------------------------------------------------------
@@ -236,7 +238,7 @@ function drawCluster(cluster) {
   const lost = nodes.filter((n) => n.state === 'lost').length;
   byId('cluster-note').textContent = cluster.error
     ? (cluster.node ? `the node ${cluster.node} does not answer: ${cluster.error}` : cluster.error)
-    : `${nodes.length} node(s)${lost ? `, ${lost} lost` : ''}, seen through ${cluster.node}`;
+    : `${nodes.length} node(s)${lost ? `, ${lost} lost` : ''}, seen through ${cluster.node || 'this node'}`;
   drawTopology(cluster);
   drawDevices(cluster);
 }
@@ -297,6 +299,15 @@ function drawStats(stats) {
 
 async function poll() {
   if (state.waitingForKey) return;
+  if (READ_ONLY) {
+    try {
+      drawCluster(await api('/api/cluster'));
+      setStatus(`read-only view of this node · updated ${new Date().toLocaleTimeString()}`);
+    } catch (e) {
+      setStatus(`cannot reach the node: ${e.message}`);
+    }
+    return;
+  }
   try {
     drawStats(await api('/api/stats'));
     if (state.polls % PLAN_EVERY === 0) {
@@ -405,6 +416,12 @@ byId('chat-form').addEventListener('submit', async (event) => {
 
 // Asks for the key first when the server needs one (GET /health says so), then polls.
 async function start() {
+  if (READ_ONLY) {
+    for (const id of ['plan-section', 'service-section', 'chat-section']) byId(id).hidden = true;
+    poll();
+    setInterval(poll, POLL_MS);
+    return;
+  }
   try {
     const health = await (await fetch('/health', { cache: 'no-store' })).json();
     if (health.api_key_required && !state.key) askForKey();

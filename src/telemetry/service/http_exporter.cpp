@@ -39,8 +39,20 @@ struct HttpExporter::Impl {
   int port = 0;
 };
 
-HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address, ExtraMetrics extra)
+HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address, ExtraMetrics extra,
+                           std::vector<StaticFile> files)
     : impl_(std::make_unique<Impl>()) {
+  for (StaticFile& file : files) {
+    const std::string path = file.path;
+    const auto serve_file = [file = std::move(file)](const httplib::Request&, httplib::Response& res) {
+      for (const auto& [name, value] : file.headers) res.set_header(name, value);
+      res.set_content(file.body, file.content_type);
+    };
+    std::string pattern;  // httplib matches routes as regular expressions: a '.' is only a '.'
+    for (char c : path) pattern += c == '.' ? std::string("\\.") : std::string(1, c);
+    impl_->server.Get(pattern, serve_file);
+    if (path == "/index.html") impl_->server.Get("/", serve_file);
+  }
   impl_->server.Get("/metrics", [&aggregator, extra = std::move(extra)](const httplib::Request&,
                                                                         httplib::Response& res) {
     std::string text = prometheus_text(aggregator.view());

@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "telemetry/cluster_view.hpp"
 
@@ -28,9 +30,18 @@ class HttpExporter {
   // Prometheus text that a layer this one does not know appends to /metrics (the node's request
   // counters); empty when there is none.
   using ExtraMetrics = std::function<std::string()>;
+  // A file served as it is at its path, with its headers: the dashboard's page, which a layer
+  // above this one (serve) owns and the apps hand in. "/index.html" is served at "/" too.
+  struct StaticFile {
+    std::string path;
+    std::string content_type;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
 
   // Binds and starts serving on a thread of its own. Errc::io when the address cannot be bound.
-  HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address, ExtraMetrics extra = {});
+  HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address, ExtraMetrics extra = {},
+               std::vector<StaticFile> files = {});
   ~HttpExporter();
   HttpExporter(const HttpExporter&) = delete;
   HttpExporter& operator=(const HttpExporter&) = delete;
