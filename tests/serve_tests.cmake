@@ -7,6 +7,9 @@ crossgpu_test(test_serve_http test_serve_http.cpp LIBS crossgpu_serve PkgConfig:
 # The official `openai` npm client (pinned, installed by scripts/install-test-clients.sh into
 # build/npm-test) against `crossgpu serve` with three node processes behind it.
 if(CROSSGPU_WITH_NETWORK)
+  # The read-only page on the node's HTTP exporter (crossgpu node --http).
+  crossgpu_test(test_serve_dashboard_node test_serve_dashboard_node.cpp LIBS crossgpu_serve PkgConfig::TEST_HTTPLIB
+                LABELS serve)
   add_test(NAME test_serve_openai_client
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/serve/run_openai_client.sh ${PROJECT_SOURCE_DIR}
                    $<TARGET_FILE:crossgpu> ${CMAKE_BINARY_DIR}/npm-test)
