@@ -41,6 +41,10 @@ PeerMonitor::~PeerMonitor() {
   }
   wake_.notify_all();
   thread_.join();
+  // Workers end within their connect or call timeout; none starts after stopping_.
+  for (auto& [address, peer] : peers_) {
+    if (peer.worker.joinable()) peer.worker.join();
+  }
 }
 
 void PeerMonitor::add(const std::string& address) {
@@ -68,12 +72,29 @@ void PeerMonitor::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
-    for (const liveness::DueAction& action : tracker_.poll()) act(action);
+    for (const liveness::DueAction& action : tracker_.poll()) dispatch(action);
     const auto next = tracker_.next_due();
     lock.lock();
     const auto until = next.value_or(std::chrono::steady_clock::now() + std::chrono::seconds(1));
     wake_.wait_until(lock, until, [this] { return stopping_; });
   }
+}
+
+void PeerMonitor::dispatch(const liveness::DueAction& action) {
+  std::thread finished;
+  {
+    std::lock_guard lock(mutex_);
+    Peer& peer = peers_[action.node_id];
+    if (stopping_ || peer.busy) return;
+    peer.busy = true;
+    finished = std::move(peer.worker);  // its last action is over: joined below, at once
+    peer.worker = std::thread([this, action] {
+      act(action);
+      std::lock_guard lock(mutex_);
+      peers_[action.node_id].busy = false;
+    });
+  }
+  if (finished.joinable()) finished.join();
 }
 
 void PeerMonitor::act(const liveness::DueAction& action) {
@@ -120,7 +141,7 @@ void PeerMonitor::fetch_revocations(const std::string& key) {
     request.set_have_version(net::load_signed_revocations(identity_.config_dir()).version);
     v1::RevocationsResponse response;
     grpc::ClientContext context;
-    // Short: this runs on the monitor's only thread, between other peers' heartbeats.
+    // Short: this peer's next heartbeats wait for it (no other peer's do).
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     const grpc::Status status =
         v1::Revocation::NewStub(channel)->GetRevocations(&context, request, &response);
@@ -130,9 +151,12 @@ void PeerMonitor::fetch_revocations(const std::string& key) {
     }
     if (response.signed_list().empty()) return;
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(response.signed_list().data());
-    if (net::accept_signed_revocations(identity_.config_dir(),
-                                       {bytes, response.signed_list().size()}) ==
-        net::RevocationUpdate::stored) {
+    std::unique_lock store(revocation_store_);
+    const bool stored = net::accept_signed_revocations(identity_.config_dir(),
+                                                       {bytes, response.signed_list().size()}) ==
+                        net::RevocationUpdate::stored;
+    store.unlock();
+    if (stored) {
       log::info("peer {} sent revocation list version {}", key, response.version());
       drop_removed_peers();
     }

@@ -3,6 +3,11 @@
 // lost, reconnection with backoff). Its snapshot is the `peers` part of the Status answer.
 // Peers are trusted only after the TLS handshake and Hello succeed.
 //
+// Each peer's actions (reconnects, revocation polls) run on a worker of that peer, one at a time:
+// a hung peer (SIGSTOP, a blackholed link) holds only its own worker while its connect or call
+// waits out its timeout, and never delays another peer's bookkeeping (before, one thread served
+// every peer and healthy peers turned suspect behind a stopped one).
+//
 // It also spreads removals: every `revocation_interval` (10 s by default) and right after a
 // (re)connect it asks each healthy peer for a signed revocation list newer than its own
 // (Revocation.GetRevocations), verifies it against the cluster CA and stores it in this node's
@@ -57,8 +62,13 @@ class PeerMonitor {
     std::shared_ptr<grpc::Channel> channel;  // for GetRevocations; made on first use
     std::chrono::steady_clock::time_point next_revocation_fetch{};  // zero: at once
     bool removed = false;  // removed from the cluster: no longer watched
+    std::thread worker;    // runs this peer's current action
+    bool busy = false;     // an action of this peer still runs: new ones are skipped
   };
   void run();
+  // Runs `action` on its peer's worker unless one still runs there (the tracker schedules it
+  // again: a peer that hangs misses its heartbeats and no one else's).
+  void dispatch(const liveness::DueAction& action);
   void act(const liveness::DueAction& action);
   void reconnect(const std::string& key);
   bool watched_elsewhere(const std::string& key, const NodeConnection& connection);
@@ -76,6 +86,7 @@ class PeerMonitor {
   mutable std::mutex mutex_;
   std::map<std::string, Peer> peers_;  // by address: the tracker's key
   std::condition_variable wake_;
+  std::mutex revocation_store_;  // workers of several peers may store a newer list at once
   bool stopping_ = false;
   std::thread thread_;
 };
