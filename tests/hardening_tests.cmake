@@ -6,6 +6,7 @@ crossgpu_test(test_hardening
   test_hardening_quotas.cpp
   test_hardening_grants.cpp
   test_hardening_liveness.cpp
-  LIBS crossgpu_cluster_test_support LABELS cluster hardening)
+  test_hardening_http.cpp
+  LIBS crossgpu_cluster_test_support crossgpu_telemetry_service LABELS cluster hardening)
 target_compile_definitions(test_hardening PRIVATE CROSSGPU_CLI_PATH="$<TARGET_FILE:crossgpu>")
 add_dependencies(test_hardening crossgpu)

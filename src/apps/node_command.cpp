@@ -45,6 +45,7 @@ struct NodeOptions {
   bool no_discovery = false;
   std::string discovery_mode = "auto";  // auto | daemon | embedded
   std::string http;  // empty: no HTTP endpoint
+  bool http_allow_remote = false;
   unsigned telemetry_interval_ms = telemetry::kDefaultInterval.count();
   bool no_profile = false;
   std::string weight_cache;              // empty: the default folder
@@ -214,6 +215,11 @@ sigset_t block_stop_signals() {
 
 int run_node(const NodeOptions& options) {
   log::init_from_env();
+  // Refused before anything starts: an unauthenticated endpoint beyond loopback needs a yes.
+  if (!options.http.empty()) {
+    telemetry::check_http_exposure(telemetry::parse_http_address(options.http),
+                                   options.http_allow_remote);
+  }
   // Every connection costs descriptors; the node sizes its caps to what it gets here.
   const std::size_t descriptors = net::raise_descriptor_limit();
   log::info("descriptor limit {} ({} for connections)", descriptors, net::descriptor_budget());
@@ -307,7 +313,11 @@ void add_node_command(CLI::App& app, int& exit_code) {
                     "do not advertise or browse DNS-SD; watch --peer seeds only");
   command->add_option("--http", options->http,
                       "serve /metrics (Prometheus) and /api/cluster (JSON) at host:port; a bare "
-                      "port binds 127.0.0.1 (default: off; no authentication, keep it on loopback)");
+                      "port binds 127.0.0.1 (default: off; no authentication: other than loopback "
+                      "addresses are refused without --http-allow-remote)");
+  command->add_flag("--http-allow-remote", options->http_allow_remote,
+                    "let --http bind an address beyond loopback (the endpoint has no "
+                    "authentication)");
   command->add_option("--telemetry-interval", options->telemetry_interval_ms,
                       "milliseconds between telemetry samples and peer polls")
       ->capture_default_str()

@@ -33,6 +33,19 @@ HttpAddress parse_http_address(const std::string& text) {
   return {host, parse_port(std::string_view(text).substr(colon + 1), text)};
 }
 
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+void check_http_exposure(const HttpAddress& address, bool allow_remote) {
+  if (allow_remote || is_loopback_host(address.host)) return;
+  fail(Errc::permission_denied,
+       "--http {}:{}: the telemetry endpoint has no authentication, so it binds only loopback "
+       "addresses; add --http-allow-remote to serve it on {} anyway (it shows device names, "
+       "memory and peer addresses to anyone who can reach it)",
+       address.host, address.port, address.host);
+}
+
 struct HttpExporter::Impl {
   httplib::Server server;
   std::thread thread;
@@ -62,6 +75,12 @@ HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddres
   impl_->server.Get("/api/cluster", [&aggregator](const httplib::Request&, httplib::Response& res) {
     res.set_content(cluster_json(aggregator.view()).dump(), "application/json");
   });
+  // Slow or half-open clients lose their thread after these, not never.
+  impl_->server.set_read_timeout(2, 0);
+  impl_->server.set_write_timeout(2, 0);
+  impl_->server.set_keep_alive_timeout(2);
+  impl_->server.set_keep_alive_max_count(100);
+  impl_->server.set_payload_max_length(64 * 1024);
   impl_->port = address.port == 0 ? impl_->server.bind_to_any_port(address.host)
                                   : (impl_->server.bind_to_port(address.host, address.port) ? address.port : -1);
   if (impl_->port <= 0) {

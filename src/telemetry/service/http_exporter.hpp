@@ -1,6 +1,9 @@
 // The node's HTTP endpoint (cpp-httplib): Prometheus text at /metrics and the cluster view as
 // JSON at /api/cluster. It serves only telemetry — no keys, tokens or certificates — and has no
-// authentication, so `crossgpu node` binds it to loopback unless told otherwise (--http).
+// authentication, so `crossgpu node` binds it to loopback and refuses any other address unless
+// told so explicitly (--http-allow-remote). Each connection gets 2 s to send its request and
+// 2 s to take the answer, and at most 100 requests: a half-open request holds one of the
+// server's threads for 2 s, not forever.
 #pragma once
 
 #include <functional>
@@ -24,6 +27,11 @@ struct HttpAddress {
 // "127.0.0.1:9464", "[::1]:9464", ":9464" or "9464" (loopback), "0.0.0.0:9464"; port 0 picks a
 // free one. Errc::invalid_argument for anything else.
 HttpAddress parse_http_address(const std::string& text);
+// True for 127.0.0.0/8, ::1 and "localhost": hosts only this machine reaches.
+bool is_loopback_host(const std::string& host);
+// The endpoint has no authentication: an address beyond loopback is refused (Errc::
+// permission_denied, naming the flag) unless the user said so explicitly (`allow_remote`).
+void check_http_exposure(const HttpAddress& address, bool allow_remote);
 
 class HttpExporter {
  public:
