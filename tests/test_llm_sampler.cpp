@@ -33,6 +33,25 @@ TEST(Sampler, SameSeedSameTokensOtherSeedOtherTokens) {
   EXPECT_NE(draw(42), draw(43));
 }
 
+// A run resumed after k tokens (rebuilt on other devices) skips k draws and goes on exactly as
+// the uninterrupted sampler does; greedy sampling draws nothing, so skipping changes nothing.
+TEST(Sampler, SkippingTheDrawsOfEarlierTokensResumesTheSameSequence) {
+  const std::vector<float> logits = {0.5f, 1.0f, 0.2f, 0.9f, 0.7f, 0.1f};
+  Sampler whole({.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 99});
+  std::vector<std::uint32_t> all;
+  for (int i = 0; i < 40; ++i) all.push_back(whole.sample(logits));
+  Sampler resumed({.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 99});
+  resumed.skip(25);
+  for (int i = 25; i < 40; ++i) EXPECT_EQ(resumed.sample(logits), all[i]) << i;
+  Sampler fresh({.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = 99});
+  std::vector<std::uint32_t> unskipped;
+  for (int i = 0; i < 15; ++i) unskipped.push_back(fresh.sample(logits));
+  EXPECT_NE(unskipped, std::vector<std::uint32_t>(all.begin() + 25, all.end()));  // the skip mattered
+  Sampler greedy({.temperature = 0.0f});
+  greedy.skip(1000);
+  EXPECT_EQ(greedy.sample(logits), 1u);
+}
+
 TEST(Sampler, TopKAndTopPLimitTheCandidates) {
   const std::vector<float> logits = {5.0f, 4.0f, 3.0f, 0.0f, -2.0f};
   Sampler top2({.temperature = 1.0f, .top_k = 2, .top_p = 1.0f, .seed = 1});

@@ -5,11 +5,13 @@
 
 #include "apps/commands.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
 #if CROSSGPU_WITH_NETWORK
 #include "apps/cluster_command.hpp"
 #endif
 
 int main(int argc, char** argv) {
+  crossgpu::log::init_from_env();  // every command logs to stderr; stdout is for its output
   CLI::App app{"crossgpu: pool the GPUs of your devices over Vulkan"};
   app.require_subcommand(1);
   int exit_code = 0;

@@ -13,6 +13,7 @@
 #include "model/llama_config.hpp"
 #include "model/tokenizer.hpp"
 #include "runtime/model_plan.hpp"
+#include "runtime/model_run.hpp"
 #include "runtime/model_session.hpp"
 #include "runtime/run_summary.hpp"
 
@@ -41,15 +42,23 @@ int run_run(const RunOptions& o) {
   const auto config = model::LlamaConfig::from_gguf(file);
   const auto tokenizer = model::Tokenizer::from_gguf(file);
   const runtime::CandidateSet devices = gather_devices(o.model);  // kept alive: the pipeline uses them
-  const runtime::ModelPlan plan = runtime::plan_model(file, config, devices, o.model.plan);
-  if (!o.model.json) print_plan(plan, config, stderr);
-  runtime::WeightProgressCallback progress;
-  if (!o.model.json) progress = draw_weight_progress;
-  model::Pipeline pipeline = runtime::load_pipeline(file, config, plan, o.model.plan, progress);
+  runtime::ModelRun run(file, config, devices, o.model.plan);
+  const bool json = o.model.json;
+  if (!json) print_plan(run.plan(), config, stderr);
+  run.load(json ? runtime::WeightProgressCallback() : draw_weight_progress);
+  std::FILE* text = json ? nullptr : stdout;
   const runtime::RunReport report =
-      run_prompt_printing(pipeline, tokenizer, o.prompt, o.chat, o.generate, o.model.json ? nullptr : stdout);
-  if (o.model.json) std::puts(runtime::summary_json(report, pipeline, plan).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());  // generated text may end mid-character
-  else print_summary(report, pipeline, plan, stderr);
+      run.run(tokenizer, o.prompt, o.chat, o.generate, piece_printer(text),
+              [json](const runtime::RecoveryEvent& e) { if (!json) print_recovery(e, stderr); });
+  if (json) {
+    nlohmann::json out = runtime::summary_json(report, run.pipeline(), run.plan());
+    out["recoveries"] = nlohmann::json::array();
+    for (const auto& e : run.recoveries()) out["recoveries"].push_back(runtime::recovery_json(e));
+    std::puts(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());  // text may end mid-character
+  } else {
+    std::fputc('\n', stdout);
+    print_summary(report, run.pipeline(), run.plan(), stderr);
+  }
   return 0;
 }
 

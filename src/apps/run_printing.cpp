@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "apps/table.hpp"
 #include "core/error.hpp"
@@ -60,17 +61,31 @@ void draw_weight_progress(const runtime::WeightProgress& p) {
   if (p.done >= p.total) std::fputc('\n', stderr);
 }
 
+runtime::PieceCallback piece_printer(std::FILE* out) {
+  if (!out) return {};
+  return [out](const std::string& piece) {
+    std::fputs(piece.c_str(), out);
+    std::fflush(out);
+  };
+}
+
+void print_recovery(const runtime::RecoveryEvent& e, std::FILE* out) {
+  std::string stages;
+  for (const auto& s : e.plan.plan.stages) {
+    stages += fmt::format("{}{} [{}, {})", stages.empty() ? "" : ", ", e.plan.devices[s.device].label, s.first_layer,
+                          s.end_layer);
+  }
+  std::fprintf(out, "\nrecovered: lost %s after %u tokens; now on %s; took %.2f s (detect %.2f, re-plan %.2f, "
+               "reload %.2f, re-prefill %.2f)\n",
+               fmt::format("{}", fmt::join(e.lost, "; ")).c_str(), e.tokens_before, stages.c_str(), e.total_seconds,
+               e.detect_seconds, e.replan_seconds, e.reload_seconds, e.reprefill_seconds);
+  std::fflush(out);
+}
+
 runtime::RunReport run_prompt_printing(model::Pipeline& pipeline, const model::Tokenizer& tokenizer,
                                        const std::string& prompt, bool chat, const model::GenerateOptions& options,
                                        std::FILE* out) {
-  runtime::PieceCallback print_piece;
-  if (out) {
-    print_piece = [out](const std::string& piece) {
-      std::fputs(piece.c_str(), out);
-      std::fflush(out);
-    };
-  }
-  runtime::RunReport report = runtime::run_prompt(pipeline, tokenizer, prompt, chat, options, print_piece);
+  runtime::RunReport report = runtime::run_prompt(pipeline, tokenizer, prompt, chat, options, piece_printer(out));
   if (out) std::fputc('\n', out);
   return report;
 }

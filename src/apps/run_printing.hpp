@@ -11,6 +11,7 @@
 #include "model/pipeline.hpp"
 #include "model/tokenizer.hpp"
 #include "runtime/model_plan.hpp"
+#include "runtime/model_run.hpp"
 #include "runtime/model_session.hpp"
 
 namespace crossgpu::apps {
@@ -25,6 +26,12 @@ void draw_weight_progress(const runtime::WeightProgress& progress);
 runtime::RunReport run_prompt_printing(model::Pipeline& pipeline, const model::Tokenizer& tokenizer,
                                        const std::string& prompt, bool chat, const model::GenerateOptions& options,
                                        std::FILE* out);
+
+// Each piece of text to `out` as soon as it is sampled (nothing when `out` is null).
+runtime::PieceCallback piece_printer(std::FILE* out);
+
+// One line per recovery: what was lost, the new plan, and where the time went.
+void print_recovery(const runtime::RecoveryEvent& event, std::FILE* out);
 
 void print_summary(const runtime::RunReport& report, const model::Pipeline& pipeline, const runtime::ModelPlan& plan,
                    std::FILE* out);

@@ -29,6 +29,7 @@ GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> promp
          options.max_tokens, pipeline.context());
   }
   Sampler sampler(options.sampler);
+  sampler.skip(options.sampled_before);
   GenerateResult result;
   result.prompt_tokens = static_cast<std::uint32_t>(prompt.size());
   result.cached_tokens = std::min<std::uint32_t>(options.cached_prefix, result.prompt_tokens - 1);

@@ -26,6 +26,10 @@ struct GenerateOptions {
   // at least the last prompt token is run again, for its logits. The caller vouches that the
   // caches hold exactly these tokens.
   std::uint32_t cached_prefix = 0;
+  // Tokens this sequence already sampled before (the tail of `prompt`, when a run resumes on
+  // rebuilt stages): the sampler skips their random draws, so a seeded run continues as if it had
+  // never stopped.
+  std::uint32_t sampled_before = 0;
 };
 
 struct GenerateResult {

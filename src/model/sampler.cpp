@@ -29,6 +29,10 @@ Sampler::Sampler(SamplerOptions options) : options_(options), rng_(options.seed)
   }
 }
 
+void Sampler::skip(std::uint64_t samples) {
+  if (options_.temperature != 0.0f) rng_.discard(samples);  // one draw per sampled token
+}
+
 double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
 std::uint32_t Sampler::sample(std::span<const float> logits) {

@@ -27,6 +27,10 @@ class Sampler {
 
   const SamplerOptions& options() const noexcept { return options_; }
 
+  // Moves on as if `samples` tokens had been sampled: a sequence resumed after `samples` tokens
+  // (a run rebuilt on other devices) draws the same numbers as one never interrupted.
+  void skip(std::uint64_t samples);
+
  private:
   double uniform();  // in [0, 1)
 

@@ -53,16 +53,31 @@ namespace crossgpu::runtime {
 
 sched::PlacementInputs ClusterCandidates::placement_inputs() const {
   const net::NodeIdentity identity = net::NodeIdentity::load(net::resolve_config_dir(config_dir_));
-  const cluster::RemoteNode& first = *nodes_.front();
-  telemetry::ClusterAggregator view(first.node_id());
-  for (telemetry::NodeTelemetry& node :
-       telemetry::fetch_snapshot(identity.connect(first.address()), true, std::chrono::seconds(30))) {
-    view.update(std::move(node));
+  // Any node's view will do; the first that answers gives it (a lost one is skipped, so that a
+  // run can re-plan after losing a node, even the one it asked first).
+  std::string failures;
+  for (const auto& node : nodes_) {
+    if (node->connection().lost()) continue;
+    try {
+      return placement_inputs_from(*node, identity);
+    } catch (const Error& e) {
+      failures += fmt::format("\n  {}: {}", node->address(), e.what());
+    }
+  }
+  fail(Errc::device_lost, "no node of the cluster answered for its telemetry:{}", failures.empty() ? " every node is lost" : failures);
+}
+
+sched::PlacementInputs ClusterCandidates::placement_inputs_from(const cluster::RemoteNode& node,
+                                                                const net::NodeIdentity& identity) const {
+  telemetry::ClusterAggregator view(node.node_id());
+  for (telemetry::NodeTelemetry& n :
+       telemetry::fetch_snapshot(identity.connect(node.address()), true, std::chrono::seconds(30))) {
+    view.update(std::move(n));
   }
   sched::PlacementInputs inputs = sched::placement_inputs(view.view());
-  // The first node names its own devices without its node id; this client names them remotely.
+  // The node names its own devices without its node id; this client names them remotely.
   const auto qualify = [&](std::string& id) {
-    if (id.find('/') == std::string::npos) id = first.node_id() + "/" + id;
+    if (id.find('/') == std::string::npos) id = node.node_id() + "/" + id;
   };
   for (sched::DeviceCapacity& d : inputs.devices) qualify(d.id);
   for (sched::ExcludedDevice& e : inputs.excluded) qualify(e.device_id);

@@ -23,7 +23,7 @@ class ClusterCandidates {
   const std::vector<std::unique_ptr<cluster::RemoteNode>>& nodes() const noexcept { return nodes_; }
   const std::vector<std::string>& warnings() const noexcept { return warnings_; }
 
-  // What the first node's telemetry says of every device of the cluster (profiles measured by
+  // What a node's telemetry (the first that answers) says of every device of the cluster (profiles measured by
   // each node on its own devices, scores, self-tests, measured links), fetched now, with ids as
   // this client's RemoteDevices name them ("<node>/<device>").
   sched::PlacementInputs placement_inputs() const;
@@ -35,6 +35,7 @@ class ClusterCandidates {
 
  private:
   void add_node(const std::string& address, const std::string& expected_id, const net::NodeIdentity& identity);
+  sched::PlacementInputs placement_inputs_from(const cluster::RemoteNode& node, const net::NodeIdentity& identity) const;
 
   std::vector<std::unique_ptr<cluster::RemoteNode>> nodes_;
   std::vector<Candidate> candidates_;

@@ -37,10 +37,14 @@ model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaCon
   return model::Pipeline(config, std::move(stages), move_activations);
 }
 
+std::vector<std::uint32_t> tokenize_prompt(const model::Tokenizer& tokenizer, const std::string& prompt, bool chat) {
+  const std::string text = chat ? tokenizer.apply_chat_template({{"user", prompt}}, true) : prompt;
+  return tokenizer.encode(text, true, chat);
+}
+
 RunReport run_prompt(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, const std::string& prompt, bool chat,
                      const model::GenerateOptions& options, const PieceCallback& on_piece) {
-  const std::string text = chat ? tokenizer.apply_chat_template({{"user", prompt}}, true) : prompt;
-  const std::vector<std::uint32_t> ids = tokenizer.encode(text, true, chat);
+  const std::vector<std::uint32_t> ids = tokenize_prompt(tokenizer, prompt, chat);
   RunReport report;
   report.prompt_ids = ids;
   model::GenerateOptions o = options;

@@ -41,6 +41,9 @@ struct RunReport {
 // none).
 using PieceCallback = std::function<void(const std::string& piece)>;
 
+// The token ids of `prompt`: as one user message through the model's chat template when `chat`.
+std::vector<std::uint32_t> tokenize_prompt(const model::Tokenizer& tokenizer, const std::string& prompt, bool chat);
+
 // Tokenizes `prompt` (through the chat template when `chat`), generates, and hands each piece to
 // `on_piece` (when set).
 RunReport run_prompt(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, const std::string& prompt,

@@ -1,5 +1,7 @@
 #include "runtime/stage_transport.hpp"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -11,6 +13,7 @@
 #if CROSSGPU_WITH_NETWORK
 #include "cluster/cached_upload.hpp"
 #include "cluster/node_connection.hpp"
+#include "crossgpu/v1/node.pb.h"
 #include "cluster/remote_device.hpp"
 #endif
 
@@ -77,6 +80,28 @@ void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes) {
   std::vector<std::byte> host(bytes);
   src.device->stream().download(src, 0, std::span(host)).wait();
   dst.device->stream().upload(dst, 0, std::span<const std::byte>(host)).wait();
+}
+
+bool device_answers(const Device& device, std::string& observed) {
+#if CROSSGPU_WITH_NETWORK
+  const auto* remote = dynamic_cast<const cluster::RemoteDevice*>(&device);
+  if (remote == nullptr) return true;
+  if (remote->connection()->lost()) {
+    observed = "its node's connection was lost (heartbeats or a call failed)";
+    return false;
+  }
+  try {
+    remote->connection()->status();
+    return true;
+  } catch (const Error& e) {
+    observed = fmt::format("its node did not answer a status request: {}", e.what());
+    return false;
+  }
+#else
+  (void)device;
+  (void)observed;
+  return true;
+#endif
 }
 
 void move_activations(BufferRef src, BufferRef dst, std::uint64_t bytes) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "device/device.hpp"
@@ -35,6 +36,11 @@ void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes);
 // each token's request to a stage there costs. 0 for a local device. A fresh connection has not
 // measured one yet: this waits up to 1.5 s (three heartbeats) for the first echo.
 double request_round_trip_seconds(const Device& device);
+
+// Whether the device can still be reached: a local device always; a node's device when its node
+// answers a status request now (a killed node's port refuses at once; a hung one fails at the
+// connection's deadline). What the node said, or why it did not, goes to `observed`.
+bool device_answers(const Device& device, std::string& observed);
 
 // The upload hook for a stage on `device`: through the node's weight cache for a remote device,
 // none (the stage uploads itself) for a local one.

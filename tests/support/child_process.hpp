@@ -3,6 +3,7 @@
 // signalled and reaped when destroyed, so a failing test never leaves a node running.
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -78,6 +79,14 @@ class ChildProcess {
     return all;
   }
   void signal(int sig) const { kill(pid_, sig); }
+
+  // Whether output is waiting to be read within `timeout_ms` (nothing is consumed). Only
+  // meaningful before the first read, which may buffer what it does not return.
+  bool output_ready(int timeout_ms) const {
+    if (!out_) return false;
+    pollfd p{fileno(out_), POLLIN, 0};
+    return ::poll(&p, 1, timeout_ms) > 0;
+  }
   // The exit code, or 128 + the signal that ended it.
   int wait_exit() {
     int status = 0;

@@ -1,0 +1,81 @@
+// A model planned, loaded and run so that losing a device costs seconds, not the run. The run
+// logs the prompt and every token generated; when a stage's device is lost mid-generation (its
+// node killed, unplugged, gone from the network), it finds which devices no longer answer,
+// re-plans over the survivors (the same planner, their measured profiles and free memory), loads
+// the new stages (weights from the nodes' caches where they have them), rebuilds the KV caches by
+// prefilling the logged tokens, and continues. Greedy or seeded sampling then gives the tokens of
+// an undisturbed run.
+//
+// States of a run: planned (constructed), running (run()), recovering (recover(), between a
+// failure and the first token after it), failed (run() throws: a failure that is not a lost
+// device, no lost device found, or survivors that cannot hold the model). The run decides every
+// transition itself, from the error the engine raised and what the devices answer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "model/gguf.hpp"
+#include "model/llama_config.hpp"
+#include "model/pipeline.hpp"
+#include "model/tokenizer.hpp"
+#include "runtime/candidate_set.hpp"
+#include "runtime/model_plan.hpp"
+#include "runtime/model_session.hpp"
+
+namespace crossgpu::runtime {
+
+struct RecoveryEvent {
+  std::vector<std::string> lost;   // "<device label>: <what was observed>"
+  std::string failure;             // the error that stopped generation
+  std::uint32_t tokens_before = 0; // tokens generated before the loss
+  double detect_seconds = 0;       // from the last token (or the start) to the failure
+  double replan_seconds = 0;
+  double reload_seconds = 0;       // building the new stages, weights included
+  double reprefill_seconds = 0;    // prefilling the prompt and the tokens so far on them
+  double total_seconds = 0;        // from the failure to the first token after it
+  ModelPlan plan;                  // the plan the run continues on
+};
+using RecoveryCallback = std::function<void(const RecoveryEvent&)>;
+
+nlohmann::json recovery_json(const RecoveryEvent& event);
+
+class ModelRun {
+ public:
+  // Plans the model over `devices` (which must outlive the run); load() builds the stages.
+  ModelRun(const model::GgufFile& file, const model::LlamaConfig& config, const CandidateSet& devices,
+           const PlanOptions& options);
+  // Builds the stages of the plan, calling `on_progress` after each weight tensor (also when a
+  // recovery builds new stages).
+  void load(WeightProgressCallback on_progress = {});
+
+  const ModelPlan& plan() const noexcept { return plan_; }
+  model::Pipeline& pipeline() noexcept { return *pipeline_; }
+  const std::vector<RecoveryEvent>& recoveries() const noexcept { return recoveries_; }
+
+  // As run_prompt (model_session.hpp), recovering from lost devices; `on_recovery` hears of each
+  // recovery once generation continues. Throws what cannot be recovered from: Errc::out_of_memory
+  // naming the shortfall when the survivors cannot hold the model.
+  RunReport run(const model::Tokenizer& tokenizer, const std::string& prompt, bool chat,
+                const model::GenerateOptions& options, const PieceCallback& on_piece = {},
+                const RecoveryCallback& on_recovery = {});
+
+ private:
+  RecoveryEvent recover(const Error& failure);
+
+  const model::GgufFile& file_;
+  const model::LlamaConfig& config_;
+  const CandidateSet& devices_;
+  PlanOptions options_;
+  WeightProgressCallback on_progress_;
+  std::vector<std::string> lost_labels_;
+  ModelPlan plan_;
+  std::unique_ptr<model::Pipeline> pipeline_;
+  std::vector<RecoveryEvent> recoveries_;
+};
+
+}  // namespace crossgpu::runtime

@@ -1,0 +1,141 @@
+// Losing a device mid-generation (issue 16): four node processes on loopback whose memory quotas
+// make the plan use at least three of them; `kill -9` of the node holding a middle stage while
+// `crossgpu run` generates. The run re-plans over the three survivors, reloads, re-prefills the
+// logged tokens and ends with exactly the text of an undisturbed run, saying what it lost.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <regex>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "support/child_process.hpp"
+#include "support/cli_runner.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using crossgpu::testing::ChildProcess;
+using nlohmann::json;
+
+crossgpu::testing::CliOutcome cli(const std::string& args) { return crossgpu::testing::run_cli(CROSSGPU_CLI_PATH, args); }
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class Recovery : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("crossgpu-recovery-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    model_ = (dir_ / "model.gguf").string();
+    ASSERT_EQ(cli("demo --write-model " + model_ + " --layers 6 --type q8_0").exit_code, 0);
+    ASSERT_EQ(cli("cluster init --config " + config(0) + " --name recovery").exit_code, 0);
+    // Each node takes 45% of the model: the plan needs three; three survivors still hold it.
+    const auto quota = std::to_string(fs::file_size(model_) * 45 / 100 / (1 << 20) + 1) + "MiB";
+    for (int i = 0; i < 4; ++i) start_node(i, quota);
+    wait_until_planned();
+  }
+  void TearDown() override {
+    nodes_.clear();
+    fs::remove_all(dir_);
+  }
+
+  std::string config(int i) const { return (dir_ / ("node" + std::to_string(i))).string(); }
+  std::string model_args() const {
+    return "--model " + model_ + " --node 127.0.0.1:" + std::to_string(first_port_) + " --config " + config(0) +
+           " --context 256";
+  }
+
+  void start_node(int i, const std::string& quota) {
+    std::vector<std::string> args = {CROSSGPU_CLI_PATH, "node", "--config", config(i), "--listen", "127.0.0.1:0",
+                                     "--cpu-only", "--interface", "lo", "--discovery", "embedded", "--quota", quota,
+                                     "--telemetry-interval", "200"};
+    if (i > 0) {
+      const auto invite = cli("cluster invite --config " + config(0) + " --address 127.0.0.1:" + std::to_string(first_port_));
+      ASSERT_EQ(invite.exit_code, 0) << invite.err;
+      std::string token = invite.out.substr(0, invite.out.find_last_not_of("\n") + 1);
+      token = token.substr(token.find_last_of('\n') + 1);
+      args.insert(args.end(), {"--join", token, "--name", "node" + std::to_string(i)});
+    }
+    auto node = std::make_unique<ChildProcess>(args);
+    const std::string line = node->wait_for("listening on");
+    ASSERT_FALSE(line.empty());
+    const std::size_t id_at = line.find("node ") + 5;
+    node_ids_.push_back(line.substr(id_at, line.find(' ', id_at) - id_at));
+    if (i == 0) first_port_ = crossgpu::testing::number_after(line, "(port ");
+    nodes_.push_back(std::move(node));
+  }
+
+  // Until every node is found and profiled: a plan over at least three of them.
+  void wait_until_planned() {
+    json plan_;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+    for (;;) {
+      const auto plan = cli("plan " + model_args() + " --json");
+      if (plan.exit_code == 0) {
+        plan_ = json::parse(plan.out);
+        if (plan_["stages"].size() >= 3) return;
+      }
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no 3-stage plan: " << plan.out << plan.err;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  }
+
+  // The node process whose id starts with `prefix` (plans label a node's device "<id>/<device>").
+  ChildProcess* node_with_id(const std::string& prefix) {
+    for (std::size_t n = 0; n < node_ids_.size(); ++n) {
+      if (node_ids_[n].rfind(prefix, 0) == 0) return nodes_[n].get();
+    }
+    return nullptr;
+  }
+
+  fs::path dir_;
+  std::string model_;
+  int first_port_ = 0;
+  std::vector<std::unique_ptr<ChildProcess>> nodes_;
+  std::vector<std::string> node_ids_;
+};
+
+TEST_F(Recovery, KillingTheNodeOfAMiddleStageMidRunKeepsTheTokensOfAnUndisturbedRun) {
+  const std::string generate = " --prompt 'Once upon a time' --max-tokens 160 --temperature 0";
+  const auto undisturbed = cli("run " + model_args() + generate + " --json");
+  ASSERT_EQ(undisturbed.exit_code, 0) << undisturbed.err;
+  const json want = json::parse(undisturbed.out);
+  ASSERT_TRUE(want["recoveries"].empty());
+
+  const fs::path err = dir_ / "run.err";
+  ChildProcess run({"/bin/sh", "-c", std::string(CROSSGPU_CLI_PATH) + " run " + model_args() + generate + " 2>" + err.string()});
+  // Once the first generated text appears, a random 0-300 ms into decoding, kill the node that
+  // holds the run's second stage (from the plan it printed).
+  ASSERT_TRUE(run.output_ready(60000)) << read_file(err);
+  std::smatch stage;
+  const std::string printed_plan = read_file(err);
+  ASSERT_TRUE(std::regex_search(printed_plan, stage, std::regex(R"(\n1 +([0-9a-f]{8})/)"))) << printed_plan;
+  ChildProcess* victim = node_with_id(stage[1]);
+  ASSERT_NE(victim, nullptr) << printed_plan;
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::random_device{}() % 300));
+  victim->signal(SIGKILL);
+  const std::string text = run.rest();
+  EXPECT_EQ(run.wait_exit(), 0) << read_file(err);
+  const std::string log = read_file(err);
+  EXPECT_NE(log.find("recovered: lost"), std::string::npos) << log;
+  // `run --json` carries the text as JSON, where the demo vocabulary's lone bytes became U+FFFD.
+  const std::string printed = json::parse(json(text).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
+  EXPECT_EQ(printed, want["text"].get<std::string>() + "\n") << log;
+  EXPECT_NE(log.find("generated: 160 tokens"), std::string::npos) << log;
+}
+
+}  // namespace
