@@ -407,6 +407,7 @@ TEST_F(ServeHttp, ApiStatsCountsFinishedRequestsAndTheirTokens) {
   EXPECT_TRUE(stats["last_tokens_per_s"].is_null());  // nothing measured yet: not 0
   EXPECT_EQ(stats["tokens"]["completion"], 0);
   EXPECT_TRUE(stats["recent"].empty());
+  EXPECT_TRUE(stats["stages"].empty());  // no request finished: nothing measured
   ASSERT_EQ(post("/v1/chat/completions", chat_body(5))->status, 200);
   json streamed = chat_body(4, true);
   ASSERT_EQ(post("/v1/chat/completions", streamed)->status, 200);
@@ -423,6 +424,9 @@ TEST_F(ServeHttp, ApiStatsCountsFinishedRequestsAndTheirTokens) {
   EXPECT_GT(stats["recent"][1]["tokens_per_s"].get<double>(), 0);
   EXPECT_GT(stats["last_tokens_per_s"].get<double>(), 0);
   EXPECT_GT(stats["uptime_seconds"].get<double>(), 0);
+  ASSERT_EQ(stats["stages"].size(), 1u);  // the one stage of this pipeline
+  EXPECT_GE(stats["stages"][0]["passes"].get<int>(), 9);
+  EXPECT_GT(stats["stages"][0]["ms_per_pass"].get<double>(), 0);
 }
 
 TEST_F(ServeHttp, ApiPlanAndClusterAnswerWhatTheServerWasGiven) {

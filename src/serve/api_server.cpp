@@ -232,7 +232,7 @@ struct ApiServer::Impl {
   // The dashboard: its page (static, no data: open like /health) and its JSON under /api/.
   void add_dashboard_routes() {
     server.Get("/api/stats", guarded([this](const httplib::Request&, httplib::Response& res) {
-      send_api_json(res, stats.json(model, service.counters()));
+      send_api_json(res, stats.json(model, service.counters(), service.stage_stats()));
     }));
     server.Get("/api/plan", guarded([this](const httplib::Request&, httplib::Response& res) {
       if (options.dashboard.plan.is_null()) throw ApiError(404, "invalid_request_error", "not_found", "no plan to show");

@@ -11,6 +11,21 @@ json rate(std::uint32_t tokens, double seconds) {
   return tokens / seconds;
 }
 
+// What each stage measured: its time per forward pass, compute and transfer together (a remote
+// stage's compute travels in its transfer's request), beside the plan's prediction per token of
+// both (decode runs one token per pass; a prompt's passes carry several).
+json stages_json(const std::vector<model::StageStats>& stages) {
+  json out = json::array();
+  for (const model::StageStats& s : stages) {
+    out.push_back({{"passes", s.passes},
+                   {"seconds", s.seconds},
+                   {"transfer_seconds", s.transfer_seconds},
+                   {"bytes_out", s.bytes_out},
+                   {"ms_per_pass", s.passes == 0 ? json(nullptr) : json(1000 * (s.seconds + s.transfer_seconds) / s.passes)}});
+  }
+  return out;
+}
+
 }  // namespace
 
 void ServeStats::record(const GenerationResult& result) {
@@ -24,7 +39,8 @@ void ServeStats::record(const GenerationResult& result) {
   if (recent_.size() > kRecent) recent_.pop_front();
 }
 
-json ServeStats::json(const ServedModel& model, const ServiceCounters& c) const {
+json ServeStats::json(const ServedModel& model, const ServiceCounters& c,
+                      const std::vector<model::StageStats>& stages) const {
   const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   std::lock_guard lock(mutex_);
   nlohmann::json recent = nlohmann::json::array();
@@ -46,6 +62,7 @@ json ServeStats::json(const ServedModel& model, const ServiceCounters& c) const 
             {"running", c.running}}},
           {"tokens", {{"prompt", prompt_tokens_}, {"cached", cached_tokens_}, {"completion", completion_tokens_}}},
           {"recent", recent},
+          {"stages", stages_json(stages)},
           {"last_tokens_per_s", recent_.empty() ? nlohmann::json(nullptr)
                                                 : rate(recent_.back().completion_tokens, recent_.back().seconds)}};
 }

@@ -8,6 +8,7 @@
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "serve/generation_service.hpp"
 #include "serve/openai_json.hpp"
@@ -23,8 +24,10 @@ class ServeStats {
 
   // {"model", "uptime_seconds", "queue": {...ServiceCounters}, "tokens": {"prompt", "cached",
   // "completion"}, "recent": [{"unix_ms", "completion_tokens", "seconds", "tokens_per_s"}],
-  // "last_tokens_per_s": number|null}. Rates are null until a request produced a token.
-  nlohmann::json json(const ServedModel& model, const ServiceCounters& counters) const;
+  // "last_tokens_per_s": number|null, "stages": [{"passes", "seconds", "transfer_seconds",
+  // "bytes_out", "ms_per_pass": number|null}]}. Rates are null until something was measured.
+  nlohmann::json json(const ServedModel& model, const ServiceCounters& counters,
+                      const std::vector<model::StageStats>& stages) const;
 
  private:
   struct Finished {

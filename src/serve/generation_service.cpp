@@ -75,6 +75,11 @@ ServiceCounters GenerationService::counters() const {
   return counters_;
 }
 
+std::vector<model::StageStats> GenerationService::stage_stats() const {
+  std::lock_guard lock(mutex_);
+  return stage_stats_;
+}
+
 void GenerationService::work() {
   for (;;) {
     std::unique_ptr<Job> job;
@@ -100,6 +105,7 @@ void GenerationService::work() {
       job->promise.set_exception(std::current_exception());
     }
     std::lock_guard lock(mutex_);
+    stage_stats_ = pipeline_.stats();
     ++*outcome;
     counters_.reused_prompt_tokens += reused;
     counters_.running = 0;

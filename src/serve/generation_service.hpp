@@ -75,6 +75,9 @@ class GenerationService {
                                        std::shared_ptr<std::atomic<bool>> cancel = {});
 
   ServiceCounters counters() const;
+  // The pipeline's per-stage totals since it was loaded, as of the last finished request (a copy:
+  // only the worker touches the pipeline).
+  std::vector<model::StageStats> stage_stats() const;
   std::uint32_t context() const noexcept { return context_; }
 
  private:
@@ -91,6 +94,7 @@ class GenerationService {
   std::deque<std::unique_ptr<Job>> queue_;
   bool stopping_ = false;
   ServiceCounters counters_;
+  std::vector<model::StageStats> stage_stats_;
   std::vector<std::uint32_t> cached_;  // the tokens whose keys and values the KV caches hold (worker only)
   std::thread worker_;
 };

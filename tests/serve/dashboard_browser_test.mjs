@@ -185,6 +185,9 @@ async function main() {
     // The service panel counts both requests (the API's and the chat box's) and their rate.
     await page.waitForFunction(() => /tokens generated\s*24/.test(document.querySelector('#service-stats').textContent)
       && /[\d.]+ tokens\/s/.test(document.querySelector('#service-stats').textContent), null, { timeout: 5000 });
+    // Each stage's measured time per pass sits beside its prediction once requests ran.
+    await page.waitForFunction((n) => [...document.querySelectorAll('#plan-table td.measured')]
+      .filter((c) => /^\d+\.\d\d$/.test(c.textContent)).length === n, plan.stages.length, { timeout: 5000 });
     await page.screenshot({ path: join(args.shots, 'dashboard-chat.png'), fullPage: true });
     log('chat streamed the API\'s reply');
 

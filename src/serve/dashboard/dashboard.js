@@ -267,18 +267,33 @@ function drawPlan(plan) {
   });
   const table = byId('plan-table');
   const head = el('tr', {}, el('th', {}, 'device'), el('th', {}, 'layers'), el('th', { class: 'num' }, 'memory'),
-    el('th', { class: 'num' }, 'predicted compute ms'), el('th', { class: 'num' }, 'predicted transfer ms'));
-  const rows = plan.stages.map((s) => el('tr', {}, el('td', {}, s.device), el('td', {}, `${s.first_layer}–${s.end_layer - 1}`),
+    el('th', { class: 'num' }, 'predicted compute ms'), el('th', { class: 'num' }, 'predicted transfer ms'),
+    el('th', { class: 'num' }, 'measured ms per pass (both)'));
+  const rows = plan.stages.map((s, i) => el('tr', {}, el('td', {}, s.device), el('td', {}, `${s.first_layer}–${s.end_layer - 1}`),
     el('td', { class: 'num' }, bytes(s.memory_bytes)), el('td', { class: 'num' }, (s.compute_seconds * 1000).toFixed(2)),
-    el('td', { class: 'num' }, (s.transfer_seconds * 1000).toFixed(2))));
+    el('td', { class: 'num' }, (s.transfer_seconds * 1000).toFixed(2)), el('td', { class: 'num measured', 'data-stage': i })));
   table.replaceChildren(head, ...rows);
-  for (const reason of plan.excluded || []) table.append(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, `left out: ${reason}`)));
+  drawMeasured();
+  for (const reason of plan.excluded || []) table.append(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, `left out: ${reason}`)));
+}
+
+// Each stage's measured time per forward pass (from /api/stats) in the plan's table.
+function drawMeasured() {
+  for (const cell of document.querySelectorAll('#plan-table td.measured')) {
+    const stage = (state.stages || [])[Number(cell.dataset.stage)];
+    const ms = stage ? stage.ms_per_pass : null;
+    cell.replaceChildren(ms === null || ms === undefined
+      ? el('span', { class: 'not-measured', title: 'no request has run yet' }, NOT_MEASURED)
+      : el('span', { title: `compute and transfer, over ${stage.passes} passes` }, ms.toFixed(2)));
+  }
 }
 
 // --- service -----------------------------------------------------------------------------------
 
 function drawStats(stats) {
   state.model = stats.model;
+  state.stages = stats.stages;
+  drawMeasured();
   byId('model').textContent = `serving ${stats.model}`;
   const q = stats.queue;
   const rate = stats.last_tokens_per_s === null ? 'no request yet' : `${stats.last_tokens_per_s.toFixed(1)} tokens/s`;
