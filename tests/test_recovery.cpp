@@ -131,7 +131,9 @@ TEST_F(Recovery, KillingTheNodeOfAMiddleStageMidRunKeepsTheTokensOfAnUndisturbed
   const std::string text = run.rest();
   EXPECT_EQ(run.wait_exit(), 0) << read_file(err);
   const std::string log = read_file(err);
-  EXPECT_NE(log.find("recovered: lost"), std::string::npos) << log;
+  const std::size_t recovered = log.find("recovered: lost");
+  ASSERT_NE(recovered, std::string::npos) << log;
+  std::printf("%s\n", log.substr(recovered, log.find('\n', recovered) - recovered).c_str());  // the times, for the record
   // `run --json` carries the text as JSON, where the demo vocabulary's lone bytes became U+FFFD.
   const std::string printed = json::parse(json(text).dump(-1, ' ', false, json::error_handler_t::replace)).get<std::string>();
   EXPECT_EQ(printed, want["text"].get<std::string>() + "\n") << log;
