@@ -91,9 +91,16 @@ void NodeConnection::Impl::Call::check(const grpc::Status& status, std::string_v
 }
 
 void NodeConnection::Impl::fail_lost(std::string_view what) const {
-  fail(Errc::device_lost,
-       "{}: node {} at {} is lost (no heartbeat answer within {} ms); its buffers are gone",
-       what, hello.node_id(), address, options.heartbeat_timeout.count());
+  // Say what was observed: a node killed mid-call shows as a broken stream, not as a heartbeat
+  // timeout that never happened.
+  const char* why = lost_why.load();
+  if (why == nullptr || std::string_view(why) == "no heartbeat answer") {
+    fail(Errc::device_lost,
+         "{}: node {} at {} is lost (no heartbeat answer within {} ms); its buffers are gone",
+         what, hello.node_id(), address, options.heartbeat_timeout.count());
+  }
+  fail(Errc::device_lost, "{}: node {} at {} is lost ({}); its buffers are gone", what,
+       hello.node_id(), address, why);
 }
 
 // --- session and heartbeats ---
@@ -180,6 +187,8 @@ void NodeConnection::Impl::open_data_channel(const net::NodeIdentity& identity) 
 }
 
 void NodeConnection::Impl::mark_lost(const char* why, bool unexpected) {
+  const char* none = nullptr;
+  lost_why.compare_exchange_strong(none, why);  // the first observation wins
   if (lost.exchange(true)) return;
   if (unexpected) {
     log::warn("node {} at {} lost: {}", hello.node_id(), address, why);

@@ -41,6 +41,8 @@ struct NodeConnection::Impl {
   std::atomic<std::int64_t> last_echo_nanos{0};  // steady clock
   std::atomic<double> rtt_ms{0};
   std::atomic<bool> lost{false};
+  // What was observed when the node was lost (a string literal): calls fail with it.
+  std::atomic<const char*> lost_why{nullptr};
   std::atomic<bool> closing{false};
   std::mutex wake_mutex;
   std::condition_variable wake;
