@@ -11,6 +11,7 @@
 #include <string>
 
 #include "apps/commands.hpp"
+#include "apps/stop_signals.hpp"
 #include "apps/device_options.hpp"
 #include "cluster/node_server.hpp"
 #include "cluster/peer_monitor.hpp"
@@ -202,17 +203,6 @@ std::unique_ptr<discovery::Discovery> start_discovery(
   return nullptr;
 }
 
-// Blocks SIGINT/SIGTERM in every thread (gRPC's threads inherit the mask), so the main thread
-// alone receives them through sigwait.
-sigset_t block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  return set;
-}
-
 int run_node(const NodeOptions& options) {
   log::init_from_env();
   // Refused before anything starts: an unauthenticated endpoint beyond loopback needs a yes.
@@ -267,10 +257,7 @@ int run_node(const NodeOptions& options) {
                   : format_bytes(server_options.limits.quota_bytes).c_str());
   telemetry.start(options.http, [&server] { return cluster::prometheus_text(server.call_counts()); });
   std::fflush(stdout);
-  int signal = 0;
-  sigwait(&stop, &signal);
-  std::printf("%s: stopping (draining calls, freeing sessions)\n",
-              signal == SIGINT ? "SIGINT" : "SIGTERM");
+  std::printf("%s: stopping (draining calls, freeing sessions)\n", wait_for_stop_signal(stop));
   std::fflush(stdout);
   telemetry.stop();
   server.shutdown(std::chrono::seconds(2));
