@@ -53,10 +53,12 @@ TEST_F(CrossgpuModel, PlanTakesAndLeavesOutDevicesByTheirIds) {
   const std::string first = nlohmann::json::parse(all.out)["stages"][0]["device"].get<std::string>();
   const Outcome only = crossgpu("plan --local --model " + model_ + " --json --device '" + first + "'");
   ASSERT_EQ(only.exit_code, 0) << only.err;
-  for (const auto& stage : nlohmann::json::parse(only.out)["stages"]) EXPECT_EQ(stage["device"], first);
+  const nlohmann::json only_plan = nlohmann::json::parse(only.out);  // kept: the loop reads into it
+  for (const auto& stage : only_plan["stages"]) EXPECT_EQ(stage["device"], first);
   const Outcome without = crossgpu("plan --local --model " + model_ + " --json --exclude-device '" + first + "'");
   if (without.exit_code == 0) {  // another device can hold the model
-    for (const auto& stage : nlohmann::json::parse(without.out)["stages"]) EXPECT_NE(stage["device"], first);
+    const nlohmann::json without_plan = nlohmann::json::parse(without.out);
+    for (const auto& stage : without_plan["stages"]) EXPECT_NE(stage["device"], first);
   } else {
     EXPECT_NE(without.err.find("no device to plan onto"), std::string::npos) << without.err;
   }

@@ -165,13 +165,16 @@ function drawTopology(cluster) {
 // A small line chart of `key` over a device's history; gaps where the value was not measured.
 function sparkline(history, key, title, format) {
   const box = el('div');
-  const points = history.filter((s) => s[key] !== null && s[key] !== undefined);
+  // Device samples carry unix_nanos, the service's recent requests unix_ms.
+  const at = (s) => (s.unix_nanos !== undefined ? s.unix_nanos : s.unix_ms * 1e6);
+  const measured = (s) => Number.isFinite(s[key]) && Number.isFinite(at(s));
+  const points = history.filter(measured);
   const last = points.length ? format(points[points.length - 1][key]) : NOT_MEASURED;
   box.append(el('div', { class: 'chart-title' }, `${title}: ${last}`));
   const svg = svgEl('svg', { class: 'chart', viewBox: '0 0 200 60', preserveAspectRatio: 'none', 'data-points': points.length });
   if (points.length) {
-    const t0 = history[0].unix_nanos;
-    const t1 = Math.max(history[history.length - 1].unix_nanos, t0 + 1);
+    const t0 = at(points[0]);
+    const t1 = Math.max(at(points[points.length - 1]), t0 + 1);
     const values = points.map((s) => s[key]);
     const lo = Math.min(0, ...values);
     const hi = Math.max(...values, lo + 1e-9);
@@ -181,8 +184,8 @@ function sparkline(history, key, title, format) {
       segment = [];
     };
     for (const s of history) {
-      if (s[key] === null || s[key] === undefined) { flush(); continue; }
-      const x = ((s.unix_nanos - t0) / (t1 - t0)) * 200;
+      if (!measured(s)) { flush(); continue; }
+      const x = ((at(s) - t0) / (t1 - t0)) * 200;
       const y = 58 - ((s[key] - lo) / (hi - lo)) * 56;
       segment.push(`${x.toFixed(1)},${y.toFixed(1)}`);
     }
