@@ -7,3 +7,5 @@ if(CROSSGPU_WITH_NETWORK)
   crossgpu_test(test_llm_cluster test_llm_cluster.cpp
     LIBS crossgpu_llm crossgpu_cluster_test_support LABELS model cluster)
 endif()
+# Planning onto candidates: the errors a user sees when a model does not fit.
+crossgpu_test(test_runtime_plan test_runtime_plan.cpp LIBS crossgpu_runtime LABELS model)

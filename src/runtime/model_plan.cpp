@@ -112,7 +112,13 @@ ModelPlan plan_model(const model::GgufFile& file, const model::LlamaConfig& conf
       }
     }
   }
-  out.plan = sched::place(out.problem);
+  try {
+    out.plan = sched::place(out.problem);
+  } catch (const Error& e) {
+    // Say which devices could have helped but were not considered, and why.
+    if (out.excluded.empty()) throw;
+    fail(e.code(), "{}; left out before placing: {}", e.what(), fmt::join(out.excluded, "; "));
+  }
 
   std::vector<std::uint64_t> total, free;
   for (const Candidate& c : out.devices) {

@@ -34,7 +34,8 @@ struct ModelPlan {
 // Local candidates are profiled here (through the profile cache) and scored from this machine's
 // sensors. Remote ones take what their own node measured and published (`cluster`, from the
 // cluster's telemetry): a remote device without such a profile is left out with the reason.
-// Throws Errc::out_of_memory (naming the shortfall) when no placement fits, and
+// Throws Errc::out_of_memory (naming the shortfall, and the devices left out before placing with
+// the reason of each) when no placement fits, and
 // Errc::not_found when every device was excluded.
 ModelPlan plan_model(const model::GgufFile& file, const model::LlamaConfig& config,
                      std::vector<Candidate> candidates, const PlanOptions& options,
