@@ -4,6 +4,9 @@
 # on, then crossgpu against llama.cpp on the model shapes. Not part of make test.
 #
 #   bench/device-run.sh BUNDLE_DIR OUT_DIR [quick|llm]   (llm: only crossgpu against llama.cpp)
+#
+# A candidate build in BUNDLE_DIR/bin-new (crossgpu-bench, crossgpu-llm-bench) is measured in the
+# same call on the same models after the baseline, so that a change is judged on one machine.
 set -uo pipefail
 bundle="$1"; out="$2"; mode="${3:-full}"
 for f in "$bundle"/gl/*.deb; do dpkg -x "$f" / ; done
@@ -26,6 +29,10 @@ fi
 if [ "$mode" != llm ]; then
   "$bin/crossgpu-bench" --skip-transfers --json "$out/kernels.json" > "$out/kernels.txt" 2>&1 || true
   grep -E "matvec_(fused|weights)" "$out/kernels.txt"
+  if [ -x "$bundle/bin-new/crossgpu-bench" ]; then
+    "$bundle/bin-new/crossgpu-bench" --skip-transfers --json "$out/kernels-new.json" > "$out/kernels-new.txt" 2>&1 || true
+    echo "== candidate"; grep -E "matvec_(fused|weights)" "$out/kernels-new.txt"
+  fi
 fi
 run() {  # name, crossgpu-llm-bench options
   local name="$1"; shift
@@ -35,6 +42,12 @@ run() {  # name, crossgpu-llm-bench options
   cp "/tmp/lvl-$name/crossgpu.json" "/tmp/results/$name.crossgpu.json" 2>/dev/null
   { echo "== $name"; cat "/tmp/$name.txt"; } >> "$out/runs.txt"
   tail -n 5 "/tmp/$name.txt"
+  if [ -x "$bundle/bin-new/crossgpu-llm-bench" ]; then
+    "$bundle/bin-new/crossgpu-llm-bench" --gpus-only --stages 1 "$@" --json "/tmp/results/$name.candidate.json" \
+      > "/tmp/$name.candidate.txt" 2>&1
+    { echo "== $name (candidate)"; cat "/tmp/$name.candidate.txt"; } >> "$out/runs.txt"
+    echo "candidate:"; tail -n 3 "/tmp/$name.candidate.txt"
+  fi
 }
 shape=(--layers 8 --embedding 4096 --ffn 14336 --heads 32 --kv-heads 8)
 run q8_0-ctx128 "${shape[@]}" --type q8_0 --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
