@@ -75,9 +75,9 @@ void print_recovery(const runtime::RecoveryEvent& e, std::FILE* out) {
     stages += fmt::format("{}{} [{}, {})", stages.empty() ? "" : ", ", e.plan.devices[s.device].label, s.first_layer,
                           s.end_layer);
   }
-  std::fprintf(out, "\nrecovered: lost %s after %u tokens; now on %s; took %.2f s (detect %.2f, re-plan %.2f, "
+  std::fprintf(out, "\nrecovered: lost %s after %u tokens; now on %s; took %.2f s (detect %.2f, then re-plan %.2f, "
                "reload %.2f, re-prefill %.2f)\n",
-               fmt::format("{}", fmt::join(e.lost, "; ")).c_str(), e.tokens_before, stages.c_str(), e.total_seconds,
+               fmt::format("{}", fmt::join(e.lost, "; ")).c_str(), e.tokens_before, stages.c_str(), e.outage_seconds(),
                e.detect_seconds, e.replan_seconds, e.reload_seconds, e.reprefill_seconds);
   std::fflush(out);
 }

@@ -35,6 +35,7 @@ nlohmann::json recovery_json(const RecoveryEvent& e) {
           {"reload_seconds", e.reload_seconds},
           {"reprefill_seconds", e.reprefill_seconds},
           {"total_seconds", e.total_seconds},
+          {"outage_seconds", e.outage_seconds()},
           {"plan", plan_json(e.plan)}};
 }
 

@@ -39,6 +39,8 @@ struct RecoveryEvent {
   double reprefill_seconds = 0;    // prefilling the prompt and the tokens so far on them
   double total_seconds = 0;        // from the failure to the first token after it
   ModelPlan plan;                  // the plan the run continues on
+  // What the user waited: from the last token before the loss to the first one after it.
+  double outage_seconds() const noexcept { return detect_seconds + total_seconds; }
 };
 using RecoveryCallback = std::function<void(const RecoveryEvent&)>;
 
