@@ -69,6 +69,20 @@ bench-llm: build
 	    --type q8_0 --prompt-tokens 512 --decode-tokens 16 --batch 512 --repeats 3; \
 	else echo "bench-llm: no GPU: the 8 x 4096 shapes are left out"; fi
 
+# llama.cpp's token ids for the tokenizer oracle text set (tests/tokenizer_oracle): each pinned
+# tokenizer package becomes a vocabulary-only GGUF (crossgpu-hf-tokenizer-gguf) that node-llama-cpp
+# tokenizes on the CPU; the ids are checked in (expected_llama_cpp.json) and make test compares
+# crossgpu against them. Not part of make test.
+.PHONY: check-llama-cpp
+check-llama-cpp: build
+	@bash scripts/install-test-clients.sh $(BUILD)/npm-test
+	@mkdir -p $(BUILD)/npm-bench
+	@test -f $(BUILD)/npm-bench/node_modules/node-llama-cpp/package.json || \
+	  (cd $(BUILD)/npm-bench && npm i -E --ignore-scripts --no-audit --no-fund node-llama-cpp@$(NODE_LLAMA_CPP))
+	node tests/tokenizer_oracle/record_llama_cpp.mjs $(BUILD)/tests/crossgpu-hf-tokenizer-gguf $(BUILD)/npm-test \
+	  $(BUILD)/npm-bench tests/tokenizer_oracle/texts.json $(BUILD)/tokenizer-oracle tests/tokenizer_oracle/expected_llama_cpp.json
+	cd $(BUILD) && ctest -R 'test_model_tokenizer_(oracle|hf_fresh)' --output-on-failure
+
 # ASan + UBSan (LeakSanitizer included) over the whole suite, lavapipe and validation layers too.
 # The Python and Java suites are left out: an instrumented module inside an uninstrumented python3
 # or JVM needs the ASan runtime preloaded into the interpreter, whose own leaks then drown ours.

@@ -11,6 +11,8 @@ packages=(
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers spirv-tools vulkan-tools
   # utilities
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
+  # text: the pre-tokenizer regexes of GGUF vocabularies (UTF + UCP)
+  libpcre2-dev
   # network (cluster layer)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   libavahi-client-dev libavahi-core-dev iproute2

@@ -124,18 +124,20 @@ TEST(SpmTokenizer, TextSpellingAByteOrControlTokenStaysText) {
 }
 
 TEST(SpmTokenizer, SpecialTokensAreParsedOnlyWhenAsked) {
-  auto spec = spm_spec({{sp, -1}, {"a", -1}, {"<|im_start|>", 0}, {"<|im_end|>", 0}});
+  auto spec = spm_spec({{sp, -1}, {"a", -1}, {"<|im_start|>", 0}, {"<tool_call>", 0}});
   spec.token_types[261] = TokenType::control;
   spec.token_types[262] = TokenType::user_defined;
   const Tokenizer t = load(spec);
   // After a special token SentencePiece adds the dummy prefix again, as llama.cpp does.
-  EXPECT_EQ(t.encode("<|im_start|>a<|im_end|>", true, true), (Ids{bos, 261, 259, 260, 262}));
+  EXPECT_EQ(t.encode("<|im_start|>a<tool_call>", true, true), (Ids{bos, 261, 259, 260, 262}));
   EXPECT_EQ(t.encode("<s>a</s>", false, true), (Ids{bos, 259, 260, eos}));
   const Ids literal = t.encode("<|im_start|>a", false, false);
   EXPECT_EQ(std::count(literal.begin(), literal.end(), 261u), 0);
   EXPECT_EQ(t.decode(literal), "<|im_start|>a");
-  EXPECT_EQ(t.token_to_piece(261), "");           // control: not printed
-  EXPECT_EQ(t.token_to_piece(262), "<|im_end|>");  // user-defined: printed
+  // User-defined tokens are split out even without parse_special (llama.cpp, Hugging Face).
+  EXPECT_EQ(t.encode("a<tool_call>", false, false), (Ids{259, 260, 262}));
+  EXPECT_EQ(t.token_to_piece(261), "");            // control: not printed
+  EXPECT_EQ(t.token_to_piece(262), "<tool_call>");  // user-defined: printed
 }
 
 TEST(SpmTokenizer, AddsBosAndEosAsTheMetadataSays) {
@@ -292,33 +294,34 @@ TEST(BpeTokenizer, SpecialTokensAndEndOfGeneration) {
   EXPECT_EQ(t.bos(), 258u);  // gpt2 vocabularies default BOS to <|endoftext|>
 }
 
-std::vector<std::string> words(std::string_view text, PreTokenizer style) {
+std::vector<std::string> words(std::string_view text, std::string_view pre) {
   std::vector<std::string> out;
-  for (auto w : pretokenize(text, style)) out.emplace_back(w);
+  for (auto w : PreTokenizer::named(pre).split(text)) out.emplace_back(w);
   return out;
 }
 
 using Words = std::vector<std::string>;
 
 TEST(PreTokenizer, Gpt2Splits) {
-  EXPECT_EQ(words("Hello world's 123 abc!!  \n\nx", PreTokenizer::gpt2),
+  EXPECT_EQ(words("Hello world's 123 abc!!  \n\nx", "gpt2"),
             (Words{"Hello", " world", "'s", " 123", " abc", "!!", "  \n", "\n", "x"}));
-  EXPECT_EQ(words("I'M don't we've", PreTokenizer::gpt2),
+  EXPECT_EQ(words("I'M don't we've", "gpt2"),
             (Words{"I", "'", "M", " don", "'t", " we", "'ve"}));
-  EXPECT_EQ(words("héllo wörld 你好", PreTokenizer::gpt2), (Words{"héllo", " wörld", " 你好"}));
-  EXPECT_EQ(words("a  b ", PreTokenizer::gpt2), (Words{"a", " ", " b", " "}));
+  EXPECT_EQ(words("héllo wörld 你好", "gpt2"), (Words{"héllo", " wörld", " 你好"}));
+  EXPECT_EQ(words("a  b ", "gpt2"), (Words{"a", " ", " b", " "}));
 }
 
 TEST(PreTokenizer, Llama3Splits) {
-  EXPECT_EQ(words("12345 x", PreTokenizer::llama3), (Words{"123", "45", " x"}));
-  EXPECT_EQ(words("I'M", PreTokenizer::llama3), (Words{"I", "'M"}));
-  EXPECT_EQ(words("a\n\nb", PreTokenizer::llama3), (Words{"a", "\n\n", "b"}));
-  EXPECT_EQ(words("hello  world", PreTokenizer::llama3), (Words{"hello", " ", " world"}));
-  EXPECT_EQ(words("x!\n  (y)", PreTokenizer::llama3), (Words{"x", "!\n", " ", " (", "y", ")"}));
-  EXPECT_EQ(words("$hello", PreTokenizer::llama3), (Words{"$hello"}));
-  EXPECT_EQ(words("12345", PreTokenizer::qwen2), (Words{"1", "2", "3", "4", "5"}));
-  EXPECT_EQ(pretokenizer_named("llama-bpe"), PreTokenizer::llama3);
-  EXPECT_EQ(pretokenizer_named("default"), PreTokenizer::gpt2);
+  EXPECT_EQ(words("12345 x", "llama3"), (Words{"123", "45", " x"}));
+  EXPECT_EQ(words("I'M", "llama3"), (Words{"I", "'M"}));
+  EXPECT_EQ(words("a\n\nb", "llama3"), (Words{"a", "\n\n", "b"}));
+  EXPECT_EQ(words("hello  world", "llama3"), (Words{"hello", " ", " world"}));
+  EXPECT_EQ(words("x!\n  (y)", "llama3"), (Words{"x", "!\n", " ", " (", "y", ")"}));
+  EXPECT_EQ(words("$hello", "llama3"), (Words{"$hello"}));
+  EXPECT_EQ(words("12345", "qwen2"), (Words{"1", "2", "3", "4", "5"}));
+  EXPECT_TRUE(PreTokenizer::named("llama-bpe").ignore_merges());
+  EXPECT_FALSE(PreTokenizer::named("qwen2").ignore_merges());
+  EXPECT_TRUE(throws_errc([] { PreTokenizer::named("no-such-pre"); }, Errc::unsupported, "no-such-pre"));
 }
 
 TEST(PreTokenizer, WordsConcatenateToTheInput) {
@@ -327,9 +330,9 @@ TEST(PreTokenizer, WordsConcatenateToTheInput) {
   std::mt19937 rng(seed);
   for (int i = 0; i < 500; ++i) {
     const std::string text = i % 2 ? random_utf8(rng, rng() % 40) : random_bytes(rng, rng() % 40);
-    for (auto style : {PreTokenizer::gpt2, PreTokenizer::llama3, PreTokenizer::qwen2}) {
+    for (const auto& name : pretokenizer_names()) {
       std::string joined;
-      for (auto w : pretokenize(text, style)) {
+      for (auto w : PreTokenizer::named(name).split(text)) {
         EXPECT_FALSE(w.empty());
         joined += w;
       }

@@ -79,9 +79,9 @@ class BpeWord {
 }  // namespace
 
 void bpe_encode(const Vocab& vocab, std::string_view text, std::vector<std::uint32_t>& out) {
-  for (std::string_view word : pretokenize(text, vocab.pre)) {
+  for (std::string_view word : vocab.pre.split(text)) {
     // Llama 3's tokenizer takes a word that is a token as it is, before any merge.
-    if (vocab.pre == PreTokenizer::llama3) {
+    if (vocab.pre.ignore_merges()) {
       const auto id = vocab.find(unicode::to_byte_level(word));
       if (id && vocab.is_text_token(*id)) {
         out.push_back(*id);

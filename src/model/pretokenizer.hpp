@@ -1,26 +1,39 @@
-// The pre-tokenizer of byte-level BPE vocabularies: splits text into words before merges run,
-// as the regexes of GPT-2 and Llama 3 do, written out by hand (the character classes come from
-// unicode.hpp, whose table is approximate beyond the main scripts).
-//
-//   gpt2:   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-//   llama3: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
-//           ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-//   qwen2:  llama3 with \p{N} (single digits) in place of \p{N}{1,3}
+// The pre-tokenizer of byte-level BPE vocabularies: cuts text into words before merges run, with
+// the regexes llama.cpp uses for each name a GGUF gives in tokenizer.ggml.pre (the same patterns
+// as the models' tokenizer.json), run by PCRE2 (unicode_regex.hpp). Several regexes apply in
+// turn, each splitting the pieces of the one before ("Isolated": matches and the gaps between
+// them are both words), as Hugging Face's Sequence of Split pre-tokenizers does.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "model/unicode_regex.hpp"
+
 namespace crossgpu::model {
 
-enum class PreTokenizer { gpt2, llama3, qwen2 };
+class PreTokenizer {
+ public:
+  // From tokenizer.ggml.pre. An empty name or "default" is llama.cpp's default set; a name
+  // llama.cpp does not know either throws Error{unsupported} naming it (as llama.cpp refuses it).
+  static PreTokenizer named(std::string_view pre);
 
-// From tokenizer.ggml.pre: "llama3"/"llama-bpe"/"smaug-bpe" -> llama3, "qwen2"/"deepseek-llm"...
-// see the .cpp; anything else (including "default" and "gpt-2") -> gpt2.
-PreTokenizer pretokenizer_named(std::string_view pre);
+  // The words of `text`, in order; together they are exactly `text` (invalid UTF-8 bytes are
+  // kept, each in a word of its own or with neighbouring unmatched bytes).
+  std::vector<std::string_view> split(std::string_view text) const;
 
-// The words of `text`, in order; together they are exactly `text` (invalid UTF-8 bytes are kept
-// and classed as punctuation).
-std::vector<std::string_view> pretokenize(std::string_view text, PreTokenizer style);
+  const std::string& name() const { return name_; }
+  // Llama 3 style: a word that is itself a token is taken whole, before any merge.
+  bool ignore_merges() const { return ignore_merges_; }
+
+ private:
+  std::string name_;
+  std::vector<UnicodeRegex> regexes_;
+  bool ignore_merges_ = false;
+};
+
+// The names tokenizer.ggml.pre may take, as llama.cpp spells them (for error messages and tests).
+const std::vector<std::string>& pretokenizer_names();
 
 }  // namespace crossgpu::model

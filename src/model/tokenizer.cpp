@@ -14,9 +14,12 @@ struct Fragment {
   std::optional<std::uint32_t> special;
 };
 
-// The longest special token starting at `pos`, if any.
-std::optional<std::uint32_t> special_at(const Vocab& vocab, std::string_view text, std::size_t pos) {
+// The longest special token starting at `pos`, if any. Without parse_special only user-defined
+// tokens count (llama.cpp and Hugging Face split those out of any text).
+std::optional<std::uint32_t> special_at(const Vocab& vocab, std::string_view text, std::size_t pos,
+                                        bool parse_special) {
   for (std::uint32_t id : vocab.specials_by_first_byte[static_cast<unsigned char>(text[pos])]) {
+    if (!parse_special && vocab.types[id] != TokenType::user_defined) continue;
     if (text.compare(pos, vocab.tokens[id].size(), vocab.tokens[id]) == 0) return id;
   }
   return std::nullopt;
@@ -24,13 +27,9 @@ std::optional<std::uint32_t> special_at(const Vocab& vocab, std::string_view tex
 
 std::vector<Fragment> split_specials(const Vocab& vocab, std::string_view text, bool parse_special) {
   std::vector<Fragment> out;
-  if (!parse_special) {
-    if (!text.empty()) out.push_back({text, std::nullopt});
-    return out;
-  }
   std::size_t start = 0;
   for (std::size_t pos = 0; pos < text.size();) {
-    const auto id = special_at(vocab, text, pos);
+    const auto id = special_at(vocab, text, pos, parse_special);
     if (!id) {
       ++pos;
       continue;

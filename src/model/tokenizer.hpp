@@ -39,7 +39,8 @@ class Tokenizer {
   static Tokenizer from_gguf(const GgufFile& file);
 
   // add_special: BOS (and EOS) where the metadata asks for them. parse_special: control and
-  // user-defined tokens written in `text` become their ids instead of being spelled out.
+  // unknown tokens written in `text` become their ids instead of being spelled out; user-defined
+  // tokens always do (as llama.cpp and Hugging Face split them out of any text).
   std::vector<std::uint32_t> encode(std::string_view text, bool add_special = true,
                                     bool parse_special = true) const;
   // The text of `ids`: control tokens (BOS, EOS, <|im_end|>, ...) print as nothing, and the space

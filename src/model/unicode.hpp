@@ -1,7 +1,6 @@
-// The Unicode the tokenizers need, without a Unicode library: lenient UTF-8 decoding (invalid
-// bytes come out one at a time, so no input is ever lost or fatal), UTF-8 encoding, a small
-// character-class table standing in for the regex classes \p{L}, \p{N} and \s, and GPT-2's
-// byte-to-unicode mapping.
+// The Unicode the tokenizers need beyond the regexes (unicode_regex.hpp): lenient UTF-8 decoding
+// (invalid bytes come out one at a time, so no input is ever lost or fatal), UTF-8 encoding, and
+// GPT-2's byte-to-unicode mapping.
 #pragma once
 
 #include <cstddef>
@@ -28,13 +27,6 @@ struct Char {
 Char decode_at(std::string_view s, std::size_t pos);
 std::vector<Char> split_chars(std::string_view s);
 void append_utf8(std::string& out, char32_t cp);
-
-// What the pre-tokenizer regexes ask of a character. ASCII is exact. Beyond ASCII the table in
-// unicode.cpp covers the main alphabetic blocks (Latin, Greek, Cyrillic, Armenian, Hebrew,
-// Arabic, Indic, Thai, Georgian, Hangul, kana, CJK), the common digit blocks and every Unicode
-// space; a rarer letter is classed `other` (i.e. treated like punctuation) - the approximation.
-enum class CharClass { letter, number, whitespace, other };
-CharClass classify(char32_t cp);
 
 // GPT-2's reversible byte-level alphabet: printable Latin-1 bytes stand for themselves, the other
 // 68 bytes for U+0100 onwards, so that every byte sequence becomes printable text.

@@ -94,7 +94,8 @@ void read_kind(const GgufFile& file, Vocab& vocab) {
     fail(Errc::unsupported, "tokenizer: '{}' is \"{}\"; crossgpu reads \"llama\" (SentencePiece) "
          "and \"gpt2\" (byte-level BPE) vocabularies", key::model, vocab.kind);
   }
-  vocab.pre = pretokenizer_named(read_string(file, key::pre));
+  // SentencePiece vocabularies have no pre-tokenizer (llama.cpp ignores the key for them).
+  if (vocab.kind == "gpt2") vocab.pre = PreTokenizer::named(read_string(file, key::pre));
 }
 
 void read_tokens(const GgufFile& file, Vocab& vocab) {
@@ -245,10 +246,32 @@ void read_merges(const GgufFile& file, Vocab& vocab) {
   }
 }
 
+// llama.cpp treats these texts as control tokens whatever type the file gives them (its end-of-
+// turn, end-of-generation and fill-in-the-middle lists, llama-vocab.cpp), so they are split out
+// of text as special tokens: a Qwen vocabulary's normal "</s>" is one of them.
+void mark_control_looking_tokens(Vocab& vocab) {
+  static constexpr const char* texts[] = {
+      "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
+      "_<EOT>", "[EOT]", "[EOS]", "<｜end▁of▁sentence｜>", "<end_of_utterance>", "<|eom_id|>", "<|return|>",
+      "<|call|>", "<|flush|>", "<|calls|>", "</s>", "<eos>", "<turn|>", "<|tool_response>", "[e~[",
+      "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>", "<|code_prefix|>",
+      "<|prefix|>", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
+      "<|code_suffix|>", "<|suffix|>", "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>",
+      "▁<MID>", "<|code_middle|>", "<|middle|>", "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",
+      "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>"};
+  for (const char* text : texts) {
+    const auto id = vocab.find(text);
+    if (id && vocab.types[*id] != TokenType::unknown) vocab.types[*id] = TokenType::control;
+  }
+}
+
+// Control, user-defined and unknown tokens are what llama.cpp looks for in text before anything
+// else (its cache_special_tokens).
 void index_specials(Vocab& vocab) {
   for (std::size_t i = 0; i < vocab.tokens.size(); ++i) {
     const TokenType t = vocab.types[i];
-    if ((t == TokenType::control || t == TokenType::user_defined) && !vocab.tokens[i].empty()) {
+    if ((t == TokenType::control || t == TokenType::user_defined || t == TokenType::unknown) &&
+        !vocab.tokens[i].empty()) {
       vocab.specials_by_first_byte[static_cast<unsigned char>(vocab.tokens[i][0])].push_back(
           static_cast<std::uint32_t>(i));
     }
@@ -331,6 +354,7 @@ std::shared_ptr<const Vocab> load_vocab(const GgufFile& file) {
   derive_missing_types(file, *vocab);
   check_byte_tokens(*vocab);
   read_merges(file, *vocab);
+  mark_control_looking_tokens(*vocab);
   index_specials(*vocab);
   compute_pieces(*vocab);
   find_end_of_generation(file, *vocab);

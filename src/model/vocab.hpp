@@ -52,7 +52,7 @@ struct Merge {
 
 struct Vocab {
   std::string kind;  // "llama" or "gpt2"
-  PreTokenizer pre = PreTokenizer::gpt2;
+  PreTokenizer pre;  // gpt2 only
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<TokenType> types;
