@@ -13,6 +13,8 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   # text: the pre-tokenizer regexes of GGUF vocabularies (UTF + UCP)
   libpcre2-dev
+  # chat-template tests: Jinja2, one of the two reference renderers (tests/chat_templates)
+  python3-jinja2
   # network (cluster layer)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   libavahi-client-dev libavahi-core-dev iproute2

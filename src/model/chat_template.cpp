@@ -1,5 +1,9 @@
 #include "model/chat_template.hpp"
 
+#include "core/error.hpp"
+#include "model/gguf.hpp"
+#include "model/jinja/template.hpp"
+
 namespace crossgpu::model {
 namespace {
 
@@ -128,6 +132,83 @@ std::string format_chat(ChatFormat format, const std::vector<ChatMessage>& messa
     case ChatFormat::mistral: return format_mistral(messages);
     default: return format_turns(format, messages, add_assistant_prompt);
   }
+}
+
+namespace {
+
+nlohmann::ordered_json messages_json(const std::vector<ChatMessage>& messages) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const ChatMessage& m : messages) out.push_back({{"role", m.role}, {"content", m.content}});
+  return out;
+}
+
+// The text of the token whose id is stored under `key`, if the file names one that exists.
+std::optional<std::string> token_text(const GgufFile& file, const std::string& key) {
+  const GgufValue* id = file.find(key);
+  const GgufValue* tokens = file.find("tokenizer.ggml.tokens");
+  if (!id || !tokens) return std::nullopt;
+  const auto* index = std::get_if<std::uint64_t>(&id->value);
+  const auto* array = std::get_if<GgufArray>(&tokens->value);
+  if (!index || !array || *index >= array->size()) return std::nullopt;
+  const auto* text = std::get_if<std::string>(&(*array)[*index].value);
+  return text ? std::optional<std::string>(*text) : std::nullopt;
+}
+
+}  // namespace
+
+ChatTemplate::ChatTemplate(std::string_view source, std::optional<std::string> bos_token,
+                           std::optional<std::string> eos_token, ChatFormat fallback)
+    : bos_(std::move(bos_token)), eos_(std::move(eos_token)), fallback_(fallback) {
+  if (!source.empty()) template_ = std::make_shared<const jinja::Template>(source);
+}
+
+ChatTemplate ChatTemplate::from_gguf(const GgufFile& file) {
+  std::string source;
+  if (const GgufValue* v = file.find("tokenizer.chat_template")) {
+    const auto* s = std::get_if<std::string>(&v->value);
+    if (!s) fail(Errc::invalid_argument, "tokenizer.chat_template is not a string");
+    source = *s;
+  }
+  return ChatTemplate(source, token_text(file, "tokenizer.ggml.bos_token_id"),
+                      token_text(file, "tokenizer.ggml.eos_token_id"), detect_chat_format(source));
+}
+
+std::string ChatTemplate::render_json(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                                      const nlohmann::ordered_json& extra) const {
+  if (!messages.is_array()) fail(Errc::invalid_argument, "chat template: the messages must be a JSON array");
+  if (!template_) {
+    std::vector<ChatMessage> plain;
+    for (const auto& m : messages) {
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+        fail(Errc::invalid_argument, "chat template: every message needs a string 'role'");
+      }
+      const auto content = m.find("content");
+      plain.push_back({m["role"].get<std::string>(),
+                       content != m.end() && content->is_string() ? content->get<std::string>() : std::string()});
+    }
+    return format_chat(fallback_, plain, add_generation_prompt);
+  }
+  // The variables transformers passes: the special tokens it has, then the caller's.
+  nlohmann::ordered_json vars = nlohmann::ordered_json::object();
+  vars["messages"] = messages;
+  vars["add_generation_prompt"] = add_generation_prompt;
+  if (bos_) vars["bos_token"] = *bos_;
+  if (eos_) vars["eos_token"] = *eos_;
+  if (extra.is_object()) {
+    for (const auto& [k, v] : extra.items()) vars[k] = v;
+  }
+  return template_->render(vars);
+}
+
+std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
+  return render_json(messages_json(messages), add_generation_prompt);
+}
+
+std::string ChatTemplate::render_for_tokenizer(const std::vector<ChatMessage>& messages,
+                                               bool add_generation_prompt, bool tokenizer_adds_bos) const {
+  std::string out = render(messages, add_generation_prompt);
+  if (template_ && tokenizer_adds_bos && bos_ && !bos_->empty() && out.starts_with(*bos_)) out.erase(0, bos_->size());
+  return out;
 }
 
 }  // namespace crossgpu::model

