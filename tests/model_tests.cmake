@@ -37,3 +37,9 @@ add_test(NAME test_model_tokenizer_hf_fresh COMMAND sh -c
 set_tests_properties(test_model_tokenizer_hf_fresh PROPERTIES LABELS model TIMEOUT 300)
 target_compile_definitions(test_model_tokenizer_oracle PRIVATE CROSSGPU_CLI_PATH="$<TARGET_FILE:crossgpu>")
 add_dependencies(test_model_tokenizer_oracle crossgpu)
+# `crossgpu template` (src/apps/template_command.cpp) on Gemma 3's real template.
+crossgpu_test(test_model_template_command test_model_template_command.cpp LIBS crossgpu_model LABELS model)
+set_property(TEST test_model_template_command APPEND PROPERTY ENVIRONMENT "CROSSGPU_NPM_TEST_DIR=${CMAKE_BINARY_DIR}/npm-test")
+target_compile_definitions(test_model_template_command PRIVATE CROSSGPU_CLI_PATH="$<TARGET_FILE:crossgpu>")
+add_dependencies(test_model_template_command crossgpu)
+crossgpu_test(test_model_hf_tokenizer test_model_hf_tokenizer.cpp LIBS crossgpu_hf_tokenizer LABELS model)

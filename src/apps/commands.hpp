@@ -14,6 +14,7 @@ void add_plan_command(CLI::App& app, int& exit_code);
 void add_run_command(CLI::App& app, int& exit_code);
 void add_serve_command(CLI::App& app, int& exit_code);
 void add_tokenize_command(CLI::App& app, int& exit_code);
+void add_template_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);  // needs the cluster layers
 
 }  // namespace crossgpu::apps

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   crossgpu::apps::add_run_command(app, exit_code);
   crossgpu::apps::add_serve_command(app, exit_code);
   crossgpu::apps::add_tokenize_command(app, exit_code);
+  crossgpu::apps::add_template_command(app, exit_code);
 #if CROSSGPU_WITH_NETWORK  // builds without the cluster layers (make test-arm64) lack these
   crossgpu::apps::add_cluster_command(app, exit_code);
   crossgpu::apps::add_node_command(app, exit_code);

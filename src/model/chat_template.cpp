@@ -156,6 +156,32 @@ std::optional<std::string> token_text(const GgufFile& file, const std::string& k
 
 }  // namespace
 
+ChatInput parse_chat_input(std::string_view json_text) {
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(json_text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(Errc::invalid_argument, "chat messages: not JSON ({})", e.what());
+  }
+  ChatInput in;
+  if (j.is_array()) {
+    in.messages = std::move(j);
+  } else if (j.is_object() && j.contains("messages") && j["messages"].is_array()) {
+    in.messages = j["messages"];
+    for (auto& [k, v] : j.items()) {
+      if (k != "messages") in.variables[k] = v;
+    }
+  } else {
+    fail(Errc::invalid_argument, "chat messages: expected a JSON array of messages or an object with a \"messages\" array");
+  }
+  for (const auto& m : in.messages) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+      fail(Errc::invalid_argument, "chat messages: every message must be an object with a string \"role\"");
+    }
+  }
+  return in;
+}
+
 ChatTemplate::ChatTemplate(std::string_view source, std::optional<std::string> bos_token,
                            std::optional<std::string> eos_token, ChatFormat fallback)
     : bos_(std::move(bos_token)), eos_(std::move(eos_token)), fallback_(fallback) {

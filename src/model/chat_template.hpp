@@ -40,6 +40,15 @@ const char* chat_format_name(ChatFormat format);
 std::string format_chat(ChatFormat format, const std::vector<ChatMessage>& messages,
                         bool add_assistant_prompt);
 
+// What `crossgpu template --messages FILE` reads: a JSON array of messages, or an object with
+// "messages" and further template variables (tools, enable_thinking, ...). Throws
+// Error{invalid_argument} naming what is wrong.
+struct ChatInput {
+  nlohmann::ordered_json messages;
+  nlohmann::ordered_json variables = nlohmann::ordered_json::object();
+};
+ChatInput parse_chat_input(std::string_view json_text);
+
 class ChatTemplate {
  public:
   // No template: the built-in ChatML format.
