@@ -3,8 +3,10 @@
 // ApiServer on loopback; N clients (1, 4, 16 by default) each stream a greedy completion at once.
 // Per N: aggregate decode tokens/s, time to first token (median, p99), inter-token latency
 // (p50, p99). The baseline, measured in the same run: the same generation through model::generate
-// with no HTTP, no queue and no JSON. Sequences run one at a time (no continuous batching yet), so
-// the aggregate is expected to stay near the 1-stream figure. Not part of make test.
+// with no HTTP, no queue and no JSON. The pipeline has --slots KV-cache slots (default 16), so up
+// to that many streams decode together in one batched pass per token (continuous batching); the
+// table also gives each N's ratio to one stream and the most sequences one pass carried.
+// --slots 1 gives the one-at-a-time service for comparison. Not part of make test.
 #include <fmt/format.h>
 #include <httplib.h>
 
@@ -34,7 +36,8 @@ using nlohmann::json;
 
 struct Options {
   std::string backend = "cpu";  // cpu | vulkan
-  std::vector<std::size_t> streams = {1, 4, 16};
+  std::vector<std::size_t> streams = {1, 4, 8, 16};
+  std::uint32_t slots = 16;
   std::uint32_t layers = 8, embedding = 1024, ffn = 2816, heads = 16, kv_heads = 4;
   std::uint32_t tokens = 32;
   std::string json_path = "serve-bench-results.json";
@@ -96,9 +99,12 @@ struct Row {
   std::size_t streams = 0;
   double aggregate_tps = 0, ttft_p50_ms = 0, ttft_p99_ms = 0, itl_p50_ms = 0, itl_p99_ms = 0;
   std::size_t tokens = 0;
+  std::uint32_t max_batch = 0;     // the most sequences one decode pass carried
+  double mean_batch = 0;           // decode tokens per decode pass
 };
 
-Row measure(int port, std::size_t streams, const Options& o) {
+Row measure(int port, std::size_t streams, const Options& o, serve::GenerationService& service) {
+  const serve::ServiceCounters before = service.counters();
   const std::string body =
       json{{"model", "bench"}, {"prompt", "The quick brown fox jumps over"}, {"max_tokens", o.tokens},
            {"temperature", 0}, {"stream", true}}.dump();
@@ -121,6 +127,10 @@ Row measure(int port, std::size_t streams, const Options& o) {
   row.ttft_p99_ms = percentile(ttft, 0.99);
   row.itl_p50_ms = percentile(itl, 0.5);
   row.itl_p99_ms = percentile(itl, 0.99);
+  const serve::ServiceCounters after = service.counters();
+  row.max_batch = after.max_batch;  // since the start: streams are measured in increasing order
+  const auto steps = after.decode_steps - before.decode_steps;
+  row.mean_batch = steps ? static_cast<double>(after.batched_tokens - before.batched_tokens) / steps : 0;
   return row;
 }
 
@@ -150,7 +160,7 @@ int run(const Options& o) {
   const auto tokenizer = model::Tokenizer::from_gguf(file);
   std::vector<std::unique_ptr<model::LlamaStage>> stages;
   stages.push_back(std::make_unique<model::LlamaStage>(config, file, device, model::StageRange{0, config.layers, true, true},
-                                                       model::StageOptions{.context = 1024, .max_batch = 64}));
+                                                       model::StageOptions{.context = 1024, .max_batch = 64, .max_sequences = o.slots}));
   model::Pipeline pipeline(config, std::move(stages));
   const double baseline = direct_tps(pipeline, tokenizer, o);
 
@@ -160,25 +170,29 @@ int run(const Options& o) {
   http.threads = 64;
   serve::ApiServer server(service, tokenizer, serve::ServedModel{"bench", "", 0}, http);
   std::vector<Row> rows;
-  for (std::size_t n : o.streams) rows.push_back(measure(server.port(), n, o));
+  for (std::size_t n : o.streams) rows.push_back(measure(server.port(), n, o, service));
 
-  std::printf("serve bench on %s (%s), %u layers x %u q8_0, %u tokens per stream\n", device->properties().name.c_str(),
-              o.backend.c_str(), o.layers, o.embedding, o.tokens);
+  std::printf("serve bench on %s (%s), %u layers x %u q8_0, %u tokens per stream, %u sequence slots\n",
+              device->properties().name.c_str(), o.backend.c_str(), o.layers, o.embedding, o.tokens, o.slots);
   std::printf("baseline (model::generate, no server): %.1f tokens/s (prefill + decode)\n", baseline);
   apps::Table table({{"streams", apps::Align::right}, {"aggregate tok/s", apps::Align::right},
-                     {"vs baseline", apps::Align::right}, {"TTFT p50 ms", apps::Align::right},
+                     {"vs baseline", apps::Align::right}, {"vs 1 stream", apps::Align::right},
+                     {"mean batch", apps::Align::right}, {"TTFT p50 ms", apps::Align::right},
                      {"TTFT p99 ms", apps::Align::right}, {"ITL p50 ms", apps::Align::right},
                      {"ITL p99 ms", apps::Align::right}});
   json out = {{"device", device->properties().name}, {"backend", o.backend}, {"baseline_tps", baseline},
-              {"tokens_per_stream", o.tokens}, {"rows", json::array()}};
+              {"tokens_per_stream", o.tokens}, {"slots", o.slots}, {"rows", json::array()}};
+  const double one = rows.empty() ? 0 : rows.front().aggregate_tps;
   for (const Row& r : rows) {
     table.add_row({std::to_string(r.streams), fmt::format("{:.1f}", r.aggregate_tps),
-                   fmt::format("{:.2f}x", r.aggregate_tps / baseline), fmt::format("{:.1f}", r.ttft_p50_ms),
+                   fmt::format("{:.2f}x", r.aggregate_tps / baseline), fmt::format("{:.2f}x", r.aggregate_tps / one),
+                   fmt::format("{:.2f}", r.mean_batch), fmt::format("{:.1f}", r.ttft_p50_ms),
                    fmt::format("{:.1f}", r.ttft_p99_ms), fmt::format("{:.2f}", r.itl_p50_ms),
                    fmt::format("{:.2f}", r.itl_p99_ms)});
     out["rows"].push_back({{"streams", r.streams}, {"aggregate_tps", r.aggregate_tps}, {"tokens", r.tokens},
                            {"ttft_p50_ms", r.ttft_p50_ms}, {"ttft_p99_ms", r.ttft_p99_ms},
-                           {"itl_p50_ms", r.itl_p50_ms}, {"itl_p99_ms", r.itl_p99_ms}});
+                           {"itl_p50_ms", r.itl_p50_ms}, {"itl_p99_ms", r.itl_p99_ms},
+                           {"mean_batch", r.mean_batch}, {"max_batch", r.max_batch}});
   }
   std::printf("%s", table.render().c_str());
   std::ofstream(o.json_path) << out.dump(2) << "\n";
@@ -195,6 +209,7 @@ int main(int argc, char** argv) {
   app.add_option("--backend", o.backend, "cpu or vulkan")->capture_default_str();
   app.add_option("--streams", o.streams, "concurrent streams to measure")->capture_default_str();
   app.add_option("--tokens", o.tokens, "tokens per stream")->capture_default_str();
+  app.add_option("--slots", o.slots, "KV-cache slots: sequences decoded together")->capture_default_str();
   app.add_option("--layers", o.layers)->capture_default_str();
   app.add_option("--embedding", o.embedding)->capture_default_str();
   app.add_option("--ffn", o.ffn)->capture_default_str();

@@ -3,6 +3,8 @@
 crossgpu_test(test_serve_request test_serve_request.cpp LIBS crossgpu_serve LABELS serve)
 pkg_check_modules(TEST_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 crossgpu_test(test_serve_http test_serve_http.cpp LIBS crossgpu_serve PkgConfig::TEST_HTTPLIB LABELS serve)
+# Continuous batching: concurrent requests decoded in shared passes, each its own text.
+crossgpu_test(test_serve_batching test_serve_batching.cpp LIBS crossgpu_serve PkgConfig::TEST_HTTPLIB LABELS serve)
 
 # The official `openai` npm client (pinned, installed by scripts/install-test-clients.sh into
 # build/npm-test) against `crossgpu serve` with three node processes behind it.

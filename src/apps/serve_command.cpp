@@ -26,6 +26,7 @@ namespace {
 struct ServeCommandOptions {
   ModelOptions model;
   std::string listen = "127.0.0.1:8080";
+  std::uint32_t max_concurrency = 4;  // KV-cache slots: sequences decoded together
   std::size_t max_waiting = 16;
   serve::ServeOptions http;
 };
@@ -50,7 +51,8 @@ int run_serve(ServeCommandOptions o) {
   const runtime::CandidateSet devices = gather_devices(o.model);  // kept alive: the pipeline uses them
   const runtime::ModelPlan plan = runtime::plan_model(file, config, devices, o.model.plan);
   print_plan(plan, config, stderr);
-  model::Pipeline pipeline = runtime::load_pipeline(file, config, plan, o.model.plan, draw_weight_progress);
+  model::Pipeline pipeline =
+      runtime::load_pipeline(file, config, plan, o.model.plan, draw_weight_progress, o.max_concurrency);
   serve::GenerationService service(pipeline, tokenizer, o.max_waiting);
   const serve::ServedModel served = served_model(file, o.model.model);
   o.http.dashboard.plan = runtime::plan_json(plan);
@@ -81,7 +83,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   command->add_option("--api-key", o->http.api_key,
                       "key clients must send as 'Authorization: Bearer KEY' (required off loopback)");
-  command->add_option("--max-concurrency", o->max_waiting, "requests queued at most; more get 429")
+  command->add_option("--max-concurrency", o->max_concurrency,
+                      "sequences decoded together in one batched pass (a KV cache each)")
+      ->capture_default_str()->check(CLI::Range(1, 256));
+  command->add_option("--max-waiting", o->max_waiting, "requests queued beyond those; more get 429")
       ->capture_default_str()->check(CLI::Range(1, 4096));
   command->add_option("--max-body", o->http.max_body_bytes, "largest request body in bytes")->capture_default_str();
   command->callback([o, &exit_code] { exit_code = run_serve(*o); });

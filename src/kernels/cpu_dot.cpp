@@ -1,5 +1,6 @@
 #include "kernels/cpu_dot.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <span>
 #include <vector>
@@ -63,6 +64,45 @@ float dot_q4_0(const std::byte* row, const float* x, std::uint64_t blocks) {
   return lanes_sum(total);
 }
 
+// The 32 weights of one q8_0 or q4_0 block, scaled.
+inline void decode_block(WeightType type, const std::byte* block, float (&w)[32]) {
+  const float d = f16_at(block);
+  if (type == WeightType::q8_0) {
+    const auto* q = reinterpret_cast<const std::int8_t*>(block + 2);
+    for (int i = 0; i < 32; ++i) w[i] = d * static_cast<float>(q[i]);
+    return;
+  }
+  const auto* q = reinterpret_cast<const std::uint8_t*>(block + 2);
+  for (int i = 0; i < 16; ++i) {
+    w[i] = d * static_cast<float>((q[i] & 0xF) - 8);
+    w[16 + i] = d * static_cast<float>((q[i] >> 4) - 8);
+  }
+}
+
+// Vectors per pass over the row: their accumulators (8 x 8 lanes) stay in registers or L1.
+constexpr std::uint64_t kTokenTile = 8;
+
+CROSSGPU_SIMD_CLONES
+void dot_blocks_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
+                       std::uint64_t tokens, std::uint64_t blocks, float* out, std::uint64_t out_stride) {
+  const std::uint64_t block_bytes = type == WeightType::q8_0 ? 34 : 18;
+  for (std::uint64_t t0 = 0; t0 < tokens; t0 += kTokenTile) {
+    const std::uint64_t n = std::min(kTokenTile, tokens - t0);
+    float acc[kTokenTile][kLanes] = {};
+    for (std::uint64_t b = 0; b < blocks; ++b) {
+      float w[32];
+      decode_block(type, row + b * block_bytes, w);
+      for (std::uint64_t t = 0; t < n; ++t) {
+        const float* xt = x + (t0 + t) * x_stride + b * 32;
+        for (int i = 0; i < 32; i += kLanes) {
+          for (int l = 0; l < kLanes; ++l) acc[t][l] += w[i + l] * xt[i + l];
+        }
+      }
+    }
+    for (std::uint64_t t = 0; t < n; ++t) out[(t0 + t) * out_stride] = lanes_sum(acc[t]);
+  }
+}
+
 }  // namespace
 
 CROSSGPU_SIMD_CLONES
@@ -94,6 +134,20 @@ float dot_weights(WeightType type, const std::byte* row, const float* x, std::ui
       return dot_f32(decoded.data(), x, cols);
     }
   }
+}
+
+void dot_weights_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
+                        std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride) {
+  if (type == WeightType::q8_0 || type == WeightType::q4_0) {
+    dot_blocks_tokens(type, row, x, x_stride, tokens, cols / 32, out, out_stride);
+    return;
+  }
+  // f32 (rows may be unaligned), f16 and the k-quants: decode the row once, then a SIMD dot each.
+  thread_local std::vector<float> decoded;
+  decoded.resize(cols);
+  if (type == WeightType::f32) std::memcpy(decoded.data(), row, cols * sizeof(float));
+  else reference::dequantize_row(type, {row, row_bytes(type, cols)}, decoded);
+  for (std::uint64_t t = 0; t < tokens; ++t) out[t * out_stride] = dot_f32(decoded.data(), x + t * x_stride, cols);
 }
 
 }  // namespace crossgpu::kernels::cpu

@@ -17,6 +17,13 @@ namespace crossgpu::kernels::cpu {
 // (row_bytes(type, cols) bytes); cols is a multiple of block_elements(type).
 float dot_weights(WeightType type, const std::byte* row, const float* x, std::uint64_t cols);
 
+// out[t * out_stride] = the dot of the row with x + t * x_stride, for t < tokens: one weight row
+// against several vectors (matmul_weights: a prefill batch, or a decode step of several
+// sequences). The row is decoded once per block for all of them (q8_0, q4_0), or once whole (the
+// other types), so a batch of B vectors costs one decode and B multiply-adds per weight.
+void dot_weights_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
+                        std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride);
+
 // sum over i < n of a[i] * x[i], in eight f32 lanes.
 float dot_f32(const float* a, const float* x, std::uint64_t n);
 

@@ -107,13 +107,12 @@ void matmul_weights_cpu(const CpuKernelArgs& args) {
   const auto w = cpu::slice<const std::byte>(args, 0, p.w_offset, rows * row_bytes);
   const auto x = cpu::matrix<const float>(args, 1, p.x_offset, tokens, p.cols, p.cols);
   const auto y = cpu::matrix<float>(args, 2, p.y_offset, tokens, rows, p.ldy);
-  // By rows of W: each row is dequantized once and met with every token.
+  // By rows of W: each row is decoded once and met with every token.
   args.pool.parallel_for(rows, row_grain(p.cols * tokens), [&](std::uint64_t begin,
                                                               std::uint64_t end) {
-    std::vector<float> row(p.cols);
     for (std::uint64_t r = begin; r < end; ++r) {
-      reference::dequantize_row(type, w.subspan(r * row_bytes, row_bytes), row);
-      for (std::uint64_t t = 0; t < tokens; ++t) y(t, r) = cpu::dot_f32(row.data(), x.row(t).data(), p.cols);
+      cpu::dot_weights_tokens(type, w.data() + r * row_bytes, x.row(0).data(), x.stride, tokens, p.cols, &y(0, r),
+                              y.stride);
     }
   });
 }

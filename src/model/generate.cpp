@@ -22,6 +22,22 @@ double GenerateResult::decode_tokens_per_second() const {
   return decode_seconds > 0 ? decode_passes / decode_seconds : 0;
 }
 
+std::span<const float> prefill(Pipeline& pipeline, std::span<const std::uint32_t> prompt, std::uint32_t from,
+                               std::uint32_t slot) {
+  if (from >= prompt.size()) {
+    fail(Errc::invalid_argument, "prefill from token {} of a prompt of {}: at least the last one must run", from,
+         prompt.size());
+  }
+  std::span<const float> logits;
+  std::uint32_t pos = from;
+  while (pos < prompt.size()) {
+    const std::size_t n = std::min<std::size_t>(pipeline.max_batch(), prompt.size() - pos);
+    logits = pipeline.forward(prompt.subspan(pos, n), pos, slot);
+    pos += static_cast<std::uint32_t>(n);
+  }
+  return logits;
+}
+
 GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> prompt, const GenerateOptions& options) {
   if (prompt.empty()) fail(Errc::invalid_argument, "the prompt has no tokens");
   if (prompt.size() + options.max_tokens > pipeline.context()) {
@@ -36,13 +52,8 @@ GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> promp
 
   // Prefill: the prompt after its cached prefix, in batches; only the last batch's logits matter.
   const auto start = std::chrono::steady_clock::now();
-  std::span<const float> logits;
-  std::uint32_t pos = result.cached_tokens;
-  while (pos < prompt.size()) {
-    const std::size_t n = std::min<std::size_t>(pipeline.max_batch(), prompt.size() - pos);
-    logits = pipeline.forward(prompt.subspan(pos, n), pos);
-    pos += static_cast<std::uint32_t>(n);
-  }
+  std::span<const float> logits = prefill(pipeline, prompt, result.cached_tokens, options.slot);
+  auto pos = static_cast<std::uint32_t>(prompt.size());
   if (options.on_logits) options.on_logits(logits);
   result.prefill_seconds = seconds_since(start);
 
@@ -54,7 +65,7 @@ GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> promp
     const bool keep_going = !options.on_token || options.on_token(token);
     if (!keep_going || (options.is_end && options.is_end(token))) break;
     if (result.tokens.size() == options.max_tokens) break;
-    logits = pipeline.forward(std::span(&token, 1), pos++);
+    logits = pipeline.forward(std::span(&token, 1), pos++, options.slot);
     ++result.decode_passes;
     if (options.on_logits) options.on_logits(logits);
   }

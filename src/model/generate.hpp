@@ -30,6 +30,8 @@ struct GenerateOptions {
   // rebuilt stages): the sampler skips their random draws, so a seeded run continues as if it had
   // never stopped.
   std::uint32_t sampled_before = 0;
+  // The pipeline's KV-cache slot this sequence runs in (Pipeline::max_sequences()).
+  std::uint32_t slot = 0;
 };
 
 struct GenerateResult {
@@ -42,6 +44,12 @@ struct GenerateResult {
   double prefill_tokens_per_second() const;
   double decode_tokens_per_second() const;
 };
+
+// Runs prompt[from..] into `slot` at its positions, in batches of the pipeline's max_batch, and
+// returns the logits of the prompt's last token (valid until the pipeline's next pass). `from`
+// tokens are already in the slot's caches and must be fewer than the prompt's.
+std::span<const float> prefill(Pipeline& pipeline, std::span<const std::uint32_t> prompt, std::uint32_t from,
+                               std::uint32_t slot);
 
 // Throws Errc::invalid_argument for an empty prompt and Errc::out_of_range when the prompt plus
 // max_tokens does not fit the pipeline's context.

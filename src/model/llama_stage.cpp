@@ -47,8 +47,8 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const GgufFile& file, std::sha
     fail(Errc::invalid_argument, "stage layers [{}, {}) are not inside the model's {} layers",
          range.first_layer, range.end_layer, config.layers);
   }
-  if (options_.max_batch == 0 || options_.context == 0) {
-    fail(Errc::invalid_argument, "a stage needs a batch and a context of at least one token");
+  if (options_.max_batch == 0 || options_.context == 0 || options_.max_sequences == 0) {
+    fail(Errc::invalid_argument, "a stage needs a batch, a context and a sequence slot of at least one");
   }
   stage_bytes_ = stage_weight_bytes(config, file, range);
 
@@ -67,17 +67,21 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const GgufFile& file, std::sha
     layer.w_gate = gate_up[0];
     layer.w_up = gate_up[1];
     layer.w_down = load(file, layer_tensor(l, "ffn_down"));
+    // A buffer per slot rather than one for all: each stays within one storage binding however
+    // many slots there are, and a recorded decode program binds its slot's buffers directly.
     const std::uint64_t kv_floats = std::uint64_t{options_.context} * config.kv_heads * config.head_dim;
-    layer.k_cache = scratch(kv_floats);
-    layer.v_cache = scratch(kv_floats);
-    cache_bytes_ += 2 * kv_floats * sizeof(float);
+    for (std::uint32_t slot = 0; slot < options_.max_sequences; ++slot) {
+      layer.k_cache.push_back(scratch(kv_floats));
+      layer.v_cache.push_back(scratch(kv_floats));
+      cache_bytes_ += 2 * kv_floats * sizeof(float);
+    }
     layers_.push_back(std::move(layer));
   }
   if (range.outputs) {
     output_norm_ = load(file, "output_norm.weight");
     if (!config.tied_output) output_ = load(file, "output.weight");
     else if (!range.embeds) output_ = load(file, "token_embd.weight");
-    logits_ = scratch(config.vocab);
+    logits_ = scratch(std::uint64_t{options_.max_sequences} * config.vocab);  // a row per sequence
   }
 
   const std::uint64_t batch = options_.max_batch, q_dim = std::uint64_t{config.heads} * config.head_dim;
@@ -87,6 +91,8 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const GgufFile& file, std::sha
   xn_ = scratch(batch * config.embedding);
   proj_ = scratch(batch * config.embedding);
   q_ = scratch(batch * q_dim);
+  k_ = scratch(batch * kv_dim);
+  v_ = scratch(batch * kv_dim);
   attn_ = scratch(batch * q_dim);
   gate_ = scratch(batch * config.ffn);
   up_ = scratch(batch * config.ffn);
@@ -96,6 +102,7 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const GgufFile& file, std::sha
     fused_ = fused_ && fused_fits({&layer.wq, &layer.wk, &layer.wv}) && fused_fits({&layer.wo}) &&
              fused_fits({&layer.w_gate, &layer.w_up}) && fused_fits({&layer.w_down});
   }
+  decode_programs_.resize(options_.max_sequences);
   if (fused_) {
     position_ = device_->allocate(sizeof(std::uint32_t));
     qkv_ = scratch(q_dim + 2 * kv_dim);
@@ -164,45 +171,70 @@ Event LlamaStage::project(const DeviceTensor& w, BufferRef in, ops::TensorRef ou
   return ops::matmul_weights(s, w.ref(), in, out, w.rows, w.cols, tokens, w.type);
 }
 
-Event LlamaStage::layer_forward(const Layer& layer, std::uint32_t tokens, std::uint32_t pos) {
+// RoPE at the part's own positions, its keys and values copied into its slot's cache there, and
+// causal attention over that cache: the per-sequence middle of a layer whose projections ran
+// for the whole batch.
+void LlamaStage::part_attention(const Layer& layer, const SequenceRows& part, std::uint32_t row) {
   Stream& s = device_->stream();
   const LlamaConfig& c = config_;
-  const std::uint64_t e = c.embedding, kv_row = std::uint64_t{c.kv_heads} * c.head_dim;
-  const std::uint64_t cache_offset = pos * kv_row * sizeof(float);
-
-  // Attention block: x += Wo * attention(rope(Wq xn), cache <- rope(Wk xn), Wv xn).
-  ops::rms_norm(s, x_, layer.attn_norm.ref(), xn_, tokens, e, c.rms_eps);
-  project(layer.wq, xn_.ref(), q_, tokens);
-  project(layer.wk, xn_.ref(), ops::TensorRef(layer.k_cache, cache_offset), tokens);
-  project(layer.wv, xn_.ref(), ops::TensorRef(layer.v_cache, cache_offset), tokens);
-  ops::rope(s, q_, tokens, c.heads, c.head_dim, pos, c.rope_base, ops::RopeMode::normal);
-  ops::rope(s, ops::TensorRef(layer.k_cache, cache_offset), tokens, c.kv_heads, c.head_dim, pos,
-            c.rope_base, ops::RopeMode::normal);
-  const ops::AttentionShape shape{.tokens = tokens, .heads = c.heads, .kv_heads = c.kv_heads,
-                                  .head_dim = c.head_dim, .start_pos = pos};
-  ops::attention(s, q_, layer.k_cache, layer.v_cache, attn_, shape,
-                 1.0f / std::sqrt(static_cast<float>(c.head_dim)));
-  project(layer.wo, attn_.ref(), proj_, tokens);
-  ops::add(s, x_, proj_, x_, tokens * e);
-
-  // Feed-forward block (SwiGLU): x += W_down (silu(W_gate xn) * W_up xn).
-  ops::rms_norm(s, x_, layer.ffn_norm.ref(), xn_, tokens, e, c.rms_eps);
-  project(layer.w_gate, xn_.ref(), gate_, tokens);
-  project(layer.w_up, xn_.ref(), up_, tokens);
-  const std::uint64_t f = std::uint64_t{tokens} * c.ffn;
-  ops::silu(s, gate_, gate_, f);
-  ops::mul(s, gate_, up_, gate_, f);
-  project(layer.w_down, gate_.ref(), proj_, tokens);
-  return ops::add(s, x_, proj_, x_, tokens * e);
+  const std::uint64_t q_row = std::uint64_t{c.heads} * c.head_dim, kv_row = std::uint64_t{c.kv_heads} * c.head_dim;
+  const ops::TensorRef q(q_, row * q_row * sizeof(float)), out(attn_, row * q_row * sizeof(float));
+  const ops::TensorRef k(k_, row * kv_row * sizeof(float)), v(v_, row * kv_row * sizeof(float));
+  const std::uint64_t cache_offset = std::uint64_t{part.pos} * kv_row * sizeof(float);
+  const Buffer& k_cache = layer.k_cache[part.slot];
+  const Buffer& v_cache = layer.v_cache[part.slot];
+  ops::rope(s, q, part.tokens, c.heads, c.head_dim, part.pos, c.rope_base, ops::RopeMode::normal);
+  ops::rope(s, k, part.tokens, c.kv_heads, c.head_dim, part.pos, c.rope_base, ops::RopeMode::normal);
+  ops::copy(s, k, ops::TensorRef(k_cache, cache_offset), part.tokens * kv_row);
+  ops::copy(s, v, ops::TensorRef(v_cache, cache_offset), part.tokens * kv_row);
+  const ops::AttentionShape shape{.tokens = part.tokens, .heads = c.heads, .kv_heads = c.kv_heads,
+                                  .head_dim = c.head_dim, .start_pos = part.pos};
+  ops::attention(s, q, k_cache, v_cache, out, shape, 1.0f / std::sqrt(static_cast<float>(c.head_dim)));
 }
 
-Event LlamaStage::head_forward(std::uint32_t tokens) {
-  // Only the batch's last token is sampled from: normalize that row and project it.
+Event LlamaStage::layer_forward(const Layer& layer, std::span<const SequenceRows> parts, std::uint32_t rows) {
   Stream& s = device_->stream();
-  const std::uint64_t e = config_.embedding, last = (tokens - 1) * e * sizeof(float);
-  ops::rms_norm(s, ops::TensorRef(x_, last), output_norm_.ref(), xn_, 1, e, config_.rms_eps);
+  const LlamaConfig& c = config_;
+  const std::uint64_t e = c.embedding;
+
+  // Attention block: x += Wo * attention(rope(Wq xn), cache <- rope(Wk xn), Wv xn). The
+  // projections read each weight once for every row of every sequence.
+  ops::rms_norm(s, x_, layer.attn_norm.ref(), xn_, rows, e, c.rms_eps);
+  project(layer.wq, xn_.ref(), q_, rows);
+  project(layer.wk, xn_.ref(), k_, rows);
+  project(layer.wv, xn_.ref(), v_, rows);
+  std::uint32_t row = 0;
+  for (const SequenceRows& part : parts) {
+    part_attention(layer, part, row);
+    row += part.tokens;
+  }
+  project(layer.wo, attn_.ref(), proj_, rows);
+  ops::add(s, x_, proj_, x_, rows * e);
+
+  // Feed-forward block (SwiGLU): x += W_down (silu(W_gate xn) * W_up xn).
+  ops::rms_norm(s, x_, layer.ffn_norm.ref(), xn_, rows, e, c.rms_eps);
+  project(layer.w_gate, xn_.ref(), gate_, rows);
+  project(layer.w_up, xn_.ref(), up_, rows);
+  const std::uint64_t f = std::uint64_t{rows} * c.ffn;
+  ops::silu(s, gate_, gate_, f);
+  ops::mul(s, gate_, up_, gate_, f);
+  project(layer.w_down, gate_.ref(), proj_, rows);
+  return ops::add(s, x_, proj_, x_, rows * e);
+}
+
+Event LlamaStage::head_forward(std::span<const SequenceRows> parts) {
+  // Only each part's last token is sampled from: normalize those rows (gathered into xn_) and
+  // project them together, one row of logits per part.
+  Stream& s = device_->stream();
+  const std::uint64_t e = config_.embedding, row_bytes = e * sizeof(float);
+  std::uint64_t row = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    row += parts[i].tokens;
+    ops::rms_norm(s, ops::TensorRef(x_, (row - 1) * row_bytes), output_norm_.ref(),
+                  ops::TensorRef(xn_, i * row_bytes), 1, e, config_.rms_eps);
+  }
   const DeviceTensor& head = output_.bytes != 0 ? output_ : token_embd_;
-  return ops::matvec_weights(s, head.ref(), xn_, logits_, head.rows, head.cols, head.type);
+  return project(head, xn_.ref(), logits_, static_cast<std::uint32_t>(parts.size()));
 }
 
 // --- the recorded decode step ---
@@ -223,7 +255,7 @@ ops::FusedMatvec fused(std::initializer_list<const DeviceTensor*> tensors, ops::
 
 }  // namespace
 
-void LlamaStage::record_layer(const Layer& layer) {
+void LlamaStage::record_layer(const Layer& layer, std::uint32_t slot) {
   Stream& s = device_->stream();
   const LlamaConfig& c = config_;
   const ops::DevicePosition position{position_, options_.context - 1};
@@ -232,11 +264,11 @@ void LlamaStage::record_layer(const Layer& layer) {
   qkv.norm = layer.attn_norm.ref();
   qkv.eps = c.rms_eps;
   ops::matvec_fused(s, qkv);
-  ops::rope_kv(s, qkv_, layer.k_cache, layer.v_cache,
+  ops::rope_kv(s, qkv_, layer.k_cache[slot], layer.v_cache[slot],
                {.tokens = 1, .heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.head_dim,
                 .freq_base = c.rope_base, .mode = ops::RopeMode::normal},
                position);
-  ops::attention_at(s, qkv_, layer.k_cache, layer.v_cache, attn_,
+  ops::attention_at(s, qkv_, layer.k_cache[slot], layer.v_cache[slot], attn_,
                     {.tokens = 1, .heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.head_dim},
                     1.0f / std::sqrt(static_cast<float>(c.head_dim)), position, attention_scratch_);
   ops::FusedMatvec out = fused({&layer.wo}, attn_, x_);
@@ -265,49 +297,78 @@ void LlamaStage::record_head() {
   }
   // A head beyond one binding (a large vocabulary on lavapipe's 128 MiB): norm, then the matvec
   // that splits its rows.
-  head_forward(1);
+  const SequenceRows one{};
+  head_forward(std::span(&one, 1));
 }
 
-void LlamaStage::record_decode() {
+void LlamaStage::record_decode(std::uint32_t slot) {
   Stream& s = device_->stream();
   s.begin_recording();
   try {
     if (range_.embeds) {
       ops::get_rows(s, token_embd_.ref(), token_embd_.rows, token_embd_.cols, token_embd_.type, ids_, x_, 1);
     }
-    for (const Layer& layer : layers_) record_layer(layer);
+    for (const Layer& layer : layers_) record_layer(layer, slot);
     if (range_.outputs) record_head();
   } catch (...) {
     s.end_recording();
     throw;
   }
-  decode_program_ = s.end_recording();
+  decode_programs_[slot] = s.end_recording();
 }
 
-Event LlamaStage::decode(std::uint32_t pos) {
-  if (!decode_program_.valid()) record_decode();
+Event LlamaStage::decode(std::uint32_t pos, std::uint32_t slot) {
+  if (!decode_programs_[slot].valid()) record_decode(slot);
   Stream& s = device_->stream();
   position_value_ = pos;
   s.upload(position_, 0, std::as_bytes(std::span(&position_value_, 1)));
-  return s.replay(decode_program_);
+  return s.replay(decode_programs_[slot]);
 }
 
-Event LlamaStage::forward(std::uint32_t tokens, std::uint32_t pos) {
-  if (tokens == 0 || tokens > options_.max_batch) {
-    fail(Errc::invalid_argument, "a forward pass takes 1 to {} tokens, not {}", options_.max_batch, tokens);
+Event LlamaStage::forward(std::uint32_t tokens, std::uint32_t pos, std::uint32_t slot) {
+  const SequenceRows part{.slot = slot, .pos = pos, .tokens = tokens};
+  check_parts(std::span(&part, 1));
+  if (tokens == 1 && fused_) return decode(pos, slot);
+  return forward_rows(std::span(&part, 1));
+}
+
+void LlamaStage::check_parts(std::span<const SequenceRows> parts) const {
+  if (parts.empty() || parts.size() > options_.max_sequences) {
+    fail(Errc::invalid_argument, "a forward pass takes 1 to {} sequences, not {}", options_.max_sequences,
+         parts.size());
   }
-  if (std::uint64_t{pos} + tokens > options_.context) {
-    fail(Errc::out_of_range, "positions {}..{} are past the context of {} tokens", pos, pos + tokens - 1,
-         options_.context);
+  std::uint64_t rows = 0;
+  std::vector<bool> used(options_.max_sequences, false);
+  for (const SequenceRows& p : parts) {
+    if (p.slot >= options_.max_sequences) {
+      fail(Errc::invalid_argument, "sequence slot {} is not one of the stage's {} slots", p.slot,
+           options_.max_sequences);
+    }
+    if (used[p.slot]) fail(Errc::invalid_argument, "sequence slot {} appears twice in one pass", p.slot);
+    used[p.slot] = true;
+    if (p.tokens == 0) fail(Errc::invalid_argument, "a sequence in a forward pass needs at least one token");
+    if (std::uint64_t{p.pos} + p.tokens > options_.context) {
+      fail(Errc::out_of_range, "positions {}..{} are past the context of {} tokens", p.pos,
+           std::uint64_t{p.pos} + p.tokens - 1, options_.context);
+    }
+    rows += p.tokens;
   }
-  if (tokens == 1 && fused_) return decode(pos);
+  if (rows > options_.max_batch) {
+    fail(Errc::invalid_argument, "a forward pass takes 1 to {} tokens, not {}", options_.max_batch, rows);
+  }
+}
+
+Event LlamaStage::forward_rows(std::span<const SequenceRows> parts) {
+  check_parts(parts);
+  std::uint32_t rows = 0;
+  for (const SequenceRows& p : parts) rows += p.tokens;
   Event last;
   if (range_.embeds) {
     last = ops::get_rows(device_->stream(), token_embd_.ref(), token_embd_.rows, token_embd_.cols,
-                         token_embd_.type, ids_, x_, tokens);
+                         token_embd_.type, ids_, x_, rows);
   }
-  for (const Layer& layer : layers_) last = layer_forward(layer, tokens, pos);
-  if (range_.outputs) last = head_forward(tokens);
+  for (const Layer& layer : layers_) last = layer_forward(layer, parts, rows);
+  if (range_.outputs) last = head_forward(parts);
   return last;
 }
 

@@ -13,6 +13,14 @@
 // the output projection with the residual add; gate|up with the norm and SwiGLU; down with the
 // residual add), over weights, scratch and KV cache allocated here. Each step then writes its
 // position into a device buffer and replays the program. Prefill (several tokens) runs op by op.
+//
+// Sequence slots: a stage holds `max_sequences` KV caches (each of `context` positions), one per
+// sequence in flight. forward_rows() runs a batch whose rows belong to several sequences
+// (model/sequence_rows.hpp): every weight matrix is read once for all rows (the batched matmul of
+// prefill), while RoPE, the KV-cache write and attention run per sequence, each in its own slot
+// at its own position. That is the decode step of continuous batching. A slot needs no freeing
+// on the device: attention reads only the positions below the one it is given, so a new
+// sequence simply overwrites what the last one left (the caller owns which slot is whose).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +38,7 @@
 #include "kernels/weight_type.hpp"
 #include "model/gguf.hpp"
 #include "model/llama_config.hpp"
+#include "model/sequence_rows.hpp"
 
 namespace crossgpu::model {
 
@@ -50,6 +59,7 @@ enum class WeightSource {
 struct StageOptions {
   std::uint32_t context = 512;    // positions of KV cache allocated
   std::uint32_t max_batch = 64;   // tokens per forward call (prefill is cut into such batches)
+  std::uint32_t max_sequences = 1;  // KV-cache slots: sequences that may be in flight at once
   // Called after each tensor is on the device (sent or from a cache): (bytes placed so far,
   // bytes of this stage).
   std::function<void(std::uint64_t, std::uint64_t)> on_progress;
@@ -83,10 +93,19 @@ class LlamaStage {
   LlamaStage(const LlamaConfig& config, const GgufFile& file, std::shared_ptr<Device> device,
              StageRange range, StageOptions options);
 
-  // Runs `tokens` tokens (1 ..max_batch) whose first has position `pos` through the stage.
-  // Input: token_ids() (first stage) or hidden(); output: hidden() or logits() (last stage).
-  // Returns the event of the last op; the stage's stream is in order.
-  Event forward(std::uint32_t tokens, std::uint32_t pos);
+  // Runs `tokens` tokens (1 ..max_batch) whose first has position `pos` through the stage, with
+  // the KV cache of `slot`. Input: token_ids() (first stage) or hidden(); output: hidden() or
+  // logits() (last stage: the last token's). Returns the event of the last op; the stage's
+  // stream is in order. A single token replays the slot's recorded decode program.
+  Event forward(std::uint32_t tokens, std::uint32_t pos, std::uint32_t slot = 0);
+
+  // Runs a batch of several sequences' rows (at most max_batch rows in all, at most
+  // max_sequences parts, each in a distinct slot) in one pass. Input as forward(), the parts'
+  // rows one after the other; output: hidden() (all rows) or, on the last stage, logits() holding
+  // one row of `vocab` logits per part (its last token's), in the parts' order. Errors:
+  // Errc::invalid_argument for an empty part list, zero tokens, too many rows or parts, a slot
+  // out of range or used twice; Errc::out_of_range past a slot's context.
+  Event forward_rows(std::span<const SequenceRows> parts);
 
   Device& device() const noexcept { return *device_; }
   const StageRange& range() const noexcept { return range_; }
@@ -94,7 +113,8 @@ class LlamaStage {
   BufferRef token_ids() const noexcept { return ids_.ref(); }
   BufferRef logits() const noexcept { return logits_.ref(); }
   std::uint64_t weight_bytes() const noexcept { return weight_bytes_; }
-  std::uint64_t cache_bytes() const noexcept { return cache_bytes_; }  // the KV cache's
+  std::uint64_t cache_bytes() const noexcept { return cache_bytes_; }  // the KV caches', all slots
+  std::uint32_t max_sequences() const noexcept { return options_.max_sequences; }
   // Weight bytes uploaded to the device, and those it already had (the upload_weights hook said
   // cached); together they are weight_bytes().
   std::uint64_t sent_bytes() const noexcept { return sent_bytes_; }
@@ -103,12 +123,14 @@ class LlamaStage {
   // Whether decode steps replay a recorded program, and its dispatches per step (0 before the
   // first decode step and where decode runs op by op).
   bool decodes_recorded() const noexcept { return fused_; }
-  std::size_t decode_dispatches() const noexcept { return decode_program_.dispatches(); }
+  std::size_t decode_dispatches() const noexcept {
+    return decode_programs_.empty() ? 0 : decode_programs_.front().dispatches();
+  }
 
  private:
   struct Layer {
     DeviceTensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
-    Buffer k_cache, v_cache;
+    std::vector<Buffer> k_cache, v_cache;  // one per sequence slot
   };
 
   // The named tensors in one new buffer, each at an offset aligned for the kernels.
@@ -116,14 +138,17 @@ class LlamaStage {
   DeviceTensor load(const GgufFile& file, const std::string& name);
   Buffer scratch(std::uint64_t floats);
   bool fused_fits(const std::vector<const DeviceTensor*>& tensors) const;
-  void record_decode();
-  Event decode(std::uint32_t pos);
-  void record_layer(const Layer& layer);
+  void record_decode(std::uint32_t slot);
+  Event decode(std::uint32_t pos, std::uint32_t slot);
+  void record_layer(const Layer& layer, std::uint32_t slot);
   void record_head();
+  void check_parts(std::span<const SequenceRows> parts) const;
   // out[tokens x rows] = in[tokens x cols] * W^T: matvec for one token, matmul for a batch.
   Event project(const DeviceTensor& w, BufferRef in, ops::TensorRef out, std::uint32_t tokens);
-  Event layer_forward(const Layer& layer, std::uint32_t tokens, std::uint32_t pos);
-  Event head_forward(std::uint32_t tokens);
+  Event layer_forward(const Layer& layer, std::span<const SequenceRows> parts, std::uint32_t rows);
+  // Attention of one part: RoPE on its rows of q_/k_, its keys and values into its slot's cache.
+  void part_attention(const Layer& layer, const SequenceRows& part, std::uint32_t row);
+  Event head_forward(std::span<const SequenceRows> parts);
 
   LlamaConfig config_;
   std::shared_ptr<Device> device_;
@@ -135,12 +160,12 @@ class LlamaStage {
   std::vector<Buffer> weight_buffers_;
   DeviceTensor token_embd_, output_norm_, output_;
   std::vector<Layer> layers_;
-  Buffer ids_, x_, xn_, q_, attn_, proj_, gate_, up_, logits_;
+  Buffer ids_, x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, logits_;
   // The recorded decode step: its inputs (position; ids_ or x_), scratch and program.
   bool fused_ = false;
   Buffer position_, qkv_, attention_scratch_;
   std::uint32_t position_value_ = 0;  // the upload's source, alive until it is consumed
-  Recording decode_program_;
+  std::vector<Recording> decode_programs_;  // per slot, recorded on its first decode step
 };
 
 // Bytes of weights a stage with this range uploads (for planning and progress).

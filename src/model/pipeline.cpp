@@ -37,7 +37,7 @@ Pipeline::Pipeline(const LlamaConfig& config, std::vector<std::unique_ptr<LlamaS
     mover_ = [](BufferRef src, BufferRef dst, std::uint64_t bytes) { copy_between_devices(src, 0, dst, 0, bytes); };
   }
   stats_.resize(stages_.size());
-  logits_.resize(config_.vocab);
+  logits_.resize(std::size_t{max_sequences()} * config_.vocab);
 }
 
 std::uint32_t Pipeline::max_batch() const noexcept {
@@ -52,26 +52,49 @@ std::uint32_t Pipeline::context() const noexcept {
   return context;
 }
 
+std::uint32_t Pipeline::max_sequences() const noexcept {
+  std::uint32_t sequences = stages_.front()->max_sequences();
+  for (const auto& s : stages_) sequences = std::min(sequences, s->max_sequences());
+  return sequences;
+}
+
 void Pipeline::reset_stats() { std::fill(stats_.begin(), stats_.end(), StageStats{}); }
 
-std::span<const float> Pipeline::forward(std::span<const std::uint32_t> ids, std::uint32_t pos) {
+std::span<const float> Pipeline::forward(std::span<const std::uint32_t> ids, std::uint32_t pos, std::uint32_t slot) {
   if (ids.empty() || ids.size() > max_batch()) {
     fail(Errc::invalid_argument, "a forward pass takes 1 to {} tokens, not {}", max_batch(), ids.size());
+  }
+  const SequenceRows part{.slot = slot, .pos = pos, .tokens = static_cast<std::uint32_t>(ids.size())};
+  return forward_rows(ids, std::span(&part, 1));
+}
+
+std::span<const float> Pipeline::forward_rows(std::span<const std::uint32_t> ids, std::span<const SequenceRows> parts) {
+  std::uint64_t rows = 0;
+  for (const SequenceRows& p : parts) rows += p.tokens;
+  if (ids.empty() || ids.size() > max_batch() || rows != ids.size()) {
+    fail(Errc::invalid_argument, "a forward pass takes 1 to {} tokens, one per row of its sequences ({}), not {}",
+         max_batch(), rows, ids.size());
+  }
+  if (parts.size() > max_sequences()) {
+    fail(Errc::invalid_argument, "a forward pass takes at most {} sequences, not {}", max_sequences(), parts.size());
   }
   for (std::uint32_t id : ids) {
     if (id >= config_.vocab) fail(Errc::out_of_range, "token id {} is outside the vocabulary of {}", id, config_.vocab);
   }
   const auto tokens = static_cast<std::uint32_t>(ids.size());
+  const bool single_token = parts.size() == 1 && tokens == 1;
   LlamaStage& first = *stages_.front();
   first.device().stream().upload(first.token_ids(), 0, std::as_bytes(ids));
+  const std::span<float> out(logits_.data(), parts.size() * config_.vocab);
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     auto start = std::chrono::steady_clock::now();
-    stages_[i]->forward(tokens, pos).wait();
+    // One token of one sequence replays the slot's recorded decode program.
+    (single_token ? stages_[i]->forward(1, parts[0].pos, parts[0].slot) : stages_[i]->forward_rows(parts)).wait();
     if (i + 1 == stages_.size()) {
       // The logits' download waits for the last stage: on a remote device the stage's work and
       // the download travel as one request.
       LlamaStage& last = *stages_.back();
-      last.device().stream().download(last.logits(), 0, std::as_writable_bytes(std::span(logits_))).wait();
+      last.device().stream().download(last.logits(), 0, std::as_writable_bytes(out)).wait();
       stats_[i].seconds += seconds_since(start);
       ++stats_[i].passes;
       break;
@@ -87,7 +110,7 @@ std::span<const float> Pipeline::forward(std::span<const std::uint32_t> ids, std
     stats_[i].transfer_seconds += seconds_since(start);
     stats_[i].bytes_out += bytes;
   }
-  return logits_;
+  return out;
 }
 
 }  // namespace crossgpu::model

@@ -34,15 +34,22 @@ class Pipeline {
   Pipeline(const LlamaConfig& config, std::vector<std::unique_ptr<LlamaStage>> stages,
            ActivationMover mover = {});
 
-  // Runs `ids` (at most max_batch) at position `pos` through every stage and returns the logits
-  // of the last id. Throws Errc::out_of_range past the context.
-  std::span<const float> forward(std::span<const std::uint32_t> ids, std::uint32_t pos);
+  // Runs `ids` (at most max_batch) at position `pos` of sequence slot `slot` through every stage
+  // and returns the logits of the last id. Throws Errc::out_of_range past the context.
+  std::span<const float> forward(std::span<const std::uint32_t> ids, std::uint32_t pos, std::uint32_t slot = 0);
+
+  // Runs one batch made of several sequences' rows (LlamaStage::forward_rows: `ids` holds the
+  // parts' tokens one after the other) through every stage; the hidden states of all rows move
+  // between stages as one prefill batch's do. Returns parts.size() rows of vocab() logits, each
+  // part's last token's, in the parts' order (valid until the next call).
+  std::span<const float> forward_rows(std::span<const std::uint32_t> ids, std::span<const SequenceRows> parts);
 
   const std::vector<std::unique_ptr<LlamaStage>>& stages() const noexcept { return stages_; }
   const std::vector<StageStats>& stats() const noexcept { return stats_; }
   void reset_stats();
   std::uint32_t max_batch() const noexcept;
-  std::uint32_t context() const noexcept;
+  std::uint32_t context() const noexcept;  // per sequence slot
+  std::uint32_t max_sequences() const noexcept;
   const LlamaConfig& config() const noexcept { return config_; }
 
  private:

@@ -21,7 +21,8 @@ std::function<void(std::uint64_t, std::uint64_t)> stage_progress(const WeightPro
 }  // namespace
 
 model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaConfig& config, const ModelPlan& plan,
-                              const PlanOptions& options, const WeightProgressCallback& on_progress) {
+                              const PlanOptions& options, const WeightProgressCallback& on_progress,
+                              std::uint32_t sequences) {
   std::vector<std::unique_ptr<model::LlamaStage>> stages;
   const auto& planned = plan.plan.stages;
   for (std::size_t i = 0; i < planned.size(); ++i) {
@@ -30,6 +31,7 @@ model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaCon
     model::StageRange range{static_cast<std::uint32_t>(s.first_layer), static_cast<std::uint32_t>(s.end_layer), i == 0,
                             i + 1 == planned.size()};
     model::StageOptions stage_options{.context = options.context, .max_batch = options.max_batch,
+                                      .max_sequences = sequences,
                                       .on_progress = stage_progress(on_progress, i, planned.size(), c.label),
                                       .upload_weights = weight_upload_for(*c.device)};
     stages.push_back(std::make_unique<model::LlamaStage>(config, file, c.device, range, std::move(stage_options)));

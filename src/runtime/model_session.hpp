@@ -27,9 +27,12 @@ struct WeightProgress {
 };
 using WeightProgressCallback = std::function<void(const WeightProgress&)>;
 
-// Builds the pipeline of `plan`, calling `on_progress` (when set) after each weight tensor.
+// Builds the pipeline of `plan`, calling `on_progress` (when set) after each weight tensor, with
+// `sequences` KV-cache slots per stage (sequences decoded together; `crossgpu serve` asks for
+// several). The plan itself counts one slot's cache.
 model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaConfig& config, const ModelPlan& plan,
-                              const PlanOptions& options, const WeightProgressCallback& on_progress = {});
+                              const PlanOptions& options, const WeightProgressCallback& on_progress = {},
+                              std::uint32_t sequences = 1);
 
 struct RunReport {
   std::vector<std::uint32_t> prompt_ids;  // the prompt as tokenized (template applied)

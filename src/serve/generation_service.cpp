@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/error.hpp"
 #include "core/log.hpp"
 #include "model/generate.hpp"
 #include "serve/api_error.hpp"
@@ -28,7 +29,12 @@ struct GenerationService::Job {
 
 GenerationService::GenerationService(model::Pipeline& pipeline, const model::Tokenizer& tokenizer,
                                      std::size_t max_waiting)
-    : pipeline_(pipeline), tokenizer_(tokenizer), max_waiting_(max_waiting), context_(pipeline.context()) {
+    : pipeline_(pipeline),
+      tokenizer_(tokenizer),
+      max_waiting_(max_waiting),
+      context_(pipeline.context()),
+      slots_(pipeline.max_sequences()) {
+  counters_.slots = slots_.size();
   worker_ = std::thread([this] { work(); });
 }
 
@@ -80,80 +86,200 @@ std::vector<model::StageStats> GenerationService::stage_stats() const {
   return stage_stats_;
 }
 
+// An admitted request in its KV-cache slot, from its prefill to its last token.
+struct GenerationService::Sequence {
+  std::unique_ptr<Job> job;
+  std::uint32_t slot = 0;
+  std::uint32_t max_tokens = 0;
+  std::uint32_t next_pos = 0;  // where the last sampled token goes when it is fed back
+  model::Sampler sampler;
+  TextStream text;
+  std::vector<std::uint32_t> generated;
+  GenerationResult result;
+  bool client_gone = false;
+  bool done = false;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+
+  // Takes `j` only once nothing can throw any more (a bad sampler option does), so that a request
+  // refused here still has its promise to answer.
+  Sequence(std::unique_ptr<Job>& j, const model::SequenceSlots::Claim& claim, std::uint32_t context)
+      : slot(claim.slot), sampler(j->request.sampler), text(j->request.stop) {
+    const GenerationRequest& r = j->request;
+    const auto room = static_cast<std::uint32_t>(context - r.prompt.size());
+    max_tokens = std::min(r.max_tokens.value_or(room), room);
+    next_pos = static_cast<std::uint32_t>(r.prompt.size());
+    result.prompt_tokens = next_pos;
+    result.cached_tokens = claim.cached;
+    job = std::move(j);
+  }
+  // Hands a piece of text to the client; a sink that refuses (or a cancel) ends the sequence.
+  void send(const std::string& piece) {
+    if (piece.empty()) return;
+    result.text += piece;
+    if (!job->sink(piece) || job->cancel->load()) client_gone = true;
+  }
+};
+
 void GenerationService::work() {
+  Active active;
   for (;;) {
-    std::unique_ptr<Job> job;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, nothing left
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      counters_.waiting = static_cast<std::uint32_t>(queue_.size());
-      counters_.running = 1;
+    bool stopping = false;
+    std::vector<std::unique_ptr<Job>> admitted = admit(active, stopping);
+    if (admitted.empty() && active.empty() && stopping) return;
+    for (auto& job : admitted) {
+      if (auto seq = start(std::move(job))) active.push_back(std::move(seq));
     }
-    std::uint64_t* outcome = nullptr;
-    std::uint32_t reused = 0;
-    try {
-      GenerationResult result = run(*job);
-      reused = result.cached_tokens;
-      outcome = result.finish == FinishReason::cancelled ? &counters_.cancelled : &counters_.completed;
-      job->promise.set_value(std::move(result));
-    } catch (const std::exception& e) {
-      log::warn("a request failed: {}", e.what());
-      outcome = &counters_.failed;
-      job->promise.set_exception(std::current_exception());
-    }
-    std::lock_guard lock(mutex_);
-    stage_stats_ = pipeline_.stats();
-    ++*outcome;
-    counters_.reused_prompt_tokens += reused;
-    counters_.running = 0;
+    retire(active, stopping);
+    if (!active.empty()) step(active);
+    retire(active, stopping);
   }
 }
 
-GenerationResult GenerationService::run(Job& job) {
-  const GenerationRequest& r = job.request;
-  GenerationResult result;
-  result.prompt_tokens = static_cast<std::uint32_t>(r.prompt.size());
-  if (job.cancel->load()) {  // its client left while it waited
-    result.finish = FinishReason::cancelled;
-    return result;
+// Waits for work, then takes as many queued requests as there are free slots.
+std::vector<std::unique_ptr<GenerationService::Job>> GenerationService::admit(const Active& active, bool& stop) {
+  std::unique_lock lock(mutex_);
+  wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !active.empty(); });
+  stop = stopping_;
+  std::vector<std::unique_ptr<Job>> admitted;
+  while (!queue_.empty() && active.size() + admitted.size() < slots_.size()) {
+    admitted.push_back(std::move(queue_.front()));
+    queue_.pop_front();
   }
-  const auto room = static_cast<std::uint32_t>(context_ - r.prompt.size());
-  model::GenerateOptions options;
-  options.max_tokens = std::min(r.max_tokens.value_or(room), room);
-  options.sampler = r.sampler;
-  options.cached_prefix = static_cast<std::uint32_t>(
-      std::mismatch(r.prompt.begin(), r.prompt.end(), cached_.begin(), cached_.end()).first - r.prompt.begin());
-  TextStream text(r.stop);
-  bool client_gone = false;
-  auto send = [&](const std::string& piece) {
-    if (piece.empty()) return;
-    result.text += piece;
-    if (!job.sink(piece) || job.cancel->load()) client_gone = true;
-  };
-  options.is_end = [&](std::uint32_t id) { return tokenizer_.is_end_of_generation(id); };
-  options.on_token = [&](std::uint32_t id) {
-    if (!tokenizer_.is_end_of_generation(id)) send(text.push(tokenizer_.token_to_piece(id)));
-    return !client_gone && !text.stopped();
-  };
-  cached_.clear();  // until generate returns, the caches hold a mix
-  const auto start = std::chrono::steady_clock::now();
-  const model::GenerateResult generated = model::generate(pipeline_, r.prompt, options);
-  // Every sampled token but the last was fed back: the caches now hold the prompt and those.
-  cached_ = r.prompt;
-  cached_.insert(cached_.end(), generated.tokens.begin(), generated.tokens.end() - (generated.tokens.empty() ? 0 : 1));
-  send(text.finish());
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.cached_tokens = generated.cached_tokens;
-  result.completion_tokens = static_cast<std::uint32_t>(generated.tokens.size());
-  const bool ended = !generated.tokens.empty() && tokenizer_.is_end_of_generation(generated.tokens.back());
-  result.finish = client_gone ? FinishReason::cancelled
-                  : ended || text.stopped() ? FinishReason::stop
-                  : result.completion_tokens >= options.max_tokens ? FinishReason::length
-                                                                   : FinishReason::stop;
-  return result;
+  counters_.waiting = static_cast<std::uint32_t>(queue_.size());
+  counters_.running = static_cast<std::uint32_t>(active.size() + admitted.size());
+  return admitted;
+}
+
+// Prefills a request into a slot (the part its slot does not cache already) and samples its first
+// token; a request whose client left while it waited ends here, as does one whose prefill fails.
+std::unique_ptr<GenerationService::Sequence> GenerationService::start(std::unique_ptr<Job> job) {
+  const std::vector<std::uint32_t>& prompt = job->request.prompt;
+  if (job->cancel->load()) {
+    GenerationResult result;
+    result.prompt_tokens = static_cast<std::uint32_t>(prompt.size());
+    result.finish = FinishReason::cancelled;
+    job->promise.set_value(std::move(result));
+    count_end(counters_.cancelled, 0);
+    return nullptr;
+  }
+  const std::optional<model::SequenceSlots::Claim> claim = slots_.acquire(prompt);
+  if (!claim) fail(Errc::internal, "no free sequence slot for an admitted request");
+  std::unique_ptr<Sequence> seq;
+  try {
+    seq = std::make_unique<Sequence>(job, *claim, context_);
+    if (seq->max_tokens == 0) {
+      model::prefill(pipeline_, prompt, claim->cached, claim->slot);
+      seq->done = true;
+      return seq;
+    }
+    accept(*seq, model::prefill(pipeline_, seq->job->request.prompt, claim->cached, claim->slot));
+  } catch (...) {
+    slots_.release(claim->slot, {});  // what its caches hold is unknown now
+    fail_job(seq ? *seq->job : *job, std::current_exception());
+    return nullptr;
+  }
+  return seq;
+}
+
+// Samples the sequence's next token from its row of logits and hands its text out.
+void GenerationService::accept(Sequence& seq, std::span<const float> logits) {
+  const std::uint32_t token = seq.sampler.sample(logits);
+  seq.generated.push_back(token);
+  const bool end = tokenizer_.is_end_of_generation(token);
+  if (!end) seq.send(seq.text.push(tokenizer_.token_to_piece(token)));
+  if (seq.job->cancel->load()) seq.client_gone = true;
+  seq.done = end || seq.client_gone || seq.text.stopped() || seq.generated.size() >= seq.max_tokens;
+}
+
+// One decode step: every active sequence's last token at its position, in one batched pass (in
+// chunks of the pipeline's batch when there are more sequences than rows).
+void GenerationService::step(Active& active) {
+  const std::uint32_t vocab = pipeline_.config().vocab;
+  const std::size_t chunk = pipeline_.max_batch();
+  for (std::size_t first = 0; first < active.size(); first += chunk) {
+    const std::size_t n = std::min(chunk, active.size() - first);
+    std::vector<std::uint32_t> ids;
+    std::vector<model::SequenceRows> parts;
+    for (std::size_t i = first; i < first + n; ++i) {
+      ids.push_back(active[i]->generated.back());
+      parts.push_back({.slot = active[i]->slot, .pos = active[i]->next_pos, .tokens = 1});
+    }
+    try {
+      const std::span<const float> logits = pipeline_.forward_rows(ids, parts);
+      for (std::size_t i = 0; i < n; ++i) {
+        Sequence& seq = *active[first + i];
+        ++seq.next_pos;
+        accept(seq, logits.subspan(i * vocab, vocab));
+      }
+    } catch (...) {
+      // A failed pass leaves every slot's cache in doubt: all sequences in flight fail.
+      for (auto& seq : active) {
+        slots_.release(seq->slot, {});
+        fail_job(*seq->job, std::current_exception());
+      }
+      active.clear();
+      return;
+    }
+    std::lock_guard lock(mutex_);
+    ++counters_.decode_steps;
+    if (n > 1) ++counters_.batched_steps;
+    counters_.batched_tokens += n;
+    counters_.max_batch = std::max(counters_.max_batch, static_cast<std::uint32_t>(n));
+  }
+}
+
+// Ends the sequences that are done (or cancelled, or all of them when the service stops) and
+// frees their slots.
+void GenerationService::retire(Active& active, bool stopping) {
+  for (auto& seq : active) {
+    if (seq->job->cancel->load() || stopping) seq->client_gone = true;
+    if (seq->client_gone) seq->done = true;
+    if (seq->done) finish(*seq);
+  }
+  std::erase_if(active, [](const std::unique_ptr<Sequence>& s) { return s->done; });
+  std::lock_guard lock(mutex_);
+  counters_.running = static_cast<std::uint32_t>(active.size());
+}
+
+void GenerationService::finish(Sequence& seq) {
+  const GenerationRequest& r = seq.job->request;
+  seq.send(seq.text.finish());
+  GenerationResult& result = seq.result;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - seq.start).count();
+  result.completion_tokens = static_cast<std::uint32_t>(seq.generated.size());
+  const bool ended = !seq.generated.empty() && tokenizer_.is_end_of_generation(seq.generated.back());
+  result.finish = seq.client_gone                     ? FinishReason::cancelled
+                  : ended || seq.text.stopped()       ? FinishReason::stop
+                  : result.completion_tokens >= seq.max_tokens ? FinishReason::length
+                                                               : FinishReason::stop;
+  // Every sampled token but the last was fed back: the slot holds the prompt and those.
+  std::vector<std::uint32_t> cached = r.prompt;
+  cached.insert(cached.end(), seq.generated.begin(), seq.generated.end() - (seq.generated.empty() ? 0 : 1));
+  slots_.release(seq.slot, std::move(cached));
+  const bool cancelled = result.finish == FinishReason::cancelled;
+  const std::uint32_t reused = result.cached_tokens;
+  seq.job->promise.set_value(std::move(result));
+  count_end(cancelled ? counters_.cancelled : counters_.completed, reused);
+}
+
+// Counts a request's end at once (running included), so a client that sees its answer sees it
+// counted.
+void GenerationService::count_end(std::uint64_t& outcome, std::uint32_t reused_tokens) {
+  std::lock_guard lock(mutex_);
+  stage_stats_ = pipeline_.stats();
+  ++outcome;
+  counters_.reused_prompt_tokens += reused_tokens;
+  if (counters_.running > 0) --counters_.running;
+}
+
+void GenerationService::fail_job(Job& job, std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    log::warn("a request failed: {}", e.what());
+  }
+  job.promise.set_exception(error);
+  count_end(counters_.failed, 0);
 }
 
 }  // namespace crossgpu::serve

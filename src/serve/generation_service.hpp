@@ -1,11 +1,11 @@
-// The model behind the API: one worker thread owns the pipeline and runs the queued requests in
-// turn, handing each one's text to its sink as it is made. A full queue is refused (429) rather
-// than grown; a request whose client has gone is cancelled between two tokens; the KV cache of
-// the sequence run last is kept, so a request that starts with it (the next turn of a chat) runs
-// only its new tokens.
-//
-// Sequences run one at a time: the stages hold one KV cache each, so continuous batching (several
-// sequences in one pass) waits for per-sequence caches in the model layer.
+// The model behind the API: one worker thread owns the pipeline and runs the queued requests by
+// continuous batching. The pipeline has a KV-cache slot per sequence that may be in flight
+// (model::Pipeline::max_sequences()); between two decode steps, queued requests take free slots
+// (each is prefilled alone, then joins), and every active sequence then advances by one token in
+// one batched pass (model::Pipeline::forward_rows), each sampled with its own options. A sequence
+// that ends, or whose client has gone, leaves at once and frees its slot. A full queue is
+// refused (429) rather than grown. A freed slot keeps its tokens: a request that starts with them
+// (the next turn of a chat) takes that slot and runs only its new tokens (model::SequenceSlots).
 #pragma once
 
 #include <atomic>
@@ -17,11 +17,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "model/pipeline.hpp"
+#include "model/sequence_slots.hpp"
 #include "model/sampler.hpp"
 #include "model/tokenizer.hpp"
 
@@ -58,12 +60,18 @@ struct ServiceCounters {
   std::uint64_t refused_busy = 0;
   std::uint64_t reused_prompt_tokens = 0;
   std::uint32_t waiting = 0;
-  std::uint32_t running = 0;    // sequences holding the KV cache now (0 or 1)
+  std::uint32_t running = 0;    // sequences holding a KV-cache slot now
+  std::uint32_t slots = 0;      // KV-cache slots: sequences that may decode together
+  std::uint64_t decode_steps = 0;   // batched passes of one token per active sequence
+  std::uint64_t batched_steps = 0;  // of those, the passes that carried two sequences or more
+  std::uint64_t batched_tokens = 0; // tokens decoded in all decode steps together
+  std::uint32_t max_batch = 0;      // the most sequences one decode step carried
 };
 
 class GenerationService {
  public:
   // `pipeline` and `tokenizer` must outlive the service; only its worker thread runs the pipeline.
+  // As many sequences decode together as the pipeline has slots; `max_waiting` more may queue.
   GenerationService(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, std::size_t max_waiting);
   ~GenerationService();  // cancels what is queued and joins the worker
   GenerationService(const GenerationService&) = delete;
@@ -82,20 +90,29 @@ class GenerationService {
 
  private:
   struct Job;
+  struct Sequence;
+  using Active = std::vector<std::unique_ptr<Sequence>>;
   void work();
-  GenerationResult run(Job& job);
+  std::vector<std::unique_ptr<Job>> admit(const Active& active, bool& stop);
+  std::unique_ptr<Sequence> start(std::unique_ptr<Job> job);
+  void accept(Sequence& seq, std::span<const float> logits);
+  void step(Active& active);
+  void retire(Active& active, bool stopping);
+  void finish(Sequence& seq);
+  void fail_job(Job& job, std::exception_ptr error);
+  void count_end(std::uint64_t& outcome, std::uint32_t reused_tokens);
 
   model::Pipeline& pipeline_;
   const model::Tokenizer& tokenizer_;
   const std::size_t max_waiting_;
   const std::uint32_t context_;
+  model::SequenceSlots slots_;  // worker only
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Job>> queue_;
   bool stopping_ = false;
   ServiceCounters counters_;
   std::vector<model::StageStats> stage_stats_;
-  std::vector<std::uint32_t> cached_;  // the tokens whose keys and values the KV caches hold (worker only)
   std::thread worker_;
 };
 

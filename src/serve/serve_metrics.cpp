@@ -3,24 +3,39 @@
 #include <fmt/format.h>
 
 namespace crossgpu::serve {
+namespace {
+
+// One metric's HELP and TYPE lines, then its samples ("{labels} value" or " value").
+void metric(std::string& out, const char* name, const char* type, const char* help,
+            std::initializer_list<std::pair<const char*, std::uint64_t>> samples) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  for (const auto& [labels, value] : samples) out += fmt::format("{}{} {}\n", name, labels, value);
+}
+
+}  // namespace
 
 std::string serve_metrics_text(const ServiceCounters& c) {
   std::string out;
-  out += "# HELP crossgpu_serve_requests_total Completion requests by outcome.\n";
-  out += "# TYPE crossgpu_serve_requests_total counter\n";
-  out += fmt::format("crossgpu_serve_requests_total{{outcome=\"completed\"}} {}\n", c.completed);
-  out += fmt::format("crossgpu_serve_requests_total{{outcome=\"cancelled\"}} {}\n", c.cancelled);
-  out += fmt::format("crossgpu_serve_requests_total{{outcome=\"failed\"}} {}\n", c.failed);
-  out += fmt::format("crossgpu_serve_requests_total{{outcome=\"refused_busy\"}} {}\n", c.refused_busy);
-  out += "# HELP crossgpu_serve_reused_prompt_tokens_total Prompt tokens taken from the KV cache instead of prefilled.\n";
-  out += "# TYPE crossgpu_serve_reused_prompt_tokens_total counter\n";
-  out += fmt::format("crossgpu_serve_reused_prompt_tokens_total {}\n", c.reused_prompt_tokens);
-  out += "# HELP crossgpu_serve_waiting Requests queued, not started.\n";
-  out += "# TYPE crossgpu_serve_waiting gauge\n";
-  out += fmt::format("crossgpu_serve_waiting {}\n", c.waiting);
-  out += "# HELP crossgpu_serve_sequences_active Sequences holding a KV cache and generating.\n";
-  out += "# TYPE crossgpu_serve_sequences_active gauge\n";
-  out += fmt::format("crossgpu_serve_sequences_active {}\n", c.running);
+  metric(out, "crossgpu_serve_requests_total", "counter", "Completion requests by outcome.",
+         {{"{outcome=\"completed\"}", c.completed},
+          {"{outcome=\"cancelled\"}", c.cancelled},
+          {"{outcome=\"failed\"}", c.failed},
+          {"{outcome=\"refused_busy\"}", c.refused_busy}});
+  metric(out, "crossgpu_serve_reused_prompt_tokens_total", "counter",
+         "Prompt tokens taken from the KV cache instead of prefilled.", {{"", c.reused_prompt_tokens}});
+  metric(out, "crossgpu_serve_waiting", "gauge", "Requests queued, not started.", {{"", c.waiting}});
+  metric(out, "crossgpu_serve_sequences_active", "gauge", "Sequences holding a KV cache and generating.",
+         {{"", c.running}});
+  metric(out, "crossgpu_serve_sequence_slots", "gauge", "KV-cache slots: sequences that may decode together.",
+         {{"", c.slots}});
+  metric(out, "crossgpu_serve_decode_steps_total", "counter",
+         "Decode passes, each one token of every active sequence.", {{"", c.decode_steps}});
+  metric(out, "crossgpu_serve_batched_steps_total", "counter", "Decode passes that carried two sequences or more.",
+         {{"", c.batched_steps}});
+  metric(out, "crossgpu_serve_decode_tokens_total", "counter", "Tokens decoded in all decode passes together.",
+         {{"", c.batched_tokens}});
+  metric(out, "crossgpu_serve_max_batch", "gauge", "The most sequences one decode pass has carried.",
+         {{"", c.max_batch}});
   return out;
 }
 
