@@ -42,3 +42,4 @@ crossgpu_test(test_model_template_command test_model_template_command.cpp LIBS c
 set_property(TEST test_model_template_command APPEND PROPERTY ENVIRONMENT "CROSSGPU_NPM_TEST_DIR=${CMAKE_BINARY_DIR}/npm-test")
 target_compile_definitions(test_model_template_command PRIVATE CROSSGPU_CLI_PATH="$<TARGET_FILE:crossgpu>")
 add_dependencies(test_model_template_command crossgpu)
+crossgpu_test(test_model_hf_tokenizer test_model_hf_tokenizer.cpp LIBS crossgpu_hf_tokenizer LABELS model)

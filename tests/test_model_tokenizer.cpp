@@ -10,6 +10,7 @@
 #include "model/pretokenizer.hpp"
 #include "model/tokenizer.hpp"
 #include "model/unicode.hpp"
+#include "model/unicode_regex.hpp"
 #include "support/test_support.hpp"
 
 namespace crossgpu::model {
@@ -322,6 +323,34 @@ TEST(PreTokenizer, Llama3Splits) {
   EXPECT_TRUE(PreTokenizer::named("llama-bpe").ignore_merges());
   EXPECT_FALSE(PreTokenizer::named("qwen2").ignore_merges());
   EXPECT_TRUE(throws_errc([] { PreTokenizer::named("no-such-pre"); }, Errc::unsupported, "no-such-pre"));
+}
+
+TEST(PreTokenizer, RealUnicodeClasses) {
+  // Letters beyond the main scripts, marks and digits of other scripts are classed by PCRE2's
+  // Unicode tables: a Tifinagh word stays one word, Devanagari digits split in threes.
+  EXPECT_EQ(words("ⵜⴰⵎⴰⵣⵉⵖⵜ x", "llama3"), (Words{"ⵜⴰⵎⴰⵣⵉⵖⵜ", " x"}));
+  EXPECT_EQ(words("१२३४५", "llama3"), (Words{"१२३", "४५"}));
+  // NBSP is \s (a whitespace run, not punctuation), but only ' ' prefixes a word.
+  EXPECT_EQ(words("a\u00a0\u00a0b", "gpt2"), (Words{"a", "\u00a0", "\u00a0", "b"}));
+  // deepseek-v3: numbers, then CJK/kana runs, then the word regex.
+  EXPECT_EQ(words("abc12345你好x", "deepseek-v3"), (Words{"abc", "123", "45", "你好", "x"}));
+  EXPECT_EQ(words("x.Foo", "deepseek-v3"), (Words{"x", ".Foo"}));
+}
+
+TEST(UnicodeRegex, SplitsKeepEveryByte) {
+  const UnicodeRegex digits("\\p{N}+");
+  std::vector<std::string_view> out;
+  digits.split_isolated("ab12\xff\xfe" "34", out);  // invalid UTF-8 never matches and is kept
+  EXPECT_EQ(std::vector<std::string>(out.begin(), out.end()), (Words{"ab", "12", "\xff\xfe", "34"}));
+  out.clear();
+  const UnicodeRegex maybe_empty("x*");  // empty matches split nothing
+  maybe_empty.split_isolated("axxbé", out);
+  EXPECT_EQ(std::vector<std::string>(out.begin(), out.end()), (Words{"a", "xx", "bé"}));
+  out.clear();
+  digits.split_isolated("", out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_TRUE(throws_errc([] { UnicodeRegex("[a-"); }, Errc::invalid_argument, "[a-"));
+  EXPECT_TRUE(throws_errc([] { UnicodeRegex("\\p{Nope}"); }, Errc::invalid_argument, "Nope"));
 }
 
 TEST(PreTokenizer, WordsConcatenateToTheInput) {

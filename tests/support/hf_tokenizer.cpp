@@ -75,6 +75,8 @@ bool looks_special(const std::string& text) {
          wrapped("<｜", "｜>") || wrapped("<unused", ">");
 }
 
+bool is_id(const json& value) { return value.is_number_integer() && value.get<std::int64_t>() >= 0; }
+
 bool is_byte_token(const std::string& text) {
   static const std::regex pattern("<0x[0-9A-Fa-f]{2}>");
   return std::regex_match(text, pattern);
@@ -86,16 +88,17 @@ Vocabulary read_vocabulary(const json& tokenizer, bool spm) {
   if (!vocab.is_object()) fail(Errc::invalid_argument, "hf tokenizer: model.vocab is not an object");
   Vocabulary v;
   for (const auto& [text, id] : vocab.items()) {
-    if (!id.is_number_unsigned()) fail(Errc::invalid_argument, "hf tokenizer: model.vocab[\"{}\"] is not an id", text);
+    if (!is_id(id)) fail(Errc::invalid_argument, "hf tokenizer: model.vocab[\"{}\"] is not an id", text);
     put(v, id.get<std::uint64_t>(), text, spm && is_byte_token(text) ? TokenType::byte : TokenType::normal);
   }
   const std::string unk = token_content(model.value("unk_token", json()));
   if (!unk.empty() && v.ids.count(unk)) v.types[v.ids[unk]] = TokenType::unknown;
   if (tokenizer.contains("added_tokens")) {
+    if (!tokenizer["added_tokens"].is_array()) fail(Errc::invalid_argument, "hf tokenizer: added_tokens is not an array");
     for (const json& added : tokenizer["added_tokens"]) {
       const json& id = require(added, "id", "an added token");
       const std::string text = token_content(added);
-      if (!id.is_number_unsigned() || text.empty()) {
+      if (!is_id(id) || text.empty()) {
         fail(Errc::invalid_argument, "hf tokenizer: an added token has no id or content: {}", added.dump());
       }
       const bool special = added.value("special", false) || looks_special(text);
@@ -112,6 +115,7 @@ Vocabulary read_vocabulary(const json& tokenizer, bool spm) {
 std::vector<std::string> read_merges(const json& model) {
   std::vector<std::string> out;
   if (!model.contains("merges")) return out;
+  if (!model["merges"].is_array()) fail(Errc::invalid_argument, "hf tokenizer: model.merges is not an array");
   for (const json& m : model["merges"]) {
     if (m.is_string()) {
       out.push_back(m.get<std::string>());
@@ -272,7 +276,8 @@ model::TokenizerSpec tokenizer_spec_from_hf(const json& tokenizer, const json& c
 }
 
 model::TokenizerSpec tokenizer_spec_from_hf_dir(const std::filesystem::path& dir, const std::string& pre) {
-  return tokenizer_spec_from_hf(read_json(dir / "tokenizer.json"), read_json(dir / "tokenizer_config.json"), pre);
+  const json tokenizer = read_json(dir / "tokenizer.json");
+  return tokenizer_spec_from_hf(tokenizer, read_json(dir / "tokenizer_config.json"), pre);
 }
 
 }  // namespace crossgpu::testing
