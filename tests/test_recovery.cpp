@@ -44,8 +44,8 @@ class Recovery : public ::testing::Test {
     ASSERT_EQ(cli("demo --write-model " + model_ + " --layers 6 --type q8_0").exit_code, 0);
     ASSERT_EQ(cli("cluster init --config " + config(0) + " --name recovery").exit_code, 0);
     // Each node takes 45% of the model: the plan needs three; three survivors still hold it.
-    const auto quota = std::to_string(fs::file_size(model_) * 45 / 100 / (1 << 20) + 1) + "MiB";
-    for (int i = 0; i < 4; ++i) start_node(i, quota);
+    quota_ = std::to_string(fs::file_size(model_) * 45 / 100 / (1 << 20) + 1) + "MiB";
+    for (int i = 0; i < 4; ++i) start_node(i, quota_);
     wait_until_planned();
   }
   void TearDown() override {
@@ -79,6 +79,25 @@ class Recovery : public ::testing::Test {
     nodes_.push_back(std::move(node));
   }
 
+  // Node i again, from its config folder (its identity and membership), on a new port: what a
+  // device does after a reboot.
+  void restart_node(std::size_t i) {
+    nodes_[i] = std::make_unique<ChildProcess>(std::vector<std::string>{
+        CROSSGPU_CLI_PATH, "node", "--config", config(static_cast<int>(i)), "--listen", "127.0.0.1:0", "--cpu-only",
+        "--interface", "lo", "--discovery", "embedded", "--quota", quota_, "--telemetry-interval", "200"});
+    ASSERT_FALSE(nodes_[i]->wait_for("listening on").empty());
+  }
+
+  // Waits until `plan` succeeds (or fails) as asked; returns its output.
+  crossgpu::testing::CliOutcome wait_for_plan(bool fits, int seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    for (;;) {
+      auto plan = cli("plan " + model_args() + " --json");
+      if ((plan.exit_code == 0) == fits || std::chrono::steady_clock::now() > deadline) return plan;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  }
+
   // Until every node is found and profiled: a plan over at least three of them.
   void wait_until_planned() {
     json plan_;
@@ -104,6 +123,7 @@ class Recovery : public ::testing::Test {
 
   fs::path dir_;
   std::string model_;
+  std::string quota_;
   int first_port_ = 0;
   std::vector<std::unique_ptr<ChildProcess>> nodes_;
   std::vector<std::string> node_ids_;
@@ -164,6 +184,31 @@ TEST_F(Recovery, AHungNodeOfAMiddleStageIsDeclaredLostAndTheRunRecovers) {
   // Detection is bounded by the 3 s heartbeat timeout and the stage request's deadline; the
   // rest of the run (reload, re-prefill, ~150 tokens on the CPU device) takes a few seconds.
   EXPECT_LT(d.seconds_after_signal, 30.0) << d.log;
+}
+
+// A device that reboots comes back: two of the four nodes die, so the two left cannot hold the
+// model and planning fails naming the shortfall; one of them restarts from its config folder
+// (no new invite), rejoins, and runs plan over it again with the undisturbed run's tokens.
+TEST_F(Recovery, ARestartedNodeRejoinsAndRunsUseItAgain) {
+  const std::string generate = " --prompt 'Once upon a time' --max-tokens 40 --temperature 0";
+  const auto before = cli("run " + model_args() + generate + " --json");
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  nodes_[2]->signal(SIGKILL);
+  nodes_[3]->signal(SIGKILL);
+  const auto without = wait_for_plan(false, 30);
+  ASSERT_NE(without.exit_code, 0) << "the two survivors still planned: " << without.out;
+  EXPECT_NE(without.err.find("no placement fits"), std::string::npos) << without.err;
+
+  restart_node(2);
+  const auto with = wait_for_plan(true, 60);
+  ASSERT_EQ(with.exit_code, 0) << with.err;
+  const json plan = json::parse(with.out);
+  EXPECT_NE(with.out.find(node_ids_[2].substr(0, 8)), std::string::npos) << "the restarted node is not in the plan: " << with.out;
+  EXPECT_GE(plan["stages"].size(), 3u);
+  const auto after = cli("run " + model_args() + generate + " --json");
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(json::parse(after.out)["text"], json::parse(before.out)["text"]);
+  EXPECT_TRUE(json::parse(after.out)["recoveries"].empty());
 }
 
 }  // namespace

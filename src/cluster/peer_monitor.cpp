@@ -50,8 +50,10 @@ PeerMonitor::~PeerMonitor() {
 void PeerMonitor::add(const std::string& address) {
   {
     std::lock_guard lock(mutex_);
-    if (peers_.contains(address)) return;
+    auto it = peers_.find(address);
+    if (it != peers_.end() && !it->second.moved) return;
     peers_[address].address = address;
+    peers_[address].moved = false;  // seen here again: watch it here again
   }
   // Keyed by address: a seed's node id is unknown until it answers Hello.
   tracker_.add_peer(address, address);
@@ -183,6 +185,7 @@ void PeerMonitor::reconnect(const std::string& key) {
     }
     auto devices = connection->list_devices();
     const double rtt = connection->rtt_ms();
+    forget_old_addresses(key, connection->node_id());
     {
       std::lock_guard lock(mutex_);
       Peer& peer = peers_[key];
@@ -235,12 +238,33 @@ void PeerMonitor::drop_removed_peers() {
   }
 }
 
+// Only a live connection counts: a node that was lost at its old address and answers at a new
+// one (restarted on another port) is watched at the new one.
 bool PeerMonitor::watched_elsewhere(const std::string& key, const NodeConnection& connection) {
   std::lock_guard lock(mutex_);
   for (const auto& [address, peer] : peers_) {
-    if (address != key && peer.node_id == connection.node_id()) return true;
+    if (address != key && peer.node_id == connection.node_id() && peer.connection && !peer.connection->lost()) {
+      return true;
+    }
   }
   return false;
+}
+
+void PeerMonitor::forget_old_addresses(const std::string& key, const std::string& node_id) {
+  std::vector<std::string> old;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [address, peer] : peers_) {
+      if (address == key || peer.node_id != node_id || peer.moved) continue;
+      peer.moved = true;
+      peer.devices.clear();
+      old.push_back(address);
+    }
+  }
+  for (const std::string& address : old) {
+    log::info("node {} answers at {} now; no longer watched at {}", node_id, key, address);
+    tracker_.remove_peer(address);
+  }
 }
 
 std::vector<v1::PeerStatus> PeerMonitor::status() const {

@@ -62,6 +62,7 @@ class PeerMonitor {
     std::shared_ptr<grpc::Channel> channel;  // for GetRevocations; made on first use
     std::chrono::steady_clock::time_point next_revocation_fetch{};  // zero: at once
     bool removed = false;  // removed from the cluster: no longer watched
+    bool moved = false;    // the node answered at another address since: not watched here
     std::thread worker;    // runs this peer's current action
     bool busy = false;     // an action of this peer still runs: new ones are skipped
   };
@@ -72,6 +73,9 @@ class PeerMonitor {
   void act(const liveness::DueAction& action);
   void reconnect(const std::string& key);
   bool watched_elsewhere(const std::string& key, const NodeConnection& connection);
+  // Stops watching the other addresses where `node_id` was lost: it answers at `key` now (a
+  // device that restarted on a new port, or got a new address).
+  void forget_old_addresses(const std::string& key, const std::string& node_id);
   // Asks the peer for a newer revocation list when due; stores a verified one.
   void fetch_revocations(const std::string& key);
   // True when this node's revocation lists name `node_id` (false when they cannot be read: the
