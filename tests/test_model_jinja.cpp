@@ -152,6 +152,7 @@ TEST(JinjaHostile, UnterminatedTags) {
       {"{% frobnicate %}", "unknown tag 'frobnicate'"},
       {"{{ ) }}", "unbalanced ')'"},
       {"{% raw %}no end", "unterminated raw block"},
+      {"{% raw %}{% endraw", "unterminated raw block"},  // found by fuzz_chat_template: read past the end
   };
   for (const auto& [source, what] : cases) {
     const TemplateError e = error_of(source);

@@ -134,6 +134,7 @@ class Lexer {
 
   // "%}" / "-%}" / "+%}" (or the "}}" forms) at i: the offset after it, else npos.
   std::size_t close_at(std::size_t i, char close) const {
+    if (i >= src_.size()) return npos;
     std::size_t j = i;
     if (src_[j] == '-' || src_[j] == '+') ++j;
     if (j + 1 < src_.size() && src_[j] == close && src_[j + 1] == '}') return j + 2;
@@ -159,7 +160,7 @@ class Lexer {
       if (end == npos) continue;
       std::string text(src_.substr(from, i - from));
       apply_pending_strip(text);
-      if (src_[i + 2] == '-') rstrip_all(text);
+      if (i + 2 < src_.size() && src_[i + 2] == '-') rstrip_all(text);
       emit_text(std::move(text), from);
       strip_next_ = src_[j] == '-';
       trim_next_ = !strip_next_ && src_[j] != '+' && options_.trim_blocks;

@@ -8,6 +8,8 @@
 
 namespace crossgpu::model::jinja {
 
+Value::Value(Object o) : v_(std::make_shared<const Object>(std::move(o))) {}
+
 const Value* Object::find(std::string_view key) const {
   for (const auto& [k, v] : items_) {
     if (k == key) return &v;

@@ -19,22 +19,9 @@ namespace crossgpu::model::jinja {
 class Value;
 using Array = std::vector<Value>;
 
-class Object {
- public:
-  const Value* find(std::string_view key) const;
-  void set(const std::string& key, Value value);  // replaces, keeping the key's place
-  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-  std::size_t size() const { return items_.size(); }
+class Object;
 
- private:
-  std::vector<std::pair<std::string, Value>> items_;
-};
-
-// namespace(): attributes a template may assign from inside a loop ({% set ns.x = ... %}).
-struct Namespace {
-  Object attrs;
-};
-
+struct Namespace;
 struct CallArgs;
 class Budget;
 struct Callable {
@@ -61,7 +48,7 @@ class Value {
   Value(std::string s) : v_(std::move(s)) {}
   Value(const char* s) : v_(std::string(s)) {}
   Value(Array a) : v_(std::make_shared<const Array>(std::move(a))) {}
-  Value(Object o) : v_(std::make_shared<const Object>(std::move(o))) {}
+  Value(Object o);  // in value.cpp: Object is complete there
   Value(std::shared_ptr<Namespace> n) : v_(std::move(n)) {}
   Value(std::shared_ptr<const Callable> c) : v_(std::move(c)) {}
 
@@ -89,6 +76,22 @@ class Value {
   std::variant<Undefined, None, bool, std::int64_t, double, std::string, std::shared_ptr<const Array>,
                std::shared_ptr<const Object>, std::shared_ptr<Namespace>, std::shared_ptr<const Callable>>
       v_;
+};
+
+class Object {
+ public:
+  const Value* find(std::string_view key) const;
+  void set(const std::string& key, Value value);  // replaces, keeping the key's place
+  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+  std::size_t size() const { return items_.size(); }
+
+ private:
+  std::vector<std::pair<std::string, Value>> items_;
+};
+
+// namespace(): attributes a template may assign from inside a loop ({% set ns.x = ... %}).
+struct Namespace {
+  Object attrs;
 };
 
 struct CallArgs {
