@@ -293,6 +293,12 @@ TEST(BpeTokenizer, SpecialTokensAndEndOfGeneration) {
   EXPECT_FALSE(t.is_end_of_generation(259));
   EXPECT_EQ(t.eos(), 258u);
   EXPECT_EQ(t.bos(), 258u);  // gpt2 vocabularies default BOS to <|endoftext|>
+  // Without tokenizer.ggml.add_bos_token, llama.cpp adds BOS for Llama 3's pre-tokenizer only.
+  EXPECT_EQ(t.encode("hi").front(), 259u);
+  spec.pre = "llama-bpe";
+  EXPECT_EQ(load(spec).encode("hi"), (Ids{258, 259}));
+  spec.add_bos = false;
+  EXPECT_EQ(load(spec).encode("hi"), (Ids{259}));
 }
 
 std::vector<std::string> words(std::string_view text, std::string_view pre) {

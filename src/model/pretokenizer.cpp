@@ -33,21 +33,42 @@ constexpr const char* gpt4o_words =
 constexpr const char* cjk_hangul = "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+";
 constexpr const char* bloom_words = " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+";
 
+constexpr const char* qwen35_words =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}|"
+    " ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* seed_coder_words =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}|"
+    " ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+constexpr const char* bailing_words =
+    "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
+constexpr const char* exaone_moe_words =
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?(?:\\p{L}\\p{M}*(?: \\p{L}\\p{M}*)*)+|"
+    "\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]?|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+";
+
 struct Family {
   std::vector<std::string> names;
   std::vector<std::string> patterns;
   bool ignore_merges = false;
+  bool add_bos = false;  // llama.cpp's default when the file has no tokenizer.ggml.add_bos_token
 };
 
 const std::vector<Family>& families() {
   static const std::vector<Family> table = {
       {{"default", ""},
        {"[\\p{P}\\$\\+<=>\\^~\\|]+", gpt2_words, "\\p{N}+", "[0-9][0-9][0-9]"}},
-      {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"},
+      {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "jina-v5-nano"},
        {llama3_words},
+       true,
        true},
-      {{"dbrx", "smaug-bpe", "chatglm-bpe"}, {llama3_words}},
-      {{"qwen2", "deepseek-r1-qwen", "megrez", "stablelm2", "hunyuan"}, {qwen2_words}},
+      {{"dbrx", "smaug-bpe", "chatglm-bpe", "glm4"}, {llama3_words}},
+      {{"qwen2", "deepseek-r1-qwen", "kormo", "f2llmv2", "megrez", "stablelm2", "hunyuan", "solar-open", "grok-2"},
+       {qwen2_words}},
+      {{"qwen35"}, {qwen35_words}},
+      {{"seed-coder"}, {seed_coder_words}},
+      {{"bailingmoe", "bailingmoe2", "llada-moe"}, {bailing_words}},
+      {{"exaone-moe"}, {exaone_moe_words}},
+      {{"laguna"}, {"[^\\n]+|[\\n]+", qwen2_words}},
       {{"deepseek-llm"},
        {"[\\r\\n]",
         "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}\\x{1C4}-\\x{293}"
@@ -69,17 +90,18 @@ const std::vector<Family>& families() {
         "\\s+$", cjk_hangul, "\\p{N}+"}},
       {{"deepseek-coder"},
        {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", cjk_hangul, "\\p{N}"}},
-      {{"deepseek-v3"}, {"\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+", deepseek3_words}},
-      {{"gpt-2", "gpt2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es",
-        "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais", "trillion"},
+      {{"deepseek-v3", "hunyuan-dense", "joyai-llm"}, {"\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+", deepseek3_words}},
+      {{"gpt-2", "gpt2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es", "jina-v2-de",
+        "jina-v2-code", "roberta-bpe", "a.x-4.0", "mellum", "modern-bert", "exaone4", "mpt", "olmo", "jais",
+        "trillion", "granite-docling"},
        {gpt2_words}},
       {{"falcon"},
        {"[\\p{P}\\$\\+<=>\\^~\\|`]+", gpt2_words, "[0-9][0-9][0-9]"}},
-      {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b"},
+      {{"starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b", "mellum2"},
        {"\\p{N}", gpt2_words}},
       {{"poro-chat", "bloom", "gpt3-finnish"}, {bloom_words}},
       {{"viking"}, {bloom_words, "\\p{N}"}},
-      {{"tekken"}, {tekken_words}},
+      {{"tekken"}, {tekken_words}, true, true},
       {{"gpt-4o", "llama4"}, {gpt4o_words}},
   };
   return table;
@@ -107,6 +129,7 @@ PreTokenizer PreTokenizer::named(std::string_view pre) {
     out.name_ = pre.empty() ? "default" : std::string(pre);
     for (const std::string& p : f.patterns) out.regexes_.emplace_back(p);
     out.ignore_merges_ = f.ignore_merges;
+    out.adds_bos_ = f.add_bos;
     return out;
   }
   std::string known;

@@ -144,7 +144,8 @@ void read_special_ids(const GgufFile& file, Vocab& vocab) {
   vocab.eos = id_or_text(file, vocab, key::eos, spm ? "</s>" : "<|endoftext|>");
   vocab.unk = id_or_text(file, vocab, key::unk, spm ? "<unk>" : "");
   vocab.pad = read_id(file, key::pad, vocab.tokens.size());
-  vocab.add_bos = read_bool(file, key::add_bos).value_or(spm);
+  // Without the key: SentencePiece adds BOS, and so do some pre-tokenizers (Llama 3) when there is one.
+  vocab.add_bos = read_bool(file, key::add_bos).value_or(spm || (vocab.pre.adds_bos_by_default() && vocab.bos));
   vocab.add_eos = read_bool(file, key::add_eos).value_or(false);
   vocab.add_space_prefix = read_bool(file, key::add_space_prefix).value_or(spm);
   if (vocab.add_bos && !vocab.bos) {
