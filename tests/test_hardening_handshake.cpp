@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cluster/remote_node.hpp"
+#include "hardening_sockets.hpp"
 #include "support/test_devices.hpp"
 #include "support/test_support.hpp"
 #include "test_cluster_fixture.hpp"
@@ -25,33 +26,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-// A TCP connection from `source` (an address of 127/8) to 127.0.0.1:`port`; -1 when refused.
-int raw_connect(const char* source, int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source, &from.sin_addr);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<std::uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// True once the node closed `fd` (end of stream or reset), waiting up to `wait`.
-bool closed_by_peer(int fd, std::chrono::milliseconds wait) {
-  pollfd p{fd, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
-  char byte = 0;
-  const ssize_t n = ::recv(fd, &byte, 1, MSG_DONTWAIT);
-  return n == 0 || (n < 0 && errno != EAGAIN);
-}
 
 // The first bytes of a TLS ClientHello record (handshake, TLS 1.0 record version, 512 bytes):
 // the node waits for the rest.

@@ -15,6 +15,7 @@
 
 #include "cluster/node_connection.hpp"
 #include "crossgpu/v1/node.pb.h"
+#include "hardening_sockets.hpp"
 #include "support/child_process.hpp"
 #include "test_cluster_fixture.hpp"
 
@@ -23,18 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 // State of each peer in `node`'s view, by address.
 std::map<std::string, std::string> view_of(cluster::NodeConnection& node) {

@@ -1,4 +1,4 @@
-// Per-identity and per-role quotas on a node's gRPC port (cluster/call_quota.hpp and the shares
+// Per-identity and per-role quotas on a node's gRPC port (net/call_quota.hpp and the shares
 // of SessionLimits): a monitor identity that opens hundreds of sessions and Session streams gets
 // typed RESOURCE_EXHAUSTED refusals past its share, all monitors together stop at the monitor
 // role's share, and a compute client working at the same time completes every transfer
@@ -6,13 +6,16 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <thread>
 
-#include "cluster/call_quota.hpp"
+#include "net/call_quota.hpp"
+#include "net/tls_socket.hpp"
 #include "cluster/protocol.hpp"
 #include "cluster/remote_node.hpp"
 #include "crossgpu/v1/node.grpc.pb.h"
+#include "hardening_work.hpp"
 #include "support/test_devices.hpp"
 #include "support/test_support.hpp"
 #include "test_cluster_fixture.hpp"
@@ -86,11 +89,7 @@ class Quotas : public ::testing::Test {
     Device& device = *node->devices().front();
     Buffer buffer = device.allocate(64 << 10);
     for (std::uint32_t i = 0; !stop || done < 5; ++i) {
-      const auto data = random_bytes(64 << 10, i);
-      device.stream().upload(buffer, 0, std::span<const std::byte>(data)).wait();
-      std::vector<std::byte> back(data.size());
-      device.stream().download(buffer, 0, std::span(back)).wait();
-      ASSERT_TRUE(back == data);
+      ASSERT_TRUE(round_trip_bit_exact(device, buffer, i));
       ++done;
     }
   }
@@ -106,7 +105,7 @@ std::string Quotas::address_;
 
 TEST_F(Quotas, AMonitorFloodIsRefusedPastItsShareWhileComputeWorkCompletes) {
   const cluster::SessionLimits limits;  // the node's defaults
-  const cluster::CallQuotaLimits calls = cluster::CallQuotaLimits::for_threads(256);
+  const net::CallQuotaLimits calls = net::CallQuotaLimits::for_threads(256);
   ASSERT_EQ(limits.monitor_per_identity(), 8u);
   ASSERT_EQ(calls.monitor_per_identity, 8u);
   const net::NodeIdentity monitor = cluster_->join(net::Role::monitor, address_);
@@ -199,7 +198,7 @@ TEST_F(Quotas, AllMonitorsTogetherStopAtTheMonitorRoleShare) {
 }
 
 TEST(CallQuota, PlacesComeBackWhenCallsEnd) {
-  cluster::CallQuota quota({.per_identity = 2, .monitor_per_identity = 1, .monitor_total = 1});
+  net::CallQuota quota({.per_identity = 2, .monitor_per_identity = 1, .monitor_total = 1});
   const net::PeerIdentity compute{"c", net::Role::compute, "", ""};
   const net::PeerIdentity monitor{"m", net::Role::monitor, "", ""};
   const net::PeerIdentity other_monitor{"n", net::Role::monitor, "", ""};
@@ -215,6 +214,44 @@ TEST(CallQuota, PlacesComeBackWhenCallsEnd) {
   }
   EXPECT_EQ(quota.in_flight("c"), 0u);
   EXPECT_NO_THROW(quota.acquire(other_monitor, "N"));
+}
+
+// Authenticated data connections: one identity holds at most half of them. A connection that
+// passed TLS but has not bound to a session holds its thread until the bind deadline, so a member
+// (or a stolen member key) opening many could otherwise take every connection.
+TEST(DataChannelQuota, OneIdentityHoldsAtMostHalfTheConnections) {
+  TestCluster cluster;
+  cluster::SessionLimits limits;
+  limits.max_sessions = 2;  // room for 2 x 4 lanes: 4 per identity
+  auto server = cluster.start_ca_node(limits);
+  const std::string data_address = "127.0.0.1:" + std::to_string(server->data_port());
+  const net::NodeIdentity greedy = cluster.join(net::Role::compute, loopback(server->port()));
+  const net::NodeIdentity other = cluster.join(net::Role::compute, loopback(server->port()));
+  // Admitted: the node waits for a bind request, so a read waits out its 500 ms timeout.
+  // Refused: the node closes the connection at once, and the read ends long before.
+  auto admitted = [&](net::TlsSocket& socket) {
+    socket.set_timeout(std::chrono::milliseconds(500));
+    std::array<std::byte, 1> byte{};
+    const auto begin = std::chrono::steady_clock::now();
+    try {
+      socket.read_exact(byte);  // the node sends nothing first
+    } catch (const Error&) {
+    }
+    return std::chrono::steady_clock::now() - begin >= std::chrono::milliseconds(400);
+  };
+  net::TlsContext greedy_tls(greedy, net::TlsContext::Side::client);
+  std::vector<std::unique_ptr<net::TlsSocket>> held;
+  int in = 0;
+  for (int i = 0; i < 6; ++i) {
+    held.push_back(net::TlsSocket::connect(greedy_tls, data_address, server->node_id(),
+                                           std::chrono::seconds(5)));
+    in += admitted(*held.back());
+  }
+  EXPECT_EQ(in, 4);
+  net::TlsContext other_tls(other, net::TlsContext::Side::client);
+  auto socket = net::TlsSocket::connect(other_tls, data_address, server->node_id(),
+                                        std::chrono::seconds(5));
+  EXPECT_TRUE(admitted(*socket)) << "another identity was refused";
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "cluster/data_channel_server.hpp"
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -16,7 +17,10 @@ DataChannelServer::DataChannelServer(const net::NodeIdentity& identity,
                                      const net::Authenticator& authenticator,
                                      DataServices services, DataChannelOptions options)
     : authenticator_(authenticator), services_(services), options_(std::move(options)),
-      tls_(identity, net::TlsContext::Side::server) {}
+      tls_(identity, net::TlsContext::Side::server),
+      per_identity_({.per_identity = std::max<std::size_t>(1, options_.max_connections / 2),
+                     .monitor_per_identity = 1,
+                     .monitor_total = 1}) {}
 
 DataChannelServer::~DataChannelServer() { stop(); }
 
@@ -42,6 +46,21 @@ void DataChannelServer::admit(std::unique_ptr<net::TlsSocket> socket) {
               socket->peer_address(), connections_.size());
     return;  // the socket closes here
   }
+  // Its identity's share (only compute certificates are served: DataConnection refuses the
+  // others with their reason, which needs no share).
+  std::optional<net::CallQuota::Ticket> place;
+  std::string reason;
+  if (const auto peer = authenticator_.check_certificate(
+          socket->peer_address(), socket->peer_certificate_pem(), net::Role::compute, &reason)) {
+    try {
+      place.emplace(per_identity_.acquire(*peer, "data connection"));
+    } catch (const Error&) {
+      log::warn("data channel: refused a connection from {}: identity {} holds {} data "
+                "connections, its share of {}", socket->peer_address(), peer->node_id,
+                per_identity_.in_flight(peer->node_id), options_.max_connections);
+      return;  // the socket closes here
+    }
+  }
   // The slot keeps a duplicate of the descriptor open until it is reaped, so stop() can shut
   // the connection down without racing a close and a reuse of the number.
   const int fd = ::dup(socket->native_handle());
@@ -55,6 +74,7 @@ void DataChannelServer::admit(std::unique_ptr<net::TlsSocket> socket) {
   socket->finish_accept(options_.handshake.deadline);
   Connection& slot = connections_.emplace_back();
   slot.fd = fd;
+  if (place) slot.place.emplace(std::move(*place));
   slot.thread = std::thread([this, &slot, socket = std::move(socket)]() mutable {
     DataConnection(std::move(socket), authenticator_, services_).run();
     slot.done = true;

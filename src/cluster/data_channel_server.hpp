@@ -6,7 +6,8 @@
 // (node-to-node copies). Before the TLS handshake completes a connection costs no thread: a
 // HandshakeGate runs every pending handshake under its budget (deadline for the whole handshake,
 // caps globally and per source address). Once authenticated, one thread per connection; at most
-// max_connections at once.
+// max_connections at once, and at most half of them for one identity (so one member, or a stolen
+// member key, cannot take every connection).
 #pragma once
 
 #include <atomic>
@@ -14,10 +15,12 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "cluster/data_connection.hpp"
+#include "net/call_quota.hpp"
 #include "net/handshake_gate.hpp"
 #include "net/security.hpp"
 #include "net/tls_socket.hpp"
@@ -52,6 +55,7 @@ class DataChannelServer {
     std::thread thread;
     int fd = -1;
     std::atomic<bool> done{false};
+    std::optional<net::CallQuota::Ticket> place;  // its identity's share
   };
   // Takes an authenticated socket from the gate: a thread of its own, or closed when full.
   void admit(std::unique_ptr<net::TlsSocket> socket);
@@ -65,6 +69,7 @@ class DataChannelServer {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::unique_ptr<net::HandshakeGate> gate_;
+  net::CallQuota per_identity_;  // authenticated connections of one identity
   std::mutex mutex_;
   std::list<Connection> connections_;
 };

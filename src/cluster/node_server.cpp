@@ -33,10 +33,10 @@ struct NodeServer::Impl {
   Impl(std::vector<std::shared_ptr<Device>> devices, NodeServerOptions opts)
       : options(std::move(opts)),
         identity(net::NodeIdentity::load(options.config_dir)),
-        authenticator(options.config_dir),
+        // One call quota for every service: they share the server's threads.
+        authenticator(options.config_dir, net::CallQuotaLimits::for_threads(options.max_threads)),
         service(std::move(devices), identity, authenticator, options.limits, options.peers,
-                options.weight_cache, CallQuotaLimits::for_threads(options.max_threads),
-                options.members) {}
+                options.weight_cache, options.members) {}
 
   void build() {
     grpc::ServerBuilder builder;
@@ -50,7 +50,8 @@ struct NodeServer::Impl {
       builder.RegisterService(extra.back().get());
     }
     if (net::ClusterCa::exists(options.config_dir)) {
-      enrollment = std::make_unique<net::EnrollmentService>(options.config_dir);
+      enrollment =
+          std::make_unique<net::EnrollmentService>(options.config_dir, &authenticator.calls());
       // The bound port is unknown until BuildAndStart: take it from the listen address here.
       const std::string listen_port =
           options.listen_address.substr(options.listen_address.rfind(':') + 1);

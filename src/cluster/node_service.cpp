@@ -12,9 +12,9 @@ NodeService::NodeService(std::vector<std::shared_ptr<Device>> devices,
                          const net::NodeIdentity& identity,
                          const net::Authenticator& authenticator, SessionLimits limits,
                          PeerStatusSource peers, WeightCacheOptions cache,
-                         CallQuotaLimits calls, MemberDirectory members)
+                         MemberDirectory members)
     : devices_(std::move(devices)), identity_(identity), authenticator_(authenticator),
-      sessions_(limits), quota_(calls), grants_(identity.node_id()),
+      sessions_(limits), grants_(identity.node_id()),
       peer_links_(identity, std::move(members)), peers_(std::move(peers)),
       weight_cache_(std::move(cache)) {}
 

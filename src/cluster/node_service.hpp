@@ -13,7 +13,6 @@
 #include "cluster/data_connection.hpp"
 #include "cluster/peer_links.hpp"
 #include "cluster/call_counts.hpp"
-#include "cluster/call_quota.hpp"
 #include "cluster/session_table.hpp"
 #include "cluster/weight_cache.hpp"
 #include "cluster/write_grant.hpp"
@@ -30,8 +29,7 @@ class NodeService final : public v1::Node::Service {
  public:
   NodeService(std::vector<std::shared_ptr<Device>> devices, const net::NodeIdentity& identity,
               const net::Authenticator& authenticator, SessionLimits limits,
-              PeerStatusSource peers, WeightCacheOptions cache, CallQuotaLimits calls = {},
-              MemberDirectory members = {});
+              PeerStatusSource peers, WeightCacheOptions cache, MemberDirectory members = {});
 
   SessionTable& sessions() noexcept { return sessions_; }
   NodeCallCounts call_counts() const noexcept {
@@ -82,7 +80,8 @@ class NodeService final : public v1::Node::Service {
                             v1::WriteResponse*) override;
 
  private:
-  // Authorizes the caller for `need`, takes a place in its call quota for as long as `body(peer)`
+  // Authorizes the caller for `need`, takes a place in its call quota (the authenticator's,
+  // shared with the server's other services) for as long as `body(peer)`
   // runs, and turns a thrown Error into its status (past the quota: RESOURCE_EXHAUSTED).
   template <typename Body>
   grpc::Status serve(grpc::ServerContext* context, net::Role need, const char* what, Body&& body);
@@ -95,7 +94,6 @@ class NodeService final : public v1::Node::Service {
   const net::NodeIdentity& identity_;
   const net::Authenticator& authenticator_;
   SessionTable sessions_;
-  CallQuota quota_;
   GrantAuthority grants_;
   PeerLinks peer_links_;  // to other members, for PeerCopy
   PeerStatusSource peers_;

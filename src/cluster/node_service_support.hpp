@@ -33,7 +33,7 @@ grpc::Status NodeService::serve(grpc::ServerContext* context, net::Role need, co
     return refused;
   }
   try {
-    const CallQuota::Ticket place = quota_.acquire(peer, what);
+    const net::CallQuota::Ticket place = authenticator_.calls().acquire(peer, what);
     body(peer);
     return grpc::Status::OK;
   } catch (const Error& e) {

@@ -35,6 +35,7 @@ grpc::Status AdminService::CreateInvite(grpc::ServerContext* context,
     return status;
   }
   try {
+    const CallQuota::Ticket place = authenticator_.calls().acquire(peer, "Admin.CreateInvite");
     const Role role = parse_role(request->role());
     if (request->valid_for_seconds() < 0) {
       fail(Errc::invalid_argument, "valid_for_seconds must not be negative");
@@ -71,6 +72,7 @@ grpc::Status AdminService::RemoveNode(grpc::ServerContext* context,
                      "a node cannot remove itself: remove it from another admin node");
   }
   try {
+    const CallQuota::Ticket place = authenticator_.calls().acquire(peer, "Admin.RemoveNode");
     const bool added = RevocationList::revoke(dir_, node_id);
     log::warn("node {} at {} removed node {}{}", peer.node_id, peer.address, node_id,
               added ? "" : " (already removed)");

@@ -31,7 +31,8 @@ constexpr std::size_t max_cached_certificates = 256;
 
 }  // namespace
 
-Authenticator::Authenticator(fs::path config_dir) : dir_(std::move(config_dir)) {}
+Authenticator::Authenticator(fs::path config_dir, CallQuotaLimits calls)
+    : dir_(std::move(config_dir)), calls_(calls) {}
 
 bool Authenticator::revoked(const PeerIdentity& peer) const {
   std::lock_guard lock(mutex_);

@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
+
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "net/crypto.hpp"
@@ -40,14 +42,16 @@ std::string loggable(const std::string& text) {
 
 }  // namespace
 
-EnrollmentService::EnrollmentService(std::filesystem::path config_dir)
-    : dir_(std::move(config_dir)) {}
+EnrollmentService::EnrollmentService(std::filesystem::path config_dir, CallQuota* calls)
+    : dir_(std::move(config_dir)), calls_(calls) {}
 
 grpc::Status EnrollmentService::Join(grpc::ServerContext* context,
                                      const crossgpu::v1::JoinRequest* request,
                                      crossgpu::v1::JoinResponse* response) {
   const std::string address = context->peer();
   try {
+    std::optional<CallQuota::Ticket> place;
+    if (calls_) place.emplace(calls_->acquire_unauthenticated(address, "Enrollment.Join"));
     check_request(*request);
     if (!ClusterCa::exists(dir_)) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,

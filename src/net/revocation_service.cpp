@@ -14,10 +14,14 @@ RevocationService::RevocationService(std::filesystem::path config_dir,
 grpc::Status RevocationService::GetRevocations(grpc::ServerContext* context,
                                                const crossgpu::v1::RevocationsRequest* request,
                                                crossgpu::v1::RevocationsResponse* response) {
-  if (grpc::Status status = authenticator_.authorize(*context, Role::monitor); !status.ok()) {
+  PeerIdentity peer;
+  if (grpc::Status status = authenticator_.authorize(*context, Role::monitor, &peer);
+      !status.ok()) {
     return status;
   }
   try {
+    const CallQuota::Ticket place =
+        authenticator_.calls().acquire(peer, "Revocation.GetRevocations");
     const SignedRevocations list = load_signed_revocations(dir_);
     response->set_version(list.version);
     if (list.version > request->have_version()) {

@@ -24,6 +24,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "net/call_quota.hpp"
+
 namespace grpc {
 class Channel;
 class ServerBuilder;
@@ -278,7 +280,13 @@ RevocationUpdate accept_signed_revocations(const std::filesystem::path& config_d
 // RemoveNode takes effect on the next call.
 class Authenticator {
  public:
-  explicit Authenticator(std::filesystem::path config_dir);
+  // `calls`: the quotas of calls in flight per identity and role (net/call_quota.hpp) that every
+  // service of the server takes a place in (calls()); size them from the server's threads.
+  explicit Authenticator(std::filesystem::path config_dir, CallQuotaLimits calls = {});
+
+  // The server's call quota, shared by all of its services: after authorize(), a service holds
+  // calls().acquire(peer, what) for as long as the call runs.
+  CallQuota& calls() const noexcept { return calls_; }
 
   // The verified client certificate's identity, or nullopt (logged with the peer's address and
   // whatever identity it showed) when there is none, it is malformed or it was revoked.
@@ -315,6 +323,7 @@ class Authenticator {
   mutable RevocationList revocations_;
   mutable std::optional<std::filesystem::file_time_type> signed_mtime_;
   mutable SignedRevocations signed_revocations_;
+  mutable CallQuota calls_;  // its own mutex
 };
 
 }  // namespace crossgpu::net

@@ -9,6 +9,7 @@
 #include "core/log.hpp"
 #include "telemetry/cluster_json.hpp"
 #include "telemetry/prometheus.hpp"
+#include "telemetry/service/bounded_http.hpp"
 
 namespace crossgpu::telemetry {
 namespace {
@@ -47,14 +48,15 @@ void check_http_exposure(const HttpAddress& address, bool allow_remote) {
 }
 
 struct HttpExporter::Impl {
-  httplib::Server server;
+  explicit Impl(HttpLimits limits) : server(limits) {}
+  BoundedHttpServer server;
   std::thread thread;
   int port = 0;
 };
 
 HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address, ExtraMetrics extra,
-                           std::vector<StaticFile> files)
-    : impl_(std::make_unique<Impl>()) {
+                           std::vector<StaticFile> files, HttpLimits limits)
+    : impl_(std::make_unique<Impl>(limits)) {
   for (StaticFile& file : files) {
     const std::string path = file.path;
     const auto serve_file = [file = std::move(file)](const httplib::Request&, httplib::Response& res) {
@@ -75,11 +77,11 @@ HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddres
   impl_->server.Get("/api/cluster", [&aggregator](const httplib::Request&, httplib::Response& res) {
     res.set_content(cluster_json(aggregator.view()).dump(), "application/json");
   });
-  // Slow or half-open clients lose their thread after these, not never.
-  impl_->server.set_read_timeout(2, 0);
-  impl_->server.set_write_timeout(2, 0);
-  impl_->server.set_keep_alive_timeout(2);
-  impl_->server.set_keep_alive_max_count(100);
+  // Slow or half-open clients lose their thread at the exchange's deadline (BoundedHttpServer);
+  // these only shape the headers httplib writes and the body it accepts.
+  impl_->server.set_keep_alive_timeout(
+      std::chrono::duration_cast<std::chrono::seconds>(limits.idle).count());
+  impl_->server.set_keep_alive_max_count(limits.max_requests);
   impl_->server.set_payload_max_length(64 * 1024);
   impl_->port = address.port == 0 ? impl_->server.bind_to_any_port(address.host)
                                   : (impl_->server.bind_to_port(address.host, address.port) ? address.port : -1);
@@ -87,15 +89,18 @@ HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddres
     fail(Errc::io, "cannot serve HTTP on {}:{}: the address is in use or invalid; pick another "
                    "with --http", address.host, address.port);
   }
+  impl_->server.widen_backlog();
   impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
   log::info("telemetry HTTP on {}:{} (/metrics, /api/cluster)", address.host, impl_->port);
 }
 
 HttpExporter::~HttpExporter() {
+  impl_->server.close_connections();
   impl_->server.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 int HttpExporter::port() const noexcept { return impl_->port; }
+HttpCounts HttpExporter::counts() const { return impl_->server.counts(); }
 
 }  // namespace crossgpu::telemetry

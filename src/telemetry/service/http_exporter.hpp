@@ -1,9 +1,10 @@
 // The node's HTTP endpoint (cpp-httplib): Prometheus text at /metrics and the cluster view as
 // JSON at /api/cluster. It serves only telemetry — no keys, tokens or certificates — and has no
 // authentication, so `crossgpu node` binds it to loopback and refuses any other address unless
-// told so explicitly (--http-allow-remote). Each connection gets 2 s to send its request and
-// 2 s to take the answer, and at most 100 requests: a half-open request holds one of the
-// server's threads for 2 s, not forever.
+// told so explicitly (--http-allow-remote). Every connection has a budget (bounded_http.hpp): 5 s
+// for a whole request to arrive and its answer to leave, at most 8 connections in service from
+// one source address (of 16 threads), at most 100 requests each: a slow or half-open client holds
+// one thread for 5 s at most, and one address never holds them all.
 #pragma once
 
 #include <functional>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "telemetry/cluster_view.hpp"
+#include "telemetry/service/http_limits.hpp"
 
 namespace crossgpu::telemetry {
 
@@ -49,12 +51,14 @@ class HttpExporter {
 
   // Binds and starts serving on a thread of its own. Errc::io when the address cannot be bound.
   HttpExporter(const ClusterAggregator& aggregator, const HttpAddress& address, ExtraMetrics extra = {},
-               std::vector<StaticFile> files = {});
+               std::vector<StaticFile> files = {}, HttpLimits limits = {});
   ~HttpExporter();
   HttpExporter(const HttpExporter&) = delete;
   HttpExporter& operator=(const HttpExporter&) = delete;
 
   int port() const noexcept;
+  // What the connection budget did so far.
+  HttpCounts counts() const;
 
  private:
   struct Impl;

@@ -47,17 +47,65 @@ void PeerPoller::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  polled_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // Workers end within their call deadlines; none starts after stopping_.
+  for (auto& [node_id, worker] : workers_) {
+    if (worker.thread.joinable()) worker.thread.join();
+  }
 }
 
 void PeerPoller::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     lock.unlock();
-    poll_once();
+    const std::vector<v1::PeerStatus> peers = current_peers();
+    start_polls(peers);
+    publish_links(peers);  // bandwidth as last measured: a probe in flight shows next round
     lock.lock();
     wake_.wait_for(lock, options_.interval, [this] { return stopping_; });
   }
+}
+
+std::vector<v1::PeerStatus> PeerPoller::current_peers() const {
+  std::vector<v1::PeerStatus> peers;
+  for (v1::PeerStatus& peer : peers_ ? peers_() : std::vector<v1::PeerStatus>{}) {
+    // A peer without a node id has not been through Hello yet: not trusted, not polled.
+    if (!peer.node_id().empty()) peers.push_back(std::move(peer));
+  }
+  return peers;
+}
+
+void PeerPoller::start_polls(const std::vector<v1::PeerStatus>& peers) {
+  std::vector<std::thread> finished;
+  {
+    std::lock_guard lock(mutex_);
+    for (const v1::PeerStatus& peer : peers) {
+      Worker& worker = workers_[peer.node_id()];
+      if (stopping_ || worker.busy) continue;  // its last poll still waits on the peer
+      worker.busy = true;
+      finished.push_back(std::move(worker.thread));  // its last poll is over: joined at once
+      worker.thread = std::thread([this, peer] {
+        poll_peer(peer);
+        std::lock_guard done(mutex_);
+        workers_[peer.node_id()].busy = false;
+        polled_.notify_all();
+      });
+    }
+  }
+  for (std::thread& thread : finished) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+void PeerPoller::wait_for(const std::vector<v1::PeerStatus>& peers) {
+  std::unique_lock lock(mutex_);
+  polled_.wait(lock, [&] {
+    return stopping_ || std::none_of(peers.begin(), peers.end(), [&](const v1::PeerStatus& peer) {
+             const auto it = workers_.find(peer.node_id());
+             return it != workers_.end() && it->second.busy;
+           });
+  });
 }
 
 std::shared_ptr<grpc::Channel> PeerPoller::channel(const std::string& address) {
@@ -138,10 +186,15 @@ void PeerPoller::poll_peer(const v1::PeerStatus& peer) {
 }
 
 void PeerPoller::poll_once() {
+  const std::vector<v1::PeerStatus> peers = current_peers();
+  start_polls(peers);
+  wait_for(peers);
+  publish_links(peers);
+}
+
+void PeerPoller::publish_links(const std::vector<v1::PeerStatus>& peers) {
   std::vector<LinkMetrics> links;
-  for (const v1::PeerStatus& peer : peers_ ? peers_() : std::vector<v1::PeerStatus>{}) {
-    if (peer.node_id().empty()) continue;  // not through Hello yet: not trusted, not polled
-    poll_peer(peer);
+  for (const v1::PeerStatus& peer : peers) {
     LinkMetrics link;
     link.peer_node_id = peer.node_id();
     link.peer_address = peer.address();

@@ -2,6 +2,10 @@
 // Telemetry service (Snapshot), and each link is measured — RTT from liveness' heartbeats,
 // bandwidth by a timed Probe write of probe_bytes, repeated every probe_every and cached in
 // between. The links feed this node's own telemetry (its topology).
+// Each peer is polled on a worker of its own, one poll at a time: a hung peer (SIGSTOP, a
+// blackholed link) holds only its own worker until its call deadline, and the other peers'
+// telemetry keeps arriving every interval (a round never waits for a slow peer; a peer whose
+// last poll still runs is skipped that round).
 #pragma once
 
 #include <chrono>
@@ -44,8 +48,9 @@ class PeerPoller {
 
   void start();
   void stop();
-  // One round: fetch every healthy peer's telemetry, probe links that are due. Never throws for
-  // a peer's failure (it is logged and the link says why it has no measurement).
+  // One round, waited for: fetch every healthy peer's telemetry (each on its own worker, at
+  // once), probe links that are due. Never throws for a peer's failure (it is logged and the
+  // link says why it has no measurement).
   void poll_once();
   // This node's links as last measured.
   std::vector<LinkMetrics> links() const;
@@ -61,6 +66,16 @@ class PeerPoller {
     std::int64_t unix_seconds = 0;
     std::chrono::steady_clock::time_point next_probe{};
   };
+  struct Worker {
+    std::thread thread;  // this peer's current or last poll
+    bool busy = false;
+  };
+  std::vector<v1::PeerStatus> current_peers() const;
+  // Starts a poll of each peer whose worker is free; returns at once.
+  void start_polls(const std::vector<v1::PeerStatus>& peers);
+  // Returns when none of `peers` has a poll running (or the poller stops).
+  void wait_for(const std::vector<v1::PeerStatus>& peers);
+  void publish_links(const std::vector<v1::PeerStatus>& peers);
   void poll_peer(const v1::PeerStatus& peer);
   void probe_if_due(const v1::PeerStatus& peer, const std::shared_ptr<grpc::Channel>& channel);
   std::shared_ptr<grpc::Channel> channel(const std::string& address);
@@ -72,6 +87,8 @@ class PeerPoller {
   const PollerOptions options_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable polled_;                                   // a worker finished
+  std::map<std::string, Worker> workers_;                            // by node id
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // by address
   std::map<std::string, Bandwidth> bandwidth_;                       // by node id
   std::vector<LinkMetrics> links_;

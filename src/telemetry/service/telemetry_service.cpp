@@ -17,7 +17,9 @@ TelemetryService::TelemetryService(const ClusterAggregator& aggregator,
                                    std::chrono::milliseconds default_interval)
     : aggregator_(aggregator), authenticator_(authenticator), default_interval_(default_interval) {}
 
-// Authorizes (monitor may read telemetry), runs the body, maps a thrown Error to its status.
+// Authorizes (monitor may read telemetry), holds a place in the server's call quota while the
+// body runs (a Subscribe stream holds a serving thread as long as it is open), maps a thrown
+// Error to its status (past the quota: RESOURCE_EXHAUSTED naming it).
 template <typename Body>
 grpc::Status TelemetryService::serve(grpc::ServerContext* context, const char* what, Body&& body) {
   net::PeerIdentity peer;
@@ -26,6 +28,7 @@ grpc::Status TelemetryService::serve(grpc::ServerContext* context, const char* w
     return refused;
   }
   try {
+    const net::CallQuota::Ticket place = authenticator_.calls().acquire(peer, what);
     body();
     return grpc::Status::OK;
   } catch (const Error& e) {

@@ -1,7 +1,8 @@
 // The Telemetry gRPC service (proto/crossgpu/v1/telemetry.proto): this node's cluster view for
 // monitors, a subscription that streams it at an interval, and the probe peers time to measure
 // link bandwidth. Served by `crossgpu node` on its mutual-TLS port through the node server's
-// extra-service hook; every call is authorized (role monitor or above) first.
+// extra-service hook; every call is authorized (role monitor or above) first and holds a place in
+// the server's call quota (net/call_quota.hpp) while it runs.
 #pragma once
 
 #include <chrono>
