@@ -11,7 +11,8 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 fi
 packages=(crossbuild-essential-arm64 qemu-user
           libvulkan-dev:arm64 mesa-vulkan-drivers:arm64 vulkan-validationlayers:arm64
-          libspdlog-dev:arm64 libfmt-dev:arm64 libgtest-dev:arm64)
+          libspdlog-dev:arm64 libfmt-dev:arm64 libgtest-dev:arm64
+          libpcre2-dev:arm64 libcpp-httplib-dev:arm64)  # the tokenizer's regexes; serve
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
