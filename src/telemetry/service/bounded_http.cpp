@@ -18,7 +18,8 @@ using Clock = std::chrono::steady_clock;
 // Waits until `sock` is ready for `events` or `deadline` passes; false on timeout or error.
 bool wait_until(socket_t sock, short events, Clock::time_point deadline) {
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    // Rounded up: a wait never ends before the deadline, so a stream that gave up is expired().
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
     pollfd fd{sock, events, 0};
     const int n = ::poll(&fd, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
