@@ -136,7 +136,9 @@ ChatFormat Tokenizer::chat_format() const { return vocab_->chat_format; }
 
 std::string Tokenizer::apply_chat_template(const std::vector<ChatMessage>& messages,
                                            bool add_assistant_prompt) const {
-  return format_chat(vocab_->chat_format, messages, add_assistant_prompt);
+  // The template may write BOS itself; the tokenizer adds it when the metadata says so, not twice.
+  return vocab_->chat_template.render_for_tokenizer(messages, add_assistant_prompt,
+                                                    vocab_->add_bos && vocab_->bos.has_value());
 }
 
 }  // namespace crossgpu::model

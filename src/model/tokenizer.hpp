@@ -61,8 +61,9 @@ class Tokenizer {
   std::size_t vocab_size() const;
   const std::string& model_kind() const;  // "llama" or "gpt2"
 
-  // The conversation in the model's chat format, recognised from tokenizer.chat_template
-  // (ChatML when there is none or it is not recognised): see chat_template.hpp.
+  // The conversation rendered with the file's tokenizer.chat_template (Jinja, as Hugging Face
+  // renders it; without a leading BOS text when encode adds BOS), or the built-in format when the
+  // file has none: see chat_template.hpp. Throws jinja::TemplateError (raise_exception, limits).
   std::string apply_chat_template(const std::vector<ChatMessage>& messages,
                                   bool add_assistant_prompt) const;
   ChatFormat chat_format() const;

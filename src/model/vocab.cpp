@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
+#include "model/jinja/error.hpp"
 #include "model/unicode.hpp"
 
 namespace crossgpu::model {
@@ -360,6 +362,13 @@ std::shared_ptr<const Vocab> load_vocab(const GgufFile& file) {
   compute_pieces(*vocab);
   find_end_of_generation(file, *vocab);
   vocab->chat_format = detect_chat_format(read_string(file, key::chat_template));
+  try {
+    vocab->chat_template = ChatTemplate::from_gguf(file);
+  } catch (const jinja::TemplateError& e) {
+    // A template this engine cannot parse: the model stays usable with the recognised format.
+    log::warn("{}; using the built-in {} chat format", e.what(), chat_format_name(vocab->chat_format));
+    vocab->chat_template = ChatTemplate("", std::nullopt, std::nullopt, vocab->chat_format);
+  }
   return vocab;
 }
 

@@ -69,6 +69,8 @@ struct Vocab {
   std::array<std::vector<std::uint32_t>, 256> specials_by_first_byte;
   bool add_bos = false, add_eos = false, add_space_prefix = false;
   ChatFormat chat_format = ChatFormat::chatml;
+  // tokenizer.chat_template as Jinja (the built-in chat_format when the file has none or it does not parse)
+  ChatTemplate chat_template;
 
   std::optional<std::uint32_t> find(std::string_view text) const {
     const auto it = ids.find(text);

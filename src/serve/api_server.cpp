@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "model/jinja/error.hpp"
 #include "serve/api_access.hpp"
 #include "serve/api_error.hpp"
 #include "serve/dashboard_assets.hpp"
@@ -156,7 +157,13 @@ struct ApiServer::Impl {
 
   std::vector<std::uint32_t> prompt_tokens(const CompletionRequest& r) const {
     if (r.endpoint == Endpoint::completion) return tokenizer.encode(r.prompt, true, false);
-    return tokenizer.encode(tokenizer.apply_chat_template(r.messages, true), true, true);
+    try {
+      return tokenizer.encode(tokenizer.apply_chat_template(r.messages, true), true, true);
+    } catch (const model::jinja::TemplateError& e) {
+      // The model's own template refused the conversation (e.g. roles that do not alternate):
+      // the client's to fix, with the template's words.
+      throw ApiError(400, "invalid_request_error", "chat_template_error", e.detail(), "messages");
+    }
   }
 
   void complete(Endpoint endpoint, const httplib::Request& req, httplib::Response& res) {
