@@ -165,10 +165,31 @@ bool LlamaStage::fused_fits(const std::vector<const DeviceTensor*>& tensors) con
   return end - first + slack <= limits.max_storage_buffer_range;
 }
 
+namespace {
+
+// Whether `tokens` rows are projected as one matvec each rather than by the batched matmul. On
+// a Vulkan device that is a CPU (lavapipe) the matmul shader, tiled for 64 tokens, is far slower
+// than matvecs for a handful of rows (measured: a decode step of 2 sequences 24x slower than of
+// one), so a small batch (a continuous-batching decode step) runs row by row there; elsewhere
+// (the CPU device's matmul decodes each weight block once for all rows; GPUs) the matmul.
+bool rows_by_matvec(const Device& device, std::uint32_t tokens) {
+  constexpr std::uint32_t kMatvecRows = 16;
+  const DeviceProperties& p = device.properties();
+  return tokens == 1 || (tokens <= kMatvecRows && p.backend == Backend::vulkan && p.type == DeviceType::cpu);
+}
+
+}  // namespace
+
 Event LlamaStage::project(const DeviceTensor& w, BufferRef in, ops::TensorRef out, std::uint32_t tokens) {
   Stream& s = device_->stream();
-  if (tokens == 1) return ops::matvec_weights(s, w.ref(), in, out, w.rows, w.cols, w.type);
-  return ops::matmul_weights(s, w.ref(), in, out, w.rows, w.cols, tokens, w.type);
+  if (!rows_by_matvec(*device_, tokens)) return ops::matmul_weights(s, w.ref(), in, out, w.rows, w.cols, tokens, w.type);
+  Event last;
+  const std::uint64_t in_row = w.cols * sizeof(float), out_row = w.rows * sizeof(float);
+  for (std::uint32_t t = 0; t < tokens; ++t) {
+    last = ops::matvec_weights(s, w.ref(), ops::TensorRef(in, t * in_row),
+                               ops::TensorRef(out.buffer, out.byte_offset + t * out_row), w.rows, w.cols, w.type);
+  }
+  return last;
 }
 
 // RoPE at the part's own positions, its keys and values copied into its slot's cache there, and

@@ -58,6 +58,13 @@ std::uint32_t Pipeline::max_sequences() const noexcept {
   return sequences;
 }
 
+bool Pipeline::batched_decode_pays() const noexcept {
+  return std::none_of(stages_.begin(), stages_.end(), [](const auto& s) {
+    const DeviceProperties& p = s->device().properties();
+    return p.backend == Backend::vulkan && p.type == DeviceType::cpu;
+  });
+}
+
 void Pipeline::reset_stats() { std::fill(stats_.begin(), stats_.end(), StageStats{}); }
 
 std::span<const float> Pipeline::forward(std::span<const std::uint32_t> ids, std::uint32_t pos, std::uint32_t slot) {

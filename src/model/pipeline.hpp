@@ -50,6 +50,11 @@ class Pipeline {
   std::uint32_t max_batch() const noexcept;
   std::uint32_t context() const noexcept;  // per sequence slot
   std::uint32_t max_sequences() const noexcept;
+  // Whether a decode step of several sequences in one forward_rows pass beats one recorded
+  // decode pass per sequence on every stage's device. Not on a Vulkan device that is a CPU
+  // (lavapipe): there the op-by-op batched pass measured slower than the recorded step times the
+  // sequences, so a scheduler steps each sequence alone.
+  bool batched_decode_pays() const noexcept;
   const LlamaConfig& config() const noexcept { return config_; }
 
  private:

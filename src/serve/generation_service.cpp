@@ -33,7 +33,8 @@ GenerationService::GenerationService(model::Pipeline& pipeline, const model::Tok
       tokenizer_(tokenizer),
       max_waiting_(max_waiting),
       context_(pipeline.context()),
-      slots_(pipeline.max_sequences()) {
+      slots_(pipeline.max_sequences()),
+      batched_(pipeline.batched_decode_pays()) {
   counters_.slots = slots_.size();
   worker_ = std::thread([this] { work(); });
 }
@@ -192,10 +193,11 @@ void GenerationService::accept(Sequence& seq, std::span<const float> logits) {
 }
 
 // One decode step: every active sequence's last token at its position, in one batched pass (in
-// chunks of the pipeline's batch when there are more sequences than rows).
+// chunks of the pipeline's batch when there are more sequences than rows), or one pass per
+// sequence where batching does not pay (model::Pipeline::batched_decode_pays).
 void GenerationService::step(Active& active) {
   const std::uint32_t vocab = pipeline_.config().vocab;
-  const std::size_t chunk = pipeline_.max_batch();
+  const std::size_t chunk = batched_ ? pipeline_.max_batch() : 1;
   for (std::size_t first = 0; first < active.size(); first += chunk) {
     const std::size_t n = std::min(chunk, active.size() - first);
     std::vector<std::uint32_t> ids;

@@ -2,7 +2,8 @@
 // continuous batching. The pipeline has a KV-cache slot per sequence that may be in flight
 // (model::Pipeline::max_sequences()); between two decode steps, queued requests take free slots
 // (each is prefilled alone, then joins), and every active sequence then advances by one token in
-// one batched pass (model::Pipeline::forward_rows), each sampled with its own options. A sequence
+// one batched pass (model::Pipeline::forward_rows; one pass each on devices where that does not
+// pay, model::Pipeline::batched_decode_pays), each sampled with its own options. A sequence
 // that ends, or whose client has gone, leaves at once and frees its slot. A full queue is
 // refused (429) rather than grown. A freed slot keeps its tokens: a request that starts with them
 // (the next turn of a chat) takes that slot and runs only its new tokens (model::SequenceSlots).
@@ -107,6 +108,7 @@ class GenerationService {
   const std::size_t max_waiting_;
   const std::uint32_t context_;
   model::SequenceSlots slots_;  // worker only
+  const bool batched_;          // decode steps share one pass (else one pass per sequence)
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Job>> queue_;
