@@ -49,7 +49,15 @@ struct LoadedModel {
     model::DemoModelSpec spec;
     spec.layers = 2;
     spec.context = 2048;
-    auto bytes = model::demo_model(spec).bytes();
+    // A ChatML template as GGUF files carry them (Jinja), refusing roles that do not alternate as
+    // Gemma's does: the API must render it and turn its refusal into a 400.
+    model::GgufWriter writer = model::demo_model(spec);
+    writer.add_string("tokenizer.chat_template",
+                      "{% for m in messages %}{% if loop.index0 > 0 and m.role == messages[loop.index0 - 1].role %}"
+                      "{{ raise_exception('Conversation roles must alternate') }}{% endif %}"
+                      "<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+                      "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}");
+    auto bytes = writer.bytes();
     auto file = model::GgufFile::parse(bytes);
     auto config = model::LlamaConfig::from_gguf(file);
     auto tokenizer = model::Tokenizer::from_gguf(file);
@@ -230,6 +238,21 @@ TEST_F(ServeHttp, ErrorsAreOpenAIShapedWithTheRightStatus) {
   json too_long = {{"model", "demo"}, {"prompt", std::string(30000, 'a')}};
   expect_error(post("/v1/completions", too_long), 400, "context_length_exceeded");
   EXPECT_EQ(client_->Get("/health")->status, 200);  // still serving
+}
+
+TEST_F(ServeHttp, AConversationTheModelsTemplateRefusesIsA400WithItsMessage) {
+  start();
+  json body = chat_body(4);
+  body["messages"] = {kHello, kHello};
+  const auto res = post("/v1/chat/completions", body);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400) << res->body;
+  const json e = json::parse(res->body, nullptr, false);
+  ASSERT_TRUE(e.contains("error")) << res->body;
+  EXPECT_EQ(e["error"]["code"], "chat_template_error");
+  EXPECT_EQ(e["error"]["param"], "messages");
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("Conversation roles must alternate"), std::string::npos);
+  EXPECT_EQ(post("/v1/chat/completions", chat_body(4))->status, 200);  // the next request is served
 }
 
 TEST_F(ServeHttp, AnApiKeyIsRequiredWhenSetAndComparedExactly) {
