@@ -3,7 +3,8 @@
 # node unpacked from the carried bundle, the kernel and model tests with the validation layers
 # on, then crossgpu against llama.cpp on the model shapes. Not part of make test.
 #
-#   bench/device-run.sh BUNDLE_DIR OUT_DIR [quick|llm]   (llm: only crossgpu against llama.cpp)
+#   bench/device-run.sh BUNDLE_DIR OUT_DIR [quick|llm|short]   (llm: only crossgpu against llama.cpp;
+#   short: the kernels and the two decode runs; one: the q8_0 decode run alone, for a scarce machine)
 #
 # A candidate build in BUNDLE_DIR/bin-new (crossgpu-bench, crossgpu-llm-bench) is measured in the
 # same call on the same models after the baseline, so that a change is judged on one machine.
@@ -26,7 +27,7 @@ if [ "$mode" = full ]; then
     CROSSGPU_VULKAN_VALIDATION=1 "$bin/$t" --gtest_brief=1 >> "$out/tests.log" 2>&1; echo "$t rc=$?" | tee -a "$out/tests.log"
   done
 fi
-if [ "$mode" != llm ]; then
+if [ "$mode" != llm ] && [ "$mode" != one ]; then
   "$bin/crossgpu-bench" --skip-transfers --json "$out/kernels.json" > "$out/kernels.txt" 2>&1 || true
   grep -E "matvec_(fused|weights)" "$out/kernels.txt"
   if [ -x "$bundle/bin-new/crossgpu-bench" ]; then
@@ -51,8 +52,8 @@ run() {  # name, crossgpu-llm-bench options
 }
 shape=(--layers 8 --embedding 4096 --ffn 14336 --heads 32 --kv-heads 8)
 run q8_0-ctx128 "${shape[@]}" --type q8_0 --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
-run q4_k-ctx128 "${shape[@]}" --type q4_k --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
-run q8_0-prefill512 "${shape[@]}" --type q8_0 --prompt-tokens 512 --decode-tokens 16 --batch 512 --repeats 3
+[ "$mode" = one ] || run q4_k-ctx128 "${shape[@]}" --type q4_k --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
+[ "$mode" = short ] || [ "$mode" = one ] || run q8_0-prefill512 "${shape[@]}" --type q8_0 --prompt-tokens 512 --decode-tokens 16 --batch 512 --repeats 3
 if [ "$mode" = full ]; then
   run q4_0-ctx128 "${shape[@]}" --type q4_0 --prompt-tokens 64 --decode-tokens 64 --batch 64 --repeats 3
   run q8_0-ctx4096 "${shape[@]}" --type q8_0 --prompt-tokens 3968 --decode-tokens 64 --batch 512 --repeats 2
