@@ -1,0 +1,19 @@
+// The kernels of the architectures beyond llama (Llama 3 rope scaling, Gemma 2/3): each a shader
+// (glsl/<name>.comp) and a CPU function of the same contract, like kernels.hpp. Not in the
+// remote-dispatch registry: cluster/kernel_bounds has no rules for them, and the model runs them
+// only inside a stage on its own node. Most callers want the ops (ops_arch.hpp).
+#pragma once
+
+#include "device/kernel.hpp"
+
+namespace crossgpu::kernels {
+
+// Elementwise ({x, y} UnaryPush; groups ceil(n / 256)):
+extern const KernelSpec gelu_tanh_f32;  // y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+extern const KernelSpec softcap_f32;    // y = alpha * tanh(x / alpha)
+// RoPE with frequency factors, in place: {x, factors} RopeFreqsPush.
+extern const KernelSpec rope_freqs_f32;
+// Windowed, soft-capped causal attention: {q, k, v, out} AttentionWindowPush.
+extern const KernelSpec attention_window_f32;
+
+}  // namespace crossgpu::kernels
