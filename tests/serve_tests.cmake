@@ -1,6 +1,8 @@
 # The serve layer: the request reader and response shapes (no model), and the HTTP API against a
 # real server on loopback with a generated model.
 crossgpu_test(test_serve_request test_serve_request.cpp LIBS crossgpu_serve LABELS serve)
+# What serve records when a device is lost: the recovery timeline and its /metrics lines.
+crossgpu_test(test_serve_recovery_log test_serve_recovery_log.cpp LIBS crossgpu_serve LABELS serve)
 pkg_check_modules(TEST_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 crossgpu_test(test_serve_http test_serve_http.cpp LIBS crossgpu_serve PkgConfig::TEST_HTTPLIB LABELS serve)
 # Continuous batching: concurrent requests decoded in shared passes, each its own text.
@@ -16,6 +18,13 @@ if(CROSSGPU_WITH_NETWORK)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/serve/run_openai_client.sh ${PROJECT_SOURCE_DIR}
                    $<TARGET_FILE:crossgpu> ${CMAKE_BINARY_DIR}/npm-test)
   set_tests_properties(test_serve_openai_client PROPERTIES LABELS "serve;app" TIMEOUT 600
+                       ENVIRONMENT "CROSSGPU_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
+  # Serve survives losing a device: 4 nodes, kill -9 of the middle stage's node mid-stream, the
+  # streams finish with the undisturbed text; a second loss the survivors cannot cover is a 503.
+  add_test(NAME test_serve_recovery
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/serve/run_openai_client.sh ${PROJECT_SOURCE_DIR}
+                   $<TARGET_FILE:crossgpu> ${CMAKE_BINARY_DIR}/npm-test recovery_test.mjs)
+  set_tests_properties(test_serve_recovery PROPERTIES LABELS "serve;app;cluster" TIMEOUT 300
                        ENVIRONMENT "CROSSGPU_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
   # The dashboard in Debian's chromium, driven by the pinned playwright-core (same install), against
   # `crossgpu serve` with three nodes; screenshots in build/dashboard-screenshots.

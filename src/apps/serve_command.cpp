@@ -12,7 +12,7 @@
 #include "apps/stop_signals.hpp"
 #include "model/llama_config.hpp"
 #include "model/tokenizer.hpp"
-#include "runtime/model_session.hpp"
+#include "runtime/recoverable_pipeline.hpp"
 #include "serve/api_access.hpp"
 #include "serve/api_server.hpp"
 #include "serve/generation_service.hpp"
@@ -49,11 +49,12 @@ int run_serve(ServeCommandOptions o) {
   const auto config = model::LlamaConfig::from_gguf(file);
   const auto tokenizer = model::Tokenizer::from_gguf(file);
   const runtime::CandidateSet devices = gather_devices(o.model);  // kept alive: the pipeline uses them
-  const runtime::ModelPlan plan = runtime::plan_model(file, config, devices, o.model.plan);
+  // Planned once; re-planned over the survivors when a device is lost (the service decides when).
+  runtime::RecoverablePipeline stages(file, config, devices, o.model.plan, o.max_concurrency);
+  const runtime::ModelPlan plan = stages.plan();
   print_plan(plan, config, stderr);
-  model::Pipeline pipeline =
-      runtime::load_pipeline(file, config, plan, o.model.plan, draw_weight_progress, o.max_concurrency);
-  serve::GenerationService service(pipeline, tokenizer, o.max_waiting);
+  stages.load(draw_weight_progress);
+  serve::GenerationService service(stages, tokenizer, o.max_waiting);
   const serve::ServedModel served = served_model(file, o.model.model);
   o.http.dashboard.plan = runtime::plan_json(plan);
   o.http.dashboard.plan["layers"] = config.layers;

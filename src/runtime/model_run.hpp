@@ -26,25 +26,11 @@
 #include "runtime/candidate_set.hpp"
 #include "runtime/model_plan.hpp"
 #include "runtime/model_session.hpp"
+#include "runtime/recoverable_pipeline.hpp"
 
 namespace crossgpu::runtime {
 
-struct RecoveryEvent {
-  std::vector<std::string> lost;   // "<device label>: <what was observed>"
-  std::string failure;             // the error that stopped generation
-  std::uint32_t tokens_before = 0; // tokens generated before the loss
-  double detect_seconds = 0;       // from the last token (or the start) to the failure
-  double replan_seconds = 0;
-  double reload_seconds = 0;       // building the new stages, weights included
-  double reprefill_seconds = 0;    // prefilling the prompt and the tokens so far on them
-  double total_seconds = 0;        // from the failure to the first token after it
-  ModelPlan plan;                  // the plan the run continues on
-  // What the user waited: from the last token before the loss to the first one after it.
-  double outage_seconds() const noexcept { return detect_seconds + total_seconds; }
-};
 using RecoveryCallback = std::function<void(const RecoveryEvent&)>;
-
-nlohmann::json recovery_json(const RecoveryEvent& event);
 
 class ModelRun {
  public:
@@ -55,8 +41,8 @@ class ModelRun {
   // recovery builds new stages).
   void load(WeightProgressCallback on_progress = {});
 
-  const ModelPlan& plan() const noexcept { return plan_; }
-  model::Pipeline& pipeline() noexcept { return *pipeline_; }
+  const ModelPlan& plan() const noexcept { return stages_.plan(); }
+  model::Pipeline& pipeline() { return stages_.pipeline(); }
   const std::vector<RecoveryEvent>& recoveries() const noexcept { return recoveries_; }
 
   // As run_prompt (model_session.hpp), recovering from lost devices; `on_recovery` hears of each
@@ -67,16 +53,7 @@ class ModelRun {
                 const RecoveryCallback& on_recovery = {});
 
  private:
-  RecoveryEvent recover(const Error& failure);
-
-  const model::GgufFile& file_;
-  const model::LlamaConfig& config_;
-  const CandidateSet& devices_;
-  PlanOptions options_;
-  WeightProgressCallback on_progress_;
-  std::vector<std::string> lost_labels_;
-  ModelPlan plan_;
-  std::unique_ptr<model::Pipeline> pipeline_;
+  RecoverablePipeline stages_;  // finds the lost devices, re-plans and reloads (shared with serve)
   std::vector<RecoveryEvent> recoveries_;
 };
 

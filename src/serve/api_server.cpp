@@ -212,12 +212,18 @@ struct ApiServer::Impl {
   void add_routes() {
     server.Get("/health", guarded([this](const httplib::Request&, httplib::Response& res) {
       const ServiceCounters c = service.counters();
+      const RecoveryTotals r = service.recovery_log().totals();
       // api_key_required: the dashboard asks for the key before its first call rather than after a 401.
-      send_json(res, 200, {{"status", "ok"}, {"model", model.id}, {"waiting", c.waiting}, {"running", c.running},
-                           {"api_key_required", !options.api_key.empty()}});
+      json body{{"status", r.state == ServiceState::serving ? "ok" : service_state_name(r.state)},
+                {"model", model.id}, {"waiting", c.waiting}, {"running", c.running},
+                {"recoveries", r.recoveries}, {"api_key_required", !options.api_key.empty()}};
+      // Failed: nothing can be served until a restart, and a load balancer should know.
+      if (r.state == ServiceState::failed) body["error"] = r.failure;
+      send_json(res, r.state == ServiceState::failed ? 503 : 200, body);
     }));
     server.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(serve_metrics_text(service.counters()), "text/plain; version=0.0.4; charset=utf-8");
+      res.set_content(serve_metrics_text(service.counters(), service.recovery_log().totals()),
+                      "text/plain; version=0.0.4; charset=utf-8");
     }));
     server.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, model_list_json(model));
@@ -243,7 +249,14 @@ struct ApiServer::Impl {
     }));
     server.Get("/api/plan", guarded([this](const httplib::Request&, httplib::Response& res) {
       if (options.dashboard.plan.is_null()) throw ApiError(404, "invalid_request_error", "not_found", "no plan to show");
-      send_api_json(res, options.dashboard.plan);
+      // After a recovery, the plan serving runs on now (the layer count is the model's).
+      json plan = service.recovery_log().current_plan();
+      if (plan.is_null()) plan = options.dashboard.plan;
+      else if (options.dashboard.plan.contains("layers")) plan["layers"] = options.dashboard.plan["layers"];
+      send_api_json(res, plan);
+    }));
+    server.Get("/api/recoveries", guarded([this](const httplib::Request&, httplib::Response& res) {
+      send_api_json(res, service.recovery_log().json());
     }));
     server.Get("/api/cluster", guarded([this](const httplib::Request&, httplib::Response& res) {
       if (!options.dashboard.cluster) {

@@ -1,8 +1,8 @@
 // `crossgpu serve`'s HTTP side: OpenAI's /v1/models, /v1/chat/completions and /v1/completions
 // (streamed as server-sent events or whole), /health and /metrics, and the dashboard (the page at
-// `/`, its JSON at /api/cluster, /api/plan and /api/stats), over cpp-httplib. Requests
-// are checked (serve/completion_request.hpp), turned into tokens with the model's chat template,
-// and queued on the GenerationService; every error is OpenAI-shaped JSON with its status.
+// `/`, its JSON at /api/cluster, /api/plan, /api/stats and /api/recoveries), over cpp-httplib.
+// Requests are checked (serve/completion_request.hpp), turned into tokens with the model's chat
+// template, and queued on the GenerationService; every error is OpenAI-shaped JSON with its status.
 #pragma once
 
 #include <cstddef>

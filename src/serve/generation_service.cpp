@@ -10,6 +10,28 @@
 #include "serve/text_stream.hpp"
 
 namespace crossgpu::serve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A recovery that cannot succeed: the requests get a 503 saying why (what was lost, how much
+// memory is missing), in OpenAI's error shape.
+[[noreturn]] void unavailable(const std::string& why) {
+  throw ApiError(503, "server_error", "recovery_failed",
+                 "lost a device and cannot go on: " + why + " (the server serves nothing more until restarted)");
+}
+
+std::exception_ptr unavailable_error(const std::string& why) {
+  try {
+    unavailable(why);
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
+}  // namespace
 
 const char* finish_reason_name(FinishReason reason) {
   switch (reason) {
@@ -29,7 +51,7 @@ struct GenerationService::Job {
 
 GenerationService::GenerationService(model::Pipeline& pipeline, const model::Tokenizer& tokenizer,
                                      std::size_t max_waiting)
-    : pipeline_(pipeline),
+    : pipeline_(&pipeline),
       tokenizer_(tokenizer),
       max_waiting_(max_waiting),
       context_(pipeline.context()),
@@ -37,6 +59,13 @@ GenerationService::GenerationService(model::Pipeline& pipeline, const model::Tok
       batched_(pipeline.batched_decode_pays()) {
   counters_.slots = slots_.size();
   worker_ = std::thread([this] { work(); });
+}
+
+GenerationService::GenerationService(runtime::RecoverablePipeline& model, const model::Tokenizer& tokenizer,
+                                     std::size_t max_waiting)
+    : GenerationService(model.pipeline(), tokenizer, max_waiting) {
+  std::lock_guard lock(mutex_);  // the worker reads it only after taking a job under this mutex
+  model_ = &model;
 }
 
 GenerationService::~GenerationService() {
@@ -64,6 +93,7 @@ std::future<GenerationResult> GenerationService::submit(GenerationRequest reques
   auto future = job->promise.get_future();
   {
     std::lock_guard lock(mutex_);
+    if (!failure_.empty()) unavailable(failure_);
     if (queue_.size() >= max_waiting_ || stopping_) {
       ++counters_.refused_busy;
       throw ApiError(429, "rate_limit_error", "server_busy",
@@ -128,7 +158,7 @@ void GenerationService::work() {
     std::vector<std::unique_ptr<Job>> admitted = admit(active, stopping);
     if (admitted.empty() && active.empty() && stopping) return;
     for (auto& job : admitted) {
-      if (auto seq = start(std::move(job))) active.push_back(std::move(seq));
+      if (auto seq = start(std::move(job), active)) active.push_back(std::move(seq));
     }
     retire(active, stopping);
     if (!active.empty()) step(active);
@@ -153,7 +183,8 @@ std::vector<std::unique_ptr<GenerationService::Job>> GenerationService::admit(co
 
 // Prefills a request into a slot (the part its slot does not cache already) and samples its first
 // token; a request whose client left while it waited ends here, as does one whose prefill fails.
-std::unique_ptr<GenerationService::Sequence> GenerationService::start(std::unique_ptr<Job> job) {
+std::unique_ptr<GenerationService::Sequence> GenerationService::start(std::unique_ptr<Job> job, Active& active,
+                                                                      bool retry) {
   const std::vector<std::uint32_t>& prompt = job->request.prompt;
   if (job->cancel->load()) {
     GenerationResult result;
@@ -163,20 +194,27 @@ std::unique_ptr<GenerationService::Sequence> GenerationService::start(std::uniqu
     count_end(counters_.cancelled, 0);
     return nullptr;
   }
+  if (pipeline_ == nullptr) {  // queued before a recovery failed
+    fail_job(*job, unavailable_error(failure_));
+    return nullptr;
+  }
   const std::optional<model::SequenceSlots::Claim> claim = slots_.acquire(prompt);
   if (!claim) fail(Errc::internal, "no free sequence slot for an admitted request");
   std::unique_ptr<Sequence> seq;
   try {
     seq = std::make_unique<Sequence>(job, *claim, context_);
     if (seq->max_tokens == 0) {
-      model::prefill(pipeline_, prompt, claim->cached, claim->slot);
+      model::prefill(*pipeline_, prompt, claim->cached, claim->slot);
       seq->done = true;
       return seq;
     }
-    accept(*seq, model::prefill(pipeline_, seq->job->request.prompt, claim->cached, claim->slot));
+    accept(*seq, model::prefill(*pipeline_, seq->job->request.prompt, claim->cached, claim->slot));
   } catch (...) {
     slots_.release(claim->slot, {});  // what its caches hold is unknown now
-    fail_job(seq ? *seq->job : *job, std::current_exception());
+    std::unique_ptr<Job> j = seq ? std::move(seq->job) : std::move(job);
+    const std::exception_ptr error = recover(active, std::current_exception());
+    if (!error && retry) return start(std::move(j), active, false);  // once, on the rebuilt pipeline
+    fail_job(*j, error ? error : std::current_exception());
     return nullptr;
   }
   return seq;
@@ -185,6 +223,7 @@ std::unique_ptr<GenerationService::Sequence> GenerationService::start(std::uniqu
 // Samples the sequence's next token from its row of logits and hands its text out.
 void GenerationService::accept(Sequence& seq, std::span<const float> logits) {
   const std::uint32_t token = seq.sampler.sample(logits);
+  last_token_ = Clock::now();
   seq.generated.push_back(token);
   const bool end = tokenizer_.is_end_of_generation(token);
   if (!end) seq.send(seq.text.push(tokenizer_.token_to_piece(token)));
@@ -196,8 +235,8 @@ void GenerationService::accept(Sequence& seq, std::span<const float> logits) {
 // chunks of the pipeline's batch when there are more sequences than rows), or one pass per
 // sequence where batching does not pay (model::Pipeline::batched_decode_pays).
 void GenerationService::step(Active& active) {
-  const std::uint32_t vocab = pipeline_.config().vocab;
-  const std::size_t chunk = batched_ ? pipeline_.max_batch() : 1;
+  const std::uint32_t vocab = pipeline_->config().vocab;
+  const std::size_t chunk = batched_ ? pipeline_->max_batch() : 1;
   for (std::size_t first = 0; first < active.size(); first += chunk) {
     const std::size_t n = std::min(chunk, active.size() - first);
     std::vector<std::uint32_t> ids;
@@ -207,19 +246,17 @@ void GenerationService::step(Active& active) {
       parts.push_back({.slot = active[i]->slot, .pos = active[i]->next_pos, .tokens = 1});
     }
     try {
-      const std::span<const float> logits = pipeline_.forward_rows(ids, parts);
+      const std::span<const float> logits = pipeline_->forward_rows(ids, parts);
       for (std::size_t i = 0; i < n; ++i) {
         Sequence& seq = *active[first + i];
         ++seq.next_pos;
         accept(seq, logits.subspan(i * vocab, vocab));
       }
     } catch (...) {
-      // A failed pass leaves every slot's cache in doubt: all sequences in flight fail.
-      for (auto& seq : active) {
-        slots_.release(seq->slot, {});
-        fail_job(*seq->job, std::current_exception());
-      }
-      active.clear();
+      // A failed pass leaves every slot's cache in doubt: unless a lost device can be replaced
+      // (the caches rebuilt), all sequences in flight fail. After a recovery the next step
+      // carries every sequence again, those of earlier chunks one token further.
+      if (const std::exception_ptr error = recover(active, std::current_exception())) fail_all(active, error);
       return;
     }
     std::lock_guard lock(mutex_);
@@ -268,7 +305,7 @@ void GenerationService::finish(Sequence& seq) {
 // counted.
 void GenerationService::count_end(std::uint64_t& outcome, std::uint32_t reused_tokens) {
   std::lock_guard lock(mutex_);
-  stage_stats_ = pipeline_.stats();
+  if (pipeline_ != nullptr) stage_stats_ = pipeline_->stats();
   ++outcome;
   counters_.reused_prompt_tokens += reused_tokens;
   if (counters_.running > 0) --counters_.running;
@@ -282,6 +319,102 @@ void GenerationService::fail_job(Job& job, std::exception_ptr error) {
   }
   job.promise.set_exception(error);
   count_end(counters_.failed, 0);
+}
+
+void GenerationService::fail_all(Active& active, std::exception_ptr error) {
+  for (auto& seq : active) {
+    if (slots_.busy(seq->slot)) slots_.release(seq->slot, {});
+    fail_job(*seq->job, error);
+  }
+  active.clear();
+}
+
+// After a failed pass: when the failure may be a lost device and the service can re-plan, finds
+// the lost devices, rebuilds the pipeline over the survivors and the KV cache of every sequence
+// in flight; returns null once decoding can go on. Otherwise returns the error the requests fail
+// with: `error` itself when no device was lost, a 503 when the survivors cannot take over (then
+// the sequences in flight and the queued requests fail here, and every later request is refused).
+std::exception_ptr GenerationService::recover(Active& active, std::exception_ptr error) {
+  {
+    std::lock_guard lock(mutex_);  // model_ is set after the worker starts
+    if (model_ == nullptr) return error;
+  }
+  const auto sequences = static_cast<std::uint32_t>(active.size());
+  const double detect_seconds = seconds_since(last_token_);
+  const auto failure_at = Clock::now();
+  std::uint32_t tokens_before = 0;
+  for (const auto& seq : active) tokens_before += static_cast<std::uint32_t>(seq->generated.size());
+  bool began = false;
+  for (int attempt = 0;; ++attempt) {
+    bool replanned = false;
+    try {
+      std::rethrow_exception(error);
+    } catch (const Error& failure) {
+      if (!runtime::may_be_a_lost_device(failure)) return error;
+      if (!began) recovery_log_.begin(failure.what(), sequences);
+      began = true;
+      try {
+        runtime::RecoveryEvent event = model_->recover(failure);
+        replanned = true;
+        pipeline_ = &model_->pipeline();
+        batched_ = pipeline_->batched_decode_pays();
+        const auto reprefill_start = Clock::now();
+        rebuild(active);
+        event.reprefill_seconds = seconds_since(reprefill_start);
+        event.tokens_before = tokens_before;
+        event.detect_seconds = detect_seconds;
+        event.total_seconds = seconds_since(failure_at);
+        recovery_log_.recovered(event, sequences);
+        log::warn("recovered: lost {}; {} stages now; {} requests carried over; outage {:.2f} s",
+                  event.lost.front(), event.plan.plan.stages.size(), sequences, event.outage_seconds());
+        return nullptr;
+      } catch (const std::exception& e) {
+        if (!model_->loaded()) return give_up(active, e.what());  // the stages are gone
+        if (!replanned) {  // every device answers: the pass failed for another reason
+          recovery_log_.not_recovered(e.what(), sequences);
+          return std::current_exception();
+        }
+        const auto* engine = dynamic_cast<const Error*>(&e);
+        if (attempt >= 2 || engine == nullptr || !runtime::may_be_a_lost_device(*engine)) {
+          recovery_log_.not_recovered(e.what(), sequences);
+          return std::current_exception();
+        }
+        error = std::current_exception();  // another device lost while re-prefilling: again
+      }
+    } catch (...) {
+      return error;
+    }
+  }
+}
+
+// Every sequence in flight into a slot of the new pipeline (whose caches are empty): its prompt
+// and the tokens it generated, all but the last, which the next decode step feeds.
+void GenerationService::rebuild(Active& active) {
+  slots_ = model::SequenceSlots(slots_.size());  // what free slots cached is gone with the old stages
+  for (auto& seq : active) {
+    std::vector<std::uint32_t> logged = seq->job->request.prompt;
+    if (!seq->generated.empty()) logged.insert(logged.end(), seq->generated.begin(), seq->generated.end() - 1);
+    seq->slot = slots_.acquire(logged)->slot;
+    model::prefill(*pipeline_, logged, 0, seq->slot);
+  }
+}
+
+// Serving stops: the pipeline is gone and the survivors cannot hold the model.
+std::exception_ptr GenerationService::give_up(Active& active, const std::string& why) {
+  const std::exception_ptr error = unavailable_error(why);
+  recovery_log_.failed(why, static_cast<std::uint32_t>(active.size()));
+  log::error("serving stops: {}", why);
+  pipeline_ = nullptr;
+  std::deque<std::unique_ptr<Job>> queued;
+  {
+    std::lock_guard lock(mutex_);
+    failure_ = why;
+    queued.swap(queue_);
+    counters_.waiting = 0;
+  }
+  fail_all(active, error);
+  for (auto& job : queued) fail_job(*job, error);
+  return error;
 }
 
 }  // namespace crossgpu::serve

@@ -7,9 +7,18 @@
 // that ends, or whose client has gone, leaves at once and frees its slot. A full queue is
 // refused (429) rather than grown. A freed slot keeps its tokens: a request that starts with them
 // (the next turn of a chat) takes that slot and runs only its new tokens (model::SequenceSlots).
+//
+// Served from a runtime::RecoverablePipeline, the service survives losing a device: a pass that
+// fails because a stage's device is gone re-plans over the survivors, rebuilds every sequence in
+// flight by prefilling its prompt and the tokens it generated into the new stages, and decoding
+// goes on (greedy sequences give the tokens of an undisturbed run). Requests that arrive
+// meanwhile wait in the queue. When the survivors cannot hold the model, every request in flight
+// and queued fails with a 503 (recovery_failed) and so does every later one; the RecoveryLog
+// says what happened (GET /health, /metrics, /api/recoveries).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -27,6 +36,8 @@
 #include "model/sequence_slots.hpp"
 #include "model/sampler.hpp"
 #include "model/tokenizer.hpp"
+#include "runtime/recoverable_pipeline.hpp"
+#include "serve/recovery_log.hpp"
 
 namespace crossgpu::serve {
 
@@ -74,6 +85,8 @@ class GenerationService {
   // `pipeline` and `tokenizer` must outlive the service; only its worker thread runs the pipeline.
   // As many sequences decode together as the pipeline has slots; `max_waiting` more may queue.
   GenerationService(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, std::size_t max_waiting);
+  // The same over `model` (loaded; it must outlive the service), recovering from lost devices.
+  GenerationService(runtime::RecoverablePipeline& model, const model::Tokenizer& tokenizer, std::size_t max_waiting);
   ~GenerationService();  // cancels what is queued and joins the worker
   GenerationService(const GenerationService&) = delete;
   GenerationService& operator=(const GenerationService&) = delete;
@@ -88,6 +101,7 @@ class GenerationService {
   // only the worker touches the pipeline).
   std::vector<model::StageStats> stage_stats() const;
   std::uint32_t context() const noexcept { return context_; }
+  const RecoveryLog& recovery_log() const noexcept { return recovery_log_; }
 
  private:
   struct Job;
@@ -95,7 +109,11 @@ class GenerationService {
   using Active = std::vector<std::unique_ptr<Sequence>>;
   void work();
   std::vector<std::unique_ptr<Job>> admit(const Active& active, bool& stop);
-  std::unique_ptr<Sequence> start(std::unique_ptr<Job> job);
+  std::unique_ptr<Sequence> start(std::unique_ptr<Job> job, Active& active, bool retry = true);
+  std::exception_ptr recover(Active& active, std::exception_ptr error);
+  void rebuild(Active& active);
+  void fail_all(Active& active, std::exception_ptr error);
+  std::exception_ptr give_up(Active& active, const std::string& why);
   void accept(Sequence& seq, std::span<const float> logits);
   void step(Active& active);
   void retire(Active& active, bool stopping);
@@ -103,18 +121,22 @@ class GenerationService {
   void fail_job(Job& job, std::exception_ptr error);
   void count_end(std::uint64_t& outcome, std::uint32_t reused_tokens);
 
-  model::Pipeline& pipeline_;
+  model::Pipeline* pipeline_;               // null once a recovery failed
+  runtime::RecoverablePipeline* model_ = nullptr;  // what rebuilds pipeline_ (null: no recovery)
   const model::Tokenizer& tokenizer_;
   const std::size_t max_waiting_;
   const std::uint32_t context_;
   model::SequenceSlots slots_;  // worker only
-  const bool batched_;          // decode steps share one pass (else one pass per sequence)
+  bool batched_;                // decode steps share one pass (else one pass per sequence)
+  std::chrono::steady_clock::time_point last_token_ = std::chrono::steady_clock::now();  // worker only
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Job>> queue_;
   bool stopping_ = false;
   ServiceCounters counters_;
   std::vector<model::StageStats> stage_stats_;
+  std::string failure_;         // why serving stopped (a failed recovery); empty while serving
+  RecoveryLog recovery_log_;
   std::thread worker_;
 };
 

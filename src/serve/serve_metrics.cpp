@@ -12,9 +12,22 @@ void metric(std::string& out, const char* name, const char* type, const char* he
   for (const auto& [labels, value] : samples) out += fmt::format("{}{} {}\n", name, labels, value);
 }
 
+void recovery_metrics(std::string& out, const RecoveryTotals& r) {
+  metric(out, "crossgpu_serve_recoveries_total", "counter",
+         "Recoveries from a lost device: re-planned, reloaded, requests in flight carried over.",
+         {{"{outcome=\"recovered\"}", r.recoveries}, {"{outcome=\"failed\"}", r.failed_recoveries}});
+  out += "# HELP crossgpu_serve_last_outage_seconds From the last token before the last recovery's loss to "
+         "decoding again (0 before any).\n# TYPE crossgpu_serve_last_outage_seconds gauge\n";
+  out += fmt::format("crossgpu_serve_last_outage_seconds {:.3f}\n", r.last_outage_seconds);
+  metric(out, "crossgpu_serve_state", "gauge", "1 for the state the service is in: serving, recovering or failed.",
+         {{"{state=\"serving\"}", r.state == ServiceState::serving},
+          {"{state=\"recovering\"}", r.state == ServiceState::recovering},
+          {"{state=\"failed\"}", r.state == ServiceState::failed}});
+}
+
 }  // namespace
 
-std::string serve_metrics_text(const ServiceCounters& c) {
+std::string serve_metrics_text(const ServiceCounters& c, const RecoveryTotals& recoveries) {
   std::string out;
   metric(out, "crossgpu_serve_requests_total", "counter", "Completion requests by outcome.",
          {{"{outcome=\"completed\"}", c.completed},
@@ -36,6 +49,7 @@ std::string serve_metrics_text(const ServiceCounters& c) {
          {{"", c.batched_tokens}});
   metric(out, "crossgpu_serve_max_batch", "gauge", "The most sequences one decode pass has carried.",
          {{"", c.max_batch}});
+  recovery_metrics(out, recoveries);
   return out;
 }
 

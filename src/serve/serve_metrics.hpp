@@ -1,4 +1,5 @@
-// The service's counters in Prometheus' text format, for `crossgpu serve`'s /metrics.
+// The service's counters and its recoveries from lost devices in Prometheus' text format, for
+// `crossgpu serve`'s /metrics.
 #pragma once
 
 #include <string>
@@ -7,6 +8,6 @@
 
 namespace crossgpu::serve {
 
-std::string serve_metrics_text(const ServiceCounters& counters);
+std::string serve_metrics_text(const ServiceCounters& counters, const RecoveryTotals& recoveries);
 
 }  // namespace crossgpu::serve
