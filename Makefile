@@ -83,6 +83,20 @@ check-llama-cpp: build
 	  $(BUILD)/npm-bench tests/tokenizer_oracle/texts.json $(BUILD)/tokenizer-oracle tests/tokenizer_oracle/expected_llama_cpp.json
 	cd $(BUILD) && ctest -R 'test_model_tokenizer_(oracle|hf_fresh)' --output-on-failure
 
+# llama.cpp's greedy tokens on a random-weight model of every architecture crossgpu reads
+# (tests/support/arch_cases.hpp, written by crossgpu-arch-models): node-llama-cpp's CPU backend
+# loads each file with llama.cpp's own tensor rules; the tokens are checked in
+# (tests/arch_oracle/expected_llama_cpp.json) and test_llm_arch compares crossgpu against them.
+# Not part of make test.
+.PHONY: check-llama-cpp-arch
+check-llama-cpp-arch: build
+	@mkdir -p $(BUILD)/npm-bench
+	@test -f $(BUILD)/npm-bench/node_modules/node-llama-cpp/package.json || \
+	  (cd $(BUILD)/npm-bench && npm i -E --ignore-scripts --no-audit --no-fund node-llama-cpp@$(NODE_LLAMA_CPP))
+	node tests/arch_oracle/record_llama_cpp.mjs $(BUILD)/tests/crossgpu-arch-models $(BUILD)/npm-bench \
+	  $(BUILD)/arch-oracle tests/arch_oracle/expected_llama_cpp.json
+	cd $(BUILD) && ctest -R 'test_llm_arch' --output-on-failure
+
 # ASan + UBSan (LeakSanitizer included) over the whole suite, lavapipe and validation layers too.
 # The Python and Java suites are left out: an instrumented module inside an uninstrumented python3
 # or JVM needs the ASan runtime preloaded into the interpreter, whose own leaks then drown ours.

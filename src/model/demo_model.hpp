@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 #include "kernels/weight_type.hpp"
 #include "model/gguf.hpp"
@@ -22,6 +23,15 @@ struct DemoModelSpec {
   std::uint32_t context = 512;
   std::uint64_t seed = 1;
   bool tied_output = false;
+  // The architecture's tensors and keys (llama, mistral, qwen2, qwen3, gemma2, gemma3, phi3),
+  // each with its distinguishing parts: qwen2's Q/K/V biases, qwen3's and gemma3's Q/K norms and a
+  // head size of its own (attention.key_length), gemma's post-norms, GELU, soft-caps and
+  // sliding-window layers (a small window, so that short tests cross it), phi3's fused tensors.
+  std::string architecture = "llama";
+  std::uint32_t head_dim = 0;     // attention.key_length; 0: embedding / heads, not written
+  bool rope_freqs = false;        // llama: rope_freqs.weight with Llama 3.1's factors
+  std::uint32_t sliding_window = 8;  // gemma2/gemma3
+  std::uint32_t swa_pattern = 2;     // gemma2/gemma3: every second layer global
 };
 
 // Builds the whole file in memory. Matrix row lengths must be multiples of the type's block

@@ -277,27 +277,42 @@ const GgufValue& require(const GgufFile& f, const std::string& key) {
   if (v == nullptr) fail(Errc::not_found, "GGUF: metadata key '{}' is missing", key);
   return *v;
 }
+
+// The GGUF spec's name of a value type number, for errors that say what a key holds instead.
+const char* value_type_name(std::uint32_t type) {
+  static constexpr const char* kNames[] = {"uint8", "int8",   "uint16", "int16",  "uint32", "int32", "float32",
+                                           "bool",  "string", "array",  "uint64", "int64",  "float64"};
+  return type < std::size(kNames) ? kNames[type] : "an unknown type";
+}
+
+[[noreturn]] void wrong_type(const std::string& key, const GgufValue& v, const char* expected) {
+  fail(Errc::invalid_argument, "GGUF: metadata '{}' holds {}{}, expected {}", key, value_type_name(v.type),
+       std::holds_alternative<std::int64_t>(v.value) ? " (negative)" : "", expected);
+}
 }  // namespace
 
 std::string GgufFile::get_string(const std::string& key) const {
-  const auto* s = std::get_if<std::string>(&require(*this, key).value);
-  if (s == nullptr) fail(Errc::invalid_argument, "GGUF: metadata '{}' is not a string", key);
+  const GgufValue& v = require(*this, key);
+  const auto* s = std::get_if<std::string>(&v.value);
+  if (s == nullptr) wrong_type(key, v, "a string");
   return *s;
 }
 
 std::uint64_t GgufFile::get_uint(const std::string& key) const {
-  const auto& v = require(*this, key).value;
+  const GgufValue& value = require(*this, key);
+  const auto& v = value.value;
   if (const auto* u = std::get_if<std::uint64_t>(&v)) return *u;
   if (const auto* i = std::get_if<std::int64_t>(&v); i && *i >= 0) return static_cast<std::uint64_t>(*i);
-  fail(Errc::invalid_argument, "GGUF: metadata '{}' is not a non-negative integer", key);
+  wrong_type(key, value, "a non-negative integer");
 }
 
 double GgufFile::get_float(const std::string& key) const {
-  const auto& v = require(*this, key).value;
+  const GgufValue& value = require(*this, key);
+  const auto& v = value.value;
   if (const auto* d = std::get_if<double>(&v)) return *d;
   if (const auto* u = std::get_if<std::uint64_t>(&v)) return static_cast<double>(*u);
   if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
-  fail(Errc::invalid_argument, "GGUF: metadata '{}' is not a number", key);
+  wrong_type(key, value, "a number");
 }
 
 const TensorInfo& GgufFile::tensor(const std::string& name) const {

@@ -2,38 +2,19 @@
 
 #include <fmt/format.h>
 
-#include <array>
+#include <cmath>
+#include <cstdio>
+#include <set>
 #include <string_view>
 
 #include "core/error.hpp"
+#include "model/model_arch.hpp"
 
 namespace crossgpu::model {
 namespace {
 
-// Architectures whose tensors and forward pass are llama's (RMSNorm, RoPE on adjacent pairs,
-// GQA, SwiGLU). Others (qwen2 with biases, phi3 with fused qkv, gemma's scaled embeddings) differ.
-constexpr std::array<std::string_view, 2> kLlamaLike = {"llama", "mistral"};
-
-std::uint32_t get_u32(const GgufFile& file, const std::string& key) {
-  const std::uint64_t v = file.get_uint(key);
-  if (v == 0 || v > 0xFFFFFFFFull) fail(Errc::invalid_argument, "GGUF key '{}': value {} is out of range", key, v);
-  return static_cast<std::uint32_t>(v);
-}
-
-std::uint32_t get_u32_or(const GgufFile& file, const std::string& key, std::uint32_t fallback) {
-  return file.find(key) ? get_u32(file, key) : fallback;
-}
-
-float get_f32_or(const GgufFile& file, const std::string& key, float fallback) {
-  if (!file.find(key)) return fallback;
-  const double v = file.get_float(key);
-  if (!(v > 0) || v > 1e12) fail(Errc::invalid_argument, "GGUF key '{}': value {} is out of range", key, v);
-  return static_cast<float>(v);
-}
-
 // The tensor's dims must be exactly `expected` (ggml order: the row length first).
-void expect_shape(const GgufFile& file, const std::string& name,
-                  std::initializer_list<std::uint64_t> expected) {
+void expect_shape(const GgufFile& file, const std::string& name, std::initializer_list<std::uint64_t> expected) {
   const TensorInfo& info = file.tensor(name);
   const std::vector<std::uint64_t> want(expected);
   if (info.dims != want) {
@@ -42,22 +23,79 @@ void expect_shape(const GgufFile& file, const std::string& name,
   }
 }
 
+// The shape llama.cpp's loader requires of each layer tensor, by its short name.
+std::vector<std::uint64_t> layer_shape(const LlamaConfig& c, std::string_view what) {
+  const std::uint64_t e = c.embedding, q = c.q_dim(), kv = c.kv_dim(), f = c.ffn, d = c.head_dim;
+  if (what == "attn_q.weight") return {e, q};
+  if (what == "attn_k.weight" || what == "attn_v.weight") return {e, kv};
+  if (what == "attn_qkv.weight") return {e, q + 2 * kv};
+  if (what == "attn_q.bias") return {q};
+  if (what == "attn_k.bias" || what == "attn_v.bias") return {kv};
+  if (what == "attn_q_norm.weight" || what == "attn_k_norm.weight") return {d};
+  if (what == "attn_output.weight") return {q, e};
+  if (what == "ffn_gate.weight") return {e, f};
+  if (what == "ffn_up.weight") return {e, c.arch.fused_gate_up ? 2 * f : f};
+  if (what == "ffn_down.weight") return {f, e};
+  return {e};  // the norms
+}
+
+// A layer the file has tensors for beyond block_count, or one it lacks: said as such, rather than
+// as the first missing tensor.
+void check_layer_count(const GgufFile& file, const LlamaConfig& c) {
+  std::uint32_t highest = 0;
+  bool any = false;
+  for (const TensorInfo& t : file.tensors()) {
+    unsigned layer = 0;
+    if (std::sscanf(t.name.c_str(), "blk.%u.", &layer) == 1) {
+      highest = std::max<std::uint32_t>(highest, layer);
+      any = true;
+    }
+  }
+  if (!any || highest + 1 != c.layers) {
+    fail(Errc::invalid_argument, "{}.block_count says {} layers, but the file has tensors for {} (blk.0 .. blk.{})",
+         c.architecture, c.layers, any ? highest + 1 : 0, any ? highest : 0);
+  }
+}
+
 void check_tensors(const GgufFile& file, const LlamaConfig& c) {
-  const std::uint64_t e = c.embedding, q = std::uint64_t{c.heads} * c.head_dim;
-  const std::uint64_t kv = std::uint64_t{c.kv_heads} * c.head_dim;
+  check_layer_count(file, c);
+  const std::uint64_t e = c.embedding;
+  std::set<std::string> used = {"token_embd.weight", "output_norm.weight"};
   expect_shape(file, "token_embd.weight", {e, c.vocab});
   expect_shape(file, "output_norm.weight", {e});
-  if (!c.tied_output) expect_shape(file, "output.weight", {e, c.vocab});
+  if (!c.tied_output) {
+    expect_shape(file, "output.weight", {e, c.vocab});
+    used.insert("output.weight");
+  }
+  if (file.find_tensor("rope_freqs.weight")) {
+    expect_shape(file, "rope_freqs.weight", {c.head_dim / 2});
+    used.insert("rope_freqs.weight");
+  }
   for (std::uint32_t l = 0; l < c.layers; ++l) {
-    expect_shape(file, layer_tensor(l, "attn_norm"), {e});
-    expect_shape(file, layer_tensor(l, "attn_q"), {e, q});
-    expect_shape(file, layer_tensor(l, "attn_k"), {e, kv});
-    expect_shape(file, layer_tensor(l, "attn_v"), {e, kv});
-    expect_shape(file, layer_tensor(l, "attn_output"), {q, e});
-    expect_shape(file, layer_tensor(l, "ffn_norm"), {e});
-    expect_shape(file, layer_tensor(l, "ffn_gate"), {e, c.ffn});
-    expect_shape(file, layer_tensor(l, "ffn_up"), {e, c.ffn});
-    expect_shape(file, layer_tensor(l, "ffn_down"), {c.ffn, e});
+    for (const std::string& name : layer_tensors(c, l)) {
+      const std::string what = name.substr(name.find('.', 4) + 1);
+      const std::vector<std::uint64_t> want = layer_shape(c, what);
+      const TensorInfo& info = file.tensor(name);
+      if (info.dims != want) {
+        fail(Errc::invalid_argument, "tensor '{}' has shape [{}], the metadata implies [{}]", name,
+             fmt::join(info.dims, ", "), fmt::join(want, ", "));
+      }
+      used.insert(name);
+    }
+  }
+  // A tensor this forward pass would not read (a bias, the long-context rope factors of phi3,
+  // experts) means the file wants a computation crossgpu does not do: refused, not ignored.
+  for (const TensorInfo& t : file.tensors()) {
+    if (!used.contains(t.name)) {
+      fail(Errc::unsupported, "tensor '{}' is not part of crossgpu's {} forward pass; a model that needs it "
+           "cannot run here", t.name, c.architecture);
+    }
+  }
+}
+
+void check_heads(const LlamaConfig& c) {
+  if (c.heads % c.kv_heads != 0) {
+    fail(Errc::invalid_argument, "head count {} is not a multiple of the KV head count {}", c.heads, c.kv_heads);
   }
 }
 
@@ -67,32 +105,39 @@ std::string layer_tensor(std::uint32_t layer, const char* what) {
   return fmt::format("blk.{}.{}.weight", layer, what);
 }
 
+std::string layer_bias(std::uint32_t layer, const char* what) { return fmt::format("blk.{}.{}.bias", layer, what); }
+
+std::vector<std::string> layer_tensors(const LlamaConfig& c, std::uint32_t l) {
+  const ArchFeatures& a = c.arch;
+  std::vector<std::string> names = {layer_tensor(l, "attn_norm")};
+  if (a.fused_qkv) {
+    names.push_back(layer_tensor(l, "attn_qkv"));
+  } else {
+    for (const char* w : {"attn_q", "attn_k", "attn_v"}) names.push_back(layer_tensor(l, w));
+  }
+  if (a.qkv_bias) {
+    for (const char* w : {"attn_q", "attn_k", "attn_v"}) names.push_back(layer_bias(l, w));
+  }
+  if (a.qk_norm) {
+    names.push_back(layer_tensor(l, "attn_q_norm"));
+    names.push_back(layer_tensor(l, "attn_k_norm"));
+  }
+  names.push_back(layer_tensor(l, "attn_output"));
+  if (a.post_norms) names.push_back(layer_tensor(l, "post_attention_norm"));
+  names.push_back(layer_tensor(l, "ffn_norm"));
+  if (!a.fused_gate_up) names.push_back(layer_tensor(l, "ffn_gate"));
+  names.push_back(layer_tensor(l, "ffn_up"));
+  names.push_back(layer_tensor(l, "ffn_down"));
+  if (a.post_norms) names.push_back(layer_tensor(l, "post_ffw_norm"));
+  return names;
+}
+
 LlamaConfig LlamaConfig::from_gguf(const GgufFile& file) {
   LlamaConfig c;
   c.architecture = file.get_string("general.architecture");
-  bool known = false;
-  for (std::string_view a : kLlamaLike) known = known || a == c.architecture;
-  if (!known) {
-    fail(Errc::unsupported, "model architecture '{}' is not supported (llama-family only: llama, mistral)",
-         c.architecture);
-  }
   c.name = file.find("general.name") ? file.get_string("general.name") : c.architecture;
-  const std::string a = c.architecture + ".";
-  c.layers = get_u32(file, a + "block_count");
-  c.embedding = get_u32(file, a + "embedding_length");
-  c.heads = get_u32(file, a + "attention.head_count");
-  c.kv_heads = get_u32_or(file, a + "attention.head_count_kv", c.heads);
-  c.ffn = get_u32(file, a + "feed_forward_length");
-  c.context = get_u32_or(file, a + "context_length", 2048);
-  c.rms_eps = get_f32_or(file, a + "attention.layer_norm_rms_epsilon", 1e-5f);
-  c.rope_base = get_f32_or(file, a + "rope.freq_base", 10000.0f);
-  if (c.embedding % c.heads != 0) {
-    fail(Errc::invalid_argument, "embedding {} is not a multiple of the head count {}", c.embedding, c.heads);
-  }
-  if (c.heads % c.kv_heads != 0) {
-    fail(Errc::invalid_argument, "head count {} is not a multiple of the KV head count {}", c.heads, c.kv_heads);
-  }
-  c.head_dim = c.embedding / c.heads;
+  read_common_hyperparameters(file, c);  // model_arch.cpp; refuses unknown architectures
+  check_heads(c);
   if (c.head_dim % 2 != 0) fail(Errc::invalid_argument, "head dimension {} is odd: RoPE needs pairs", c.head_dim);
   const TensorInfo& embd = file.tensor("token_embd.weight");
   if (embd.dims.size() != 2 || embd.dims[1] == 0 || embd.dims[1] > 0xFFFFFFFFull) {
@@ -100,12 +145,23 @@ LlamaConfig LlamaConfig::from_gguf(const GgufFile& file) {
   }
   c.vocab = static_cast<std::uint32_t>(embd.dims[1]);
   c.tied_output = file.find_tensor("output.weight") == nullptr;
+  read_arch_features(file, c);
   check_tensors(file, c);
+  read_rope_factors(file, c);
   return c;
 }
 
 std::uint64_t LlamaConfig::kv_bytes_per_token_per_layer() const {
   return 2ull * kv_heads * head_dim * sizeof(float);
+}
+
+bool LlamaConfig::layer_slides(std::uint32_t layer) const {
+  const std::uint32_t n = arch.swa_pattern;
+  return arch.sliding_window != 0 && (n == 0 || layer % n < n - 1);
+}
+
+float LlamaConfig::layer_rope_base(std::uint32_t layer) const {
+  return layer_slides(layer) && arch.rope_base_swa > 0 ? arch.rope_base_swa : rope_base;
 }
 
 }  // namespace crossgpu::model

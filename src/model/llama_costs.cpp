@@ -6,8 +6,8 @@ std::vector<sched::LayerCost> layer_costs(const LlamaConfig& config, const GgufF
   std::vector<sched::LayerCost> costs(config.layers);
   for (std::uint32_t l = 0; l < config.layers; ++l) {
     sched::LayerCost& c = costs[l];
-    for (const char* what : kLayerTensors) {
-      const TensorInfo& t = file.tensor(layer_tensor(l, what));
+    for (const std::string& name : layer_tensors(config, l)) {
+      const TensorInfo& t = file.tensor(name);
       c.weight_bytes += t.bytes;
       c.flops_per_token += 2.0 * static_cast<double>(t.elements);  // a multiply and an add each
     }

@@ -130,12 +130,27 @@ class LlamaStage {
  private:
   struct Layer {
     DeviceTensor attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down;
+    // Present per the architecture (bytes 0 otherwise): Q|K|V biases (one f32 buffer, in that
+    // order), per-head Q/K norms, the norms after attention and after the feed-forward block.
+    DeviceTensor bq, bk, bv, q_norm, k_norm, post_attn_norm, post_ffn_norm;
+    std::uint32_t index = 0;  // the layer's number in the model
     std::vector<Buffer> k_cache, v_cache;  // one per sequence slot
   };
+  // Rows [first_row, first_row + rows) of a tensor (all of it when rows is 0): a fused tensor
+  // (phi3's attn_qkv, ffn_up as gate|up) is loaded as the separate matrices it packs.
+  struct Piece {
+    std::string name;
+    std::uint64_t first_row = 0, rows = 0;
+  };
 
-  // The named tensors in one new buffer, each at an offset aligned for the kernels.
-  std::vector<DeviceTensor> load(const GgufFile& file, const std::vector<std::string>& names);
+  // The pieces in one new buffer, each at an offset aligned for the kernels.
+  std::vector<DeviceTensor> load(const GgufFile& file, const std::vector<Piece>& pieces);
   DeviceTensor load(const GgufFile& file, const std::string& name);
+  void load_layer(const GgufFile& file, std::uint32_t l);
+  void load_biases(const GgufFile& file, Layer& layer);
+  // Whether decode steps can replay a recorded program: its rope_kv and attention_at know
+  // neither RoPE factors nor sliding windows nor soft-capped scores.
+  bool recordable() const;
   Buffer scratch(std::uint64_t floats);
   bool fused_fits(const std::vector<const DeviceTensor*>& tensors) const;
   void record_decode(std::uint32_t slot);
@@ -149,6 +164,7 @@ class LlamaStage {
   // Attention of one part: RoPE on its rows of q_/k_, its keys and values into its slot's cache.
   void part_attention(const Layer& layer, const SequenceRows& part, std::uint32_t row);
   Event head_forward(std::span<const SequenceRows> parts);
+  void add_biases(const Layer& layer, std::uint32_t rows);
 
   LlamaConfig config_;
   std::shared_ptr<Device> device_;
@@ -158,6 +174,7 @@ class LlamaStage {
   std::uint64_t cached_weight_bytes_ = 0;
 
   std::vector<Buffer> weight_buffers_;
+  Buffer rope_factors_;  // config.rope_factors on the device, when the model has them
   DeviceTensor token_embd_, output_norm_, output_;
   std::vector<Layer> layers_;
   Buffer ids_, x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, logits_;
