@@ -200,6 +200,7 @@ std::unique_ptr<GenerationService::Sequence> GenerationService::start(std::uniqu
   }
   const std::optional<model::SequenceSlots::Claim> claim = slots_.acquire(prompt);
   if (!claim) fail(Errc::internal, "no free sequence slot for an admitted request");
+  if (active.empty()) last_token_ = Clock::now();  // a loss found by this prefill is detected from here
   std::unique_ptr<Sequence> seq;
   try {
     seq = std::make_unique<Sequence>(job, *claim, context_);

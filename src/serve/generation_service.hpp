@@ -128,7 +128,9 @@ class GenerationService {
   const std::uint32_t context_;
   model::SequenceSlots slots_;  // worker only
   bool batched_;                // decode steps share one pass (else one pass per sequence)
-  std::chrono::steady_clock::time_point last_token_ = std::chrono::steady_clock::now();  // worker only
+  // The last token sampled (or the start of a prefill on an idle service): where a recovery's
+  // detection time starts. Worker only.
+  std::chrono::steady_clock::time_point last_token_ = std::chrono::steady_clock::now();
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::unique_ptr<Job>> queue_;

@@ -3,8 +3,11 @@
 // joined with a name that is HTML). The page asks for the API key once; it loads with no console
 // errors; it shows the 3 nodes, their devices and the plan; a device chart gains points; names
 // and fields holding markup are shown as text and never run; the chat box streams the same reply
-// as the API; killing a node turns it "lost" on the page. The first node's `--http` serves the same
-// page read-only, and `serve --local` shows it without a cluster. Screenshots of each state go to --shots.
+// as the API; killing a node of the plan turns it "lost" on the page, and the next request makes
+// the server recover: the timeline shows what was lost, the new plan and the outage, and the plan
+// bar is redrawn. Node names a node's telemetry carries show as text. The first node's `--http`
+// serves the same page read-only, and `serve --local` shows it without a cluster. Screenshots of
+// each state go to --shots.
 //   node dashboard_browser_test.mjs --cli crossgpu --clients build/npm-test --work DIR
 //        --chromium /usr/bin/chromium --shots build/dashboard-screenshots
 import assert from 'node:assert/strict';
@@ -95,10 +98,12 @@ async function main() {
   mkdirSync(args.shots, { recursive: true });
   const model = join(args.work, 'model.gguf');
   cluster.run(['demo', '--write-model', model, '--layers', '3', '--type', 'q8_0']);
-  await cluster.startNodes(statSync(model).size, ['node0', 'node1', HOSTILE_NAME], { http: true });
+  // Quotas of 90% of the model: any two nodes hold it (whole layers), so losing a stage's node can be recovered from.
+  await cluster.startNodes(statSync(model).size, ['node0', 'node1', HOSTILE_NAME], { http: true, quotaShare: 0.9 });
   log('3 nodes healthy');
   const plan = await cluster.waitForPlan(model);
-  const { origin, modelId } = await cluster.serve(model, ['--api-key', KEY]);
+  // One KV-cache slot: the plan counts one, and a node's quota here leaves no room for more.
+  const { origin, modelId } = await cluster.serve(model, ['--api-key', KEY, '--max-concurrency', '1']);
   log(`serving at ${origin}`);
   const view = await waitForClusterJson(origin);
   const served = await getJson(origin, '/api/plan');
@@ -154,6 +159,17 @@ async function main() {
       body.nodes[1].address = HOSTILE_ADDRESS;
       for (const d of body.nodes[1].devices) d.name = HOSTILE_DEVICE;
       body.nodes[1].state = '<i>lost</i>';
+      body.nodes[2].name = HOSTILE_NAME;  // a node's chosen name, as its telemetry would carry it
+      await route.fulfill({ response, json: body });
+    });
+    // A recovery event naming what other nodes reported (device labels, errors) with markup in it.
+    await page.route('**/api/recoveries', async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      body.recoveries += 1;
+      body.events.push({ event: 'recovered', at_unix_ms: Date.now(), sequences: 1, lost: [HOSTILE_DEVICE],
+        failure: HOSTILE_ADDRESS, outage_seconds: 0.5, detect_seconds: 0.1, replan_seconds: 0.1, reload_seconds: 0.2,
+        reprefill_seconds: 0.1, plan: { stages: [{ device: HOSTILE_NAME, first_layer: 0, end_layer: 3 }] } });
       await route.fulfill({ response, json: body });
     });
     await page.waitForFunction((name) => document.querySelector('#devices').textContent.includes(name), HOSTILE_DEVICE, { timeout: 5000 });
@@ -161,10 +177,17 @@ async function main() {
     assert.ok(topology.includes(HOSTILE_NAME.slice(0, 12)), 'the hostile node id is not shown as text');
     assert.ok(topology.includes(HOSTILE_ADDRESS), 'the hostile address is not shown as text');
     assert.ok(topology.includes(HOSTILE_DEVICE), 'the hostile device name is not shown as text');
+    await page.waitForFunction((name) => document.querySelector('#topology').textContent.includes(name.slice(0, 17)),
+      HOSTILE_NAME, { timeout: 5000 });
+    await page.waitForFunction((name) => document.querySelector('#recovery-timeline').textContent.includes(name),
+      HOSTILE_DEVICE, { timeout: 5000 });
+    assert.ok((await page.locator('#recovery-timeline').textContent()).includes(`new plan: ${HOSTILE_NAME}`));
     await assertNothingRan(page);
     assert.equal(await page.locator('i').count(), 0);
     await page.screenshot({ path: join(args.shots, 'dashboard-hostile-names.png'), fullPage: true });
     await page.unroute('**/api/cluster');
+    await page.unroute('**/api/recoveries');
+    await page.waitForFunction(() => document.querySelectorAll('#recovery-timeline li').length === 0, null, { timeout: 5000 });
     log('hostile names shown as text');
 
     // The chat box streams a reply equal to the API's for the same greedy request.
@@ -191,11 +214,40 @@ async function main() {
     await page.screenshot({ path: join(args.shots, 'dashboard-chat.png'), fullPage: true });
     log('chat streamed the API\'s reply');
 
-    // A killed node turns "lost" within the heartbeat timeout (10 s) and a poll.
-    cluster.nodes[2].kill('SIGKILL');
+    // A killed node of the plan (not the polled one) turns "lost" within the heartbeat timeout
+    // and a poll.
+    const stageIds = plan.stages.map((s) => s.device.split('/')[0]);
+    const victim = view.nodes.findIndex((n, i) => i > 0 && stageIds.some((id) => n.node_id.startsWith(id)));
+    assert.ok(victim > 0, `no stage on a node other than the polled one: ${JSON.stringify(plan.stages)}`);
+    const victimId = view.nodes[victim].node_id;
+    const victimProcess = cluster.nodes[cluster.nodeIds.findIndex((id) => id === victimId)];
+    assert.ok(victimProcess, `node ${victimId} is not one this test started`);
+    victimProcess.kill('SIGKILL');
     await page.waitForFunction(() => document.querySelectorAll('#topology .node.state-lost').length === 1, null, { timeout: 20000 });
     await page.screenshot({ path: join(args.shots, 'dashboard-node-lost.png'), fullPage: true });
     log('the killed node shows as lost');
+
+    // The next request finds the stage gone: the server recovers over the two nodes left and
+    // answers as before; the timeline shows the recovery, the plan bar the new plan.
+    const again = await fetch(`${origin}/v1/chat/completions`, {
+      method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ model: modelId, messages: [{ role: 'user', content: question }], temperature: 0, max_tokens: 12 }),
+    }).then((r) => r.json());
+    assert.equal(again.choices?.[0]?.message?.content, api.choices[0].message.content, JSON.stringify(again));
+    const entry = page.locator('#recovery-timeline li.recovered');
+    await entry.waitFor({ timeout: 10000 });
+    const entryText = await entry.textContent();
+    assert.ok(entryText.includes(`lost: ${victimId.slice(0, 8)}`), `timeline entry: ${entryText}`);
+    assert.match(entryText, /new plan: [0-9a-f]{8}\/.+\[0, \d\)/);
+    assert.match(entryText, /outage [\d.]+ s \(detect [\d.]+ s, re-plan [\d.]+ s, reload [\d.]+ s, re-prefill [\d.]+ s\)/);
+    assert.match(await page.locator('#recovery-summary').textContent(), /serving · 1 recovery\(ies\), 0 failed · last outage/);
+    assert.equal(await page.locator('#recovery-strip rect.recovered').count(), 1);
+    const replanned = await getJson(origin, '/api/plan');
+    assert.ok(replanned.stages.every((s) => !victimId.startsWith(s.device.split('/')[0])), 'the new plan uses the lost node');
+    await page.waitForFunction((devices) => [...document.querySelectorAll('#plan-bar .stage title')].map((t) => t.textContent.split(':')[0])
+      .join(' ') === devices, replanned.stages.map((s) => s.device).join(' '), { timeout: 5000 });
+    await page.screenshot({ path: join(args.shots, 'dashboard-recovered.png'), fullPage: true });
+    log(`recovered from losing ${victimId.slice(0, 8)}: ${entryText}`);
     await assertNothingRan(page);
     assert.deepEqual(problems, [], `the page logged problems:\n${problems.join('\n')}`);
     await checkNodePage(browser);

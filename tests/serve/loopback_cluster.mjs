@@ -45,11 +45,15 @@ export class LoopbackCluster {
   // model's size, so that the plan must split it; node i > 0 joins as names[i] (or `node<i>`).
   // With `http`, the first node serves HTTP (`--http`) at `this.httpOrigin`. Resolves once the
   // first node sees them all healthy; `this.nodes[i]` is node i's process, `this.nodeIds[i]` its id.
-  async startNodes(modelBytes, names = ['node0', 'node1', 'node2'], { http = false, count = 3, quotaShare = 0.6 } = {}) {
+  // `firstQuota` (a --quota value) gives the first node its own: a tiny one keeps the node the
+  // client talks to out of the plan, so that any stage's node can be killed.
+  async startNodes(modelBytes, names = ['node0', 'node1', 'node2'],
+    { http = false, count = 3, quotaShare = 0.6, firstQuota = null } = {}) {
     const quota = `${Math.ceil((modelBytes * quotaShare) / (1 << 20))}MiB`;
     this.run(['cluster', 'init', '--config', this.config(0), '--name', 'serve-test']);
     const node = (i, extra) => ['node', '--config', this.config(i), '--listen', '127.0.0.1:0', '--cpu-only',
-      '--interface', 'lo', '--discovery', 'embedded', '--telemetry-interval', '200', '--quota', quota, ...extra];
+      '--interface', 'lo', '--discovery', 'embedded', '--telemetry-interval', '200',
+      '--quota', i === 0 && firstQuota ? firstQuota : quota, ...extra];
     const first = http
       ? await this.start(node(0, ['--http', '127.0.0.1:0']), /node (\S+) listening on .*\(port (\d+)\)[\s\S]*telemetry: (http:\/\/127\.0\.0\.1:\d+)\//)
       : await this.start(node(0, []), /node (\S+) listening on .*\(port (\d+)\)/);

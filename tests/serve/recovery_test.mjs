@@ -1,11 +1,13 @@
-// `crossgpu serve` survives losing a device (issue 16, serve): four node processes on loopback
-// whose quotas (half the model each) make the plan use three; two greedy requests stream
-// through the official `openai` client while the node holding the middle stage is killed (kill -9).
-// Both streams complete with exactly the text of an undisturbed run, a request sent during the
-// recovery waits and is served on the new plan, /api/recoveries, /metrics and /health tell what
-// happened. Then the middle stage's node of the new plan is killed too: the two nodes left cannot
-// hold the model, so the stream in flight ends with a typed 503 (recovery_failed), /health says
-// "failed" (503) and a new request is refused the same way.
+// `crossgpu serve` survives losing a device (issue 16, serve): four compute nodes on loopback
+// whose quotas (half the model each) make the plan use three of them, behind the node `serve`
+// talks to (a quota too small for any layer keeps it out of the plan: killing it would take the
+// cluster's telemetry with it). Two greedy requests stream through the official `openai` client
+// while the node holding the middle stage is killed (kill -9): both complete with exactly the
+// text of an undisturbed run, a request sent during the recovery waits and is served on the new
+// plan, and /api/recoveries, /metrics and /health tell what happened. Then the middle stage's
+// node of the new plan is killed too: the two compute nodes left cannot hold the model, so the
+// stream in flight ends with a typed 503 (recovery_failed), /health says "failed" (503) and a new
+// request is refused the same way.
 //   node recovery_test.mjs --cli build/src/apps/crossgpu --clients build/npm-test --work DIR
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
@@ -76,9 +78,9 @@ async function main() {
   mkdirSync(args.work, { recursive: true });
   const model = join(args.work, 'model.gguf');
   cluster.run(['demo', '--write-model', model, '--layers', '6', '--type', 'q8_0']);
-  await cluster.startNodes(statSync(model).size, [], { count: 4, quotaShare: 0.5 });
+  await cluster.startNodes(statSync(model).size, [], { count: 5, quotaShare: 0.5, firstQuota: '1MiB' });
   const plan = await cluster.waitForPlan(model, 120, 3);
-  log(`4 nodes healthy, the plan has ${plan.stages.length} stages`);
+  log(`5 nodes healthy, the plan has ${plan.stages.length} stages`);
   const { modelId, baseURL, origin } = await cluster.serve(model, ['--max-concurrency', '3']);
   const client = new OpenAI({ apiKey: 'unused', baseURL, maxRetries: 0, timeout: 120000 });
 

@@ -11,7 +11,8 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 // `crossgpu node --http` serves this page marked read-only: only its cluster view is there.
 const READ_ONLY = document.body.dataset.mode === 'read-only';
-const state = { key: sessionStorage.getItem('crossgpu-key') || '', model: '', polls: 0, chat: [], waitingForKey: false };
+const state = { key: sessionStorage.getItem('crossgpu-key') || '', model: '', polls: 0, chat: [], waitingForKey: false,
+  recovery: { state: 'serving', recoveries: 0, failed_recoveries: 0, events: [] } };
 
 // --- elements -------------------------------------------------------------------------------
 
@@ -146,11 +147,15 @@ function drawTopology(cluster) {
   for (const n of nodes) {
     const p = place.get(n.node_id);
     const h = boxH(n);
-    const g = svgEl('g', { class: `node ${stateClass(n.state)}`, transform: `translate(${p.x - boxW / 2},${p.y - h / 2})` });
-    g.append(svgEl('title', {}, `${n.node_id} ${n.address || '(this node)'}`));
+    const shown = nodeState(n);
+    const g = svgEl('g', { class: `node ${stateClass(shown)}`, transform: `translate(${p.x - boxW / 2},${p.y - h / 2})`,
+      'data-node': shortId(n.node_id) });
+    g.append(svgEl('title', {}, `${n.name ? `${n.name} · ` : ''}${n.node_id} ${n.address || '(this node)'}`));
     g.append(svgEl('rect', { class: 'box', width: boxW, height: h, rx: 6 }));
-    g.append(svgEl('text', { x: 8, y: 16 }, `${shortId(n.node_id)}${n.self ? ' (polled)' : ''}`));
-    const where = `${n.state || 'unknown'} · ${n.address || 'serving node'}`;
+    // A node's own name (it chose it when joining) when its telemetry carries one, else its id.
+    const title = n.name ? `${clip(n.name, 18)} · ${shortId(n.node_id).slice(0, 8)}` : shortId(n.node_id);
+    g.append(svgEl('text', { class: 'node-name', x: 8, y: 16 }, `${title}${n.self ? ' (polled)' : ''}`));
+    const where = `${shown || 'unknown'} · ${n.address || 'serving node'}`;
     g.append(svgEl('text', { class: 'small', x: 8, y: 30 }, clip(where, 34)), svgEl('title', {}, where));
     (n.devices || []).forEach((d, i) => {
       const device = `▪ ${d.name} (${d.type})`;
@@ -158,6 +163,15 @@ function drawTopology(cluster) {
     });
     svg.append(g);
   }
+}
+
+// A node's state as drawn: its liveness, except that while the service recovers from a loss the
+// nodes still up are "recovering" (re-planned onto, reloading), and a node the last recovery
+// lost stays "lost" until its liveness says otherwise.
+function nodeState(n) {
+  if (n.state === 'lost') return 'lost';
+  if (state.recovery.state === 'recovering') return 'recovering';
+  return n.state;
 }
 
 // --- devices -----------------------------------------------------------------------------------
@@ -197,10 +211,10 @@ function sparkline(history, key, title, format) {
 
 function deviceCard(node, d) {
   const m = d.metrics || {};
-  const card = el('div', { class: node.state === 'lost' ? 'device-card lost' : 'device-card' });
+  const card = el('div', { class: nodeState(node) === 'lost' ? 'device-card lost' : 'device-card' });
   card.append(el('h3', {}, d.name));
-  card.append(el('div', { class: 'muted' }, `${d.type} · ${d.backend} · node ${shortId(node.node_id)} · `,
-    el('span', { class: `state ${stateClass(node.state)}` }, node.state || 'unknown')));
+  card.append(el('div', { class: 'muted' }, `${d.type} · ${d.backend} · node ${node.name || shortId(node.node_id)} · `,
+    el('span', { class: `state ${stateClass(nodeState(node))}` }, nodeState(node) || 'unknown')));
   const speed = d.profile ? { available: true, value: d.profile.matvec_q8_0_bytes_per_s || d.profile.matvec_f32_bytes_per_s, source: 'profile' }
     : { available: false, source: d.profile_status };
   const rows = [
@@ -313,6 +327,57 @@ function drawStats(stats) {
     { id: 'service-chart' }));
 }
 
+// --- recoveries --------------------------------------------------------------------------------
+
+function seconds(v) { return Number.isFinite(v) ? `${v.toFixed(2)} s` : NOT_MEASURED; }
+
+// One timeline entry: when, what happened, what was lost, the plan after it and the outage.
+function recoveryItem(e) {
+  const when = new Date(e.at_unix_ms).toLocaleTimeString();
+  const item = el('li', { class: e.event === 'recovered' ? 'recovered' : e.event === 'failed' ? 'failed' : 'other' });
+  const what = { recovering: 'lost a device, recovering', recovered: 'recovered', failed: 'recovery failed: serving stopped',
+    not_recovered: 'no device lost; requests in flight failed' }[e.event] || 'event';
+  item.append(el('span', { class: 'muted' }, `${when} `), el('span', { class: 'what' }, what),
+    el('span', {}, ` · ${e.sequences} request(s) in flight`));
+  if (e.event === 'recovered') {
+    item.append(el('div', {}, `lost: ${(e.lost || []).join('; ')}`));
+    const plan = (e.plan && e.plan.stages || []).map((s) => `${s.device} [${s.first_layer}, ${s.end_layer})`).join(' → ');
+    item.append(el('div', {}, `new plan: ${plan}`));
+    item.append(el('div', { class: 'detail outage' }, `outage ${seconds(e.outage_seconds)} (detect ${seconds(e.detect_seconds)}, `
+      + `re-plan ${seconds(e.replan_seconds)}, reload ${seconds(e.reload_seconds)}, re-prefill ${seconds(e.reprefill_seconds)})`));
+  } else {
+    item.append(el('div', { class: 'detail' }, e.failure || ''));
+  }
+  return item;
+}
+
+// Recoveries on a strip (time left to right, each mark as wide as its outage, at least visible)
+// and as a list, newest first.
+function drawRecoveries(r) {
+  state.recovery = r;
+  byId('recovery-summary').replaceChildren(
+    el('span', { class: `service-${r.state}` }, r.state),
+    ` · ${r.recoveries} recovery(ies), ${r.failed_recoveries} failed`
+      + (r.recoveries ? ` · last outage ${seconds(r.last_outage_seconds)}` : '')
+      + (r.failure ? ` · ${r.failure}` : ''));
+  const svg = byId('recovery-strip');
+  svg.replaceChildren();
+  const events = r.events.filter((e) => e.event === 'recovered' || e.event === 'failed');
+  if (events.length) {
+    // At least a minute across, so that one recovery is a mark rather than the whole strip.
+    const t0 = events[0].at_unix_ms;
+    const span = Math.max(events[events.length - 1].at_unix_ms - t0, 60000);
+    for (const e of events) {
+      const x = ((e.at_unix_ms - t0) / span) * 96 + 1;
+      const w = Math.min(99 - x, Math.max(0.6, ((e.outage_seconds || 0) * 1000 / span) * 96));
+      const mark = svgEl('rect', { class: e.event, x: `${x}%`, y: 4, width: `${w}%`, height: 20 });
+      mark.append(svgEl('title', {}, `${e.event} at ${new Date(e.at_unix_ms).toLocaleTimeString()}`));
+      svg.append(mark);
+    }
+  }
+  byId('recovery-timeline').replaceChildren(...r.events.slice().reverse().map(recoveryItem));
+}
+
 // --- polling -----------------------------------------------------------------------------------
 
 async function poll() {
@@ -328,12 +393,17 @@ async function poll() {
   }
   try {
     drawStats(await api('/api/stats'));
-    if (state.polls % PLAN_EVERY === 0) {
+    const recoveries = await api('/api/recoveries');
+    // A recovery changes the plan: read it again at once rather than at the next PLAN_EVERY.
+    const replanned = recoveries.recoveries !== state.recovery.recoveries;
+    drawRecoveries(recoveries);
+    if (state.polls % PLAN_EVERY === 0 || replanned) {
       try { drawPlan(await api('/api/plan')); } catch (e) { if (e instanceof NeedsKey) throw e; byId('plan-summary').textContent = e.message; }
     }
     try { drawCluster(await api('/api/cluster')); } catch (e) { if (e instanceof NeedsKey) throw e; byId('cluster-note').textContent = e.message; }
     state.polls += 1;
-    setStatus(`updated ${new Date().toLocaleTimeString()}`);
+    const service = state.recovery.state === 'serving' ? '' : ` · ${state.recovery.state}`;
+    setStatus(`updated ${new Date().toLocaleTimeString()}${service}`);
   } catch (e) {
     if (e instanceof NeedsKey) askForKey();
     else setStatus(`cannot reach the server: ${e.message}`);
@@ -435,7 +505,7 @@ byId('chat-form').addEventListener('submit', async (event) => {
 // Asks for the key first when the server needs one (GET /health says so), then polls.
 async function start() {
   if (READ_ONLY) {
-    for (const id of ['plan-section', 'service-section', 'chat-section']) byId(id).hidden = true;
+    for (const id of ['plan-section', 'service-section', 'chat-section', 'recovery-section']) byId(id).hidden = true;
     poll();
     setInterval(poll, POLL_MS);
     return;
