@@ -157,6 +157,75 @@ TEST_P(ArchOpsTest, RefusesBadArguments) {
   EXPECT_TRUE(throws_errc([&] { ops::attention_window(st, x, x, small, f, ok, 1.0f, {}); }, Errc::out_of_range));
 }
 
+// The recorded-decode variants: the position read from a device buffer (clamped to max), each
+// against the reference at that position.
+TEST_P(ArchOpsTest, RopeKvFreqsMatchesReference) {
+  const std::uint64_t heads = 4, kv_heads = 2, dim = 64, tokens = 2, max = 40;
+  for (const std::uint32_t pos : {0u, 17u, 40u, 1000u}) {  // 1000: clamped to 40
+    SCOPED_TRACE(::testing::Message() << "position " << pos);
+    const std::uint64_t stride = (heads + 2 * kv_heads) * dim, kv_row = kv_heads * dim;
+    const auto qkv = rng.floats(tokens * stride);
+    const auto factors = rng.floats(dim / 2, 1.0f, 8.0f);
+    Buffer dqkv = upload(qkv, 4), df = upload(factors, 8), dpos = upload(std::vector<std::uint32_t>{pos}, 4);
+    Buffer dk = device().allocate((max + tokens) * kv_row * 4), dv = device().allocate((max + tokens) * kv_row * 4);
+    const ops::RopeKvShape shape{.tokens = tokens, .heads = heads, .kv_heads = kv_heads, .head_dim = dim,
+                                 .freq_base = 500000.0f, .mode = RopeMode::normal};
+    ops::rope_kv_freqs(stream(), {dqkv, 4}, dk, dv, {df, 8}, shape, 0.5f, {{dpos, 4}, max}).wait();
+    const std::uint64_t at = std::min<std::uint64_t>(pos, max);
+    const reference::RopeFreqs rope{500000.0f, 0.5f, false, factors};
+    const auto got_qkv = download<float>(dqkv, qkv.size(), 4);
+    const auto got_k = download<float>(dk, tokens * kv_row, at * kv_row * 4);
+    const auto got_v = download<float>(dv, tokens * kv_row, at * kv_row * 4);
+    const auto tolerance = [&](std::size_t) { return kEps32 * (64 + 6 * static_cast<double>(at + tokens)) * 2; };
+    for (std::uint64_t t = 0; t < tokens; ++t) {
+      std::vector<float> q(qkv.begin() + t * stride, qkv.begin() + t * stride + heads * dim);
+      std::vector<float> k(qkv.begin() + t * stride + heads * dim, qkv.begin() + t * stride + heads * dim + kv_row);
+      const std::vector<float> v(qkv.begin() + t * stride + heads * dim + kv_row, qkv.begin() + (t + 1) * stride);
+      reference::rope_freqs(q, 1, heads, dim, at + t, rope);
+      reference::rope_freqs(k, 1, kv_heads, dim, at + t, rope);
+      EXPECT_TRUE(all_close(std::span(got_qkv).subspan(t * stride, heads * dim), q, tolerance));
+      EXPECT_TRUE(all_close(std::span(got_k).subspan(t * kv_row, kv_row), k, tolerance));
+      EXPECT_TRUE(testing::all_equal(std::span(got_v).subspan(t * kv_row, kv_row), v));
+    }
+  }
+}
+
+TEST_P(ArchOpsTest, AttentionWindowAtMatchesReference) {
+  const AttentionShape s{.tokens = 1, .heads = 4, .kv_heads = 2, .head_dim = 128};
+  const std::uint64_t max = 300, kv_n = (max + 1) * s.kv_heads * s.head_dim;
+  const auto k = rng.floats(kv_n), v = rng.floats(kv_n);
+  const auto q = rng.floats(s.heads * s.head_dim, -4.0f, 4.0f);
+  Buffer dq = upload(q, 4), dk = upload(k, 8), dv = upload(v, 12);
+  for (const std::uint32_t pos : {0u, 5u, 200u, 300u, 5000u}) {
+    SCOPED_TRACE(::testing::Message() << "position " << pos);
+    Buffer dpos = upload(std::vector<std::uint32_t>{pos});
+    Buffer dout = device().allocate(q.size() * 4);
+    ops::attention_window_at(stream(), {dq, 4}, {dk, 8}, {dv, 12}, dout, s, 0.125f, {.window = 16, .softcap = 3.0f},
+                             {dpos, max})
+        .wait();
+    const std::uint64_t at = std::min<std::uint64_t>(pos, max);
+    std::vector<float> want(q.size());
+    reference::attention_window(q, k, v, want, {1, s.heads, s.kv_heads, s.head_dim, at}, 0.125f, 16, 3.0f);
+    const double tolerance = kEps32 * (64 + 8 * 0.125 * 128 * 4 + 4 * std::sqrt(static_cast<double>(at + 1)));
+    EXPECT_TRUE(all_close(download<float>(dout, q.size()), want, [&](std::size_t) { return tolerance; }));
+  }
+}
+
+TEST_P(ArchOpsTest, RecordedVariantsRefuseBadArguments) {
+  Stream& st = stream();
+  Buffer x = device().allocate(4096), f = device().allocate(256), pos = device().allocate(4);
+  Buffer small = device().allocate(8);
+  const ops::RopeKvShape rope{.tokens = 1, .heads = 2, .kv_heads = 1, .head_dim = 8};
+  EXPECT_TRUE(throws_errc([&] { ops::rope_kv_freqs(st, x, x, f, f, rope, 1.0f, {pos, 3}); }, Errc::invalid_argument));
+  EXPECT_TRUE(throws_errc([&] { ops::rope_kv_freqs(st, x, f, x, f, rope, 0.0f, {pos, 3}); }, Errc::invalid_argument));
+  EXPECT_TRUE(throws_errc([&] { ops::rope_kv_freqs(st, x, f, f, x, rope, 1.0f, {pos, 1000}); }, Errc::out_of_range));
+  const AttentionShape s{.tokens = 1, .heads = 2, .kv_heads = 1, .head_dim = 8};
+  EXPECT_TRUE(throws_errc([&] { ops::attention_window_at(st, x, x, x, x, s, 1.0f, {}, {pos, 3}); },
+                          Errc::invalid_argument));  // out over q
+  EXPECT_TRUE(throws_errc([&] { ops::attention_window_at(st, f, x, x, small, s, 1.0f, {}, {pos, 3}); },
+                          Errc::out_of_range));  // out too small
+}
+
 INSTANTIATE_TEST_SUITE_P(Devices, ArchOpsTest, testing::every_device(), testing::device_param_name);
 
 }  // namespace

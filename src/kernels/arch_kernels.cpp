@@ -56,8 +56,7 @@ void rope_freqs_cpu(const CpuKernelArgs& args) {
 }
 
 // Whole tokens only: the op dispatches tokens * heads groups, never a part of a token.
-void attention_window_cpu(const CpuKernelArgs& args) {
-  const auto p = cpu::read_push<AttentionWindowPush>(args);
+void attention_window_run(const CpuKernelArgs& args, const AttentionWindowPush& p) {
   if (p.kv_heads == 0 || p.heads == 0 || p.heads % p.kv_heads != 0) {
     fail(Errc::internal, "attention_window_f32: {} query heads cannot share {} KV heads", p.heads, p.kv_heads);
   }
@@ -80,6 +79,47 @@ void attention_window_cpu(const CpuKernelArgs& args) {
   });
 }
 
+void attention_window_cpu(const CpuKernelArgs& args) {
+  attention_window_run(args, cpu::read_push<AttentionWindowPush>(args));
+}
+
+void attention_window_at_cpu(const CpuKernelArgs& args) {
+  const auto at = cpu::read_push<AttentionWindowAtPush>(args);
+  AttentionWindowPush p = at.base;
+  p.start_pos = std::min(cpu::slice<const std::uint32_t>(args, 4, at.position_offset, 1)[0], p.start_pos);
+  attention_window_run(args, p);
+}
+
+// rope_kv_cpu (attention_kernels.cpp) with the frequency factors: whole dispatches only.
+void rope_kv_freqs_cpu(const CpuKernelArgs& args) {
+  const auto push = cpu::read_push<RopeKvFreqsPush>(args);
+  const RopeKvPush& p = push.base;
+  const std::uint64_t dim = p.head_dim, half = dim / 2;
+  const std::uint64_t pairs = std::uint64_t{p.tokens} * (p.heads + p.kv_heads) * half;
+  const std::uint64_t covered = cpu::covered(pairs, args.groups.x, kRopeThreads);
+  if (pairs == 0 || covered < pairs) {
+    if (covered != 0) fail(Errc::internal, "rope_kv_freqs_f32: a partial dispatch is not supported on the CPU");
+    return;
+  }
+  const std::uint64_t kv_row = std::uint64_t{p.kv_heads} * dim;
+  const std::uint64_t stride = (std::uint64_t{p.heads} + 2 * p.kv_heads) * dim;
+  const std::uint64_t position = std::min(cpu::slice<const std::uint32_t>(args, 3, p.position_offset, 1)[0], p.max_pos);
+  const auto qkv = cpu::slice<float>(args, 0, p.qkv_offset, p.tokens * stride);
+  const auto k = cpu::slice<float>(args, 1, p.k_offset, (position + p.tokens) * kv_row);
+  const auto v = cpu::slice<float>(args, 2, p.v_offset, (position + p.tokens) * kv_row);
+  const reference::RopeFreqs rope{p.freq_base, push.freq_scale, p.mode == 2,
+                                  cpu::slice<const float>(args, 4, push.factors_offset, half)};
+  for (std::uint64_t t = 0; t < p.tokens; ++t) {
+    const auto row = qkv.subspan(t * stride, stride);
+    for (std::uint64_t h = 0; h < p.heads; ++h) reference::rope_freqs_head(row.subspan(h * dim, dim), position + t, rope, half);
+    const auto keys = k.subspan((position + t) * kv_row, kv_row);
+    const auto values = v.subspan((position + t) * kv_row, kv_row);
+    std::copy_n(row.begin() + static_cast<std::ptrdiff_t>(p.heads * dim), kv_row, keys.begin());
+    std::copy_n(row.begin() + static_cast<std::ptrdiff_t>(p.heads * dim + kv_row), kv_row, values.begin());
+    for (std::uint64_t h = 0; h < p.kv_heads; ++h) reference::rope_freqs_head(keys.subspan(h * dim, dim), position + t, rope, half);
+  }
+}
+
 }  // namespace
 
 const KernelSpec gelu_tanh_f32{"gelu_tanh_f32", {spirv::gelu_tanh_f32, spirv::gelu_tanh_f32_words}, 2,
@@ -91,5 +131,10 @@ const KernelSpec rope_freqs_f32{"rope_freqs_f32", {spirv::rope_freqs_f32, spirv:
 const KernelSpec attention_window_f32{"attention_window_f32",
                                       {spirv::attention_window_f32, spirv::attention_window_f32_words}, 4,
                                       sizeof(AttentionWindowPush), kAttentionThreads, attention_window_cpu};
+const KernelSpec attention_window_at_f32{"attention_window_at_f32",
+                                         {spirv::attention_window_at_f32, spirv::attention_window_at_f32_words}, 5,
+                                         sizeof(AttentionWindowAtPush), kAttentionThreads, attention_window_at_cpu};
+const KernelSpec rope_kv_freqs_f32{"rope_kv_freqs_f32", {spirv::rope_kv_freqs_f32, spirv::rope_kv_freqs_f32_words}, 5,
+                                   sizeof(RopeKvFreqsPush), kRopeThreads, rope_kv_freqs_cpu};
 
 }  // namespace crossgpu::kernels

@@ -15,5 +15,8 @@ extern const KernelSpec softcap_f32;    // y = alpha * tanh(x / alpha)
 extern const KernelSpec rope_freqs_f32;
 // Windowed, soft-capped causal attention: {q, k, v, out} AttentionWindowPush.
 extern const KernelSpec attention_window_f32;
+// The same two with the position read on the device, for recorded decode steps:
+extern const KernelSpec attention_window_at_f32;  // {q, k, v, out, position} AttentionWindowAtPush
+extern const KernelSpec rope_kv_freqs_f32;        // {qkv, k_cache, v_cache, position, factors} RopeKvFreqsPush
 
 }  // namespace crossgpu::kernels

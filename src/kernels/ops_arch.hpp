@@ -45,4 +45,18 @@ struct AttentionWindow {
 Event attention_window(Stream& stream, TensorRef q, TensorRef k_cache, TensorRef v_cache, TensorRef out,
                        const AttentionShape& shape, float scale, const AttentionWindow& window);
 
+// --- for recorded decode steps (device/recording.hpp): the position is read on the device ---
+
+// rope_kv() (ops_attention.hpp) where pair i at position p turns by
+// p * freq_scale * freq_base^(-2i / head_dim) / factors[i]; factors: head_dim / 2 f32. Errors as
+// rope_kv() and rope_freqs().
+Event rope_kv_freqs(Stream& stream, TensorRef qkv, TensorRef k_cache, TensorRef v_cache, TensorRef factors,
+                    const RopeKvShape& shape, float freq_scale, const DevicePosition& position);
+
+// attention_window() with shape.start_pos read on the device (shape.start_pos is ignored; the
+// caches must hold position.max + tokens positions).
+Event attention_window_at(Stream& stream, TensorRef q, TensorRef k_cache, TensorRef v_cache, TensorRef out,
+                          const AttentionShape& shape, float scale, const AttentionWindow& window,
+                          const DevicePosition& position);
+
 }  // namespace crossgpu::ops

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels/push_constants_attention.hpp"
+
 namespace crossgpu::kernels {
 
 // rope_freqs_f32.comp. Pair i of token t turns by
@@ -43,5 +45,23 @@ struct AttentionWindowPush {
   float softcap;
 };
 static_assert(sizeof(AttentionWindowPush) == 48);
+
+// attention_window_at_f32.comp: AttentionWindowPush with the position read on the device:
+// start_pos = min(position[position_offset], the push's start_pos), the largest position the
+// caches are bound for. Bindings {q, k, v, out, position}.
+struct AttentionWindowAtPush {
+  AttentionWindowPush base;
+  std::uint32_t position_offset;
+};
+static_assert(sizeof(AttentionWindowAtPush) == 52);
+
+// rope_kv_freqs_f32.comp: RopeKvPush (push_constants_attention.hpp) with the factors and scale of
+// RopeFreqsPush. Bindings {qkv, k_cache, v_cache, position, factors}.
+struct RopeKvFreqsPush {
+  RopeKvPush base;
+  float freq_scale;
+  std::uint32_t factors_offset;
+};
+static_assert(sizeof(RopeKvFreqsPush) == 52);
 
 }  // namespace crossgpu::kernels

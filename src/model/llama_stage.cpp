@@ -79,7 +79,7 @@ LlamaStage::LlamaStage(const LlamaConfig& config, const GgufFile& file, std::sha
   gate_ = scratch(batch * config.ffn);
   up_ = scratch(batch * config.ffn);
 
-  fused_ = options_.recorded_decode && recordable();
+  fused_ = options_.recorded_decode;
   for (const Layer& layer : layers_) {
     fused_ = fused_ && fused_fits({&layer.wq, &layer.wk, &layer.wv}) && fused_fits({&layer.wo}) &&
              fused_fits({&layer.w_gate, &layer.w_up}) && fused_fits({&layer.w_down});
@@ -205,10 +205,6 @@ void LlamaStage::load_biases(const GgufFile& file, Layer& layer) {
   weight_buffers_.push_back(std::move(buffer));
 }
 
-bool LlamaStage::recordable() const {
-  const ArchFeatures& a = config_.arch;
-  return config_.rope_factors.empty() && config_.rope_scale == 1.0f && a.sliding_window == 0 && a.attn_softcap == 0.0f;
-}
 
 Buffer LlamaStage::scratch(std::uint64_t floats) { return device_->allocate(floats * sizeof(float)); }
 
@@ -387,13 +383,22 @@ void LlamaStage::record_layer(const Layer& layer, std::uint32_t slot) {
     const ops::TensorRef keys(qkv_, c.q_dim() * sizeof(float));
     ops::rms_norm(s, keys, layer.k_norm.ref(), keys, c.kv_heads, c.head_dim, c.rms_eps);
   }
-  ops::rope_kv(s, qkv_, layer.k_cache[slot], layer.v_cache[slot],
-               {.tokens = 1, .heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.head_dim,
-                .freq_base = c.layer_rope_base(layer.index), .mode = c.arch.rope_mode},
-               position);
-  ops::attention_at(s, qkv_, layer.k_cache[slot], layer.v_cache[slot], attn_,
-                    {.tokens = 1, .heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.head_dim},
-                    c.attention_scale, position, attention_scratch_);
+  const ops::RopeKvShape rope{.tokens = 1, .heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.head_dim,
+                              .freq_base = c.layer_rope_base(layer.index), .mode = c.arch.rope_mode};
+  if (c.rope_factors.empty() && c.rope_scale == 1.0f) {
+    ops::rope_kv(s, qkv_, layer.k_cache[slot], layer.v_cache[slot], rope, position);
+  } else {
+    ops::rope_kv_freqs(s, qkv_, layer.k_cache[slot], layer.v_cache[slot], rope_factors_, rope, c.rope_scale, position);
+  }
+  const ops::AttentionShape one{.tokens = 1, .heads = c.heads, .kv_heads = c.kv_heads, .head_dim = c.head_dim};
+  const std::uint32_t window = c.layer_slides(layer.index) ? c.arch.sliding_window : 0;
+  if (window != 0 || c.arch.attn_softcap > 0) {
+    ops::attention_window_at(s, qkv_, layer.k_cache[slot], layer.v_cache[slot], attn_, one, c.attention_scale,
+                             {.window = window, .softcap = c.arch.attn_softcap}, position);
+  } else {
+    ops::attention_at(s, qkv_, layer.k_cache[slot], layer.v_cache[slot], attn_, one, c.attention_scale, position,
+                      attention_scratch_);
+  }
   const bool post = layer.post_attn_norm.bytes != 0;
   ops::FusedMatvec out = fused({&layer.wo}, attn_, post ? proj_ : x_);
   out.accumulate = !post;

@@ -148,9 +148,6 @@ class LlamaStage {
   DeviceTensor load(const GgufFile& file, const std::string& name);
   void load_layer(const GgufFile& file, std::uint32_t l);
   void load_biases(const GgufFile& file, Layer& layer);
-  // Whether decode steps can replay a recorded program: its rope_kv and attention_at know
-  // neither RoPE factors nor sliding windows nor soft-capped scores.
-  bool recordable() const;
   Buffer scratch(std::uint64_t floats);
   bool fused_fits(const std::vector<const DeviceTensor*>& tensors) const;
   void record_decode(std::uint32_t slot);
