@@ -52,3 +52,9 @@ crossgpu_test(test_cluster_weight_cache test_cluster_weight_cache.cpp
 # CA offline); forged, tampered, older and malformed signed lists are refused and not stored.
 crossgpu_test(test_cluster_revocation test_cluster_revocation.cpp
   LIBS crossgpu_cluster_test_support LABELS cluster network)
+
+# Decode chains (issue 14): remote stages pass hidden states node to node; tokens equal the
+# CPU's for 1-3 stages and mixed plans, one stage request per node per token, typed refusals,
+# a lost node mid-chain is device_lost.
+crossgpu_test(test_cluster_chain test_cluster_chain.cpp
+  LIBS crossgpu_cluster_test_support crossgpu_kernels crossgpu_llm crossgpu_runtime LABELS cluster)

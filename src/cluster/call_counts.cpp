@@ -7,12 +7,13 @@ namespace crossgpu::cluster {
 std::string prometheus_text(const NodeCallCounts& counts) {
   return fmt::format(
       "# HELP crossgpu_node_requests_total Requests this node served, by kind: a remote stage's decode step is "
-      "one run; per-op work is one dispatch per kernel.\n"
+      "one run or one chain_step; per-op work is one dispatch per kernel.\n"
       "# TYPE crossgpu_node_requests_total counter\n"
       "crossgpu_node_requests_total{{kind=\"run\"}} {}\n"
       "crossgpu_node_requests_total{{kind=\"record\"}} {}\n"
-      "crossgpu_node_requests_total{{kind=\"dispatch\"}} {}\n",
-      counts.run, counts.record, counts.dispatch);
+      "crossgpu_node_requests_total{{kind=\"dispatch\"}} {}\n"
+      "crossgpu_node_requests_total{{kind=\"chain_step\"}} {}\n",
+      counts.run, counts.record, counts.dispatch, counts.chain_step);
 }
 
 }  // namespace crossgpu::cluster

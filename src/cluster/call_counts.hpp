@@ -11,6 +11,9 @@ struct NodeCallCounts {
   std::uint64_t run = 0;
   std::uint64_t record = 0;
   std::uint64_t dispatch = 0;
+  // Decode-chain steps: a client's chain step or a node's chain forward, one per stage per token
+  // (docs/PROTOCOL.md, "Decode chains"); awaits are not counted.
+  std::uint64_t chain_step = 0;
 };
 
 // The counts in Prometheus' text format, as the counter crossgpu_node_requests_total{kind=...}.

@@ -245,6 +245,43 @@ void DataChannelClient::peer_copy(std::uint64_t src_handle, std::uint64_t src_of
   });
 }
 
+void DataChannelClient::chain_request(DataOp op, std::span<const std::byte> grant, std::uint64_t chain,
+                                      std::uint64_t field, std::span<const std::byte> payload) {
+  std::vector<std::byte> head;
+  if (!grant.empty()) {
+    const auto prefix = encode_grant_length(grant.size());
+    head.assign(prefix.begin(), prefix.end());
+    head.insert(head.end(), grant.begin(), grant.end());
+  }
+  exclusive([&] {
+    Lane& lane = lanes_.front();
+    const std::uint64_t id = lane.next_request++;
+    const DataHeader header = encode_frame({op, 0, id, chain, field, head.size() + payload.size()});
+    std::vector<std::byte> frame(header.begin(), header.end());
+    frame.insert(frame.end(), head.begin(), head.end());
+    lane.socket->write_all(frame, payload);  // one write: the header and payload in one record
+    if (std::optional<Error> refused = lane.receive_reply(id, 0, {})) throw *refused;
+  });
+}
+
+bool DataChannelClient::chain_await(std::uint64_t chain, std::uint32_t position, std::span<std::byte> out,
+                                    const std::function<void()>& meanwhile) {
+  bool arrived = false;
+  exclusive([&] {
+    Lane& lane = lanes_.front();
+    const std::uint64_t id = lane.next_request++;
+    lane.socket->write_all(encode_frame({DataOp::chain_await, 0, id, chain, position, out.size()}));
+    // The await's answer is read even when `meanwhile` fails: the lane stays in step.
+    std::optional<Error> meanwhile_failed = captured(meanwhile);
+    std::optional<Error> refused = lane.receive_reply(id, out.size(), out);
+    if (meanwhile_failed) throw *meanwhile_failed;
+    if (refused && refused->code() == Errc::timeout) return;
+    if (refused) throw *refused;
+    arrived = true;
+  });
+  return arrived;
+}
+
 void DataChannelClient::abort() noexcept {
   for (Lane& lane : lanes_) lane.socket->abort();
 }

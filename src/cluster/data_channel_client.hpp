@@ -79,6 +79,17 @@ class DataChannelClient {
   // destination has it all. One request on lane 0.
   void peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
                  std::span<const std::byte> grant, std::string_view dst_address);
+  // Decode chains (docs/PROTOCOL.md, "Decode chains"), each one request on lane 0 answered when
+  // the node accepted it (read it whole), not when the chain ran. chain_request sends a chain
+  // step (no grant), a chain forward or a chain abort (each led by `grant`); `field` is the
+  // header's offset field: the position, or for an abort the Errc.
+  void chain_request(DataOp op, std::span<const std::byte> grant, std::uint64_t chain, std::uint64_t field,
+                     std::span<const std::byte> payload);
+  // Sends an await for `position` of `chain`, runs `meanwhile` (which sends the step to the
+  // chain's first node), then reads the answer: true with the result in `out`; false when the
+  // node answered that the step has not reached it yet (ask again); the node's typed error else.
+  bool chain_await(std::uint64_t chain, std::uint32_t position, std::span<std::byte> out,
+                   const std::function<void()>& meanwhile);
   bool broken() const noexcept { return broken_; }
   std::size_t lanes() const noexcept { return lanes_.size(); }
   // Wakes a transfer blocked on a socket (the node was lost); it fails with Errc::io.

@@ -56,6 +56,14 @@ void DataConnection::run() noexcept {
         serve_granted_write(request);
       } else if (request.op == DataOp::peer_copy) {
         serve_peer_copy(request);
+      } else if (request.op == DataOp::chain_step) {
+        serve_chain_step(request);
+      } else if (request.op == DataOp::chain_forward) {
+        serve_chain_forward(request);
+      } else if (request.op == DataOp::chain_abort) {
+        serve_chain_abort(request);
+      } else if (request.op == DataOp::chain_await) {
+        serve_chain_await(request);
       } else {
         serve_read(request);
       }

@@ -2,14 +2,18 @@
 // then requests served in order until the client closes. Used by DataChannelServer only.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "cluster/data_frame.hpp"
 #include "cluster/peer_links.hpp"
 #include "cluster/session_table.hpp"
+#include "cluster/stage_chain.hpp"
 #include "cluster/write_grant.hpp"
 #include "core/error.hpp"
 #include "net/security.hpp"
@@ -24,6 +28,8 @@ struct DataServices {
   SessionTable& sessions;
   const GrantAuthority& grants;
   PeerLinks& peer_links;
+  // Counts the decode-chain steps served (a client's chain step, a node's chain forward).
+  std::atomic<std::uint64_t>& chain_steps;
 };
 
 class DataConnection {
@@ -34,7 +40,8 @@ class DataConnection {
         authenticator_(authenticator),
         sessions_(services.sessions),
         grants_(services.grants),
-        peer_links_(services.peer_links) {}
+        peer_links_(services.peer_links),
+        chain_steps_(services.chain_steps) {}
 
   // Authenticates, binds and serves until the peer closes or breaks the protocol. Never throws.
   void run() noexcept;
@@ -53,6 +60,23 @@ class DataConnection {
   void serve_read(const DataFrame& request);
   // A client's node-to-node copy from its buffer here to another node (src/cluster/peer_copy.hpp).
   void serve_peer_copy(const DataFrame& request);
+  // Decode chains (data_connection_chain.cpp): a step from the client, one passed on by the
+  // previous stage's node under the grant this node gave it, a failure passed on, the client's
+  // wait for the last stage's result.
+  void serve_chain_step(const DataFrame& request);
+  void serve_chain_forward(const DataFrame& request);
+  void serve_chain_abort(const DataFrame& request);
+  void serve_chain_await(const DataFrame& request);
+  // Reads a chain forward's or abort's grant; the chain it names, in the session that granted.
+  struct GrantedChain {
+    std::shared_ptr<Session> owner;
+    std::shared_ptr<StageChain> chain;
+  };
+  std::optional<GrantedChain> read_granted_chain(const DataFrame& request, std::uint64_t& rest);
+  // Runs the step and passes its result (or failure) on; never throws.
+  void continue_chain(Session& session, StageChain& chain, std::uint32_t position,
+                      std::span<const std::byte> input) noexcept;
+  void pass_failure(StageChain& chain, const Error& error) noexcept;
   // The bound session; Errc::device_lost once it ended (its client disconnected).
   std::shared_ptr<Session> session() const;
   void reply(const DataFrame& request, std::uint64_t length = 0);
@@ -65,6 +89,7 @@ class DataConnection {
   SessionTable& sessions_;
   const GrantAuthority& grants_;
   PeerLinks& peer_links_;
+  std::atomic<std::uint64_t>& chain_steps_;
   // Re-checks the certificate (revocation, role) before a request when the last check is older
   // than kRecheckInterval: a node removed from the cluster after it bound loses the connection
   // at its next request after that. Not on every request: the check stats the revocation file,

@@ -57,6 +57,18 @@ void check_transfer(const DataFrame& frame, const char* what) {
   if (frame.handle == 0) fail(Errc::invalid_argument, "data {}: handle 0", what);
 }
 
+// A chain request's fixed fields; `bytes`: what it carries besides a grant (at least this much).
+void check_chain(const DataFrame& frame, std::uint64_t bytes, const char* what) {
+  if (frame.handle == 0) fail(Errc::invalid_argument, "data {}: chain 0", what);
+  if (frame.offset > kMaxChainPosition) {
+    fail(Errc::out_of_range, "data {}: position {} exceeds {}", what, frame.offset, kMaxChainPosition);
+  }
+  if (frame.length == 0 || bytes > kMaxChainBytes) {
+    fail(Errc::invalid_argument, "data {}: {} bytes; a chain moves 1..{}", what, frame.length,
+         kMaxChainBytes);
+  }
+}
+
 }  // namespace
 
 DataHeader encode_frame(const DataFrame& frame) {
@@ -118,6 +130,30 @@ DataFrame decode_request(std::span<const std::byte> header) {
       }
       if (frame.handle == 0) fail(Errc::invalid_argument, "data peer copy: handle 0");
       return frame;
+    case DataOp::chain_step:
+    case DataOp::chain_await:
+      check_chain(frame, frame.length, frame.op == DataOp::chain_step ? "chain step" : "chain await");
+      return frame;
+    case DataOp::chain_forward:
+      if (frame.length <= kGrantLengthBytes + 1) {
+        fail(Errc::invalid_argument, "data chain forward: {} payload bytes carry no grant and input",
+             frame.length);
+      }
+      check_chain(frame, frame.length - kGrantLengthBytes - 1 > kMaxGrantBytes
+                             ? frame.length - kGrantLengthBytes - kMaxGrantBytes
+                             : 1,
+                  "chain forward");
+      return frame;
+    case DataOp::chain_abort:
+      if (frame.handle == 0 || frame.offset == 0 || frame.offset > static_cast<std::uint64_t>(last_errc) ||
+          frame.length <= kGrantLengthBytes + 1 ||
+          frame.length > kGrantLengthBytes + kMaxGrantBytes + kMaxDataErrorBytes) {
+        fail(Errc::invalid_argument,
+             "data chain abort: wants a chain, an error code 1..{} and a grant with a message of "
+             "1..{} bytes (got chain {}, code {}, {} payload bytes)",
+             static_cast<int>(last_errc), kMaxDataErrorBytes, frame.handle, frame.offset, frame.length);
+      }
+      return frame;
     default:
       fail(Errc::invalid_argument, "data request: unknown op {}",
            static_cast<unsigned>(frame.op));
@@ -126,7 +162,9 @@ DataFrame decode_request(std::span<const std::byte> header) {
 
 std::size_t decode_grant_length(std::span<const std::byte, kGrantLengthBytes> prefix,
                                 const DataFrame& request) {
-  const char* what = request.op == DataOp::peer_copy ? "peer copy" : "granted write";
+  const char* what = request.op == DataOp::peer_copy       ? "peer copy"
+                     : request.op == DataOp::granted_write ? "granted write"
+                                                           : "chain request";
   const std::size_t grant_bytes = get<std::uint16_t>(prefix.data());
   if (grant_bytes == 0 || grant_bytes > kMaxGrantBytes) {
     fail(Errc::invalid_argument, "data {}: a grant of {} bytes (1..{})", what, grant_bytes,

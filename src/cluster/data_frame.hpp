@@ -22,6 +22,12 @@ enum class DataOp : std::uint16_t {
   read = 3,
   granted_write = 4,
   peer_copy = 5,
+  // Decode chains (src/cluster/stage_chain.hpp): a stage's step started by the client, passed on
+  // by the previous stage's node, a failure passed on, and the client's wait for the result.
+  chain_step = 6,
+  chain_forward = 7,
+  chain_abort = 8,
+  chain_await = 9,
   reply = 0x80
 };
 
@@ -55,6 +61,10 @@ inline constexpr std::size_t kMaxGrantBytes = 512;
 inline constexpr std::size_t kMaxPeerAddressBytes = 255;
 // The message of an error reply is cut to this length.
 inline constexpr std::uint64_t kMaxDataErrorBytes = 1024;
+// A decode chain's input and output (a hidden state, a row of logits) are at most this big.
+inline constexpr std::uint64_t kMaxChainBytes = 2ull << 20;
+// A chain step's position (the header's offset field) is a u32.
+inline constexpr std::uint64_t kMaxChainPosition = 0xffffffffull;
 
 using DataHeader = std::array<std::byte, kDataHeaderBytes>;
 
@@ -66,7 +76,11 @@ DataHeader encode_frame(const DataFrame& frame);
 // 1..kMaxDataRequestBytes with offset + length not overflowing; a granted write carries at most
 // kGrantLengthBytes + kMaxGrantBytes + kMaxDataRequestBytes (its parts: decode_grant_length);
 // a peer copy names its source buffer and offset and carries at most
-// kGrantLengthBytes + kMaxGrantBytes + kMaxPeerAddressBytes. Errc::invalid_argument or
+// kGrantLengthBytes + kMaxGrantBytes + kMaxPeerAddressBytes; chain step and chain await name a
+// chain (handle), a position up to kMaxChainPosition (offset) and 1..kMaxChainBytes (the step's
+// input, the await's expected output); a chain forward carries a grant and 1..kMaxChainBytes;
+// a chain abort an Errc (offset, 1..last_errc), a grant and a message of 1..kMaxDataErrorBytes.
+// Errc::invalid_argument or
 // Errc::out_of_range naming the field otherwise. Handle and range against the buffer are checked
 // by the session (Session::resolve), as for gRPC calls.
 DataFrame decode_request(std::span<const std::byte> header);

@@ -7,12 +7,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "cluster/weight_cache.hpp"
+#include "core/error.hpp"
 #include "device/kernel.hpp"
 #include "device/properties.hpp"
 
@@ -58,6 +60,32 @@ struct RemoteDispatch {
   std::vector<RemoteRange> bindings;
   std::vector<std::byte> push;
   Groups groups;
+};
+
+// One stage's decode step as a chain on its node (node.proto, SetupChain): handles of the
+// caller's session, a program of it, and the next stage's node and chain with the grant that
+// node gave the one set up here (none: the last stage, whose result the client awaits).
+struct ChainSetup {
+  std::uint64_t position_handle = 0;
+  std::uint64_t input_handle = 0;
+  std::uint64_t input_bytes = 0;
+  std::uint64_t program = 0;
+  std::uint64_t output_handle = 0;
+  std::uint64_t output_bytes = 0;
+  std::string next_node_id;
+  std::uint64_t next_chain = 0;
+  const v1::WriteGrant* next_grant = nullptr;
+};
+
+// A command of a Run this connection sent (NodeConnection::last_run): what a decode chain is
+// set up from. `first_word`: a write's first 4 bytes (little-endian), 0 when shorter.
+struct SentCommand {
+  enum class Kind { write, dispatch, replay, read } kind = Kind::write;
+  std::uint64_t handle = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t program = 0;
+  std::uint32_t first_word = 0;
 };
 
 class NodeConnection {
@@ -136,6 +164,27 @@ class NodeConnection {
   // A program of dispatches the node keeps and Run replays (node.proto, Record); one device.
   std::uint64_t record(std::span<const RemoteDispatch> dispatches);
   void release_program(std::uint64_t program);
+
+  // The commands of the last Run sent (empty before the first).
+  std::vector<SentCommand> last_run() const;
+
+  // Decode chains (docs/PROTOCOL.md, "Decode chains"). offers_chains: the node's data channel is
+  // up and serves chain requests ("data-chain"). setup_chain/release_chain: gRPC calls.
+  // chain_step: sends a step's input to the chain's first node (answered on acceptance).
+  // chain_await: awaits `position`'s result of the chain ending on this node, running `meanwhile`
+  // (the step to the first node; never through this connection) after the await is out; false
+  // when the node answered "not yet".
+  // chain_forward/chain_abort: a node's own link passing a result or a failure on, under the
+  // grant the next node gave it. Work queued before is sent first, as for every call.
+  bool offers_chains() const noexcept;
+  std::uint64_t setup_chain(const ChainSetup& setup);
+  void release_chain(std::uint64_t chain);
+  void chain_step(std::uint64_t chain, std::uint32_t position, std::span<const std::byte> input);
+  bool chain_await(std::uint64_t chain, std::uint32_t position, std::span<std::byte> out,
+                   const std::function<void()>& meanwhile);
+  void chain_forward(const v1::WriteGrant& grant, std::uint64_t chain, std::uint32_t position,
+                     std::span<const std::byte> input);
+  void chain_abort(const v1::WriteGrant& grant, std::uint64_t chain, Errc code, std::string_view message);
 
   // Ends the session (the node frees what it holds for us) and stops the heartbeats.
   void close() noexcept;

@@ -27,11 +27,35 @@ void to_wire(v1::DispatchRequest& request, std::string_view kernel, std::span<co
   request.set_groups_z(groups.z);
 }
 
+void NodeConnection::Impl::remember_run(const v1::RunRequest& request) {
+  last_run.clear();
+  for (const v1::RunCommand& c : request.commands()) {
+    SentCommand sent;
+    if (c.has_write()) {
+      sent = {SentCommand::Kind::write, c.write().handle(), c.write().offset(), c.write().data().size(), 0, 0};
+      if (c.write().data().size() >= 4) std::memcpy(&sent.first_word, c.write().data().data(), 4);
+    } else if (c.has_read()) {
+      sent = {SentCommand::Kind::read, c.read().handle(), c.read().offset(), c.read().bytes(), 0, 0};
+    } else if (c.has_dispatch()) {
+      sent.kind = SentCommand::Kind::dispatch;
+    } else {
+      sent = {SentCommand::Kind::replay, 0, 0, 0, c.replay(), 0};
+    }
+    last_run.push_back(sent);
+  }
+}
+
+std::vector<SentCommand> NodeConnection::last_run() const {
+  std::lock_guard lock(impl_->batch_mutex);
+  return impl_->last_run;
+}
+
 void NodeConnection::Impl::send_batch_locked(std::span<std::byte> read) {
   if (batch.commands_size() == 0) return;
   v1::RunRequest request;
   request.Swap(&batch);
   batch_write_bytes = 0;
+  remember_run(request);
   Call call(*this, true);
   v1::RunResponse response;
   runs_sent.fetch_add(1, std::memory_order_relaxed);

@@ -81,27 +81,6 @@ void NodeConnection::free(std::uint64_t handle) {
   call.check(impl_->stub->Free(&call.context, request, &response), "Free");
 }
 
-template <typename Body>
-void NodeConnection::Impl::data_call(std::string_view what, Body&& body) {
-  if (lost) fail_lost(what);
-  if (closing) {
-    fail(Errc::device_lost, "{}: the connection to node {} at {} was closed", what,
-         hello.node_id(), address);
-  }
-  try {
-    body();
-  } catch (const Error& e) {
-    if (lost) fail_lost(what);
-    // The connection broke under the transfer while the session lives on (heartbeats still
-    // answer): the transfer's fate is unknown, and later transfers go over gRPC.
-    if (e.code() == Errc::io) {
-      fail(Errc::device_lost, "{} on node {} at {}: the data channel broke ({})", what,
-           hello.node_id(), address, e.what());
-    }
-    throw Error(e.code(), fmt::format("{} on node {}: {}", what, address, e.what()));
-  }
-}
-
 void NodeConnection::write(std::uint64_t handle, std::uint64_t offset,
                            std::span<const std::byte> data) {
   impl_->send_batch();

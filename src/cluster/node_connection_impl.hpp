@@ -3,6 +3,7 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
@@ -68,8 +69,10 @@ struct NodeConnection::Impl {
   v1::RunRequest batch;
   std::uint64_t batch_write_bytes = 0;
   std::atomic<std::uint64_t> runs_sent{0};
+  std::vector<SentCommand> last_run;  // under batch_mutex
   // Sends the queued commands as one Run; `read` receives the data of a read queued last.
   void send_batch_locked(std::span<std::byte> read = {});
+  void remember_run(const v1::RunRequest& request);
   void send_batch();
 
   // Calls in flight, cancelled all at once when the node is lost.
@@ -103,5 +106,26 @@ struct NodeConnection::Impl {
   void mark_lost(const char* why, bool unexpected = true);
   [[noreturn]] void fail_lost(std::string_view what) const;
 };
+
+template <typename Body>
+inline void NodeConnection::Impl::data_call(std::string_view what, Body&& body) {
+  if (lost) fail_lost(what);
+  if (closing) {
+    fail(Errc::device_lost, "{}: the connection to node {} at {} was closed", what,
+         hello.node_id(), address);
+  }
+  try {
+    body();
+  } catch (const Error& e) {
+    if (lost) fail_lost(what);
+    // The connection broke under the transfer while the session lives on (heartbeats still
+    // answer): the transfer's fate is unknown, and later transfers go over gRPC.
+    if (e.code() == Errc::io) {
+      fail(Errc::device_lost, "{} on node {} at {}: the data channel broke ({})", what,
+           hello.node_id(), address, e.what());
+    }
+    throw Error(e.code(), fmt::format("{} on node {}: {}", what, address, e.what()));
+  }
+}
 
 }  // namespace crossgpu::cluster

@@ -33,10 +33,11 @@ class NodeService final : public v1::Node::Service {
 
   SessionTable& sessions() noexcept { return sessions_; }
   NodeCallCounts call_counts() const noexcept {
-    return {counters_.run_calls.load(), counters_.record_calls.load(), counters_.dispatch_calls.load()};
+    return {counters_.run_calls.load(), counters_.record_calls.load(), counters_.dispatch_calls.load(),
+            counters_.chain_steps.load()};
   }
   // What the node's data channel serves besides the sessions' own buffers.
-  DataServices data_services() noexcept { return {sessions_, grants_, peer_links_}; }
+  DataServices data_services() noexcept { return {sessions_, grants_, peer_links_, counters_.chain_steps}; }
   // From now on Hello offers the data channel on `port` (capability "data-channel") with a
   // one-time secret per session.
   void enable_data_channel(int port) noexcept { data_port_ = port; }
@@ -72,6 +73,9 @@ class NodeService final : public v1::Node::Service {
   grpc::Status Record(grpc::ServerContext*, const v1::RecordRequest*, v1::RecordResponse*) override;
   grpc::Status ReleaseProgram(grpc::ServerContext*, const v1::ReleaseProgramRequest*,
                               v1::ReleaseProgramResponse*) override;
+  grpc::Status SetupChain(grpc::ServerContext*, const v1::ChainSetupRequest*, v1::ChainSetupResponse*) override;
+  grpc::Status ReleaseChain(grpc::ServerContext*, const v1::ReleaseChainRequest*,
+                            v1::ReleaseChainResponse*) override;
   grpc::Status GrantWrite(grpc::ServerContext*, const v1::WriteGrantRequest*,
                           v1::WriteGrant*) override;
   grpc::Status PeerCopy(grpc::ServerContext*, const v1::PeerCopyRequest*,
@@ -102,6 +106,7 @@ class NodeService final : public v1::Node::Service {
   std::atomic<bool> stopping_{false};
   struct {
     std::atomic<std::uint64_t> run_calls{0}, record_calls{0}, dispatch_calls{0};
+    std::atomic<std::uint64_t> chain_steps{0};  // chain steps and forwards (data channel)
   } counters_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cluster/protocol.hpp"
+#include "cluster/stage_chain.hpp"
 #include "cluster/wire_validation.hpp"
 #include "core/error.hpp"
 #include "net/crypto.hpp"
@@ -22,6 +23,7 @@ Session::~Session() {
   }
   {
     std::lock_guard lock(mutex_);
+    chains_.clear();    // they hold programs
     programs_.clear();  // a recording belongs to its stream: gone before the streams
   }
   streams_.clear();
@@ -54,6 +56,33 @@ void Session::release_program(std::uint64_t id) {
   if (it == programs_.end()) fail(Errc::not_found, "program {} is not one of this session's", id);
   released = std::move(it->second);
   programs_.erase(it);
+}
+
+std::uint64_t Session::add_chain(std::shared_ptr<StageChain> chain) {
+  std::lock_guard lock(mutex_);
+  if (chains_.size() >= kMaxChains) {
+    fail(Errc::out_of_range, "the session holds {} chains already, the most a node keeps; release some",
+         chains_.size());
+  }
+  const std::uint64_t id = next_chain_++;
+  chains_.emplace(id, std::move(chain));
+  return id;
+}
+
+std::shared_ptr<StageChain> Session::chain(std::uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  auto it = chains_.find(id);
+  if (it == chains_.end()) fail(Errc::not_found, "chain {} is not one of this session's", id);
+  return it->second;
+}
+
+void Session::release_chain(std::uint64_t id) {
+  std::shared_ptr<StageChain> released;  // destroyed outside the lock
+  std::lock_guard lock(mutex_);
+  auto it = chains_.find(id);
+  if (it == chains_.end()) fail(Errc::not_found, "chain {} is not one of this session's", id);
+  released = std::move(it->second);
+  chains_.erase(it);
 }
 
 std::size_t Session::program_count() const {

@@ -42,6 +42,8 @@ struct SessionProgram {
   std::vector<std::shared_ptr<const Buffer>> keep_alive;
 };
 
+class StageChain;  // cluster/stage_chain.hpp
+
 class Session {
  public:
   Session(std::uint64_t id, net::PeerIdentity peer, std::uint64_t quota_bytes)
@@ -89,6 +91,12 @@ class Session {
   void release_program(std::uint64_t id);
   std::size_t program_count() const;
 
+  // Decode chains (cluster/stage_chain.hpp), as programs: an id unique in the session;
+  // Errc::out_of_range past kMaxChains, Errc::not_found for an id the session does not hold.
+  std::uint64_t add_chain(std::shared_ptr<StageChain> chain);
+  std::shared_ptr<StageChain> chain(std::uint64_t id) const;
+  void release_chain(std::uint64_t id);
+
  private:
   struct Entry {
     std::shared_ptr<Device> device;
@@ -114,6 +122,8 @@ class Session {
   // Under mutex_. Declared after the streams: released before them.
   std::map<std::uint64_t, std::shared_ptr<const SessionProgram>> programs_;
   std::uint64_t next_program_ = 1;
+  std::map<std::uint64_t, std::shared_ptr<StageChain>> chains_;  // under mutex_; hold programs
+  std::uint64_t next_chain_ = 1;
 };
 
 }  // namespace crossgpu::cluster

@@ -90,9 +90,10 @@ std::span<const float> Pipeline::forward_rows(std::span<const std::uint32_t> ids
   }
   const auto tokens = static_cast<std::uint32_t>(ids.size());
   const bool single_token = parts.size() == 1 && tokens == 1;
+  const std::span<float> out(logits_.data(), parts.size() * config_.vocab);
+  if (single_token && chain_ && chain_->step(*this, ids[0], parts[0].pos, parts[0].slot, out, stats_)) return out;
   LlamaStage& first = *stages_.front();
   first.device().stream().upload(first.token_ids(), 0, std::as_bytes(ids));
-  const std::span<float> out(logits_.data(), parts.size() * config_.vocab);
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     auto start = std::chrono::steady_clock::now();
     // One token of one sequence replays the slot's recorded decode program.
@@ -104,6 +105,7 @@ std::span<const float> Pipeline::forward_rows(std::span<const std::uint32_t> ids
       last.device().stream().download(last.logits(), 0, std::as_writable_bytes(out)).wait();
       stats_[i].seconds += seconds_since(start);
       ++stats_[i].passes;
+      if (single_token && chain_) chain_->stepped(*this, parts[0].pos, parts[0].slot, stats_);
       break;
     }
     // No synchronize here: a local stage's event has waited for its work, and a remote stage's

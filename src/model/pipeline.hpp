@@ -26,6 +26,28 @@ struct StageStats {
                                     // its compute too: both travel in one request)
   std::uint64_t bytes_out = 0;      // hidden-state bytes sent to the next stage
   std::uint64_t passes = 0;
+  // Network messages of this stage's single-token decode steps, and those steps (counted by the
+  // runtime's DecodeChain; 0 without one): a remote stage relayed through this process costs a
+  // request and its reply; a chained one the message that starts it (plus, at a chain's end,
+  // the result's).
+  std::uint64_t messages = 0;
+  std::uint64_t message_steps = 0;
+};
+
+class Pipeline;
+
+// A single-token decode step run another way than stage by stage from this process: the
+// runtime's node-to-node chain (src/runtime/decode_chain.hpp), where each node passes the hidden
+// state straight to the next. The model layer knows nothing of nodes; the pipeline only asks.
+class DecodeChain {
+ public:
+  virtual ~DecodeChain() = default;
+  // Runs the step of `token` at `pos` in `slot` through every stage and writes the logits to
+  // `logits`, adding to `stats`; false when it cannot (nothing was done: the pipeline runs it).
+  virtual bool step(Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                    std::span<float> logits, std::span<StageStats> stats) = 0;
+  // Told after the pipeline ran a single-token step itself (a chain learns its setup from one).
+  virtual void stepped(Pipeline& pipeline, std::uint32_t pos, std::uint32_t slot, std::span<StageStats> stats) = 0;
 };
 
 class Pipeline {
@@ -56,6 +78,9 @@ class Pipeline {
   // sequences, so a scheduler steps each sequence alone.
   bool batched_decode_pays() const noexcept;
   const LlamaConfig& config() const noexcept { return config_; }
+  // Single-token decode steps go through `chain` first (none: stage by stage, as before).
+  void set_decode_chain(std::shared_ptr<DecodeChain> chain) { chain_ = std::move(chain); }
+  const ActivationMover& mover() const noexcept { return mover_; }
 
  private:
   LlamaConfig config_;
@@ -63,6 +88,7 @@ class Pipeline {
   ActivationMover mover_;
   std::vector<StageStats> stats_;
   std::vector<float> logits_;
+  std::shared_ptr<DecodeChain> chain_;
 };
 
 }  // namespace crossgpu::model

@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "runtime/decode_chain.hpp"
 #include "runtime/stage_transport.hpp"
 
 namespace crossgpu::runtime {
@@ -36,7 +37,9 @@ model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaCon
                                       .upload_weights = weight_upload_for(*c.device)};
     stages.push_back(std::make_unique<model::LlamaStage>(config, file, c.device, range, std::move(stage_options)));
   }
-  return model::Pipeline(config, std::move(stages), move_activations);
+  model::Pipeline pipeline(config, std::move(stages), move_activations);
+  pipeline.set_decode_chain(node_chain_for(pipeline));  // remote stages pass hidden states node to node
+  return pipeline;
 }
 
 std::vector<std::uint32_t> tokenize_prompt(const model::Tokenizer& tokenizer, const std::string& prompt, bool chat) {

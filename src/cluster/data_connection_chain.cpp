@@ -1,0 +1,173 @@
+// The data channel's decode-chain requests (docs/PROTOCOL.md, "Decode chains"). A step's input
+// is read whole and acknowledged at once (the sender does not wait for the stage's compute),
+// then the stage runs on this connection's thread and its result goes on: to the next stage's
+// node over this node's own link to it (PeerLinks: a member it watches, the grant the client
+// set up), or into the chain's mailbox for the client's await. A failure after the
+// acknowledgement travels the same way (chain abort), so the client's await reports it typed.
+#include <fmt/format.h>
+
+#include "cluster/data_connection.hpp"
+#include "cluster/peer_copy.hpp"
+#include "core/log.hpp"
+
+namespace crossgpu::cluster {
+namespace {
+
+// How long an await waits on the node before it answers "not yet" (Errc::timeout): the client
+// then checks that every node of the chain is still alive and asks again.
+constexpr std::chrono::milliseconds kAwaitPatience{500};
+
+std::uint32_t position_of(const DataFrame& request) { return static_cast<std::uint32_t>(request.offset); }
+
+}  // namespace
+
+void DataConnection::serve_chain_step(const DataFrame& request) {
+  std::shared_ptr<Session> session;
+  std::shared_ptr<StageChain> chain;
+  try {
+    session = this->session();
+    chain = session->chain(request.handle);
+    if (request.length != chain->stage().input_bytes) {
+      fail(Errc::out_of_range, "data chain step: {} bytes for chain {}, whose input is {}", request.length,
+           request.handle, chain->stage().input_bytes);
+    }
+  } catch (const Error& e) {
+    discard(request.length);
+    reply_error(request, e);
+    return;
+  }
+  std::vector<std::byte> input(request.length);
+  if (!socket_->read_exact(input)) fail(Errc::io, "data channel: the peer closed inside a chain step");
+  reply(request);
+  chain_steps_.fetch_add(1, std::memory_order_relaxed);
+  continue_chain(*session, *chain, position_of(request), input);
+}
+
+std::optional<DataConnection::GrantedChain> DataConnection::read_granted_chain(const DataFrame& request,
+                                                                               std::uint64_t& rest) {
+  std::array<std::byte, kGrantLengthBytes> prefix{};
+  if (!socket_->read_exact(prefix)) fail(Errc::io, "data channel: the peer closed inside a chain request");
+  std::size_t grant_bytes = 0;
+  try {
+    grant_bytes = decode_grant_length(prefix, request);
+  } catch (const Error& e) {
+    discard(request.length - kGrantLengthBytes);
+    reply_error(request, e);
+    return std::nullopt;
+  }
+  std::vector<std::byte> serialized(grant_bytes);
+  if (!socket_->read_exact(serialized)) fail(Errc::io, "data channel: the peer closed inside a chain grant");
+  rest = request.length - kGrantLengthBytes - grant_bytes;
+  try {
+    const v1::WriteGrant grant = parse_grant(serialized, "data chain request");
+    grants_.verify(grant, peer_.node_id);  // ours, unaltered, unexpired, made out to the sender
+    GrantedChain granted;
+    granted.owner = sessions_.owner_of_handle(grant.handle());
+    if (!granted.owner) fail(Errc::not_found, "data chain request: the granted buffer was freed");
+    granted.chain = granted.owner->chain(request.handle);
+    // The grant is the client's consent: it names this chain's input, nothing else.
+    if (grant.handle() != granted.chain->stage().input_handle || grant.offset() != 0 ||
+        grant.bytes() != granted.chain->stage().input_bytes) {
+      fail(Errc::permission_denied, "data chain request: the grant is not for chain {}'s input", request.handle);
+    }
+    return granted;
+  } catch (const Error& e) {
+    discard(rest);
+    reply_error(request, e);
+    return std::nullopt;
+  }
+}
+
+void DataConnection::serve_chain_forward(const DataFrame& request) {
+  std::uint64_t bytes = 0;
+  std::optional<GrantedChain> granted = read_granted_chain(request, bytes);
+  if (!granted) return;
+  if (bytes != granted->chain->stage().input_bytes) {
+    discard(bytes);
+    reply_error(request, Error(Errc::out_of_range, fmt::format("data chain forward: {} bytes for an input of {}",
+                                                               bytes, granted->chain->stage().input_bytes)));
+    return;
+  }
+  std::vector<std::byte> input(bytes);
+  if (!socket_->read_exact(input)) fail(Errc::io, "data channel: the peer closed inside a chain forward");
+  reply(request);
+  chain_steps_.fetch_add(1, std::memory_order_relaxed);
+  continue_chain(*granted->owner, *granted->chain, position_of(request), input);
+}
+
+void DataConnection::serve_chain_abort(const DataFrame& request) {
+  std::uint64_t bytes = 0;
+  std::optional<GrantedChain> granted = read_granted_chain(request, bytes);
+  if (!granted) return;
+  std::string message(bytes, '\0');
+  if (!socket_->read_exact(std::as_writable_bytes(std::span(message)))) {
+    fail(Errc::io, "data channel: the peer closed inside a chain abort");
+  }
+  reply(request);
+  pass_failure(*granted->chain, Error(static_cast<Errc>(request.offset), message));
+}
+
+void DataConnection::serve_chain_await(const DataFrame& request) {
+  try {
+    std::shared_ptr<StageChain> chain = session()->chain(request.handle);
+    if (chain->stage().next || request.length != chain->stage().output_bytes) {
+      fail(Errc::out_of_range, "data chain await: chain {} does not end here with {} bytes", request.handle,
+           request.length);
+    }
+    std::optional<std::vector<std::byte>> result = chain->await(position_of(request), kAwaitPatience);
+    if (!result) {
+      fail(Errc::timeout, "data chain await: the step at position {} has not reached the end yet",
+           position_of(request));
+    }
+    const DataFrame frame{DataOp::reply, 0, request.request_id, request.handle, request.offset, result->size()};
+    socket_->write_all(encode_frame(frame), *result);
+  } catch (const Error& e) {
+    reply_error(request, e);
+  }
+}
+
+void DataConnection::continue_chain(Session& session, StageChain& chain, std::uint32_t position,
+                                    std::span<const std::byte> input) noexcept {
+  std::vector<std::byte> output;
+  try {
+    output = chain.run(session, position, input);
+  } catch (const Error& e) {
+    pass_failure(chain, Error(e.code(), fmt::format("node {}: {}", grants_.issuer(), e.what())));
+    return;
+  } catch (const std::exception& e) {
+    pass_failure(chain, Error(Errc::internal, fmt::format("node {}: {}", grants_.issuer(), e.what())));
+    return;
+  }
+  const std::optional<ChainHop>& next = chain.stage().next;
+  if (!next) {
+    chain.deliver(position, std::move(output));
+    return;
+  }
+  try {
+    const std::string address = peer_links_.resolve(next->node_id);
+    if (address.empty()) fail(Errc::permission_denied, "{}", kNotAMember);
+    peer_links_.get(address, next->node_id)->chain_forward(next->grant, next->chain, position, output);
+  } catch (const std::exception& e) {
+    // The next node is unreachable or refused: the client's await notices the lost node (its
+    // heartbeats) or its own deadline; nothing here can reach the end of the chain.
+    log::warn("decode chain: passing position {} on to node {} failed: {}", position, next->node_id, e.what());
+  }
+}
+
+void DataConnection::pass_failure(StageChain& chain, const Error& error) noexcept {
+  const std::optional<ChainHop>& next = chain.stage().next;
+  if (!next) {
+    chain.deliver_failure(error);
+    return;
+  }
+  try {
+    const std::string address = peer_links_.resolve(next->node_id);
+    if (address.empty()) fail(Errc::permission_denied, "{}", kNotAMember);
+    peer_links_.get(address, next->node_id)->chain_abort(next->grant, next->chain, error.code(), error.what());
+  } catch (const std::exception& e) {
+    log::warn("decode chain: passing a failure ({}) on to node {} failed: {}", error.what(), next->node_id,
+              e.what());
+  }
+}
+
+}  // namespace crossgpu::cluster

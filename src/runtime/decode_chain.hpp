@@ -1,0 +1,26 @@
+// Node-to-node decode chains (issue 14, docs/PROTOCOL.md "Decode chains"): consecutive remote
+// stages of a pipeline run a single-token decode step as one chain. This process sends the token
+// (or the hidden state) to the first stage's node, each node runs its stage and passes the
+// hidden state straight to the next stage's node, and the last one answers this process's
+// await: stage boundaries + 1 messages on a token's critical path, where relaying through this
+// process costs a request and a reply per remote stage.
+//
+// A chain is learned from a step the pipeline ran itself (each remote stage's Run: its input,
+// position, program and output) and set up once per sequence slot; every setup asks the next
+// node for a write grant made out to the previous one, so a node passes a hidden state on only
+// to a member it watches, into the one buffer the client allowed. Where a chain cannot apply
+// (local stages, a lone remote stage, two stages on one node, a node without "data-chain", a
+// refused setup) the steps relay through this process as before, and a log line says so.
+#pragma once
+
+#include <memory>
+
+#include "model/pipeline.hpp"
+
+namespace crossgpu::runtime {
+
+// The chain for `pipeline`'s stages; null when no stage is remote. CROSSGPU_NODE_CHAIN=off
+// keeps every step relayed (the counts of messages per stage are still kept).
+std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeline);
+
+}  // namespace crossgpu::runtime

@@ -1,0 +1,323 @@
+// Decode chains (issue 14, docs/PROTOCOL.md "Decode chains"): consecutive remote stages pass a
+// decode step's hidden state node to node and the client only sends the token and awaits the
+// logits. Greedy tokens must equal the local CPU device's for 1, 2 and 3 remote stages and for
+// mixed local/remote plans; each node serves one stage request (a Run or a chain step) per
+// decoded token and no per-op call; a node lost mid-chain fails the step with device_lost;
+// chain requests that are malformed, aimed at other chains or outside the grant are refused
+// with typed errors.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+
+#include "cluster/data_frame.hpp"
+#include "cluster/remote_device.hpp"
+#include "cluster/remote_node.hpp"
+#include "crossgpu/v1/node.pb.h"
+#include "kernels/weight_type.hpp"
+#include "model/demo_model.hpp"
+#include "model/generate.hpp"
+#include "model/llama_config.hpp"
+#include "model/pipeline.hpp"
+#include "runtime/decode_chain.hpp"
+#include "runtime/stage_transport.hpp"
+#include "support/test_support.hpp"
+#include "test_cluster_fixture.hpp"
+
+namespace crossgpu::testing {
+namespace {
+
+struct Remote {
+  std::vector<std::unique_ptr<cluster::RemoteNode>> nodes;
+  std::vector<std::shared_ptr<Device>> devices;  // each node's CPU device
+};
+
+Remote connect(const std::vector<cluster::NodeServer*>& servers, const net::NodeIdentity& client) {
+  Remote r;
+  for (auto* server : servers) {
+    r.nodes.push_back(cluster::RemoteNode::connect(loopback(server->port()), client));
+    r.devices.push_back(r.nodes.back()->devices().back());
+  }
+  return r;
+}
+
+class Chain : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new TestCluster("chain-cluster");
+    servers_.push_back(cluster_->start_ca_node().release());
+    const std::string enroll = loopback(servers_.front()->port());
+    for (int i = 0; i < 2; ++i) {
+      servers_.push_back(TestCluster::start_node(cluster_->join(net::Role::compute, enroll).config_dir()).release());
+    }
+    client_ = new net::NodeIdentity(cluster_->join(net::Role::compute, enroll));
+    other_client_ = new net::NodeIdentity(cluster_->join(net::Role::compute, enroll));
+    for (int i = 0; i < 3; ++i) spare_dirs_.push_back(cluster_->join(net::Role::compute, enroll).config_dir());
+  }
+  static void TearDownTestSuite() {
+    delete remote_;
+    delete client_;
+    delete other_client_;
+    for (auto* s : servers_) delete s;
+    servers_.clear();
+    delete cluster_;
+  }
+  static TestCluster* cluster_;
+  static std::vector<cluster::NodeServer*> servers_;
+  static net::NodeIdentity* client_;
+  static net::NodeIdentity* other_client_;
+  static std::vector<std::filesystem::path> spare_dirs_;  // nodes a test starts (and stops) itself
+  // One connection per node for the whole suite: a node's gate refuses a burst of more than 16
+  // new connections from one address within its handshake deadline.
+  static Remote* remote_;
+  static Remote& remote();
+};
+TestCluster* Chain::cluster_ = nullptr;
+std::vector<cluster::NodeServer*> Chain::servers_;
+net::NodeIdentity* Chain::client_ = nullptr;
+net::NodeIdentity* Chain::other_client_ = nullptr;
+std::vector<std::filesystem::path> Chain::spare_dirs_;
+Remote* Chain::remote_ = nullptr;
+Remote& Chain::remote() {
+  if (remote_ == nullptr) remote_ = new Remote(connect(servers_, *client_));
+  return *remote_;
+}
+
+std::shared_ptr<Device> local_cpu() {
+  for (const auto& d : devices()) {
+    if (d->properties().backend == Backend::cpu) return d;
+  }
+  return nullptr;
+}
+
+struct Model {
+  std::vector<std::byte> bytes;
+  model::GgufFile file;
+  model::LlamaConfig config;
+  explicit Model(std::vector<std::byte> b)
+      : bytes(std::move(b)), file(model::GgufFile::parse(bytes)), config(model::LlamaConfig::from_gguf(file)) {}
+};
+
+const Model& small_model() {
+  static const Model m(model::demo_model({.type = kernels::WeightType::q8_0, .layers = 3, .embedding = 128, .heads = 4,
+                                          .kv_heads = 2, .ffn = 256, .context = 64, .seed = 5})
+                           .bytes());
+  return m;
+}
+
+// Stage i holds layer i (the last takes the rest), on devices[i]; the runtime's mover and chain.
+model::Pipeline build(const std::vector<std::shared_ptr<Device>>& devices) {
+  const Model& m = small_model();
+  std::vector<std::unique_ptr<model::LlamaStage>> stages;
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    const bool last = i + 1 == devices.size();
+    const model::StageRange range{static_cast<std::uint32_t>(i), last ? m.config.layers : static_cast<std::uint32_t>(i + 1),
+                                  i == 0, last};
+    stages.push_back(std::make_unique<model::LlamaStage>(m.config, m.file, devices[i], range,
+                                                         model::StageOptions{.context = 64, .max_batch = 16}));
+  }
+  model::Pipeline pipeline(m.config, std::move(stages), runtime::move_activations);
+  pipeline.set_decode_chain(runtime::node_chain_for(pipeline));
+  return pipeline;
+}
+
+struct Generated {
+  std::vector<std::uint32_t> tokens;
+  std::vector<std::vector<cluster::NodeCallCounts>> calls;  // per pass, per server
+};
+
+Generated greedy(model::Pipeline& pipeline, const std::vector<cluster::NodeServer*>& servers, std::uint32_t tokens = 8) {
+  const std::vector<std::uint32_t> prompt = {1, 30, 31, 32, 40, 41};
+  Generated out;
+  model::GenerateOptions options;
+  options.max_tokens = tokens;
+  options.on_logits = [&](std::span<const float>) {
+    std::vector<cluster::NodeCallCounts> now;
+    for (const auto* server : servers) now.push_back(server->call_counts());
+    out.calls.push_back(std::move(now));
+  };
+  out.tokens = model::generate(pipeline, prompt, options).tokens;
+  return out;
+}
+
+const std::vector<std::uint32_t>& local_tokens() {
+  static const std::vector<std::uint32_t> tokens = [] {
+    model::Pipeline local = build({local_cpu()});
+    return greedy(local, {}).tokens;
+  }();
+  return tokens;
+}
+
+TEST_F(Chain, RemoteStagesMatchTheCpuAndCostOneRequestPerStagePerToken) {
+  for (std::size_t s = 1; s <= 3; ++s) {
+    SCOPED_TRACE(::testing::Message() << s << " remote stage(s)");
+    const std::vector<cluster::NodeServer*> used(servers_.begin(), servers_.begin() + static_cast<long>(s));
+    const std::vector<std::shared_ptr<Device>> devices(remote().devices.begin(),
+                                                       remote().devices.begin() + static_cast<long>(s));
+    model::Pipeline pipeline = build(devices);
+    const Generated got = greedy(pipeline, used);
+    EXPECT_EQ(got.tokens, local_tokens());
+    // Pass 0 is the prompt; passes 1.. are decode steps. Step 1 records the programs, step 2
+    // teaches the chain its setup, the rest run chained (2 or more stages).
+    ASSERT_EQ(got.calls.size(), 8u);
+    const std::size_t steps = got.calls.size() - 1;
+    std::uint64_t stage_requests = 0, chained = 0;
+    for (std::size_t n = 0; n < s; ++n) {
+      const cluster::NodeCallCounts& a = got.calls.front()[n];
+      const cluster::NodeCallCounts& b = got.calls.back()[n];
+      stage_requests += (b.run - a.run) + (b.chain_step - a.chain_step);
+      chained += b.chain_step - a.chain_step;
+      EXPECT_EQ(b.dispatch, a.dispatch) << "node " << n << ": no per-op call";
+    }
+    EXPECT_GE(stage_requests, steps * s);
+    EXPECT_LE(stage_requests, steps * s + s);  // the recording step's flush
+    if (s >= 2) {
+      EXPECT_GE(chained, (steps - 2) * s) << "the steps after the second go node to node";
+      for (std::size_t i = 0; i < s; ++i) {
+        EXPECT_GE(pipeline.stats()[i].message_steps, steps);
+        EXPECT_GT(pipeline.stats()[i].messages, 0u);
+      }
+    } else {
+      EXPECT_EQ(chained, 0u) << "one remote stage: its Run is already one round trip";
+    }
+  }
+}
+
+TEST_F(Chain, MixedLocalAndRemoteStagesMatchTheCpu) {
+  const std::vector<cluster::NodeServer*> two(servers_.begin() + 1, servers_.end());
+  const Remote& r = remote();
+  // local, remote, remote: the two remote stages chain, the local one's output is the input.
+  {
+    model::Pipeline pipeline = build({local_cpu(), r.devices[1], r.devices[2]});
+    const Generated got = greedy(pipeline, two);
+    EXPECT_EQ(got.tokens, local_tokens());
+    EXPECT_GT(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step) << "the chain ran";
+  }
+  // remote, local, remote: no two consecutive remote stages, every step relays.
+  {
+    model::Pipeline pipeline = build({r.devices[1], local_cpu(), r.devices[2]});
+    const Generated got = greedy(pipeline, two);
+    EXPECT_EQ(got.tokens, local_tokens());
+    EXPECT_EQ(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step);
+  }
+}
+
+void expect_code(Errc code, const std::function<void()>& body) {
+  try {
+    body();
+    ADD_FAILURE() << "no error, expected " << errc_name(code);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+  }
+}
+
+TEST(ChainFrames, MalformedChainHeadersAreRefusedTyped) {
+  using cluster::DataFrame;
+  using cluster::DataOp;
+  const auto decode = [](DataFrame f) { return cluster::decode_request(cluster::encode_frame(f)); };
+  EXPECT_EQ(decode({DataOp::chain_step, 0, 1, 7, 12, 16}).offset, 12u);
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_step, 0, 1, 0, 12, 16}); });  // chain 0
+  expect_code(Errc::out_of_range, [&] { decode({DataOp::chain_step, 0, 1, 7, 1ull << 32, 16}); });
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_step, 0, 1, 7, 0, 0}); });
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_await, 0, 1, 7, 0, cluster::kMaxChainBytes + 1}); });
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_forward, 0, 1, 7, 0, 3}); });  // no room
+  expect_code(Errc::invalid_argument,
+              [&] { decode({DataOp::chain_forward, 0, 1, 7, 0, 2 + 512 + cluster::kMaxChainBytes + 1}); });
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_abort, 0, 1, 7, 0, 40}); });   // Errc 0
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_abort, 0, 1, 7, 99, 40}); });  // unknown
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_abort, 0, 1, 7, 9, 2 + 512 + 1025}); });
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_step, 1, 1, 7, 0, 4}); });  // status set
+}
+
+TEST_F(Chain, ChainSetupAndStepsAreCheckedAndARefusalKeepsTheConnection) {
+  const Remote& remote = Chain::remote();
+  auto& a = static_cast<cluster::RemoteDevice&>(*remote.devices[0]);
+  auto& b = static_cast<cluster::RemoteDevice&>(*remote.devices[1]);
+  cluster::NodeConnection& node_a = a.node();
+  cluster::NodeConnection& node_b = b.node();
+  ASSERT_TRUE(node_a.offers_chains());
+  // A whole model on node A, two decode steps: its last Run is a plain recorded step to learn
+  // a real program and buffers from.
+  model::Pipeline pipeline = build({remote.devices[0]});
+  greedy(pipeline, {}, 3);
+  const std::vector<cluster::SentCommand> run = node_a.last_run();
+  ASSERT_EQ(run.size(), 4u);
+  ASSERT_EQ(run[2].kind, cluster::SentCommand::Kind::replay);
+  const std::uint64_t logits_bytes = run[3].bytes;
+  cluster::ChainSetup setup{.position_handle = run[1].handle, .input_handle = run[0].handle, .input_bytes = 4,
+                            .program = run[2].program, .output_handle = run[3].handle, .output_bytes = logits_bytes};
+
+  const std::vector<std::byte> four(4, std::byte{0});
+  expect_code(Errc::not_found, [&] { node_a.chain_step(12345, 0, four); });
+  // The refusal left the data channel in step.
+  std::vector<std::byte> back(4);
+  node_a.read(run[0].handle, 0, back);
+
+  cluster::ChainSetup bad = setup;
+  bad.program = 999;
+  expect_code(Errc::not_found, [&] { node_a.setup_chain(bad); });
+  bad = setup;
+  bad.input_bytes = 0;
+  expect_code(Errc::out_of_range, [&] { node_a.setup_chain(bad); });
+  bad.input_bytes = cluster::kMaxChainBytes + 1;
+  expect_code(Errc::out_of_range, [&] { node_a.setup_chain(bad); });
+  bad.input_bytes = 1u << 20;  // past the buffer
+  expect_code(Errc::out_of_range, [&] { node_a.setup_chain(bad); });
+
+  // The next hop: the grant must be node B's, made out to node A, for exactly the output.
+  Buffer on_b = remote.devices[1]->allocate(logits_bytes);
+  const std::uint64_t handle_b = b.remote_handle(on_b.ref(), 0, logits_bytes);
+  const v1::WriteGrant to_other = node_b.grant_write(handle_b, 0, logits_bytes, "someone-else");
+  const v1::WriteGrant to_a = node_b.grant_write(handle_b, 0, logits_bytes, node_a.node_id());
+  const v1::WriteGrant short_grant = node_b.grant_write(handle_b, 0, 8, node_a.node_id());
+  bad = setup;
+  bad.next_node_id = node_b.node_id();
+  bad.next_chain = 1;
+  bad.next_grant = &to_other;
+  expect_code(Errc::permission_denied, [&] { node_a.setup_chain(bad); });
+  bad.next_grant = &short_grant;
+  expect_code(Errc::out_of_range, [&] { node_a.setup_chain(bad); });
+  bad.next_grant = &to_a;
+  bad.next_node_id = "not-a-member";  // the grant names node B as issuer
+  expect_code(Errc::permission_denied, [&] { node_a.setup_chain(bad); });
+
+  // A chain of the last stage: a step's result waits for the await; wrong sizes are refused.
+  const std::uint64_t chain = node_a.setup_chain(setup);
+  std::vector<float> logits(logits_bytes / sizeof(float));
+  const std::uint32_t token = 7;
+  node_a.chain_step(chain, 5, std::as_bytes(std::span(&token, 1)));  // the result waits on the node
+  EXPECT_TRUE(node_a.chain_await(chain, 5, std::as_writable_bytes(std::span(logits)), [] {}));
+  expect_code(Errc::out_of_range, [&] { node_a.chain_step(chain, 6, std::vector<std::byte>(8)); });
+  std::vector<std::byte> wrong(8);
+  expect_code(Errc::out_of_range, [&] { node_a.chain_await(chain, 6, wrong, [] {}); });
+  // Nothing was sent for position 6: the node answers "not yet" instead of hanging.
+  EXPECT_FALSE(node_a.chain_await(chain, 6, std::as_writable_bytes(std::span(logits)), [] {}));
+  // Another client cannot reach this chain: its own session has no such chain.
+  auto other_node = cluster::RemoteNode::connect(loopback(servers_[0]->port()), *other_client_);
+  auto& other_a = static_cast<cluster::RemoteDevice&>(*other_node->devices().back()).node();
+  expect_code(Errc::not_found, [&] { other_a.chain_step(chain, 0, std::as_bytes(std::span(&token, 1))); });
+  node_a.release_chain(chain);
+  expect_code(Errc::not_found, [&] { node_a.release_chain(chain); });
+}
+
+TEST_F(Chain, ANodeLostMidChainFailsTheStepWithDeviceLost) {
+  // Three nodes of its own (one is stopped): the middle stage's node goes away mid-run.
+  std::vector<std::unique_ptr<cluster::NodeServer>> own;
+  for (const auto& dir : spare_dirs_) own.push_back(TestCluster::start_node(dir));
+  std::vector<cluster::NodeServer*> used;
+  for (auto& s : own) used.push_back(s.get());
+  Remote lost = connect(used, *client_);
+  model::Pipeline pipeline = build(lost.devices);
+  greedy(pipeline, used, 4);  // the chain is set up and runs
+  ASSERT_GT(own[1]->call_counts().chain_step, 0u);
+  own[1]->shutdown(std::chrono::milliseconds(100));
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::uint32_t> ids = {5};
+  expect_code(Errc::device_lost, [&] {
+    for (std::uint32_t pos = 10; pos < 20; ++pos) pipeline.forward(ids, pos);
+  });
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+}
+
+}  // namespace
+}  // namespace crossgpu::testing
