@@ -15,6 +15,7 @@
 #include "serve/api_error.hpp"
 #include "serve/dashboard_assets.hpp"
 #include "serve/dashboard_stats.hpp"
+#include "serve/request_deadline_server.hpp"
 #include "serve/serve_metrics.hpp"
 
 namespace crossgpu::serve {
@@ -148,12 +149,19 @@ struct ApiServer::Impl {
   ServedModel model;
   ServeOptions options;
   ServeStats stats;
-  httplib::Server server;
+  RequestDeadlineServer server;
   std::thread thread;
   int port = -1;
 
   Impl(GenerationService& s, const model::Tokenizer& t, ServedModel m, ServeOptions o)
-      : service(s), tokenizer(t), model(std::move(m)), options(std::move(o)) {}
+      : service(s),
+        tokenizer(t),
+        model(std::move(m)),
+        options(std::move(o)),
+        server(RequestDeadlines{.request = std::chrono::seconds(options.read_timeout_seconds),
+                                .write = std::chrono::seconds(options.write_timeout_seconds),
+                                .idle = std::chrono::seconds(options.idle_timeout_seconds)},
+               options.threads) {}
 
   std::vector<std::uint32_t> prompt_tokens(const CompletionRequest& r) const {
     if (r.endpoint == Endpoint::completion) return tokenizer.encode(r.prompt, true, false);
@@ -222,8 +230,11 @@ struct ApiServer::Impl {
       send_json(res, r.state == ServiceState::failed ? 503 : 200, body);
     }));
     server.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(serve_metrics_text(service.counters(), service.recovery_log().totals()),
-                      "text/plain; version=0.0.4; charset=utf-8");
+      std::string text = serve_metrics_text(service.counters(), service.recovery_log().totals());
+      text += "# HELP crossgpu_serve_http_deadline_drops_total Connections closed because a request did not arrive "
+              "within its deadline (slow clients).\n# TYPE crossgpu_serve_http_deadline_drops_total counter\n"
+              "crossgpu_serve_http_deadline_drops_total " + std::to_string(server.deadline_drops()) + "\n";
+      res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
     }));
     server.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, model_list_json(model));
@@ -292,12 +303,8 @@ struct ApiServer::Impl {
   }
 
   void configure() {
-    const std::size_t threads = options.threads;
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    // Threads and time limits are the RequestDeadlineServer's (constructed with them).
     server.set_payload_max_length(options.max_body_bytes);
-    server.set_read_timeout(options.read_timeout_seconds, 0);
-    server.set_write_timeout(options.write_timeout_seconds, 0);
-    server.set_keep_alive_timeout(options.idle_timeout_seconds);
   }
 };
 

@@ -30,8 +30,10 @@ struct ServeOptions {
   int port = 8080;                          // 0: any free port (tests)
   std::string api_key;                      // required on a non-loopback host
   std::size_t max_body_bytes = 8u << 20;    // 413 past this
-  int read_timeout_seconds = 10;            // per read of a request (headers and body)
-  int write_timeout_seconds = 10;
+  // For a whole request (line, headers, body) to arrive, however the client paces its bytes:
+  // a slow-loris client is dropped then (serve/request_deadline_server.hpp).
+  int read_timeout_seconds = 10;
+  int write_timeout_seconds = 10;           // per write of an answer (a stream may last long)
   int idle_timeout_seconds = 5;             // keep-alive connections with no request
   std::size_t threads = 32;                 // connections served at once
   RequestLimits limits;

@@ -1,10 +1,13 @@
 // The official `openai` npm client against a real `crossgpu serve` with a 3-node loopback cluster
 // behind it: model list, chat whole and streamed, completions, stop strings, usage counts, a wrong
-// key refused through the client's own error type, and the API's greedy tokens equal to
-// `crossgpu run`'s for the same request.
+// key refused through the client's own error type, the API's greedy tokens equal to
+// `crossgpu run`'s for the same request, 16 concurrent streaming clients each getting its
+// single-request text (nothing left running after), and slow-loris clients (a request header one
+// byte a second) dropped by the request deadline while a normal request is still served.
 //   node openai_client_test.mjs --cli build/src/apps/crossgpu --clients build/npm-test --work DIR
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { LoopbackCluster } from './loopback_cluster.mjs';
@@ -16,6 +19,79 @@ const OpenAI = createRequire(join(args.clients, 'node_modules') + '/')('openai')
 const cluster = new LoopbackCluster(args.cli, work);
 const run = (cliArgs) => cluster.run(cliArgs);
 
+function log(step) { console.log(`[${process.uptime().toFixed(1)} s] ${step}`); }
+
+async function streamText(client, modelId, prompt, maxTokens) {
+  const s = await client.chat.completions.create({
+    model: modelId, messages: [{ role: 'user', content: prompt }], max_tokens: maxTokens, temperature: 0, stream: true });
+  let text = '';
+  let finish = null;
+  for await (const chunk of s) {
+    for (const c of chunk.choices) { text += c.delta?.content ?? ''; finish = c.finish_reason ?? finish; }
+  }
+  return { text, finish };
+}
+
+// 16 streaming clients at once (bounded: 60 s): each gets the text it gets alone, and afterwards
+// nothing runs or waits.
+async function loadTest(client, modelId, origin) {
+  const prompts = Array.from({ length: 16 }, (_, i) => `Request ${i}: tell me about ${['GPUs', 'clusters', 'phones', 'laptops'][i % 4]}`);
+  const alone = [];
+  for (const p of prompts) alone.push(await streamText(client, modelId, p, 16));
+  const started = Date.now();
+  let timer;
+  const together = await Promise.race([
+    Promise.all(prompts.map((p) => streamText(client, modelId, p, 16))),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('16 concurrent streams took over 60 s')), 60000); }),
+  ]);
+  clearTimeout(timer);
+  together.forEach((r, i) => {
+    assert.equal(r.text, alone[i].text, `stream ${i} of 16 differs from its single-request text`);
+    assert.equal(r.finish, alone[i].finish);
+  });
+  const metrics = await (await fetch(`${origin}/metrics`)).text();
+  assert.match(metrics, /\ncrossgpu_serve_sequences_active 0\n/);
+  assert.match(metrics, /\ncrossgpu_serve_waiting 0\n/);
+  assert.match(metrics, /crossgpu_serve_requests_total\{outcome="failed"\} 0\n/);
+  log(`16 concurrent streams: all equal to their single-request text in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+// Slow-loris: 40 connections (more than the server's 32 threads) each sending a request header
+// one byte a second. The server drops each within its 10 s request deadline once a thread takes
+// it: the first 32 by ~10 s, the 8 that waited for a thread by ~20 s. A normal request made
+// meanwhile waits for the first threads to come free and is answered.
+async function slowLoris(client, modelId, origin) {
+  const port = Number(new URL(origin).port);
+  const header = 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ' + 'a'.repeat(64) + '\r\n\r\n';
+  const started = Date.now();
+  const slow = Array.from({ length: 40 }, () => new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let sent = 0;
+    const drip = setInterval(() => { if (sent < header.length) socket.write(header[sent++]); }, 1000);
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+    socket.on('close', () => { clearInterval(drip); resolve({ seconds: (Date.now() - started) / 1000, sent }); });
+  }));
+  await new Promise((r) => setTimeout(r, 1500));
+  const normal = await client.chat.completions.create({
+    model: modelId, messages: [{ role: 'user', content: 'hello' }], max_tokens: 4, temperature: 0 });
+  const normalSeconds = (Date.now() - started) / 1000;
+  assert.equal(normal.choices[0].finish_reason, 'length');
+  const dropped = await Promise.all(slow);
+  const times = dropped.map((d) => d.seconds).sort((a, b) => a - b);
+  const worst = times[times.length - 1];
+  // Threads the load test's kept-alive connections still held (idle up to 5 s) came free later.
+  assert.ok(times[20] < 13, `slow clients were kept: ${times.map((t) => t.toFixed(1)).join(' ')}`);
+  assert.ok(worst < 25, `a slow client was kept ${worst.toFixed(1)} s`);
+  assert.ok(normalSeconds < 15, `the normal request waited ${normalSeconds.toFixed(1)} s`);
+  assert.ok(dropped.every((d) => d.sent < header.length), 'a slow client got to send its whole header');
+  const metrics = await (await fetch(`${origin}/metrics`)).text();
+  const drops = Number(metrics.match(/crossgpu_serve_http_deadline_drops_total (\d+)/)[1]);
+  assert.ok(drops >= 40, `deadline drops ${drops}`);
+  log(`slow-loris: clients dropped after ${times.map((t) => t.toFixed(1)).join(' ')} s; `
+    + `a normal request answered after ${normalSeconds.toFixed(1)} s`);
+}
+
 async function main() {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -26,7 +102,7 @@ async function main() {
   const clusterArgs = cluster.modelArgs(model);
   const plan = await cluster.waitForPlan(model);
   assert.ok(plan.stages.length >= 2, `the plan should split the model: ${JSON.stringify(plan.stages)}`);
-  const { modelId, baseURL } = await cluster.serve(model, ['--api-key', key]);
+  const { modelId, baseURL, origin } = await cluster.serve(model, ['--api-key', key]);
   const client = new OpenAI({ apiKey: key, baseURL, maxRetries: 0 });
 
   const models = await client.models.list();
@@ -80,6 +156,8 @@ async function main() {
     (e) => e instanceof OpenAI.NotFoundError && e.code === 'model_not_found');
   await assert.rejects(client.chat.completions.create({ model: modelId, messages: [{ role: 'user', content: 'x' }], temperature: 9 }),
     (e) => e instanceof OpenAI.BadRequestError && e.param === 'temperature');
+  await loadTest(client, modelId, origin);
+  await slowLoris(client, modelId, origin);
   console.log(`openai client against crossgpu serve (${modelId}, 3 nodes): all checks passed`);
 }
 
