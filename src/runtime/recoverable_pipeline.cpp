@@ -15,6 +15,14 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// The options to plan with: every stage holds a KV cache of `context` tokens per sequence, so the
+// planner (which counts one cache of context_tokens) must count `sequences` of them, or a plan
+// that fits on paper fails to allocate its caches on the nodes.
+PlanOptions planning(PlanOptions options, std::uint32_t sequences) {
+  options.context *= std::max<std::uint32_t>(1, sequences);
+  return options;
+}
+
 }  // namespace
 
 bool may_be_a_lost_device(const Error& e) {
@@ -43,7 +51,7 @@ RecoverablePipeline::RecoverablePipeline(const model::GgufFile& file, const mode
       devices_(devices),
       options_(options),
       sequences_(sequences),
-      plan_(plan_model(file, config, devices, options)) {}
+      plan_(plan_model(file, config, devices, planning(options, sequences))) {}
 
 void RecoverablePipeline::load(WeightProgressCallback on_progress) {
   on_progress_ = std::move(on_progress);
@@ -78,7 +86,7 @@ RecoveryEvent RecoverablePipeline::recover(const Error& failure) {
          fmt::join(event.lost, "; "), e.what());
   }
   try {
-    event.plan = plan_model(file_, config_, left, options_, measured ? &*measured : nullptr);
+    event.plan = plan_model(file_, config_, left, planning(options_, sequences_), measured ? &*measured : nullptr);
   } catch (const Error& e) {
     fail(e.code(), "lost {}; the devices left cannot take its place: {}", fmt::join(event.lost, "; "), e.what());
   }

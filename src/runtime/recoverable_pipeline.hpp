@@ -44,7 +44,7 @@ bool may_be_a_lost_device(const Error& failure);
 class RecoverablePipeline {
  public:
   // Plans the model over `devices` (which must outlive this) with `sequences` KV-cache slots per
-  // stage; load() builds the stages.
+  // stage, counting the memory of all of them; load() builds the stages.
   RecoverablePipeline(const model::GgufFile& file, const model::LlamaConfig& config, const CandidateSet& devices,
                       const PlanOptions& options, std::uint32_t sequences = 1);
 

@@ -102,7 +102,7 @@ async function main() {
   await cluster.startNodes(statSync(model).size, ['node0', 'node1', HOSTILE_NAME], { http: true, quotaShare: 0.9 });
   log('3 nodes healthy');
   const plan = await cluster.waitForPlan(model);
-  // One KV-cache slot: the plan counts one, and a node's quota here leaves no room for more.
+  // One KV-cache slot: the served plan is then the one `crossgpu plan` (which counts one) prints.
   const { origin, modelId } = await cluster.serve(model, ['--api-key', KEY, '--max-concurrency', '1']);
   log(`serving at ${origin}`);
   const view = await waitForClusterJson(origin);

@@ -1,6 +1,6 @@
 // `crossgpu serve` survives losing a device (issue 16, serve): four compute nodes on loopback
-// whose quotas (half the model each) make the plan use three of them, behind the node `serve`
-// talks to (a quota too small for any layer keeps it out of the plan: killing it would take the
+// whose quotas (60% of the model each, the KV caches of 3 sequences counted) make the plan use
+// three of them, behind the node `serve` talks to (a quota too small for any layer keeps it out of the plan: killing it would take the
 // cluster's telemetry with it). Two greedy requests stream through the official `openai` client
 // while the node holding the middle stage is killed (kill -9): both complete with exactly the
 // text of an undisturbed run, a request sent during the recovery waits and is served on the new
@@ -78,7 +78,7 @@ async function main() {
   mkdirSync(args.work, { recursive: true });
   const model = join(args.work, 'model.gguf');
   cluster.run(['demo', '--write-model', model, '--layers', '6', '--type', 'q8_0']);
-  await cluster.startNodes(statSync(model).size, [], { count: 5, quotaShare: 0.5, firstQuota: '1MiB' });
+  await cluster.startNodes(statSync(model).size, [], { count: 5, quotaShare: 0.6, firstQuota: '1MiB' });
   const plan = await cluster.waitForPlan(model, 120, 3);
   log(`5 nodes healthy, the plan has ${plan.stages.length} stages`);
   const { modelId, baseURL, origin } = await cluster.serve(model, ['--max-concurrency', '3']);
