@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 
+#include "cluster/call_counts.hpp"
 #include "cluster/data_frame.hpp"
 #include "cluster/remote_device.hpp"
 #include "cluster/remote_node.hpp"
@@ -20,6 +21,7 @@
 #include "model/llama_config.hpp"
 #include "model/pipeline.hpp"
 #include "runtime/decode_chain.hpp"
+#include "runtime/run_summary.hpp"
 #include "runtime/stage_transport.hpp"
 #include "support/test_support.hpp"
 #include "test_cluster_fixture.hpp"
@@ -173,10 +175,15 @@ TEST_F(Chain, RemoteStagesMatchTheCpuAndCostOneRequestPerStagePerToken) {
     EXPECT_LE(stage_requests, steps * s + s);  // the recording step's flush
     if (s >= 2) {
       EXPECT_GE(chained, (steps - 2) * s) << "the steps after the second go node to node";
+      // Network messages (crossgpu run --json's network_messages_per_token): steps 1 and 2 relay
+      // (a request and a reply per stage), the rest cost stage boundaries + 1.
+      std::uint64_t messages = 0;
       for (std::size_t i = 0; i < s; ++i) {
-        EXPECT_GE(pipeline.stats()[i].message_steps, steps);
-        EXPECT_GT(pipeline.stats()[i].messages, 0u);
+        EXPECT_EQ(pipeline.stats()[i].message_steps, steps);
+        messages += pipeline.stats()[i].messages;
       }
+      EXPECT_EQ(messages, 2 * 2 * s + (steps - 2) * (s + 1));
+      EXPECT_LT(runtime::network_messages_per_token(pipeline.stats()[0]).get<double>(), 2.0);
     } else {
       EXPECT_EQ(chained, 0u) << "one remote stage: its Run is already one round trip";
     }
@@ -227,6 +234,11 @@ TEST(ChainFrames, MalformedChainHeadersAreRefusedTyped) {
   expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_abort, 0, 1, 7, 99, 40}); });  // unknown
   expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_abort, 0, 1, 7, 9, 2 + 512 + 1025}); });
   expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_step, 1, 1, 7, 0, 4}); });  // status set
+}
+
+TEST(ChainFrames, TheNodeMetricsCountChainSteps) {
+  const std::string text = cluster::prometheus_text({.run = 1, .record = 0, .dispatch = 0, .chain_step = 42});
+  EXPECT_NE(text.find("crossgpu_node_requests_total{kind=\"chain_step\"} 42\n"), std::string::npos) << text;
 }
 
 TEST_F(Chain, ChainSetupAndStepsAreCheckedAndARefusalKeepsTheConnection) {

@@ -13,6 +13,12 @@ namespace crossgpu::apps {
 namespace {
 
 // "1.2 GiB sent, 3.4 GiB from the node's cache"; a local device has no cache to name.
+// Network messages per decoded token (runtime::network_messages_per_token), "-" for none.
+std::string messages_per_token(const model::StageStats& stats) {
+  const nlohmann::json m = runtime::network_messages_per_token(stats);
+  return m.is_null() ? "-" : fmt::format("{:.2f}", m.get<double>());
+}
+
 std::string weights_sent(const runtime::StageSummary& stage) {
   if (!stage.remote) return format_bytes(stage.weights_sent) + " sent";
   return fmt::format("{} sent, {} from the node's cache", format_bytes(stage.weights_sent),
@@ -97,7 +103,8 @@ void print_summary(const runtime::RunReport& report, const model::Pipeline& pipe
                r.prompt_tokens, r.prefill_seconds, r.prefill_tokens_per_second(), r.tokens.size(),
                r.decode_tokens_per_second());
   Table table({{"stage"}, {"device"}, {"layers"}, {"ms/pass", Align::right}, {"transfer ms/pass", Align::right},
-               {"bytes out/pass", Align::right}, {"predicted ms/token", Align::right}, {"weights"}});
+               {"bytes out/pass", Align::right}, {"predicted ms/token", Align::right},
+               {"net msgs/token", Align::right}, {"weights"}});
   std::uint64_t bytes_per_pass = 0;
   const std::vector<runtime::StageSummary> stages = runtime::summarize_stages(pipeline, plan);
   for (std::size_t i = 0; i < stages.size(); ++i) {
@@ -108,7 +115,7 @@ void print_summary(const runtime::RunReport& report, const model::Pipeline& pipe
     table.add_row({std::to_string(i), s.device, fmt::format("{}-{}", s.first_layer, s.end_layer - 1),
                    fmt::format("{:.3f}", s.measured.seconds / passes * 1e3),
                    fmt::format("{:.3f}", s.measured.transfer_seconds / passes * 1e3), std::to_string(out_per_pass),
-                   fmt::format("{:.3f}", s.predicted_seconds * 1e3), weights_sent(s)});
+                   fmt::format("{:.3f}", s.predicted_seconds * 1e3), messages_per_token(s.measured), weights_sent(s)});
   }
   std::fputs(table.render().c_str(), out);
   std::fprintf(out, "activations moved between stages: %s per decoded token; plan: %s, predicted %.3f ms/token\n",

@@ -4,6 +4,11 @@
 
 namespace crossgpu::runtime {
 
+nlohmann::json network_messages_per_token(const model::StageStats& stats) {
+  if (stats.message_steps == 0) return nullptr;
+  return static_cast<double>(stats.messages) / static_cast<double>(stats.message_steps);
+}
+
 std::vector<StageSummary> summarize_stages(const model::Pipeline& pipeline, const ModelPlan& plan) {
   std::vector<StageSummary> out;
   for (std::size_t i = 0; i < pipeline.stages().size(); ++i) {
@@ -29,7 +34,11 @@ nlohmann::json summary_json(const RunReport& report, const model::Pipeline& pipe
                       {"seconds", s.measured.seconds},
                       {"transfer_seconds", s.measured.transfer_seconds},
                       {"bytes_out", s.measured.bytes_out},
-                      {"passes", s.measured.passes}});
+                      {"passes", s.measured.passes},
+                      {"predicted_ms_per_token", s.predicted_seconds * 1e3},
+                      // Per decoded token: a relayed remote stage's request and reply, a chained
+                      // one's step message (and at a chain's end the result); null for a local one.
+                      {"network_messages_per_token", network_messages_per_token(s.measured)}});
   }
   return {{"prompt_tokens", r.prompt_tokens},
           {"prompt_ids", report.prompt_ids},

@@ -29,6 +29,10 @@ struct StageSummary {
 // One entry per stage of `pipeline`, which was built from `plan`.
 std::vector<StageSummary> summarize_stages(const model::Pipeline& pipeline, const ModelPlan& plan);
 
+// Network messages per decoded token of one stage (StageStats::messages / message_steps); null
+// when none were counted (a local stage, or no decode step yet).
+nlohmann::json network_messages_per_token(const model::StageStats& stats);
+
 nlohmann::json summary_json(const RunReport& report, const model::Pipeline& pipeline, const ModelPlan& plan);
 
 }  // namespace crossgpu::runtime
