@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -49,7 +50,9 @@ struct Options {
 
 void add_options(CLI::App& app, Options& o) {
   o.devices.add_to(app, /*filter=*/true);
-  app.add_option("--type", o.type, "weight type of the matrices: f32, f16, q4_0, q8_0, q4_k, q6_k or all")
+  app.add_option("--type", o.type,
+                 fmt::format("weight type of the matrices ({}), a comma-separated list of them, or all",
+                             kernels::weight_type_names()))
       ->capture_default_str();
   app.add_option("--preset", o.preset,
                  "model size: small (8 layers, 512 embedding, 1536 FFN; minutes on lavapipe) or large "
@@ -80,16 +83,23 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--json", o.json_path, "where to write the results as JSON")->capture_default_str();
 }
 
+// One type, a comma-separated list of them, or "all".
 std::vector<WeightType> parse_types(const std::string& text) {
-  static constexpr WeightType all[] = {WeightType::f32,  WeightType::f16,  WeightType::q4_0,
-                                       WeightType::q8_0, WeightType::q4_k, WeightType::q6_k};
   std::string lower;
   for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower == "all") return {std::begin(all), std::end(all)};
-  for (WeightType t : all) {
-    if (lower == kernels::to_string(t)) return {t};
+  if (lower == "all") return {std::begin(kernels::kWeightTypes), std::end(kernels::kWeightTypes)};
+  std::vector<WeightType> types;
+  for (std::size_t at = 0; at <= lower.size();) {
+    const std::size_t end = std::min(lower.find(',', at), lower.size());
+    const auto type = kernels::weight_type_named(std::string_view(lower).substr(at, end - at));
+    if (!type) {
+      fail(Errc::invalid_argument, "unknown weight type '{}' ({}, a comma-separated list of them, or all)", text,
+           kernels::weight_type_names());
+    }
+    types.push_back(*type);
+    at = end + 1;
   }
-  fail(Errc::invalid_argument, "unknown weight type '{}' (f32, f16, q4_0, q8_0, q4_k, q6_k or all)", text);
+  return types;
 }
 
 model::DemoModelSpec model_spec(const Options& o, WeightType type) {

@@ -59,9 +59,9 @@ TEST(WeightKernelBounds, MatvecReachesWholeWordsOfW) {
 }
 
 TEST(WeightKernelBounds, TypesAndBlocksAreChecked) {
-  WeightsMatvecPush bad{1, 96, 3, 0, 0, 0};
+  WeightsMatvecPush bad{1, 96, 10, 0, 0, 0};  // Q2_K: a ggml type the kernels do not read
   EXPECT_TRUE(throws_errc([&] { check("matvec_weights", bad, {1024, 1024, 1024}); },
-                          Errc::invalid_argument, "weight type 3"));
+                          Errc::invalid_argument, "weight type 10"));
   bad = {1, 128, kQ4_K, 0, 0, 0};  // a partial 256-element block
   EXPECT_TRUE(throws_errc([&] { check("matvec_weights", bad, {1024, 1024, 1024}); },
                           Errc::invalid_argument, "q4_k"));
@@ -69,6 +69,45 @@ TEST(WeightKernelBounds, TypesAndBlocksAreChecked) {
   const std::vector<std::uint64_t> bytes = {1024, 1024, 1024};
   EXPECT_TRUE(throws_errc([&] { check_weight_kernel_bounds("get_rows_weights", short_push, bytes); },
                           Errc::invalid_argument));
+}
+
+// The formats of downloaded files: W's extent from each one's block size, as whole words.
+// q5_0: 3 rows of 96 = 3 * 66 = 198 bytes, read as 50 words; q4_1: 20-byte blocks; q5_1: 24;
+// iq4_nl: 18; q5_k: 176 per 256; bf16: 2 per element (3 rows of 7: 42 bytes, 11 words).
+TEST(WeightKernelBounds, DownloadedFormatsReachWholeWordsOfW) {
+  struct Case {
+    std::uint32_t type, cols;
+    std::uint64_t w_bytes;  // 3 rows, rounded up to whole words
+  };
+  const Case cases[] = {{6, 96, 200}, {3, 96, 180}, {7, 64, 144}, {20, 96, 164}, {13, 512, 1056}, {30, 7, 44}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.type);
+    const WeightsMatvecPush push{3, c.cols, c.type, 0, 0, 0};
+    EXPECT_TRUE(check("matvec_weights", push, {c.w_bytes, c.cols * 4, 12}));
+    EXPECT_TRUE(throws_errc([&] { check("matvec_weights", push, {c.w_bytes - 1, c.cols * 4, 12}); },
+                            Errc::out_of_range, "binding 0"));
+  }
+  // A partial block of each blocked format.
+  for (std::uint32_t type : {3u, 6u, 7u, 20u, 13u}) {
+    const WeightsMatvecPush push{1, 48, type, 0, 0, 0};
+    EXPECT_TRUE(throws_errc([&] { check("matvec_weights", push, {1024, 1024, 1024}); },
+                            Errc::invalid_argument, "columns are not whole"));
+  }
+}
+
+// The specialized fused variants of the new types are weight kernels too, with the same extents.
+TEST(WeightKernelBounds, FusedVariantsOfEveryTypeAreChecked) {
+  kernels::FusedMatvecPush push{};
+  push.cols = 256;
+  push.rows_per_group = 128;
+  push.segments = 1;
+  push.rows[0] = 2;
+  push.type[0] = 13;  // q5_k: 2 rows of 176 bytes
+  const std::vector<std::uint64_t> good = {352, 1024, 8, 1024};
+  EXPECT_TRUE(check("matvec_fused_rows.q5_k.norm", push, good));
+  EXPECT_TRUE(check("matvec_fused.iq4_nl", push, good));
+  EXPECT_TRUE(throws_errc([&] { check("matvec_fused.q5_k", push, {348, 1024, 8, 1024}); }, Errc::out_of_range,
+                          "binding 0"));
 }
 
 // 5 rows of 256 q4_k (144 bytes each), 3 tokens, Y with row stride 8.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "kernels/reference/half.hpp"
@@ -19,8 +20,7 @@ using kernels::WeightType;
 using testing::throws_errc;
 namespace quant = kernels::reference;
 
-constexpr WeightType kTypes[] = {WeightType::f32,  WeightType::f16,  WeightType::q4_0,
-                                 WeightType::q8_0, WeightType::q4_k, WeightType::q6_k};
+constexpr const auto& kTypes = kernels::kWeightTypes;
 
 std::vector<std::byte> bytes_of(std::initializer_list<int> values) {
   std::vector<std::byte> out;
@@ -40,27 +40,34 @@ std::vector<float> decoded(WeightType type, const std::vector<std::byte>& block)
 }
 
 TEST(WeightType, NumbersAndSizesAreGgmls) {
-  const std::uint32_t numbers[] = {0, 1, 2, 8, 12, 14};
-  const std::uint64_t elements[] = {1, 1, 32, 32, 256, 256};
-  const std::uint64_t bytes[] = {4, 2, 18, 34, 144, 210};
-  const char* names[] = {"f32", "f16", "q4_0", "q8_0", "q4_k", "q6_k"};
+  // ggml's type numbers and sizeof(block_*) (ggml-common.h), written out here on their own.
+  const std::uint32_t numbers[] = {0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 20, 30};
+  const std::uint64_t elements[] = {1, 1, 32, 32, 32, 32, 32, 256, 256, 256, 32, 1};
+  const std::uint64_t bytes[] = {4, 2, 18, 20, 22, 24, 34, 144, 176, 210, 18, 2};
+  const char* names[] = {"f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k", "iq4_nl", "bf16"};
+  ASSERT_EQ(std::size(kTypes), std::size(numbers));
   for (std::size_t i = 0; i < std::size(kTypes); ++i) {
     EXPECT_EQ(kernels::weight_type_from(numbers[i]), kTypes[i]);
     EXPECT_EQ(kernels::block_elements(kTypes[i]), elements[i]);
     EXPECT_EQ(kernels::block_bytes(kTypes[i]), bytes[i]);
     EXPECT_STREQ(kernels::to_string(kTypes[i]), names[i]);
+    EXPECT_EQ(kernels::weight_type_named(names[i]), kTypes[i]);
+    EXPECT_NE(std::string(kernels::weight_type_names()).find(names[i]), std::string::npos);
     EXPECT_EQ(kernels::row_bytes(kTypes[i], elements[i] * 3), bytes[i] * 3);
   }
-  for (std::uint32_t other : {3u, 6u, 10u, 13u, 15u, 30u, 0xFFFFFFFFu}) {
+  // Q8_1, Q2_K, Q3_K, Q8_K, IQ2_XXS, IQ4_XS, I8, F64 and garbage: not read by the kernels.
+  for (std::uint32_t other : {4u, 5u, 9u, 10u, 11u, 15u, 16u, 23u, 24u, 28u, 0xFFFFFFFFu}) {
     EXPECT_FALSE(kernels::weight_type_from(other)) << other;
   }
+  EXPECT_FALSE(kernels::weight_type_named("Q5_K"));  // the spelling is to_string's
+  EXPECT_FALSE(kernels::weight_type_named(""));
   EXPECT_EQ(kernels::row_bytes(WeightType::f16, 7), 14u);
   EXPECT_TRUE(throws_errc([] { kernels::row_bytes(WeightType::q4_0, 48); },
                           Errc::invalid_argument, "whole blocks of 32"));
   EXPECT_TRUE(throws_errc([] { kernels::row_bytes(WeightType::q6_k, 32); },
                           Errc::invalid_argument));
-  EXPECT_TRUE(throws_errc([] { kernels::block_bytes(static_cast<WeightType>(3)); },
-                          Errc::invalid_argument));
+  EXPECT_TRUE(throws_errc([] { kernels::block_bytes(static_cast<WeightType>(10)); },
+                          Errc::invalid_argument, "weight type 10"));
 }
 
 // d = 0.5; qs[j] = j | (15 - j) << 4: element j is 0.5 * (j - 8), element 16 + j 0.5 * (7 - j).
@@ -157,8 +164,27 @@ double error_bound(WeightType type, const std::vector<float>& x, std::size_t i) 
     for (std::size_t j = first; j < first + size; ++j) out = std::max(out, std::abs(double{x[j]}));
     return out;
   };
+  // The block's range (largest minus smallest), for the formats with a min.
+  auto spread = [&](std::size_t size) {
+    const std::size_t first = i / size * size;
+    const auto [lo, hi] = std::minmax_element(x.begin() + first, x.begin() + first + size);
+    return double{*hi} - *lo;
+  };
   switch (type) {
     case WeightType::f32: return 0.0;
+    // 8 significant bits: half an ulp is at most 2^-8 relative (bf16 has f32's exponents).
+    case WeightType::bf16: return std::abs(double{x[i]}) * std::ldexp(1.0, -8);
+    // Step range / levels: half a step, the f16 rounding of the step over every level, and of
+    // the min (an element below the stored min clamps to level 0).
+    case WeightType::q4_1: return spread(32) / 30.0 * (1.0 + 1e-6) + 16.0 * f16_error(spread(32) / 15.0) + f16_error(amax(32));
+    case WeightType::q5_1: return spread(32) / 62.0 * (1.0 + 1e-6) + 32.0 * f16_error(spread(32) / 31.0) + f16_error(amax(32));
+    // As q4_0 with 32 levels: step amax / 16.
+    case WeightType::q5_0: return amax(32) / 16.0 * (1.0 + 1e-6) + 15.0 * f16_error(amax(32) / 16.0);
+    // The extreme is level -127; the other sign reaches +113 at most (14 / 127 short), and the
+    // widest gap between levels is 24 (half: 12 / 127); d's f16 rounding over 127 levels.
+    case WeightType::iq4_nl: return amax(32) * (14.0 / 127.0 + 1e-3);
+    // As q4_k with 31 steps per sub-block.
+    case WeightType::q5_k: return amax(256) * 2.0 * (0.5 / 31.0 + 1.0 / 126.0 + 1.0 / 126.0) * 1.01;
     // Relative 2^-11, or half the subnormal spacing 2^-24 below 2^-14.
     case WeightType::f16: return f16_error(x[i]);
     // Step amax / 8; an element at the +7 end can be a full step away, plus 7 times the f16
@@ -181,7 +207,10 @@ double error_bound(WeightType type, const std::vector<float>& x, std::size_t i) 
 TEST(QuantRoundTrip, ErrorsStayWithinEachFormatsBound) {
   testing::Rng rng;
   // Relative RMS error: a layout mix-up would pass the bound check only by luck, never this.
-  const double rms_limits[] = {0.0, 4e-4, 0.09, 0.006, 0.085, 0.025};  // measured: 0, 1.9e-4, 0.065, 0.0037, 0.062, 0.015
+  // In kTypes' order: f32 f16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q5_k q6_k iq4_nl bf16.
+  // Measured: 0, 1.9e-4, 0.068, 0.062, 0.032, 0.030, 0.0038, 0.061, 0.030, 0.015, 0.069, 0.0015.
+  const double rms_limits[] = {0.0, 4e-4, 0.09, 0.085, 0.045, 0.042, 0.006, 0.085, 0.042, 0.025, 0.09, 2.2e-3};
+  static_assert(std::size(rms_limits) == std::size(kTypes));
   for (std::size_t t = 0; t < std::size(kTypes); ++t) {
     const WeightType type = kTypes[t];
     SCOPED_TRACE(kernels::to_string(type));

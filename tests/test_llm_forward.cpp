@@ -121,8 +121,7 @@ std::string param_name(const ::testing::TestParamInfo<std::tuple<std::size_t, We
 
 INSTANTIATE_TEST_SUITE_P(EveryDeviceAndType, LlmForward,
                          ::testing::Combine(testing::every_device(),
-                                            ::testing::Values(WeightType::f32, WeightType::f16, WeightType::q4_0,
-                                                              WeightType::q8_0, WeightType::q4_k, WeightType::q6_k)),
+                                            ::testing::ValuesIn(kernels::kWeightTypes)),
                          param_name);
 
 // Cutting the model into stages changes nothing: the same ops run in the same order per layer.

@@ -28,8 +28,7 @@ using testing::kEps32;
 using testing::throws_errc;
 namespace quant = kernels::reference;
 
-constexpr WeightType kTypes[] = {WeightType::f32,  WeightType::f16,  WeightType::q4_0,
-                                 WeightType::q8_0, WeightType::q4_k, WeightType::q6_k};
+constexpr const auto& kTypes = kernels::kWeightTypes;
 
 // A rows x cols matrix as stored (bytes) and as the reference reads it (values).
 struct Weights {
@@ -192,6 +191,7 @@ TEST_P(WeightOpsTest, MatmulMatchesReference) {
 TEST_P(WeightOpsTest, MatmulPrefillOf512Tokens) {
   check_matmul(WeightType::q4_k, 9, 512, 512);
   check_matmul(WeightType::q8_0, 9, 160, 512);
+  check_matmul(WeightType::q5_k, 9, 256, 512);
 }
 
 TEST_P(WeightOpsTest, GetRowsMatchesReferenceAndClampsIds) {
@@ -352,6 +352,32 @@ TEST_P(FusedMatvecTest, QkvSegmentsOfMixedTypesWithNorm) {
   check_fused({{WeightType::f32}, {5}, 77, false, false, false});
 }
 
+// Every type alone, so that each specialized variant (one per type, norm or not, per mapping)
+// runs against the reference: with the norm, and accumulating without it.
+TEST_P(FusedMatvecTest, EveryTypeInItsOwnVariant) {
+  for (WeightType type : kTypes) {
+    SCOPED_TRACE(kernels::to_string(type));
+    check_fused({{type}, {67}, 512, true, false, false});
+    check_fused({{type, type}, {9, 33}, 768, false, false, true});
+  }
+}
+
+// The formats of downloaded files mixed in one job: outside the unspecialized kernel's types they
+// run segment by segment (Q5_K_M's q5_k beside q6_k among them). SwiGLU cannot be cut.
+TEST_P(FusedMatvecTest, DownloadedFormatsMixed) {
+  check_fused({{WeightType::q5_k, WeightType::q4_1, WeightType::iq4_nl}, {19, 33, 5}, 512, true, false, false});
+  check_fused({{WeightType::q5_0, WeightType::bf16, WeightType::q5_1}, {7, 3, 40}, 256, false, false, true});
+  check_fused({{WeightType::q5_k, WeightType::q6_k, WeightType::q5_k}, {20, 9, 9}, 768, true, false, false});
+  check_fused({{WeightType::q5_k, WeightType::q5_k}, {20, 20}, 768, true, true, false});
+  // SwiGLU of a q5_0 gate and a q8_0 up: one invocation needs both, so it is refused.
+  Buffer w = upload(std::vector<std::byte>(22 * 2 + 34 * 2 + 4));
+  Buffer x = upload(std::vector<float>(32, 1.0f));
+  Buffer y = device().allocate(8);
+  ops::FusedMatvec job{.w = w, .segments = {{0, 2, WeightType::q5_0}, {44, 2, WeightType::q8_0}}, .cols = 32,
+                       .x = x, .y = y, .swiglu = true};
+  EXPECT_TRUE(throws_errc([&] { ops::matvec_fused(stream(), job); }, Errc::unsupported, "swiglu of a q5_0 and a q8_0"));
+}
+
 TEST_P(FusedMatvecTest, SwigluOfTwoSegments) {
   check_fused({{WeightType::q8_0, WeightType::q8_0}, {131, 131}, 96, true, true, false});
   check_fused({{WeightType::q4_k, WeightType::q6_k}, {20, 20}, 768, false, true, false});
@@ -418,8 +444,8 @@ TEST_P(WeightOpsTest, BadInputsAreRefused) {
   EXPECT_TRUE(throws_errc([&] { ops::get_rows(s, dw, 3, 100, q4, ids, y, 3); },
                           Errc::invalid_argument));
   EXPECT_TRUE(throws_errc(
-      [&] { ops::matvec_weights(s, dw, x, y, 3, 96, static_cast<WeightType>(3)); },
-      Errc::invalid_argument, "weight type 3"));
+      [&] { ops::matvec_weights(s, dw, x, y, 3, 96, static_cast<WeightType>(10)); },
+      Errc::invalid_argument, "weight type 10"));  // Q2_K: known to ggml, not read here
   // W beyond its buffer, or too close to its end to read as whole words.
   EXPECT_TRUE(throws_errc([&] { ops::matvec_weights(s, dw, x, y, 4, 96, q4); },
                           Errc::out_of_range, "operand 'w'"));

@@ -58,12 +58,8 @@ std::string self_path() {
 }
 
 kernels::WeightType parse_weight_type(const std::string& name) {
-  using kernels::WeightType;
-  for (WeightType t : {WeightType::f32, WeightType::f16, WeightType::q4_0, WeightType::q8_0, WeightType::q4_k,
-                       WeightType::q6_k}) {
-    if (name == kernels::to_string(t)) return t;
-  }
-  fail(Errc::invalid_argument, "unknown weight type '{}' (f32, f16, q4_0, q8_0, q4_k, q6_k)", name);
+  if (const auto type = kernels::weight_type_named(name)) return *type;
+  fail(Errc::invalid_argument, "unknown weight type '{}' ({})", name, kernels::weight_type_names());
 }
 
 // The cluster as the demo's client sees it: every node, its address, quota and devices.
@@ -213,7 +209,7 @@ void add_demo_command(CLI::App& app, int& exit_code) {
   command->add_option("--dir", options->dir, "working folder (default: a temporary one, removed after)");
   command->add_option("--prompt", options->prompt)->capture_default_str();
   command->add_option("--max-tokens", options->max_tokens)->capture_default_str();
-  command->add_option("--type", options->type, "weight type: f32 f16 q4_0 q8_0 q4_k q6_k")->capture_default_str();
+  command->add_option("--type", options->type, fmt::format("weight type: {}", kernels::weight_type_names()))->capture_default_str();
   command->add_option("--layers", options->layers)->capture_default_str()->check(CLI::Range(3u, 64u));
   command->add_flag("--keep", options->keep, "keep the temporary folder");
   command->add_option("--write-model", options->write_model, "only write the demo model to this file");

@@ -25,8 +25,8 @@ std::uint64_t round_up_to_word(std::uint64_t bytes) { return ceil_div(bytes, kWo
 // Bytes of one row of W; Errc::invalid_argument for an unknown type or a partial block.
 std::uint64_t checked_row_bytes(const char* op, WeightType type, std::uint64_t cols) {
   if (!kernels::weight_type_from(static_cast<std::uint32_t>(type))) {
-    fail(Errc::invalid_argument, "{}: weight type {} is not one of f32, f16, q4_0, q8_0, q4_k, "
-         "q6_k", op, static_cast<std::uint32_t>(type));
+    fail(Errc::invalid_argument, "{}: weight type {} is not one of {}", op, static_cast<std::uint32_t>(type),
+         kernels::weight_type_names());
   }
   const std::uint64_t block = kernels::block_elements(type);
   if (cols % block != 0) {
@@ -170,6 +170,25 @@ struct FusedMapping {
   const KernelSpec* kernel;
   std::uint64_t rows_per_group;
 };
+// The types the unspecialized matvec_fused kernel decodes (GENERIC_TYPES in
+// matvec_fused_body.glsl; each more type there makes lavapipe's build of it much slower): Q4_K_M
+// files put q4_k beside q6_k in one fused job. A mix with another type (Q5_K_M's q5_k beside
+// q6_k, ...) runs segment by segment on the specialized variants.
+constexpr WeightType kGenericFusedTypes[] = {WeightType::f32,  WeightType::f16,  WeightType::q4_0,
+                                             WeightType::q8_0, WeightType::q4_k, WeightType::q6_k};
+
+bool one_type(const FusedMatvec& job) {
+  return std::all_of(job.segments.begin(), job.segments.end(),
+                     [&](const WeightSegment& s) { return s.type == job.segments.front().type; });
+}
+
+bool generic_types(const FusedMatvec& job) {
+  return std::all_of(job.segments.begin(), job.segments.end(), [](const WeightSegment& s) {
+    return std::find(std::begin(kGenericFusedTypes), std::end(kGenericFusedTypes), s.type) !=
+           std::end(kGenericFusedTypes);
+  });
+}
+
 FusedMapping fused_mapping(const Device& device, const FusedMatvec& job) {
   const DeviceProperties& props = device.properties();
   const std::uint32_t subgroup = props.limits.subgroup_size;
@@ -181,12 +200,30 @@ FusedMapping fused_mapping(const Device& device, const FusedMatvec& job) {
                                                                  : job.mapping == RowMapping::invocation_per_row;
   const std::uint64_t rows_per_group =
       rows_mapping ? kernels::kFusedMatvecThreads : std::max<std::uint32_t>(1, kernels::kFusedMatvecThreads / subgroup);
-  const bool one_type = std::all_of(job.segments.begin(), job.segments.end(), [&](const WeightSegment& s) {
-    return s.type == job.segments.front().type;
-  });
-  if (!one_type) return {rows_mapping ? &kernels::matvec_fused_rows : &kernels::matvec_fused, rows_per_group};
+  if (!one_type(job)) return {rows_mapping ? &kernels::matvec_fused_rows : &kernels::matvec_fused, rows_per_group};
   return {&kernels::matvec_fused_variant(rows_mapping, job.segments.front().type, job.norm.has_value()),
           rows_per_group};
+}
+
+// A job of mixed types outside kGenericFusedTypes, one dispatch per segment (each the variant of
+// its type; the norm is computed again by each). SwiGLU multiplies two segments in one
+// invocation, so it cannot be cut: Errc::unsupported.
+Event fused_by_segment(Stream& stream, const FusedMatvec& job) {
+  if (job.swiglu) {
+    fail(Errc::unsupported, "ops::matvec_fused: swiglu of a {} and a {} matrix (mixed types are fused only "
+         "among f32, f16, q4_0, q8_0, q4_k and q6_k)", kernels::to_string(job.segments[0].type),
+         kernels::to_string(job.segments[1].type));
+  }
+  Event last;
+  std::uint64_t out_row = 0;
+  for (const WeightSegment& seg : job.segments) {
+    FusedMatvec one = job;
+    one.segments = {seg};
+    one.y = TensorRef(job.y.buffer, job.y.byte_offset + out_row * sizeof(float));
+    last = matvec_fused(stream, one);
+    out_row += seg.rows;
+  }
+  return last;
 }
 
 }  // namespace
@@ -209,6 +246,7 @@ Event matvec_fused(Stream& stream, const FusedMatvec& job) {
     validate(stream, op, {w_op, x_op, y_op}, InPlace::forbidden);
   }
   if (out_rows == 0) return {};
+  if (!one_type(job) && !generic_types(job)) return fused_by_segment(stream, job);
   const BindingLimits limits = binding_limits(device);
   // The window may start up to one alignment before the operand.
   if (extent + std::max(limits.alignment, kWord) > limits.max_bytes) {

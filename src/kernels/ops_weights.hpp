@@ -1,6 +1,6 @@
-// Ops on weight matrices stored in llama.cpp's formats (kernels/weight_type.hpp: f32, f16, q4_0,
-// q8_0, q4_k, q6_k), read as they are and dequantized inside the kernel, so a GGUF tensor can be
-// uploaded byte for byte and used without a conversion pass.
+// Ops on weight matrices stored in llama.cpp's formats (kernels/weight_type.hpp: f32, f16, bf16,
+// q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k, iq4_nl), read as they are and dequantized inside
+// the kernel, so a GGUF tensor can be uploaded byte for byte and used without a conversion pass.
 //
 //   ops::matvec_weights(stream, w, x, y, rows, cols, kernels::WeightType::q4_k).wait();
 //
@@ -68,8 +68,11 @@ struct FusedMatvec {
   RowMapping mapping = RowMapping::automatic;
 };
 
+// Segments of mixed types run in one dispatch when every type is one of f32, f16, q4_0, q8_0,
+// q4_k, q6_k (Q4_K_M's mix), else one dispatch per segment (Q5_K_M's q5_k beside q6_k, ...).
 // Errc::unsupported when the packed matrices exceed one binding of the device
-// (maxStorageBufferRange), Errc::invalid_argument for a bad segment list (none, more than
+// (maxStorageBufferRange) or for swiglu of two types that are not both of that list (it cannot
+// be cut into segments), Errc::invalid_argument for a bad segment list (none, more than
 // three, swiglu without two equal ones) and as matvec_weights for the operands.
 Event matvec_fused(Stream& stream, const FusedMatvec& job);
 

@@ -157,8 +157,8 @@ const KernelSpec get_rows_weights{"get_rows_weights",
 
 namespace {
 
-constexpr WeightType kFusedTypes[] = {WeightType::f32,  WeightType::f16,  WeightType::q4_0,
-                                      WeightType::q8_0, WeightType::q4_k, WeightType::q6_k};
+// Every weight type gets its specialized variants (built into pipelines only when used).
+constexpr const auto& kFusedTypes = kWeightTypes;
 constexpr std::size_t kFusedVariants = 2 * std::size(kFusedTypes) * 2;
 
 // Built in place once (the specs point at the names and constants beside them).

@@ -27,14 +27,18 @@ struct TypeEntry {
 // Every ggml type number with its block layout, so that sizes of tensors crossgpu cannot run are
 // still validated; `supported` marks the ones the kernels read.
 constexpr TypeEntry type_table[] = {
-    {0, {"F32", 1, 4}, true},       {1, {"F16", 1, 2}, true},        {2, {"Q4_0", 32, 18}, true},
-    {3, {"Q4_1", 32, 20}, false},   {6, {"Q5_0", 32, 22}, false},    {7, {"Q5_1", 32, 24}, false},
-    {8, {"Q8_0", 32, 34}, true},    {9, {"Q8_1", 32, 36}, false},    {10, {"Q2_K", 256, 84}, false},
-    {11, {"Q3_K", 256, 110}, false}, {12, {"Q4_K", 256, 144}, true}, {13, {"Q5_K", 256, 176}, false},
-    {14, {"Q6_K", 256, 210}, true}, {15, {"Q8_K", 256, 292}, false}, {24, {"I8", 1, 1}, false},
-    {25, {"I16", 1, 2}, false},     {26, {"I32", 1, 4}, false},      {27, {"I64", 1, 8}, false},
-    {28, {"F64", 1, 8}, false},     {30, {"BF16", 1, 2}, false},
+    {0, {"F32", 1, 4}, true},        {1, {"F16", 1, 2}, true},        {2, {"Q4_0", 32, 18}, true},
+    {3, {"Q4_1", 32, 20}, true},     {6, {"Q5_0", 32, 22}, true},     {7, {"Q5_1", 32, 24}, true},
+    {8, {"Q8_0", 32, 34}, true},     {9, {"Q8_1", 32, 36}, false},    {10, {"Q2_K", 256, 84}, false},
+    {11, {"Q3_K", 256, 110}, false}, {12, {"Q4_K", 256, 144}, true},  {13, {"Q5_K", 256, 176}, true},
+    {14, {"Q6_K", 256, 210}, true},  {15, {"Q8_K", 256, 292}, false}, {20, {"IQ4_NL", 32, 18}, true},
+    {23, {"IQ4_XS", 256, 136}, false}, {24, {"I8", 1, 1}, false},     {25, {"I16", 1, 2}, false},
+    {26, {"I32", 1, 4}, false},      {27, {"I64", 1, 8}, false},      {28, {"F64", 1, 8}, false},
+    {30, {"BF16", 1, 2}, true},
 };
+
+// The supported names, for the error that refuses the others.
+constexpr const char* kSupportedNames = "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, IQ4_NL";
 
 const TypeEntry* type_entry(std::uint32_t number) {
   for (const TypeEntry& e : type_table) {
@@ -329,8 +333,8 @@ const TensorInfo* GgufFile::find_tensor(const std::string& name) const {
 std::span<const std::byte> GgufFile::tensor_data(const TensorInfo& info) const {
   const TypeEntry* entry = type_entry(info.type);
   if (entry == nullptr || !entry->supported) {
-    fail(Errc::unsupported, "tensor '{}' has type {} ({}), which crossgpu does not run yet (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K)",
-         info.name, entry ? entry->traits.name : "unknown", info.type);
+    fail(Errc::unsupported, "tensor '{}' has type {} ({}), which crossgpu does not run yet ({})",
+         info.name, entry ? entry->traits.name : "unknown", info.type, kSupportedNames);
   }
   return bytes_.subspan(data_offset_ + info.offset, info.bytes);
 }

@@ -3,7 +3,8 @@
 // SwiGLU of two segments folded in, and the residual add folded in. Push constants:
 // kernels/push_constants_weights.hpp FusedMatvecPush, which states the contract.
 //
-// Work is cut in 32-element units of a row (a q8_0 or q4_0 block, a k-quant sub-block). Two
+// Work is cut in 32-element units of a row (a block of the 32-element formats, a k-quant
+// sub-block). Two
 // mappings of rows onto invocations, one source:
 // - matvec_fused.comp (GPUs): one subgroup per row; eight neighbouring lanes share a unit, one
 //   quad (4 elements, one 32-bit word of q8_0) each, so that a subgroup reads consecutive words
@@ -98,21 +99,33 @@ float unit_q4_0(uint row, uint u, bool norm) {
   return load_f16(block) * sum4(acc);
 }
 
-// Sub-block s = u % 8 of a 256-element super-block: d * sc * sum(q x) - dmin * m * sum(x).
-float unit_q4_k(uint row, uint u, bool norm) {
-  const uint block = row + (u / 8u) * 144u;
+// Sub-block s = u % 8 of a q4_k or q5_k (fifth) super-block: d * sc * sum(q x) - dmin * m * sum(x)
+// (layouts: quad_k_min in weights_decode.glsl).
+float unit_k_min(uint row, uint u, bool norm, bool fifth) {
+  const uint block = row + (u / 8u) * (fifth ? 176u : 144u);
   const uint s = u % 8u;
   const uvec2 sm = q4_k_scale_min(block, s);
-  const uint quants = block + 16u + 32u * (s / 2u);
+  const uint quants = block + (fifth ? 48u : 16u) + 32u * (s / 2u);
   const uint shift = (s % 2u) * 4u;
   vec4 acc = vec4(0.0);
   vec4 xsum = vec4(0.0);
   for (uint j = 0u; j < 8u; ++j) {
     const vec4 xv = xq(u * UNIT + 4u * j, norm);
-    acc = fma(vec4((uvec4(w[(quants >> 2) + j]) >> (BYTE_SHIFTS + shift)) & 0xFu), xv, acc);
+    uvec4 q = (uvec4(w[(quants >> 2) + j]) >> (BYTE_SHIFTS + shift)) & 0xFu;
+    if (fifth) q |= ((uvec4(w[((block + 16u) >> 2) + j]) >> (BYTE_SHIFTS + s)) & 1u) << 4;
+    acc = fma(vec4(q), xv, acc);
     xsum += xv;
   }
   return load_f16(block) * float(sm.x) * sum4(acc) - load_f16(block + 2u) * float(sm.y) * sum4(xsum);
+}
+
+// The other 32-element formats (q4_1, q5_0, q5_1, iq4_nl), quad by quad through decode_quad.
+float unit_quads(uint type, uint row, uint u, bool norm) {
+  vec4 acc = vec4(0.0);
+  for (uint j = 0u; j < 8u; ++j) {
+    acc = fma(decode_quad(type, row, u, j, p.cols), xq(u * UNIT + 4u * j, norm), acc);
+  }
+  return sum4(acc);
 }
 
 // Unit u covers elements 128 n + 32 g + l of its super-block (see weights_decode.glsl).
@@ -156,30 +169,38 @@ float units_dot(uint type, uint row, uint first, uint step, bool norm) {
   for (uint u = first; u < units; u += step) {
     if (type == WT_Q8_0) acc += unit_q8_0(row, u, norm);
     else if (type == WT_Q4_0) acc += unit_q4_0(row, u, norm);
-    else if (type == WT_Q4_K) acc += unit_q4_k(row, u, norm);
+    else if (type == WT_Q4_K) acc += unit_k_min(row, u, norm, false);
+    else if (type == WT_Q5_K) acc += unit_k_min(row, u, norm, true);
     else if (type == WT_Q6_K) acc += unit_q6_k(row, u, norm);
-    else acc += unit_plain(type, row, u, norm);
+    else if (is_plain(type)) acc += unit_plain(type, row, u, norm);
+    else acc += unit_quads(type, row, u, norm);
   }
   return acc;
 }
 
+// One call per type with the type a constant, so that each copy of the loop holds one decoder.
+// A specialized variant calls its own type's loop only. The unspecialized kernel (segments of
+// mixed types) covers the GENERIC_TYPES listed below, as ops_weights.cpp's kGenericFusedTypes:
+// lavapipe took 14 s to build both mappings of it for these six types, about twice that with
+// q5_k added and 66 s for all twelve (2-core VM); the ops split other mixes into one
+// specialized dispatch per segment.
+// Unknown types never get here (the ops validate the type on the host): 0.
+float units_dot_typed(uint type, uint row, uint first, uint step, bool norm) {
+  if (FIXED_TYPE != ANY) return units_dot(FIXED_TYPE, row, first, step, norm);
+  switch (type) {  // GENERIC_TYPES
+    case WT_F32: return units_dot(WT_F32, row, first, step, norm);
+    case WT_F16: return units_dot(WT_F16, row, first, step, norm);
+    case WT_Q4_0: return units_dot(WT_Q4_0, row, first, step, norm);
+    case WT_Q8_0: return units_dot(WT_Q8_0, row, first, step, norm);
+    case WT_Q4_K: return units_dot(WT_Q4_K, row, first, step, norm);
+    case WT_Q6_K: return units_dot(WT_Q6_K, row, first, step, norm);
+    default: return 0.0;
+  }
+}
+
+// The norm a constant too.
 float units_dot_of(uint type, uint row, uint first, uint step, bool norm) {
-  if (norm) {
-    switch (type) {
-      case WT_Q8_0: return units_dot(WT_Q8_0, row, first, step, true);
-      case WT_Q4_0: return units_dot(WT_Q4_0, row, first, step, true);
-      case WT_Q4_K: return units_dot(WT_Q4_K, row, first, step, true);
-      case WT_Q6_K: return units_dot(WT_Q6_K, row, first, step, true);
-      default: return units_dot(type, row, first, step, true);
-    }
-  }
-  switch (type) {
-    case WT_Q8_0: return units_dot(WT_Q8_0, row, first, step, false);
-    case WT_Q4_0: return units_dot(WT_Q4_0, row, first, step, false);
-    case WT_Q4_K: return units_dot(WT_Q4_K, row, first, step, false);
-    case WT_Q6_K: return units_dot(WT_Q6_K, row, first, step, false);
-    default: return units_dot(type, row, first, step, false);
-  }
+  return norm ? units_dot_typed(type, row, first, step, true) : units_dot_typed(type, row, first, step, false);
 }
 
 float squares(uint first, uint step) {
@@ -208,7 +229,7 @@ float row_total(float v) { return subgroupAdd(v); }
 // Quads lane, lane + subgroup size, ... of the row (quad q: elements 4q .. 4q + 3).
 float quads_dot(uint type, uint row, bool norm) {
   const uint quads = (p.cols + UNIT - 1u) / UNIT * 8u;
-  const bool plain = type == WT_F32 || type == WT_F16;
+  const bool plain = is_plain(type);
   vec4 acc = vec4(0.0);
   for (uint q = gl_SubgroupInvocationID; q < quads; q += gl_SubgroupSize) {
     const vec4 xv = plain ? xq_checked(4u * q, norm) : xq(4u * q, norm);
@@ -217,23 +238,22 @@ float quads_dot(uint type, uint row, bool norm) {
   return sum4(acc);
 }
 
+// As units_dot_typed: one call per type, the type and the norm constants.
+float quads_dot_typed(uint type, uint row, bool norm) {
+  if (FIXED_TYPE != ANY) return quads_dot(FIXED_TYPE, row, norm);
+  switch (type) {  // GENERIC_TYPES
+    case WT_F32: return quads_dot(WT_F32, row, norm);
+    case WT_F16: return quads_dot(WT_F16, row, norm);
+    case WT_Q4_0: return quads_dot(WT_Q4_0, row, norm);
+    case WT_Q8_0: return quads_dot(WT_Q8_0, row, norm);
+    case WT_Q4_K: return quads_dot(WT_Q4_K, row, norm);
+    case WT_Q6_K: return quads_dot(WT_Q6_K, row, norm);
+    default: return 0.0;
+  }
+}
+
 float lane_share(uint type, uint row, bool norm) {
-  if (norm) {
-    switch (type) {
-      case WT_Q8_0: return quads_dot(WT_Q8_0, row, true);
-      case WT_Q4_0: return quads_dot(WT_Q4_0, row, true);
-      case WT_Q4_K: return quads_dot(WT_Q4_K, row, true);
-      case WT_Q6_K: return quads_dot(WT_Q6_K, row, true);
-      default: return quads_dot(type, row, true);
-    }
-  }
-  switch (type) {
-    case WT_Q8_0: return quads_dot(WT_Q8_0, row, false);
-    case WT_Q4_0: return quads_dot(WT_Q4_0, row, false);
-    case WT_Q4_K: return quads_dot(WT_Q4_K, row, false);
-    case WT_Q6_K: return quads_dot(WT_Q6_K, row, false);
-    default: return quads_dot(type, row, false);
-  }
+  return norm ? quads_dot_typed(type, row, true) : quads_dot_typed(type, row, false);
 }
 #endif
 

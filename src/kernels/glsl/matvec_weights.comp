@@ -1,8 +1,8 @@
-// y = W * x with W stored in a weight format (f32, f16, q4_0, q8_0, q4_k, q6_k: see
+// y = W * x with W stored in a weight format (kernels/weight_type.hpp; decoded by
 // weights_decode.glsl), dequantized as it is read; x and y are f32, accumulation is f32.
 // Push constants: kernels/push_constants_weights.hpp WeightsMatvecPush. Groups: x = rows.
 //
-// One workgroup per row, as matvec_f32.comp: f32 and f16 rows are strided element by element
+// One workgroup per row, as matvec_f32.comp: f32, f16 and bf16 rows are strided element by element
 // (neighbours read neighbouring elements), quantized rows by quads of 4 elements. Partial sums
 // meet in a shared-memory tree (no subgroup operations).
 #version 450
@@ -33,7 +33,7 @@ void main() {
   const uint lid = gl_LocalInvocationID.x;
   const uint row_byte = p.w_offset + row * row_bytes_of(p.type, p.cols);
   float acc = 0.0;
-  if (p.type == WT_F32 || p.type == WT_F16) {
+  if (is_plain(p.type)) {
     for (uint c = lid; c < p.cols; c += THREADS) {
       acc = fma(load_plain(p.type, row_byte, c), x[p.x_offset + c], acc);
     }
