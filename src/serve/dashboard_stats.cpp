@@ -21,7 +21,13 @@ json stages_json(const std::vector<model::StageStats>& stages) {
                    {"seconds", s.seconds},
                    {"transfer_seconds", s.transfer_seconds},
                    {"bytes_out", s.bytes_out},
-                   {"ms_per_pass", s.passes == 0 ? json(nullptr) : json(1000 * (s.seconds + s.transfer_seconds) / s.passes)}});
+                   {"ms_per_pass", s.passes == 0 ? json(nullptr) : json(1000 * (s.seconds + s.transfer_seconds) / s.passes)},
+                   {"messages", s.messages},
+                   {"message_steps", s.message_steps},
+                   // Network messages of one single-token decode step; null until a counted step.
+                   {"messages_per_token", s.message_steps == 0
+                                              ? json(nullptr)
+                                              : json(static_cast<double>(s.messages) / static_cast<double>(s.message_steps))}});
   }
   return out;
 }

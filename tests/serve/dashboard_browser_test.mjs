@@ -211,6 +211,15 @@ async function main() {
     // Each stage's measured time per pass sits beside its prediction once requests ran.
     await page.waitForFunction((n) => [...document.querySelectorAll('#plan-table td.measured')]
       .filter((c) => /^\d+\.\d\d$/.test(c.textContent)).length === n, plan.stages.length, { timeout: 5000 });
+    // Network messages per token: the runtime's count per decode step (StageStats), or "not
+    // measured" where no step was counted; never a made-up 0.
+    const stats = await getJson(origin, '/api/stats');
+    const perToken = stats.stages.filter((s) => s.messages_per_token !== null)
+      .reduce((sum, s) => sum + s.messages_per_token, 0);
+    const shown = await page.locator('#service-stats dt:text-is("network messages per token") + dd').textContent();
+    if (stats.stages.some((s) => s.messages_per_token !== null)) assert.equal(shown, perToken.toFixed(2));
+    else assert.equal(shown, 'not measured');
+    log(`network messages per token: ${shown}`);
     await page.screenshot({ path: join(args.shots, 'dashboard-chat.png'), fullPage: true });
     log('chat streamed the API\'s reply');
 

@@ -1,8 +1,9 @@
 // `crossgpu serve` survives losing a device (issue 16, serve): four compute nodes on loopback
 // whose quotas (60% of the model each, the KV caches of 3 sequences counted) make the plan use
-// three of them, behind the node `serve` talks to (a quota too small for any layer keeps it out of the plan: killing it would take the
-// cluster's telemetry with it). Two greedy requests stream through the official `openai` client
-// while the node holding the middle stage is killed (kill -9): both complete with exactly the
+// three of them, behind the node `serve` talks to (a quota too small for any layer keeps that
+// node out of the plan: killing it would take the cluster's telemetry with it). Two greedy
+// requests stream through the official `openai` client while the node holding the middle stage
+// is killed (kill -9): both complete with exactly the
 // text of an undisturbed run, a request sent during the recovery waits and is served on the new
 // plan, and /api/recoveries, /metrics and /health tell what happened. Then the middle stage's
 // node of the new plan is killed too: the two compute nodes left cannot hold the model, so the

@@ -307,6 +307,16 @@ function drawMeasured() {
 
 // --- service -----------------------------------------------------------------------------------
 
+// Network messages of one decode step over every stage (each stage's messages per step, as the
+// runtime counted them), or "not measured" when no step was counted (no decode yet, or steps
+// that the runtime does not count, such as batched passes).
+function messagesPerToken(stages) {
+  const counted = stages.filter((s) => s.messages_per_token !== null && s.messages_per_token !== undefined);
+  if (!counted.length) return el('span', { class: 'not-measured', title: 'no counted decode step yet' }, NOT_MEASURED);
+  const total = counted.reduce((sum, s) => sum + s.messages_per_token, 0);
+  return el('span', { class: 'messages-per-token', title: 'over the decode steps counted per stage' }, total.toFixed(2));
+}
+
 function drawStats(stats) {
   state.model = stats.model;
   state.stages = stats.stages;
@@ -320,6 +330,7 @@ function drawStats(stats) {
     ['tokens generated', stats.tokens.completion], ['prompt tokens (cached)', `${stats.tokens.prompt} (${stats.tokens.cached})`],
     ['last request', rate], ['up', `${Math.round(stats.uptime_seconds)} s`],
   ];
+  rows.push(['network messages per token', messagesPerToken(stats.stages || [])]);
   const dl = byId('service-stats');
   dl.replaceChildren(...rows.flatMap(([name, value]) => [el('dt', {}, name), el('dd', {}, value)]));
   const recent = stats.recent.map((r) => ({ unix_nanos: r.unix_ms * 1e6, tokens_per_s: r.tokens_per_s }));
