@@ -31,6 +31,7 @@
 #include "model/llama_config.hpp"
 #include "model/pipeline.hpp"
 #include "net/security.hpp"
+#include "runtime/decode_chain.hpp"
 #include "runtime/stage_transport.hpp"
 #include "support/delay_relay.hpp"
 
@@ -42,7 +43,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   std::vector<double> rtt_ms = {0, 1, 3};
   std::vector<std::size_t> stages = {1, 2, 3};
-  std::string mover = "client";  // client | peer
+  std::string mover = "client";  // client | peer | chain (node to node, the client relay beside it)
   bool per_op = false;           // the baseline: one request per op, decode not recorded
   std::size_t threads = 0;       // CPU device threads (nodes and baseline); 0: every core
   std::uint32_t layers = 6, embedding = 512, ffn = 1536, heads = 8, kv_heads = 4;
@@ -109,12 +110,21 @@ class Nodes {
       cluster::NodeServerOptions options;
       options.config_dir = node_dir;
       options.listen_address = "127.0.0.1:0";
+      // Members reach each other through the relays in front of them (relay_node), so a chain's
+      // node-to-node hops cross the same delayed links as the client's requests.
+      options.members = [this](const std::string& node_id) { return member_address(node_id); };
       servers_.push_back(std::make_unique<cluster::NodeServer>(std::vector{make_cpu_device(threads)}, options));
       servers_.back()->start();
     }
     identity_ = std::make_unique<net::NodeIdentity>(net::NodeIdentity::load(dir / "node-0"));
   }
   std::string address(std::size_t i) const { return "127.0.0.1:" + std::to_string(servers_.at(i)->port()); }
+  std::string member_address(const std::string& node_id) const {
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+      if (servers_[i]->node_id() == node_id) return fmt::format("127.0.0.{}:{}", 10 + i, servers_[i]->port());
+    }
+    return {};
+  }
   cluster::NodeServer& server(std::size_t i) { return *servers_.at(i); }
   const net::NodeIdentity& identity() const { return *identity_; }
 
@@ -154,6 +164,13 @@ model::Pipeline build(const model::LlamaConfig& config, const model::GgufFile& f
   return model::Pipeline(config, std::move(stages), std::move(mover));
 }
 
+model::Pipeline build_chained(const model::LlamaConfig& config, const model::GgufFile& file,
+                              const std::vector<std::shared_ptr<Device>>& devices) {
+  model::Pipeline pipeline = build(config, file, devices, runtime::move_activations);
+  pipeline.set_decode_chain(runtime::node_chain_for(pipeline));
+  return pipeline;
+}
+
 struct Decode {
   double ms_per_token = 0;
   std::vector<std::uint32_t> tokens;
@@ -174,6 +191,46 @@ Decode decode(model::Pipeline& pipeline, const Options& o) {
   std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
   out.ms_per_token = samples[samples.size() / 2];
   return out;
+}
+
+// Network messages per decoded token over all stages (StageStats, counted by the runtime's chain):
+// relayed, a request and a reply per remote stage; chained, stage boundaries + 1.
+double messages_per_token(const model::Pipeline& pipeline) {
+  double total = 0;
+  for (const model::StageStats& st : pipeline.stats()) {
+    if (st.message_steps > 0) total += static_cast<double>(st.messages) / static_cast<double>(st.message_steps);
+  }
+  return total;
+}
+
+// One row of the chain table: the relay (the baseline) and the chain over the same links, same run.
+void chain_row(const model::LlamaConfig& config, const model::GgufFile& file,
+               const std::vector<std::shared_ptr<Device>>& devices, const Options& o, const Decode& baseline, double rtt,
+               double link_rtt, apps::Table& table, nlohmann::json& results) {
+  Decode relay;
+  double relay_messages = 0;
+  {
+    setenv("CROSSGPU_NODE_CHAIN", "off", 1);  // the chain object only counts messages
+    model::Pipeline relayed = build_chained(config, file, devices);
+    unsetenv("CROSSGPU_NODE_CHAIN");
+    relay = decode(relayed, o);
+    relay_messages = messages_per_token(relayed);
+  }  // freed before the chained build: one set of stages per node at a time
+  model::Pipeline chained = build_chained(config, file, devices);
+  const Decode chain = decode(chained, o);
+  const double chain_messages = messages_per_token(chained);
+  const double overhead = chain.ms_per_token - baseline.ms_per_token;
+  const double one_way = link_rtt / 2;
+  const bool same = chain.tokens == baseline.tokens && relay.tokens == baseline.tokens;
+  table.add_row({fmt::format("{:g}", rtt), fmt::format("{:.3f}", link_rtt), std::to_string(devices.size()),
+                 fmt::format("{:.3f}", relay.ms_per_token), fmt::format("{:.3f}", chain.ms_per_token),
+                 fmt::format("{:.3f}", baseline.ms_per_token), fmt::format("{:.3f}", overhead),
+                 one_way > 0.05 ? fmt::format("{:.2f}", overhead / one_way) : "-", fmt::format("{:.2f}", relay_messages),
+                 fmt::format("{:.2f}", chain_messages), same ? "yes" : "NO"});
+  results.push_back({{"added_rtt_ms", rtt}, {"link_rtt_ms", link_rtt}, {"stages", devices.size()},
+                     {"relay_ms_per_token", relay.ms_per_token}, {"chain_ms_per_token", chain.ms_per_token},
+                     {"local_ms_per_token", baseline.ms_per_token}, {"relay_messages_per_token", relay_messages},
+                     {"chain_messages_per_token", chain_messages}, {"same_tokens", same}});
 }
 
 int run(const Options& o) {
@@ -197,6 +254,11 @@ int run(const Options& o) {
                      {"ms/token", apps::Align::right}, {"local ms/token", apps::Align::right},
                      {"overhead ms", apps::Align::right}, {"overhead in RTTs", apps::Align::right},
                      {"requests/node/token", apps::Align::right}, {"same tokens"}});
+  apps::Table chain_table({{"added RTT ms"}, {"link RTT ms", apps::Align::right}, {"stages"},
+                           {"relay ms/token", apps::Align::right}, {"chain ms/token", apps::Align::right},
+                           {"local ms/token", apps::Align::right}, {"chain overhead ms", apps::Align::right},
+                           {"overhead in one-way delays", apps::Align::right}, {"relay msgs/token", apps::Align::right},
+                           {"chain msgs/token", apps::Align::right}, {"same tokens"}});
   nlohmann::json results = nlohmann::json::array();
   for (const double rtt : o.rtt_ms) {
     const auto one_way = std::chrono::microseconds(static_cast<std::int64_t>(rtt * 500.0));
@@ -216,6 +278,10 @@ int run(const Options& o) {
       model::ActivationMover mover = runtime::relay_through_client;
       if (o.mover == "peer") {
         mover = [](BufferRef src, BufferRef dst, std::uint64_t n) { cluster::copy_between_nodes(src, 0, dst, 0, n); };
+      }
+      if (o.mover == "chain") {
+        chain_row(config, file, devices, o, baseline, rtt, link_rtt, chain_table, results);
+        continue;
       }
       model::Pipeline pipeline = build(config, file, devices, mover, !o.per_op);
       std::vector<cluster::NodeCallCounts> before;
@@ -239,8 +305,10 @@ int run(const Options& o) {
   }
   if (o.per_op) fmt::print("baseline mode: every op its own request, decode op by op (as before batching)\n");
   fmt::print("hidden states between stages: {}\n",
-             o.mover == "peer" ? "node to node (PeerCopy)" : "through the client, inside each stage's request");
-  std::fputs(table.render().c_str(), stdout);
+             o.mover == "peer"    ? "node to node (PeerCopy)"
+             : o.mover == "chain" ? "relay (through the client) and chain (node to node), each stage's step one message"
+                                  : "through the client, inside each stage's request");
+  std::fputs((o.mover == "chain" ? chain_table : table).render().c_str(), stdout);
   std::ofstream(o.json_path) << nlohmann::json{{"mover", o.mover}, {"per_op", o.per_op}, {"layers", o.layers}, {"embedding", o.embedding},
                                                {"results", results}}
                                     .dump(2)
@@ -258,8 +326,9 @@ int main(int argc, char** argv) {
   CLI::App app{"crossgpu-stage-bench: decode ms/token of a model split over remote stages behind delayed links"};
   app.add_option("--rtt-ms", o.rtt_ms, "added round trips to measure, ms")->capture_default_str();
   app.add_option("--stages", o.stages, "remote stage counts (1..3)")->capture_default_str();
-  app.add_option("--mover", o.mover, "hidden states between stages: client (in the stages' requests) or peer")
-      ->check(CLI::IsMember({"client", "peer"}))
+  app.add_option("--mover", o.mover, "hidden states between stages: client (in the stages' requests), peer, or chain (node to node; the "
+                 "client relay measured beside it)")
+      ->check(CLI::IsMember({"client", "peer", "chain"}))
       ->capture_default_str();
   app.add_flag("--per-op", o.per_op, "baseline: one request per op and decode op by op (no batching, no recording)");
   app.add_option("--threads", o.threads,
