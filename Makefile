@@ -83,6 +83,19 @@ check-llama-cpp: build
 	  $(BUILD)/npm-bench tests/tokenizer_oracle/texts.json $(BUILD)/tokenizer-oracle tests/tokenizer_oracle/expected_llama_cpp.json
 	cd $(BUILD) && ctest -R 'test_model_tokenizer_(oracle|hf_fresh)' --output-on-failure
 
+# crossgpu against llama.cpp on a generated model of every weight type (crossgpu-llm-bench writes
+# the file; node-llama-cpp's CPU backend runs the same file, prompt and greedy decode): f32 and f16
+# must give every token llama.cpp gives, the other types the first one (bench/llm-vs-llamacpp.mjs
+# --check-tokens says why). Not part of make test.
+.PHONY: check-llama-cpp-types
+check-llama-cpp-types: build
+	@mkdir -p $(BUILD)/npm-bench
+	@test -f $(BUILD)/npm-bench/node_modules/node-llama-cpp/package.json || \
+	  (cd $(BUILD)/npm-bench && npm i -E --ignore-scripts --no-audit --no-fund node-llama-cpp@$(NODE_LLAMA_CPP))
+	node bench/llm-vs-llamacpp.mjs --out $(BUILD)/llm-vs-llamacpp-types --check-tokens -- --cpu-only --stages 1 \
+	  --layers 4 --embedding 512 --ffn 1536 --heads 8 --kv-heads 4 --prompt-tokens 16 --decode-tokens 16 --batch 16 \
+	  --type all
+
 # llama.cpp's greedy tokens on a random-weight model of every architecture crossgpu reads
 # (tests/support/arch_cases.hpp, written by crossgpu-arch-models): node-llama-cpp's CPU backend
 # loads each file with llama.cpp's own tensor rules; the tokens are checked in

@@ -6,10 +6,13 @@
 // backend with the same thread count for crossgpu's CPU device), runs each file in this process.
 // Prints a table and writes JSON; results are ratios, never absolute claims.
 //
-//   node bench/llm-vs-llamacpp.mjs [--out DIR] [--peer DIR] [--bench PATH] -- [crossgpu-llm-bench options]
+//   node bench/llm-vs-llamacpp.mjs [--out DIR] [--peer DIR] [--bench PATH] [--check-tokens] -- [crossgpu-llm-bench options]
 //
 // --peer: the folder where node-llama-cpp is installed (make bench-llm installs it into
 // build/npm-bench); without it, llama.cpp's side is reported missing and crossgpu's still runs.
+// --check-tokens: exit 1 unless llama.cpp is there and agrees: every greedy token for f32 and f16
+// weights, the first token for the other types (llama.cpp's CPU backend quantizes activations for
+// their dot products, so near-ties of a random-weight model may later go the other way).
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -20,15 +23,16 @@ const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 
 function parseArgs(argv) {
   const o = { out: path.join(repo, "build", "llm-vs-llamacpp"), peer: path.join(repo, "build", "npm-bench"),
-              bench: path.join(repo, "build", "bench", "crossgpu-llm-bench"), rest: [] };
+              bench: path.join(repo, "build", "bench", "crossgpu-llm-bench"), checkTokens: false, rest: [] };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === "--") { o.rest = argv.slice(i + 1); break; }
+    if (a === "--check-tokens") { o.checkTokens = true; continue; }
     if (a === "--out" || a === "--peer" || a === "--bench") {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       o[a.slice(2)] = path.resolve(argv[++i]);
     } else if (a === "-h" || a === "--help") {
-      console.log(fs.readFileSync(new URL(import.meta.url), "utf8").split("\n").slice(1, 13).join("\n"));
+      console.log(fs.readFileSync(new URL(import.meta.url), "utf8").split("\n").slice(1, 16).join("\n"));
       process.exit(0);
     } else {
       throw new Error(`unknown option '${a}' (crossgpu-llm-bench options go after --)`);
@@ -89,6 +93,21 @@ function agreeing(a, b) {
   let n = 0;
   while (n < a.length && n < b.length && a[n] === b[n]) ++n;
   return n;
+}
+
+// --check-tokens: the results that fall short, as lines (empty when all agree as required).
+function tokenFailures(results) {
+  const failures = [];
+  for (const r of results) {
+    if (r.llama_cpp.missing) { failures.push(`${r.model} on ${r.device}: ${r.llama_cpp.missing}`); continue; }
+    const type = r.model.split(" ")[0], total = r.crossgpu.tokens.length;
+    const need = type === "f32" || type === "f16" ? total : Math.min(1, total);
+    if (r.tokens_agreeing < need) {
+      failures.push(`${r.model} on ${r.device}: ${r.tokens_agreeing}/${total} greedy tokens equal to llama.cpp's, ` +
+                    `${need} required`);
+    }
+  }
+  return failures;
 }
 
 function table(rows, header) {
@@ -152,6 +171,12 @@ async function main() {
                                              command: process.argv.join(" "), crossgpu_run: cg.command,
                                              threads, results }, null, 2));
   console.log(`\nresults written to ${outFile}`);
+  if (o.checkTokens) {
+    const failures = tokenFailures(results);
+    for (const f of failures) console.error(`llm-vs-llamacpp: ${f}`);
+    if (failures.length > 0) process.exit(1);
+    console.log("tokens: every f32/f16 greedy token and every other type's first token equal llama.cpp's");
+  }
 }
 
 main().catch((e) => { console.error(`llm-vs-llamacpp: ${e.message}`); process.exit(2); });
