@@ -139,8 +139,7 @@ TEST_P(LlmCluster, ThreeNodePipelineMatchesTheCpu) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryType, LlmCluster,
-                         ::testing::Values(WeightType::f32, WeightType::f16, WeightType::q4_0, WeightType::q8_0,
-                                           WeightType::q4_k, WeightType::q6_k),
+                         ::testing::ValuesIn(kernels::kWeightTypes),
                          [](const auto& info) { return std::string(kernels::to_string(info.param)); });
 
 }  // namespace
