@@ -7,8 +7,10 @@
 // with typed errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 
 #include "cluster/call_counts.hpp"
 #include "cluster/data_frame.hpp"
@@ -23,6 +25,7 @@
 #include "runtime/decode_chain.hpp"
 #include "runtime/run_summary.hpp"
 #include "runtime/stage_transport.hpp"
+#include "support/delay_relay.hpp"
 #include "support/test_support.hpp"
 #include "test_cluster_fixture.hpp"
 
@@ -310,6 +313,76 @@ TEST_F(Chain, ChainSetupAndStepsAreCheckedAndARefusalKeepsTheConnection) {
   expect_code(Errc::not_found, [&] { other_a.chain_step(chain, 0, std::as_bytes(std::span(&token, 1))); });
   node_a.release_chain(chain);
   expect_code(Errc::not_found, [&] { node_a.release_chain(chain); });
+}
+
+// Two nodes whose every link (client to node, node to node) crosses a relay adding `one_way`
+// each way; the member directory sends node-to-node hops through the relays too.
+struct DelayedPair {
+  std::vector<std::unique_ptr<cluster::NodeServer>> servers;
+  std::vector<std::unique_ptr<DelayRelay>> relays;
+  std::vector<std::string> addresses;  // each node's relayed gRPC address
+  // node id -> relayed address, filled once the relays listen (the servers' member directory)
+  std::shared_ptr<std::map<std::string, std::string>> members = std::make_shared<std::map<std::string, std::string>>();
+};
+
+DelayedPair delayed_pair(const std::vector<std::filesystem::path>& dirs, std::chrono::microseconds one_way) {
+  DelayedPair pair;
+  for (std::size_t i = 0; i < 2; ++i) {
+    cluster::NodeServerOptions options;
+    options.config_dir = dirs[i];
+    options.listen_address = "127.0.0.1:0";
+    options.members = [members = pair.members](const std::string& id) {
+      const auto it = members->find(id);
+      return it == members->end() ? std::string() : it->second;
+    };
+    pair.servers.push_back(std::make_unique<cluster::NodeServer>(std::vector{local_cpu()}, options));
+    pair.servers.back()->start();
+  }
+  for (std::size_t i = 0; i < 2; ++i) {
+    const std::string host = "127.0.0." + std::to_string(30 + i);
+    const auto grpc = static_cast<std::uint16_t>(pair.servers[i]->port());
+    const auto data = static_cast<std::uint16_t>(pair.servers[i]->data_port());
+    pair.relays.push_back(std::make_unique<DelayRelay>(host, grpc, "127.0.0.1", grpc, one_way));
+    pair.relays.push_back(std::make_unique<DelayRelay>(host, data, "127.0.0.1", data, one_way));
+    pair.addresses.push_back(host + ":" + std::to_string(grpc));
+    (*pair.members)[pair.servers[i]->node_id()] = pair.addresses.back();
+  }
+  return pair;
+}
+
+// Decode ms per token once the chain runs (the first steps record and learn), median of 3.
+double chained_ms_per_token(model::Pipeline& pipeline) {
+  std::vector<double> samples;
+  const std::vector<std::uint32_t> prompt = {1, 30, 31, 32};
+  for (int r = 0; r < 4; ++r) {
+    model::GenerateOptions options;
+    options.max_tokens = 12;
+    const model::GenerateResult result = model::generate(pipeline, prompt, options);
+    if (r > 0) samples.push_back(result.decode_seconds * 1e3 / static_cast<double>(result.decode_passes));
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples[1];
+}
+
+TEST_F(Chain, DelayedLinksCostComputePlusHopsTimesTheOneWayDelay) {
+  // Two chained stages: a token crosses 3 links one way (client -> A -> B -> client). The same
+  // nodes and relays with no delay give the compute and fixed costs.
+  constexpr auto kOneWay = std::chrono::microseconds(4000);
+  double ms[2] = {0, 0};
+  for (int delayed = 0; delayed < 2; ++delayed) {
+    DelayedPair pair = delayed_pair(spare_dirs_, delayed ? kOneWay : std::chrono::microseconds(0));
+    std::vector<std::unique_ptr<cluster::RemoteNode>> nodes;
+    std::vector<std::shared_ptr<Device>> devices;
+    for (const std::string& address : pair.addresses) {
+      nodes.push_back(cluster::RemoteNode::connect(address, *client_));
+      devices.push_back(nodes.back()->devices().back());
+    }
+    model::Pipeline pipeline = build(devices);
+    ms[delayed] = chained_ms_per_token(pipeline);
+    EXPECT_GT(pair.servers[1]->call_counts().chain_step, 0u) << "the chain ran";
+  }
+  const double expected = ms[0] + 3 * std::chrono::duration<double, std::milli>(kOneWay).count();
+  EXPECT_NEAR(ms[1], expected, 0.25 * expected) << "no delay: " << ms[0] << " ms/token";
 }
 
 TEST_F(Chain, ANodeLostMidChainFailsTheStepWithDeviceLost) {
