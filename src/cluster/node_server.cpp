@@ -4,6 +4,7 @@
 #include "cluster/data_frame.hpp"
 
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 #include <grpcpp/resource_quota.h>
 
 #include "cluster/node_service.hpp"
@@ -13,6 +14,7 @@
 #include "net/admin_service.hpp"
 #include "net/descriptor_limit.hpp"
 #include "net/enrollment_service.hpp"
+#include "net/grpc_accept_gate.hpp"
 #include "net/revocation_service.hpp"
 #include "net/security.hpp"
 
@@ -38,9 +40,14 @@ struct NodeServer::Impl {
         service(std::move(devices), identity, authenticator, options.limits, options.peers,
                 options.weight_cache, options.members) {}
 
+  ~Impl() {
+    if (grpc_gate) grpc_gate->stop();
+    if (grpc_listener >= 0) ::close(grpc_listener);
+  }
+
   void build() {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(options.listen_address, identity.server_credentials(), &port);
+    listen_for_grpc(builder);
     builder.RegisterService(&service);
     // Every node serves the newest signed revocation list it holds, so removals spread.
     revocations = std::make_unique<net::RevocationService>(options.config_dir, authenticator);
@@ -83,11 +90,32 @@ struct NodeServer::Impl {
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 1 << 20);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 8 << 20);
     server = builder.BuildAndStart();
-    if (!server) {
-      fail(Errc::io, "cannot listen on {}: the address is in use or invalid; pick another with "
-                     "--listen", options.listen_address);
-    }
+    if (!server) fail(Errc::io, "cannot start the gRPC server on {}", options.listen_address);
+    grpc_gate->start();
     if (options.data_channel) start_data_channel();
+  }
+
+  // The gRPC port is accepted by the node's own gate (net/grpc_accept_gate.hpp says why) and
+  // each admitted connection handed to gRPC with the node's TLS credentials.
+  void listen_for_grpc(grpc::ServerBuilder& builder) {
+    try {
+      grpc_listener = net::tcp_listen(options.listen_address, &port);
+    } catch (const Error& e) {
+      fail(Errc::io, "{}; the address is in use or invalid: pick another with --listen", e.what());
+    }
+    grpc_acceptor = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+        identity.server_credentials());
+    grpc_gate = std::make_unique<net::GrpcAcceptGate>(
+        grpc_listener, options.handshake,
+        [this](int fd) {
+          grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters connection;
+          connection.listener_fd = grpc_listener;
+          connection.fd = fd;
+          grpc_acceptor->HandleNewConnection(&connection);
+        },
+        "gRPC port " + options.listen_address);
+    authenticator.on_authenticated([this](const std::string& peer) { grpc_gate->authenticated(peer); });
   }
 
   void start_data_channel() {
@@ -132,6 +160,10 @@ struct NodeServer::Impl {
   std::unique_ptr<DataChannelServer> data;
   int port = 0;
   bool stopped = false;
+  // Declared after the server: the gate stops (destroyed first) before the server goes.
+  int grpc_listener = -1;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> grpc_acceptor;
+  std::unique_ptr<net::GrpcAcceptGate> grpc_gate;
 };
 
 NodeServer::NodeServer(std::vector<std::shared_ptr<Device>> devices, NodeServerOptions options)
@@ -150,6 +182,9 @@ int NodeServer::data_port() const noexcept { return impl_->data ? impl_->data->p
 net::HandshakeCounts NodeServer::data_handshake_counts() const noexcept {
   return impl_->data ? impl_->data->handshake_counts() : net::HandshakeCounts{};
 }
+net::GrpcGateCounts NodeServer::grpc_gate_counts() const noexcept {
+  return impl_->grpc_gate ? impl_->grpc_gate->counts() : net::GrpcGateCounts{};
+}
 const std::string& NodeServer::node_id() const noexcept { return impl_->identity.node_id(); }
 SessionTable& NodeServer::sessions() noexcept { return impl_->service.sessions(); }
 NodeCallCounts NodeServer::call_counts() const noexcept { return impl_->service.call_counts(); }
@@ -160,6 +195,7 @@ void NodeServer::shutdown(std::chrono::milliseconds drain) {
   // Sessions say goodbye at their next heartbeat (every 500 ms) and end within the drain; what
   // still runs at its end is cancelled.
   impl_->service.begin_stopping();
+  impl_->grpc_gate->stop();
   impl_->server->Shutdown(std::chrono::system_clock::now() + drain);
   impl_->server->Wait();
   if (impl_->data) impl_->data->stop();

@@ -14,6 +14,7 @@
 #include "cluster/session_table.hpp"
 #include "cluster/weight_cache.hpp"
 #include "device/device.hpp"
+#include "net/grpc_accept_gate.hpp"
 #include "net/handshake_gate.hpp"
 
 namespace crossgpu::v1 {
@@ -75,6 +76,8 @@ class NodeServer {
   int data_port() const noexcept;
   // What the data channel's pre-authentication gate did (zeros without a data channel).
   net::HandshakeCounts data_handshake_counts() const noexcept;
+  // What the gRPC port's accept gate did (net/grpc_accept_gate.hpp).
+  net::GrpcGateCounts grpc_gate_counts() const noexcept;
   const std::string& node_id() const noexcept;
   SessionTable& sessions() noexcept;
   NodeCallCounts call_counts() const noexcept;

@@ -73,7 +73,10 @@ std::optional<PeerIdentity> Authenticator::authenticate(
 
 std::optional<PeerIdentity> Authenticator::check(const grpc::ServerContextBase& context,
                                                  std::string* reason) const {
-  return check_pem(context.peer(), peer_certificate(context), reason);
+  const std::string peer = context.peer();
+  auto identity = check_pem(peer, peer_certificate(context), reason);
+  if (identity && on_authenticated_) on_authenticated_(peer);
+  return identity;
 }
 
 std::optional<PeerIdentity> Authenticator::check_pem(const std::string& address,

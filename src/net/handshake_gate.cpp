@@ -15,22 +15,10 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "net/socket_peer.hpp"
 
 namespace crossgpu::net {
 namespace {
-
-// "host:port" and the host alone (the per-source key) of an accepted peer.
-std::pair<std::string, std::string> describe(const sockaddr_storage& address) {
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
-    ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof(text));
-    return {fmt::format("[{}]:{}", text, ntohs(v6.sin6_port)), text};
-  }
-  const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
-  ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof(text));
-  return {fmt::format("{}:{}", text, ntohs(v4.sin_port)), text};
-}
 
 std::uint32_t events_for(TlsSocket::HandshakeWait wait) {
   return wait == TlsSocket::HandshakeWait::writable ? EPOLLOUT : EPOLLIN;
@@ -118,8 +106,8 @@ void HandshakeGate::accept_all() {
       }
       return;  // EAGAIN: the backlog is empty
     }
-    const auto [peer, source] = describe(from);
-    accept_one(fd, peer, source);
+    const SocketPeer peer = describe_peer(from);
+    accept_one(fd, peer.address, peer.source);
   }
 }
 

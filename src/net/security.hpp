@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -288,6 +289,13 @@ class Authenticator {
   // calls().acquire(peer, what) for as long as the call runs.
   CallQuota& calls() const noexcept { return calls_; }
 
+  // Told the gRPC peer address ("ipv4:1.2.3.4:5678") of every call that authenticated (the
+  // gRPC port's accept gate releases that connection from its unauthenticated count). Set it
+  // before the server starts; it runs on gRPC's threads and must be cheap.
+  void on_authenticated(std::function<void(const std::string& grpc_peer)> hook) {
+    on_authenticated_ = std::move(hook);
+  }
+
   // The verified client certificate's identity, or nullopt (logged with the peer's address and
   // whatever identity it showed) when there is none, it is malformed or it was revoked.
   std::optional<PeerIdentity> authenticate(const grpc::ServerContextBase& context) const;
@@ -315,6 +323,7 @@ class Authenticator {
                                         std::string* reason) const;
   PeerIdentity identity_of(const std::string& cert_pem) const;
   std::filesystem::path dir_;
+  std::function<void(const std::string&)> on_authenticated_;
   // Parsed client certificates by PEM: a connection's calls all show the same certificate, so
   // it is parsed once, not on every call.
   mutable std::unordered_map<std::string, PeerIdentity> parsed_;

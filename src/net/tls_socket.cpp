@@ -336,7 +336,7 @@ int tcp_listen(const std::string& address, int* bound_port) {
   hints.ai_flags = AI_PASSIVE;
   addrinfo* found = nullptr;
   if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0 || !found) {
-    fail(Errc::io, "data channel: cannot resolve the listen address '{}'", address);
+    fail(Errc::io, "cannot resolve the listen address '{}'", address);
   }
   const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int one = 1;
@@ -347,7 +347,7 @@ int tcp_listen(const std::string& address, int* bound_port) {
   if (!ok) {
     const int error = errno;
     if (fd >= 0) ::close(fd);
-    fail(Errc::io, "data channel: cannot listen on {}: {}", address, std::strerror(error));
+    fail(Errc::io, "cannot listen on {}: {}", address, std::strerror(error));
   }
   sockaddr_storage bound{};
   socklen_t length = sizeof(bound);
