@@ -3,6 +3,8 @@
 // twice before either runs, outlives nothing it needs, and refuses what cannot be recorded.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "device/device.hpp"
@@ -108,6 +110,33 @@ TEST_P(DeviceRecordingTest, RefusesWhatCannotBeRecorded) {
   EXPECT_TRUE(testing::throws_errc([&] { other->replay(program); }, Errc::invalid_argument));
   stream().replay(program).wait();
   EXPECT_EQ(read(a), std::vector<float>(kN, 5.0f));
+}
+
+// CROSSGPU_VULKAN_PROFILE=1 (device/vulkan/dispatch_profile.hpp): a Vulkan recording times its
+// dispatches on the GPU and, when freed, prints one line per dispatch with its kernel and the
+// mean over the replays that ran; the replays still compute what they compute without it.
+TEST_P(DeviceRecordingTest, AProfiledRecordingTimesEachDispatchAndStillComputes) {
+  if (device().properties().backend != Backend::vulkan) GTEST_SKIP() << "a Vulkan recording's profile";
+  ::setenv("CROSSGPU_VULKAN_PROFILE", "1", 1);
+  Buffer a = make(std::vector<float>(kN, 3.0f));
+  Buffer b = make(std::vector<float>(kN, 0.5f));
+  Buffer out = device().allocate(kN * sizeof(float));
+  ::testing::internal::CaptureStderr();
+  {
+    stream().begin_recording();
+    record_chain(a, b, out);
+    const Recording program = stream().end_recording();
+    ::unsetenv("CROSSGPU_VULKAN_PROFILE");
+    for (int i = 0; i < 3; ++i) stream().replay(program).wait();
+    EXPECT_EQ(read(out), std::vector<float>(kN, 3.0f));  // 2 * (1 + 0.5) after the first
+  }
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  // The first replays' times are read when the next is recorded, the last one's when freed.
+  EXPECT_NE(printed.find("(3 dispatches, mean of 3 replays)"), std::string::npos) << printed;
+  for (const char* kernel : {"add_f32", "scale_f32", "fill_f32"}) {
+    EXPECT_NE(printed.find(kernel), std::string::npos) << kernel << " missing from\n" << printed;
+  }
+  EXPECT_NE(printed.find("per kernel:"), std::string::npos) << printed;
 }
 
 INSTANTIATE_TEST_SUITE_P(All, DeviceRecordingTest, testing::every_device(), testing::device_param_name);

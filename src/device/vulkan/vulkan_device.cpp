@@ -358,4 +358,12 @@ VulkanBuffer::~VulkanBuffer() {
   allocator_.free(allocation_);
 }
 
+double VulkanDevice::timestamp_period_ns() const {
+  const auto families = physical_.getQueueFamilyProperties();
+  if (compute_family_ >= families.size() || families[compute_family_].timestampValidBits == 0) {
+    return 0;
+  }
+  return physical_.getProperties().limits.timestampPeriod;
+}
+
 }  // namespace crossgpu::vulkan

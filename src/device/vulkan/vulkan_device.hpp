@@ -47,6 +47,8 @@ class VulkanDevice final : public Device {
   vk::Queue compute_queue() const noexcept { return compute_queue_; }
   // minImportedHostPointerAlignment, or 0 when host memory cannot be imported.
   std::uint64_t host_import_alignment() const noexcept;
+  // Nanoseconds per timestamp tick on the compute queue, or 0 when it cannot write timestamps.
+  double timestamp_period_ns() const;
 
   void register_stream(StreamState* stream);
   void unregister_stream(StreamState* stream);

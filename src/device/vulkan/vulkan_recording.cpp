@@ -20,12 +20,24 @@ VulkanRecording::VulkanRecording(VulkanDevice& device, std::shared_ptr<StreamSta
   // Simultaneous use: a replay may be queued again before the previous one has run.
   commands_.begin(vk::CommandBufferBeginInfo{.flags = vk::CommandBufferUsageFlagBits::eSimultaneousUse,
                                              .pInheritanceInfo = &inheritance});
+  if (DispatchProfile::requested()) {
+    if (const double period = device_.timestamp_period_ns(); period > 0) {
+      profile_ = std::make_unique<DispatchProfile>(device_.vk_device(), period, device_.properties().name);
+      profile_->begin(commands_);
+    }
+  }
+}
+
+void VulkanRecording::replayed_in(std::uint64_t batch) {
+  if (profile_) profile_->collect();  // the previous replay's times, before this one resets them
+  last_batch_ = batch;
 }
 
 VulkanRecording::~VulkanRecording() {
   if (last_batch_ == 0) return;
   try {
     stream_->wait_batch(last_batch_, Event::default_timeout());
+    if (profile_) profile_->collect();
   } catch (const std::exception& e) {
     log::error("recording on '{}' freed while its replay could not be waited for: {}",
                device_.properties().name, e.what());
@@ -37,6 +49,7 @@ void VulkanRecording::add(const KernelSpec& kernel, std::span<const ResolvedRang
   guarded("recording a dispatch", [&] {
     if (dispatches_ > 0) full_barrier(commands_);
     record_dispatch(device_, commands_, descriptor_pools_, kernel, bindings, push, groups);
+    if (profile_) profile_->after_dispatch(commands_, kernel.name);
   });
   ++dispatches_;
 }

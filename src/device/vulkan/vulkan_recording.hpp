@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "device/recording.hpp"
+#include "device/vulkan/dispatch_profile.hpp"
 #include "device/vulkan/vk.hpp"
 
 namespace crossgpu::vulkan {
@@ -26,7 +27,7 @@ class VulkanRecording final : public RecordedWork {
   void finish() override;
 
   vk::CommandBuffer commands() const { return *commands_; }
-  void replayed_in(std::uint64_t batch) { last_batch_ = batch; }
+  void replayed_in(std::uint64_t batch);
 
  private:
   VulkanDevice& device_;
@@ -35,6 +36,7 @@ class VulkanRecording final : public RecordedWork {
   vk::raii::CommandBuffer commands_ = nullptr;
   std::vector<vk::raii::DescriptorPool> descriptor_pools_;
   std::uint64_t last_batch_ = 0;
+  std::unique_ptr<DispatchProfile> profile_;  // CROSSGPU_VULKAN_PROFILE=1 only
 };
 
 }  // namespace crossgpu::vulkan
