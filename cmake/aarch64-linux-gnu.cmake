@@ -15,3 +15,5 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE BOTH)
 # ctest runs every test binary through the emulator; the arm64 loader and libraries come from
 # the multiarch packages in /, so qemu needs no -L prefix.
 set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)
+# pkg-config (PCRE2, cpp-httplib) must read the arm64 .pc files, not the build machine's.
+set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")

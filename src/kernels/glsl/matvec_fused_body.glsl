@@ -216,14 +216,11 @@ float squares(uint first, uint step) {
 }
 
 #ifdef ROW_PER_INVOCATION
-const uint FIRST_UNIT = 0u;
-const uint UNIT_STEP = 1u;
 float row_total(float v) { return v; }
 // The whole row, unit by unit (each unit's block header decoded once).
 float lane_share(uint type, uint row, bool norm) { return units_dot_of(type, row, 0u, 1u, norm); }
+float lane_squares() { return squares(0u, 1u); }
 #else
-#define FIRST_UNIT gl_SubgroupInvocationID
-#define UNIT_STEP gl_SubgroupSize
 float row_total(float v) { return subgroupAdd(v); }
 
 // Quads lane, lane + subgroup size, ... of the row (quad q: elements 4q .. 4q + 3).
@@ -250,6 +247,21 @@ float quads_dot_typed(uint type, uint row, bool norm) {
     case WT_Q6_K: return quads_dot(WT_Q6_K, row, norm);
     default: return 0.0;
   }
+}
+
+// The norm's sum of squares, x read as quads the way quads_dot reads it (coalesced across the
+// subgroup). Read unit by unit as the row mapping does, each lane touched a cache line of its
+// own per load: on an H100 that made the norm-folded matvecs 3-5x slower than the others
+// (per-dispatch GPU timestamps, docs/PERFORMANCE.md).
+float lane_squares() {
+  const uint quads = (p.cols + 3u) / 4u;
+  const bool whole = p.cols % 4u == 0u;
+  vec4 acc = vec4(0.0);
+  for (uint q = gl_SubgroupInvocationID; q < quads; q += gl_SubgroupSize) {
+    const vec4 v = whole ? xq(4u * q, false) : xq_checked(4u * q, false);
+    acc = fma(v, v, acc);
+  }
+  return sum4(acc);
 }
 
 float lane_share(uint type, uint row, bool norm) {
@@ -299,7 +311,7 @@ void main() {
   const bool writer = subgroupElect();
 #endif
   float scale = 1.0;
-  if (norm) scale = inversesqrt(row_total(squares(FIRST_UNIT, UNIT_STEP)) / float(p.cols) + p.eps);
+  if (norm) scale = inversesqrt(row_total(lane_squares()) / float(p.cols) + p.eps);
   for (uint i = first_row; i < rpg; i += row_step) {
     const uint r = group * rpg + i;
     if (r >= rows) break;  // uniform across the subgroup
