@@ -55,7 +55,9 @@ grep -q 'adduser --system --group --home /var/lib/crossgpu' "$work/control/posti
 # The CLI from the unpacked package, with nothing of the build on the library path.
 root=$work/root
 dpkg -x "$deb" "$root"
-if ldd "$root/usr/bin/crossgpu" "$root/usr/lib/libcrossgpu_c.so.1" | grep -q 'not found'; then
+# (ldd's output is taken whole first: `ldd | grep -q` under pipefail can miss a match.)
+linked=$(ldd "$root/usr/bin/crossgpu" "$root/usr/lib/libcrossgpu_c.so.1")
+if grep -qF 'not found' <<<"$linked"; then
   echo "FAIL: unresolved libraries"; ldd "$root/usr/bin/crossgpu"; exit 1
 fi
 env -i PATH=/usr/bin:/bin HOME="$work/home" "$root/usr/bin/crossgpu" devices > "$work/devices"

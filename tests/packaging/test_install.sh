@@ -24,8 +24,10 @@ cp -r "$(dirname "$0")/consumer" "$work/src"
 cmake -S "$work/src" -B "$work/cmake-build" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/cmake-build" >/dev/null
 # The consumer links the installed library, not the one in the build folder.
-ldd "$work/cmake-build/consumer" | grep -q "$prefix/lib/libcrossgpu_c.so.1" ||
-  { echo "FAIL: find_package consumer does not link $prefix/lib"; ldd "$work/cmake-build/consumer"; exit 1; }
+# (ldd's output is taken whole first: `ldd | grep -q` under pipefail fails when grep stops early.)
+linked=$(ldd "$work/cmake-build/consumer")
+grep -qF "$prefix/lib/libcrossgpu_c.so.1" <<<"$linked" ||
+  { echo "FAIL: find_package consumer does not link $prefix/lib"; echo "$linked"; exit 1; }
 echo "find_package: $("$work/cmake-build/consumer")"
 
 # A version this library does not satisfy is refused (SameMajorVersion).
