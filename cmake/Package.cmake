@@ -5,10 +5,18 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME crossgpu)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "pools the GPUs of a person's devices into one secure cluster")
-set(CPACK_PACKAGE_DESCRIPTION "crossgpu runs AI inference across the GPUs of several devices (Vulkan,\n\
+if(CROSSGPU_WITH_NETWORK)
+  set(CPACK_PACKAGE_DESCRIPTION "crossgpu runs AI inference across the GPUs of several devices (Vulkan,\n\
 mutual-TLS cluster). This package has the crossgpu command, the node service\n\
 (crossgpu-node.service) and the C library libcrossgpu_c with its header,\n\
 CMake package and pkg-config file.")
+else()
+  # The cross builds leave the network layers out: no cluster commands, no node service.
+  set(CPACK_PACKAGE_DESCRIPTION "crossgpu runs AI inference on the GPUs of a device (Vulkan). This build\n\
+has no network layers: the crossgpu command without the cluster commands and\n\
+no node service, and the C library libcrossgpu_c with its header, CMake\n\
+package and pkg-config file.")
+endif()
 set(CROSSGPU_PACKAGE_MAINTAINER "crossgpu maintainers <crossgpu@localhost>" CACHE STRING
   "Maintainer field of the Debian package")
 set(CPACK_PACKAGE_CONTACT ${CROSSGPU_PACKAGE_MAINTAINER})
@@ -22,7 +30,9 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Library dependencies (libvulkan1, libgrpc++, libspdlog, ...) from the binaries themselves;
 # adduser for the maintainer scripts; a Vulkan driver is recommended (lavapipe at least).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+if(CROSSGPU_WITH_NETWORK)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")  # the node service's user
+endif()
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "mesa-vulkan-drivers | vulkan-icd")
 if(CROSSGPU_WITH_NETWORK)
   string(APPEND CPACK_DEBIAN_PACKAGE_RECOMMENDS ", avahi-daemon")

@@ -223,15 +223,28 @@ float lane_squares() { return squares(0u, 1u); }
 #else
 float row_total(float v) { return subgroupAdd(v); }
 
+// The norm's sum of squares of this lane's quads, left by the last quads_dot with the norm:
+// the dot reads x anyway, so the squares cost no pass of their own (a separate pass, even
+// coalesced, left the norm-folded matvecs 2.5x slower per byte than the others on an H100).
+float lane_sq = 0.0;
+
 // Quads lane, lane + subgroup size, ... of the row (quad q: elements 4q .. 4q + 3).
 float quads_dot(uint type, uint row, bool norm) {
   const uint quads = (p.cols + UNIT - 1u) / UNIT * 8u;
   const bool plain = is_plain(type);
   vec4 acc = vec4(0.0);
+  vec4 sq = vec4(0.0);
   for (uint q = gl_SubgroupInvocationID; q < quads; q += gl_SubgroupSize) {
-    const vec4 xv = plain ? xq_checked(4u * q, norm) : xq(4u * q, norm);
+    const vec4 xr = plain ? xq_checked(4u * q, false) : xq(4u * q, false);
+    vec4 xv = xr;
+    if (norm) {
+      sq = fma(xr, xr, sq);
+      const uint k = p.g_offset + 4u * q;
+      xv = plain ? xq_checked(4u * q, true) : xr * vec4(g[k], g[k + 1u], g[k + 2u], g[k + 3u]);
+    }
     acc = fma(decode_quad(type, row, q / 8u, q % 8u, p.cols), xv, acc);
   }
+  if (norm) lane_sq = sum4(sq);
   return sum4(acc);
 }
 
@@ -249,21 +262,6 @@ float quads_dot_typed(uint type, uint row, bool norm) {
   }
 }
 
-// The norm's sum of squares, x read as quads the way quads_dot reads it (coalesced across the
-// subgroup). Read unit by unit as the row mapping does, each lane touched a cache line of its
-// own per load: on an H100 that made the norm-folded matvecs 3-5x slower than the others
-// (per-dispatch GPU timestamps, docs/PERFORMANCE.md).
-float lane_squares() {
-  const uint quads = (p.cols + 3u) / 4u;
-  const bool whole = p.cols % 4u == 0u;
-  vec4 acc = vec4(0.0);
-  for (uint q = gl_SubgroupInvocationID; q < quads; q += gl_SubgroupSize) {
-    const vec4 v = whole ? xq(4u * q, false) : xq_checked(4u * q, false);
-    acc = fma(v, v, acc);
-  }
-  return sum4(acc);
-}
-
 float lane_share(uint type, uint row, bool norm) {
   return norm ? quads_dot_typed(type, row, true) : quads_dot_typed(type, row, false);
 }
@@ -277,7 +275,12 @@ uint seg_offset(uint s) { return s == 0u ? p.w_offset0 : (s == 1u ? p.w_offset1 
 float row_value(uint seg, uint r, bool norm, bool swiglu, float scale) {
   const uint type = FIXED_TYPE == ANY ? seg_type(seg) : FIXED_TYPE;
   const uint up_type = FIXED_TYPE == ANY ? p.type1 : FIXED_TYPE;
-  float value = scale * row_total(lane_share(type, seg_offset(seg) + r * row_bytes_of(type, p.cols), norm));
+  float value = row_total(lane_share(type, seg_offset(seg) + r * row_bytes_of(type, p.cols), norm));
+#ifndef ROW_PER_INVOCATION
+  // The norm's scale from the squares that dot just summed (the row mapping passes it in).
+  if (norm) scale = inversesqrt(row_total(lane_sq) / float(p.cols) + p.eps);
+#endif
+  value *= scale;
   if (swiglu) {
     const float up = scale * row_total(lane_share(up_type, p.w_offset1 + r * row_bytes_of(up_type, p.cols), norm));
     value = value / (1.0 + exp(-value)) * up;
@@ -311,7 +314,9 @@ void main() {
   const bool writer = subgroupElect();
 #endif
   float scale = 1.0;
+#ifdef ROW_PER_INVOCATION
   if (norm) scale = inversesqrt(row_total(lane_squares()) / float(p.cols) + p.eps);
+#endif
   for (uint i = first_row; i < rpg; i += row_step) {
     const uint r = group * rpg + i;
     if (r >= rows) break;  // uniform across the subgroup
