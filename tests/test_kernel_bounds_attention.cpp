@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cluster/kernel_bounds_attention.hpp"
+#include "kernels/push_constants_arch.hpp"
 #include "kernels/push_constants_attention.hpp"
 #include "support/test_support.hpp"
 
@@ -80,6 +81,47 @@ TEST(KernelBoundsAttention, RopeAndCombine) {
   EXPECT_TRUE(check("attention_combine_f32", combine, {480, (2 + 32) * 4}));
   EXPECT_TRUE(throws_errc([&] { check("attention_combine_f32", combine, {480, 32 * 4}); },
                           Errc::out_of_range, "binding 1"));
+}
+
+// The kernels of the architectures beyond llama (kernels/arch_kernels.hpp).
+TEST(KernelBoundsAttention, RopeWithFrequencyFactors) {
+  const kernels::RopeFreqsPush rope{.tokens = 2, .heads = 3, .head_dim = 8, .x_offset = 4,
+                                    .start_pos = 7, .freq_base = 1e4f, .mode = 0,
+                                    .freq_scale = 1.0f, .factors_offset = 1};
+  EXPECT_TRUE(check("rope_freqs_f32", rope, {(4 + 48) * 4, (1 + 4) * 4}));
+  EXPECT_TRUE(throws_errc([&] { check("rope_freqs_f32", rope, {(4 + 48) * 4, 4 * 4}); },
+                          Errc::out_of_range, "binding 1"));
+  EXPECT_TRUE(throws_errc([&] { check("rope_freqs_f32", rope, {(4 + 47) * 4, 5 * 4}); },
+                          Errc::out_of_range, "binding 0"));
+  // Decode at a position read on the device, clamped to max_pos 99: caches of 100 positions.
+  kernels::RopeKvFreqsPush kv{};
+  kv.base = {.tokens = 1, .heads = 4, .kv_heads = 2, .head_dim = 8, .max_pos = 99};
+  kv.base.freq_base = 1e4f;
+  kv.freq_scale = 1.0f;
+  kv.factors_offset = 0;
+  EXPECT_TRUE(check("rope_kv_freqs_f32", kv, {64 * 4, 1600 * 4, 1600 * 4, 4, 4 * 4}));
+  EXPECT_TRUE(throws_errc([&] { check("rope_kv_freqs_f32", kv, {64 * 4, 1600 * 4, 1600 * 4, 4, 3 * 4}); },
+                          Errc::out_of_range, "binding 4"));
+  EXPECT_TRUE(throws_errc([&] { check("rope_kv_freqs_f32", kv, {64 * 4, 1599 * 4, 1600 * 4, 4, 4 * 4}); },
+                          Errc::out_of_range, "binding 1"));
+}
+
+TEST(KernelBoundsAttention, WindowedAttentionReadsNoMoreThanFullAttention) {
+  const kernels::AttentionWindowPush window{.tokens = 1, .heads = 4, .kv_heads = 2, .head_dim = 8,
+                                            .start_pos = 99, .window = 16, .q_offset = 0,
+                                            .k_offset = 0, .v_offset = 0, .out_offset = 0,
+                                            .scale = 0.35f, .softcap = 50.0f};
+  EXPECT_TRUE(check("attention_window_f32", window, {128, 6400, 6400, 128}));
+  EXPECT_TRUE(throws_errc([&] { check("attention_window_f32", window, {128, 6396, 6400, 128}); },
+                          Errc::out_of_range, "binding 1"));
+  auto uneven = window;
+  uneven.kv_heads = 3;
+  EXPECT_TRUE(throws_errc([&] { check("attention_window_f32", uneven, {128, 9600, 9600, 128}); },
+                          Errc::invalid_argument));
+  const kernels::AttentionWindowAtPush at{.base = window, .position_offset = 2};
+  EXPECT_TRUE(check("attention_window_at_f32", at, {128, 6400, 6400, 128, 12}));
+  EXPECT_TRUE(throws_errc([&] { check("attention_window_at_f32", at, {128, 6400, 6400, 128, 8}); },
+                          Errc::out_of_range, "binding 4"));
 }
 
 }  // namespace

@@ -22,7 +22,37 @@ namespace {
 
 using kernels::WeightType;
 
-class LlmCluster : public ::testing::TestWithParam<WeightType> {
+// A generated model the 3-node pipeline runs: every weight type on llama, and every other
+// architecture (their kernels dispatched on the nodes' devices too).
+struct ClusterCase {
+  std::string name;
+  model::DemoModelSpec spec;
+};
+
+std::vector<ClusterCase> cluster_cases() {
+  std::vector<ClusterCase> cases;
+  const model::DemoModelSpec base{.layers = 3, .embedding = 256, .heads = 4, .kv_heads = 2,
+                                  .ffn = 512, .context = 64, .seed = 11};
+  for (const WeightType type : kernels::kWeightTypes) {
+    model::DemoModelSpec spec = base;
+    spec.type = type;
+    cases.push_back({std::string(kernels::to_string(type)), spec});
+  }
+  for (const char* arch : {"qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) {
+    model::DemoModelSpec spec = base;
+    spec.type = WeightType::q8_0;
+    spec.architecture = arch;
+    spec.tied_output = spec.architecture == "gemma2";  // its head is always token_embd
+    cases.push_back({arch, spec});
+  }
+  model::DemoModelSpec llama31 = base;
+  llama31.type = WeightType::q8_0;
+  llama31.rope_freqs = true;
+  cases.push_back({"llama_rope_freqs", llama31});
+  return cases;
+}
+
+class LlmCluster : public ::testing::TestWithParam<ClusterCase> {
  protected:
   static void SetUpTestSuite() {
     cluster_ = new TestCluster();
@@ -92,9 +122,7 @@ model::Pipeline build(const model::LlamaConfig& config, const model::GgufFile& f
 }
 
 TEST_P(LlmCluster, ThreeNodePipelineMatchesTheCpu) {
-  model::DemoModelSpec spec{.type = GetParam(), .layers = 3, .embedding = 256, .heads = 4, .kv_heads = 2,
-                            .ffn = 512, .context = 64, .seed = 11};
-  const auto bytes = model::demo_model(spec).bytes();
+  const auto bytes = model::demo_model(GetParam().spec).bytes();
   const auto file = model::GgufFile::parse(bytes);
   const auto config = model::LlamaConfig::from_gguf(file);
 
@@ -138,9 +166,8 @@ TEST_P(LlmCluster, ThreeNodePipelineMatchesTheCpu) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryType, LlmCluster,
-                         ::testing::ValuesIn(kernels::kWeightTypes),
-                         [](const auto& info) { return std::string(kernels::to_string(info.param)); });
+INSTANTIATE_TEST_SUITE_P(EveryTypeAndArchitecture, LlmCluster, ::testing::ValuesIn(cluster_cases()),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace crossgpu::testing

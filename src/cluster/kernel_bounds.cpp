@@ -79,7 +79,7 @@ void check_kernel_bounds(const KernelSpec& kernel, std::span<const std::byte> pu
     const auto p = read<FillPush>(push);
     e.need(0, p.out_offset, p.n);
   } else if (name == "copy_f32" || name == "scale_f32" || name == "axpy_f32" ||
-             name == "silu_f32") {
+             name == "silu_f32" || name == "gelu_tanh_f32" || name == "softcap_f32") {
     const auto p = read<UnaryPush>(push);
     e.need(0, p.x_offset, p.n);
     e.need(1, p.y_offset, p.n);

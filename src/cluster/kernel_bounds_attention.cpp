@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "kernels/push_constants_arch.hpp"
 #include "kernels/push_constants_attention.hpp"
 
 namespace crossgpu::cluster {
@@ -13,6 +14,10 @@ using kernels::AttentionCombinePush;
 using kernels::RopeKvPush;
 using kernels::AttentionPush;
 using kernels::RopePush;
+using kernels::AttentionWindowAtPush;
+using kernels::AttentionWindowPush;
+using kernels::RopeFreqsPush;
+using kernels::RopeKvFreqsPush;
 
 template <typename Push>
 Push read(std::span<const std::byte> push) {
@@ -85,6 +90,32 @@ void check_combine(std::string_view name, const AttentionCombinePush& p,
   need(name, bytes, 1, p.out_offset, std::uint64_t{p.rows} * dim);
 }
 
+// The kernels of the architectures beyond llama (kernels/arch_kernels.hpp). Their factors are
+// read for pairs i < head_dim / 2.
+void check_rope_freqs(std::string_view name, const RopeFreqsPush& p,
+                      std::span<const std::uint64_t> bytes) {
+  need(name, bytes, 0, p.x_offset, std::uint64_t{p.tokens} * p.heads * p.head_dim);
+  if (p.tokens != 0 && p.heads != 0) need(name, bytes, 1, p.factors_offset, p.head_dim / 2);
+}
+
+// Query token t sees positions [start_pos + t + 1 - window, start_pos + t]: never past what
+// attention_f32 reads, so the same extents with one split.
+void check_attention_window(std::string_view name, const AttentionWindowPush& p,
+                            std::span<const std::uint64_t> bytes) {
+  AttentionPush as_full{};
+  as_full.tokens = p.tokens;
+  as_full.heads = p.heads;
+  as_full.kv_heads = p.kv_heads;
+  as_full.head_dim = p.head_dim;
+  as_full.start_pos = p.start_pos;
+  as_full.splits = 1;
+  as_full.q_offset = p.q_offset;
+  as_full.k_offset = p.k_offset;
+  as_full.v_offset = p.v_offset;
+  as_full.out_offset = p.out_offset;
+  check_attention(name, as_full, bytes);
+}
+
 }  // namespace
 
 bool check_attention_kernel_bounds(std::string_view name, std::span<const std::byte> push,
@@ -102,6 +133,19 @@ bool check_attention_kernel_bounds(std::string_view name, std::span<const std::b
     check_rope_kv(name, read<RopeKvPush>(push), binding_bytes);
   } else if (name == "attention_combine_f32") {
     check_combine(name, read<AttentionCombinePush>(push), binding_bytes);
+  } else if (name == "rope_freqs_f32") {
+    check_rope_freqs(name, read<RopeFreqsPush>(push), binding_bytes);
+  } else if (name == "rope_kv_freqs_f32") {
+    const auto p = read<RopeKvFreqsPush>(push);
+    check_rope_kv(name, p.base, binding_bytes);
+    if (p.base.tokens != 0) need(name, binding_bytes, 4, p.factors_offset, p.base.head_dim / 2);
+  } else if (name == "attention_window_f32") {
+    check_attention_window(name, read<AttentionWindowPush>(push), binding_bytes);
+  } else if (name == "attention_window_at_f32") {
+    // base.start_pos bounds the position the device reads, as for attention_at_f32.
+    const auto p = read<AttentionWindowAtPush>(push);
+    check_attention_window(name, p.base, binding_bytes);
+    need(name, binding_bytes, 4, p.position_offset, 1);
   } else {
     return false;
   }

@@ -1,7 +1,8 @@
 // The kernels of the architectures beyond llama (Llama 3 rope scaling, Gemma 2/3): each a shader
-// (glsl/<name>.comp) and a CPU function of the same contract, like kernels.hpp. Not in the
-// remote-dispatch registry: cluster/kernel_bounds has no rules for them, and the model runs them
-// only inside a stage on its own node. Most callers want the ops (ops_arch.hpp).
+// (glsl/<name>.comp) and a CPU function of the same contract, like kernels.hpp. In the
+// remote-dispatch registry (kernel_registry.cpp) with bounds rules in cluster/kernel_bounds*, so
+// a stage of these architectures runs on another node's device too. Most callers want the ops
+// (ops_arch.hpp).
 #pragma once
 
 #include "device/kernel.hpp"
