@@ -96,6 +96,16 @@ check-llama-cpp-types: build
 	  --layers 4 --embedding 512 --ffn 1536 --heads 8 --kv-heads 4 --prompt-tokens 16 --decode-tokens 16 --batch 16 \
 	  --type all
 
+# crossgpu's weight decoders against llama.cpp's own (node-llama-cpp's prebuilt libggml-base.so,
+# loaded by crossgpu-ggml-quant-check): every decoded element must be bit for bit equal; it also
+# prints how far llama.cpp's activation-quantized dot products are from exact ones. Not in make test.
+.PHONY: check-ggml-quant
+check-ggml-quant: build
+	@mkdir -p $(BUILD)/npm-bench
+	@test -f $(BUILD)/npm-bench/node_modules/node-llama-cpp/package.json || \
+	  (cd $(BUILD)/npm-bench && npm i -E --ignore-scripts --no-audit --no-fund node-llama-cpp@$(NODE_LLAMA_CPP))
+	$(BUILD)/tests/crossgpu-ggml-quant-check $(BUILD)/npm-bench/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
+
 # llama.cpp's greedy tokens on a random-weight model of every architecture crossgpu reads
 # (tests/support/arch_cases.hpp, written by crossgpu-arch-models): node-llama-cpp's CPU backend
 # loads each file with llama.cpp's own tensor rules; the tokens are checked in

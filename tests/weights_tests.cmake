@@ -14,3 +14,8 @@ crossgpu_test(test_kernel_bounds_weights test_kernel_bounds_weights.cpp
 # GGUF tensors of every weight type: read back in place, truncated and hostile row sizes refused.
 crossgpu_test(test_model_gguf_weight_types test_model_gguf_weight_types.cpp LIBS crossgpu_model crossgpu_kernels
   LABELS model)
+# crossgpu's weight decoders against llama.cpp's own (its prebuilt libggml-base.so, loaded at run
+# time) and llama.cpp's activation-quantized dot products measured: make check-ggml-quant.
+add_executable(crossgpu-ggml-quant-check support/ggml_quant_check.cpp)
+target_link_libraries(crossgpu-ggml-quant-check PRIVATE crossgpu_kernels ${CMAKE_DL_LIBS})
+target_include_directories(crossgpu-ggml-quant-check PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
