@@ -55,7 +55,8 @@ crossgpu_test(test_cluster_revocation test_cluster_revocation.cpp
 
 # Decode chains (issue 14): remote stages pass hidden states node to node; tokens equal the
 # CPU's for 1-3 stages and mixed plans, one stage request per node per token, typed refusals,
-# a lost node mid-chain is device_lost, delayed links cost compute + hops x one-way delay.
+# a lost node mid-chain is device_lost, delayed links cost compute + hops x one-way delay, a hop
+# that cannot reach the next node fails typed within the hop timeout and the steps relay.
 crossgpu_test(test_cluster_chain test_cluster_chain.cpp
   LIBS crossgpu_cluster_test_support crossgpu_kernels crossgpu_llm crossgpu_runtime crossgpu_delay_relay
   LABELS cluster)

@@ -11,6 +11,12 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <stdexcept>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cluster/call_counts.hpp"
 #include "cluster/data_frame.hpp"
@@ -37,13 +43,19 @@ struct Remote {
   std::vector<std::shared_ptr<Device>> devices;  // each node's CPU device
 };
 
-Remote connect(const std::vector<cluster::NodeServer*>& servers, const net::NodeIdentity& client) {
+Remote connect_to(const std::vector<std::string>& addresses, const net::NodeIdentity& client) {
   Remote r;
-  for (auto* server : servers) {
-    r.nodes.push_back(cluster::RemoteNode::connect(loopback(server->port()), client));
+  for (const std::string& address : addresses) {
+    r.nodes.push_back(cluster::RemoteNode::connect(address, client));
     r.devices.push_back(r.nodes.back()->devices().back());
   }
   return r;
+}
+
+Remote connect(const std::vector<cluster::NodeServer*>& servers, const net::NodeIdentity& client) {
+  std::vector<std::string> addresses;
+  for (auto* server : servers) addresses.push_back(loopback(server->port()));
+  return connect_to(addresses, client);
 }
 
 class Chain : public ::testing::Test {
@@ -371,18 +383,77 @@ TEST_F(Chain, DelayedLinksCostComputePlusHopsTimesTheOneWayDelay) {
   double ms[2] = {0, 0};
   for (int delayed = 0; delayed < 2; ++delayed) {
     DelayedPair pair = delayed_pair(spare_dirs_, delayed ? kOneWay : std::chrono::microseconds(0));
-    std::vector<std::unique_ptr<cluster::RemoteNode>> nodes;
-    std::vector<std::shared_ptr<Device>> devices;
-    for (const std::string& address : pair.addresses) {
-      nodes.push_back(cluster::RemoteNode::connect(address, *client_));
-      devices.push_back(nodes.back()->devices().back());
-    }
-    model::Pipeline pipeline = build(devices);
+    const Remote remote = connect_to(pair.addresses, *client_);
+    model::Pipeline pipeline = build(remote.devices);
     ms[delayed] = chained_ms_per_token(pipeline);
     EXPECT_GT(pair.servers[1]->call_counts().chain_step, 0u) << "the chain ran";
   }
   const double expected = ms[0] + 3 * std::chrono::duration<double, std::milli>(kOneWay).count();
   EXPECT_NEAR(ms[1], expected, 0.25 * expected) << "no delay: " << ms[0] << " ms/token";
+}
+
+// A port that takes TCP connections (the kernel's backlog) and never says a word: a member
+// address that is "alive" to the network but never answers, as a node behind a firewall that
+// drops its traffic. Closing it refuses what is pending, so a node waiting there gives up.
+class SilentPort {
+ public:
+  SilentPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 || ::listen(fd_, 64) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("SilentPort: cannot listen");
+    }
+    address_ = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  }
+  ~SilentPort() { ::close(fd_); }
+  SilentPort(const SilentPort&) = delete;
+  SilentPort& operator=(const SilentPort&) = delete;
+  const std::string& address() const { return address_; }
+
+ private:
+  int fd_ = -1;
+  std::string address_;
+};
+
+// Node A cannot reach node B (its member directory sends it to a port that never answers) while
+// both answer the client: the chained step must fail typed within the hop timeout (not after
+// 60 s), and the step and the later ones relay through the client with the same tokens.
+TEST_F(Chain, AnUnreachableHopFailsTypedWithinTheHopTimeoutAndTheStepsRelay) {
+  constexpr auto kHopTimeout = std::chrono::milliseconds(1000);
+  for (const bool from_the_start : {true, false}) {
+    SCOPED_TRACE(from_the_start ? "unreachable from the setup on" : "unreachable after chained steps");
+    DelayedPair pair = delayed_pair(spare_dirs_, std::chrono::microseconds(0));
+    SilentPort silent;  // closed first: node A's pending Hello there then fails at once
+    const std::string b_id = pair.servers[1]->node_id();
+    if (from_the_start) (*pair.members)[b_id] = silent.address();
+    const Remote remote = connect_to(pair.addresses, *client_);
+    model::Pipeline pipeline = build(remote.devices);
+    std::vector<Error> failures;
+    runtime::ChainOptions options;
+    options.hop_timeout = kHopTimeout;
+    options.on_hop_failure = [&](const Error& e) { failures.push_back(e); };
+    pipeline.set_decode_chain(runtime::node_chain_for(pipeline, options));
+    if (!from_the_start) {
+      EXPECT_EQ(greedy(pipeline, {}).tokens, local_tokens());
+      ASSERT_GT(pair.servers[1]->call_counts().chain_step, 0u) << "the chain ran";
+      (*pair.members)[b_id] = silent.address();  // node A's next link to B goes nowhere
+    }
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(greedy(pipeline, {}).tokens, local_tokens());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_EQ(failures.size(), 1u) << "one failed chained step, then every step relays";
+    EXPECT_EQ(failures[0].code(), Errc::timeout) << failures[0].what();
+    EXPECT_NE(std::string(failures[0].what()).find(b_id), std::string::npos) << failures[0].what();
+    EXPECT_GE(seconds, 1.0);
+    EXPECT_LT(seconds, 5.0) << "the hop timeout (1 s) plus twice the slowest step, not 60 s";
+    const std::uint64_t chained = pair.servers[0]->call_counts().chain_step;
+    EXPECT_EQ(greedy(pipeline, {}, 4).tokens, std::vector<std::uint32_t>(local_tokens().begin(), local_tokens().begin() + 4));
+    EXPECT_EQ(pair.servers[0]->call_counts().chain_step, chained) << "no chain after the failure";
+  }
 }
 
 TEST_F(Chain, ANodeLostMidChainFailsTheStepWithDeviceLost) {

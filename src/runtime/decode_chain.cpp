@@ -94,10 +94,21 @@ std::optional<cluster::ChainSetup> learn_stage(const model::Pipeline& pipeline, 
   return setup;
 }
 
+// Wall time of the pipeline's passes so far (compute and transfers of every stage).
+double total_seconds(std::span<const model::StageStats> stats) {
+  double total = 0;
+  for (const model::StageStats& s : stats) total += s.seconds + s.transfer_seconds;
+  return total;
+}
+
 class NodeChain final : public model::DecodeChain {
  public:
-  NodeChain(std::vector<Segment> segments, std::vector<cluster::RemoteDevice*> remotes, bool off)
-      : segments_(std::move(segments)), remotes_(std::move(remotes)), off_(off || segments_.empty()) {}
+  NodeChain(std::vector<Segment> segments, std::vector<cluster::RemoteDevice*> remotes, bool off,
+            ChainOptions options)
+      : segments_(std::move(segments)),
+        remotes_(std::move(remotes)),
+        options_(std::move(options)),
+        off_(off || segments_.empty()) {}
   ~NodeChain() override {
     for (auto& [slot, chains] : slots_) release(chains);
   }
@@ -126,20 +137,43 @@ class NodeChain final : public model::DecodeChain {
   cluster::NodeConnection& node(std::size_t i) const { return remotes_[i]->node(); }
   std::vector<std::uint64_t> set_up(const Segment& segment, std::vector<cluster::ChainSetup> setups);
   void release(const SlotChains& chains) noexcept;
+  // The step through every stage, the chained segments node to node; Errc::timeout when a
+  // segment's step did not come back in time (nothing to undo: the pipeline can run it again).
+  void run_chained(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                   std::span<float> logits, std::span<model::StageStats> stats, const SlotChains& chains);
   void run_segment(const Segment& segment, const std::vector<std::uint64_t>& ids, std::uint32_t pos,
                    std::span<const std::byte> input, std::span<std::byte> output);
   void give_up(const std::string& why);
+  void hop_failed(const Error& failure);
+  // How long a chained step may take before a hop counts as unreachable.
+  double step_deadline_seconds() const;
 
   const std::vector<Segment> segments_;
   const std::vector<cluster::RemoteDevice*> remotes_;  // per stage; null for a local one
+  const ChainOptions options_;
   bool off_;
   std::map<std::uint32_t, SlotChains> slots_;
+  double slowest_step_ = 0;       // seconds, of the single-token steps seen (relayed or chained)
+  double stats_at_step_ = 0;      // total_seconds() when the pipeline last asked for a step
 };
 
 void NodeChain::give_up(const std::string& why) {
   log::warn("decode chain: {}; hidden states go through this process (one request per remote stage per token)",
             why);
   off_ = true;
+}
+
+void NodeChain::hop_failed(const Error& failure) {
+  if (options_.on_hop_failure) options_.on_hop_failure(failure);
+  for (auto& [slot, chains] : slots_) release(chains);
+  slots_.clear();
+  log::warn("{}; this step and the later ones go through this process (one request per remote stage per token)",
+            failure.what());
+  off_ = true;
+}
+
+double NodeChain::step_deadline_seconds() const {
+  return std::chrono::duration<double>(options_.hop_timeout).count() + 2 * slowest_step_;
 }
 
 std::vector<std::uint64_t> NodeChain::set_up(const Segment& segment, std::vector<cluster::ChainSetup> setups) {
@@ -181,6 +215,8 @@ void NodeChain::stepped(model::Pipeline& pipeline, std::uint32_t pos, std::uint3
     stats[i].messages += 2;  // its Run: the request and the reply
     ++stats[i].message_steps;
   }
+  // The pipeline asked step() first, then ran this step itself.
+  slowest_step_ = std::max(slowest_step_, total_seconds(stats) - stats_at_step_);
   if (off_ || slots_.count(slot) != 0) return;
   SlotChains chains;
   std::vector<std::vector<cluster::ChainSetup>> learned;
@@ -228,15 +264,25 @@ void NodeChain::run_segment(const Segment& segment, const std::vector<std::uint6
              node(i).node_id(), node(i).address(), pos);
       }
     }
-    if (seconds_since(start) > 60) {
-      fail(Errc::device_lost, "decode chain: the step at position {} did not reach node {} within 60 s", pos,
-           last.node_id());
+    // Every node still answers this process, yet the step does not come back: a node cannot
+    // reach the next one (it only logs that), or their link stopped answering.
+    if (seconds_since(start) > step_deadline_seconds()) {
+      std::string path;
+      for (std::size_t i = segment.first; i < segment.end; ++i) {
+        path += fmt::format("{}{} ({})", i == segment.first ? "" : " -> ", node(i).node_id(), node(i).address());
+      }
+      fail(Errc::timeout,
+           "decode chain: the step at position {} did not come back within {:.1f} s over {}, though every node "
+           "answers its heartbeats: a hop between two of them is unreachable or stopped answering",
+           pos, step_deadline_seconds(), path);
     }
   }
+  slowest_step_ = std::max(slowest_step_, seconds_since(start));
 }
 
 bool NodeChain::step(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
                      std::span<float> logits, std::span<model::StageStats> stats) {
+  stats_at_step_ = total_seconds(stats);
   if (off_) return false;
   auto found = slots_.find(slot);
   if (found == slots_.end()) return false;
@@ -245,6 +291,20 @@ bool NodeChain::step(model::Pipeline& pipeline, std::uint32_t token, std::uint32
     slots_.erase(found);
     return false;
   }
+  const std::vector<model::StageStats> stats_before(stats.begin(), stats.end());
+  try {
+    run_chained(pipeline, token, pos, slot, logits, stats, found->second);
+  } catch (const Error& e) {
+    if (e.code() != Errc::timeout) throw;
+    hop_failed(e);
+    std::copy(stats_before.begin(), stats_before.end(), stats.begin());  // the pipeline runs the step again
+    return false;
+  }
+  return true;
+}
+
+void NodeChain::run_chained(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                            std::span<float> logits, std::span<model::StageStats> stats, const SlotChains& chains) {
   const auto& stages = pipeline.stages();
   const model::LlamaConfig& config = pipeline.config();
   const std::uint64_t hidden_bytes = std::uint64_t{config.embedding} * sizeof(float);
@@ -263,7 +323,7 @@ bool NodeChain::step(model::Pipeline& pipeline, std::uint32_t token, std::uint32
       }
       const bool ends = segment->end == stages.size();
       std::vector<std::byte> out((ends ? std::uint64_t{config.vocab} * sizeof(float) : hidden_bytes));
-      run_segment(*segment, found->second.ids[segment_index++], pos, host, out);
+      run_segment(*segment, chains.ids[segment_index++], pos, host, out);
       host = std::move(out);
       const double each = seconds_since(start) / static_cast<double>(segment->end - segment->first);
       for (std::size_t k = segment->first; k < segment->end; ++k) {
@@ -301,13 +361,12 @@ bool NodeChain::step(model::Pipeline& pipeline, std::uint32_t token, std::uint32
   } else {
     std::memcpy(logits.data(), host.data(), logits.size_bytes());
   }
-  return true;
 }
 #endif
 
 }  // namespace
 
-std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeline) {
+std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeline, ChainOptions options) {
 #if CROSSGPU_WITH_NETWORK
   std::vector<cluster::RemoteDevice*> remotes;
   bool any = false;
@@ -322,9 +381,10 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
     log::info("decode chain: {}; each remote stage's step is a request from this process",
               off ? "turned off (CROSSGPU_NODE_CHAIN)" : "no two consecutive remote stages on distinct nodes serve one");
   }
-  return std::make_shared<NodeChain>(std::move(segments), std::move(remotes), off);
+  return std::make_shared<NodeChain>(std::move(segments), std::move(remotes), off, std::move(options));
 #else
   (void)pipeline;
+  (void)options;
   (void)seconds_since;
   (void)chains_turned_off;
   return nullptr;

@@ -13,14 +13,31 @@
 // refused setup) the steps relay through this process as before, and a log line says so.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 
+#include "core/error.hpp"
 #include "model/pipeline.hpp"
 
 namespace crossgpu::runtime {
 
+struct ChainOptions {
+  // How long a chained step may stay away beyond the slowest step seen so far (twice it, so a
+  // slow device is not mistaken for a dead hop) while every node of the chain still answers its
+  // heartbeats. Past it, a hop between two nodes is taken as unreachable (a firewall between
+  // them, a link that stopped answering): the step fails with Errc::timeout, the chains are
+  // released and this step and every later one relay through this process. The default is a
+  // connection's heartbeat timeout (cluster::ConnectionOptions, 3 s): the time after which a
+  // silent node counts as lost.
+  std::chrono::milliseconds hop_timeout{3000};
+  // Told each such failure (typed, naming the nodes) before the step is relayed; a warning is
+  // logged either way.
+  std::function<void(const Error&)> on_hop_failure;
+};
+
 // The chain for `pipeline`'s stages; null when no stage is remote. CROSSGPU_NODE_CHAIN=off
 // keeps every step relayed (the counts of messages per stage are still kept).
-std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeline);
+std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeline, ChainOptions options = {});
 
 }  // namespace crossgpu::runtime
