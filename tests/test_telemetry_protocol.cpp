@@ -29,6 +29,7 @@ using crossgpu::testing::TestCluster;
 NodeTelemetry sample_telemetry() {
   NodeTelemetry t;
   t.node_id = "0123456789abcdef0123456789abcdef";
+  t.name = "büro-laptop";
   t.state = "healthy";
   t.sequence = 42;
   t.sampled_unix_nanos = 1'700'000'000'000'000'000;
@@ -95,6 +96,7 @@ TEST(TelemetryWire, RoundTripKeepsValuesSourcesAndReasons) {
   const NodeTelemetry t = sample_telemetry();
   const NodeTelemetry back = through_bytes(to_wire(t));
   EXPECT_EQ(back.node_id, t.node_id);
+  EXPECT_EQ(back.name, "büro-laptop");
   EXPECT_EQ(back.sequence, 42u);
   ASSERT_EQ(back.devices.size(), 1u);
   EXPECT_EQ(back.devices[0].self_test, SelfTestStatus::failed);
@@ -182,6 +184,30 @@ TEST(TelemetryWire, HostileMessagesAreRefusedWithTheField) {
   wire = to_wire(sample_telemetry());
   wire.clear_node_id();
   EXPECT_TRUE(throws_errc([&] { from_wire(wire); }, Errc::invalid_argument, "node id"));
+
+  // A node's self-declared name: too long, control characters (a name that would rewrite a
+  // terminal line or forge a log record), broken UTF-8 (set_name does not check; parsing would).
+  for (const auto& [name, reason] :
+       {std::pair{std::string(kMaxNodeNameBytes + 1, 'n'), "at most 64 bytes"},
+        std::pair{std::string("laptop\r\x1b[2Kroot"), "control characters"},
+        std::pair{std::string("line\nforged log"), "control characters"},
+        std::pair{std::string("bad \xc3\x28 utf8"), "UTF-8"},
+        std::pair{std::string("overlong \xc0\xaf"), "UTF-8"},
+        std::pair{std::string("cut \xe2\x82"), "UTF-8"}}) {
+    wire = to_wire(sample_telemetry());
+    wire.set_name(name);
+    EXPECT_TRUE(throws_errc([&] { from_wire(wire); }, Errc::invalid_argument, reason)) << name;
+  }
+  wire = to_wire(sample_telemetry());  // markup is text: refused nowhere, escaped where shown
+  wire.set_name("<img src=x onerror=alert(1)> & 東京");
+  EXPECT_EQ(from_wire(wire).name, "<img src=x onerror=alert(1)> & 東京");
+  ClusterAggregator aggregator("self");  // and a node refuses such a name for itself
+  EXPECT_TRUE(throws_errc(
+      [&] {
+        LocalSampler sampler(crossgpu::testing::devices(), aggregator,
+                             SamplerOptions{.node_name = "tab\there"});
+      },
+      Errc::invalid_argument, "control characters"));
 
   // A self-test result from a newer sender is not taken as a pass.
   wire = to_wire(sample_telemetry());

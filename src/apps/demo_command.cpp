@@ -92,13 +92,14 @@ class DemoCluster {
       std::vector<std::string> args = {self_path(), "node", "--listen", "127.0.0.1:0", "--interface", "lo",
                                        // avahi-daemon ignores lo: the nodes answer mDNS themselves
                                        "--discovery", "embedded",
-                                       "--quota", specs[i].quota, "--config", (dir / fmt::format("node{}", i)).string()};
+                                       "--quota", specs[i].quota, "--config", (dir / fmt::format("node{}", i)).string(),
+                                       "--name", specs[i].name};
       if (specs[i].vulkan && !vulkan.empty()) args.insert(args.end(), {"--device", vulkan});
       else args.push_back("--cpu-only");
       if (i > 0) {
         const std::string address = fmt::format("127.0.0.1:{}", ports_.front());
         const std::string token = ca.create_invite(net::Role::compute, std::chrono::minutes(10), {address}).encode();
-        args.insert(args.end(), {"--join", token, "--name", specs[i].name});
+        args.insert(args.end(), {"--join", token});
       }
       nodes_.push_back(std::make_unique<ChildProcess>(args));
       const std::string line = nodes_.back()->wait_for_line("listening on", std::chrono::seconds(60));

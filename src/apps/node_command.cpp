@@ -84,6 +84,7 @@ struct TelemetryStack {
     o.interval = std::chrono::milliseconds(options.telemetry_interval_ms);
     o.profile = !options.no_profile;
     o.profile_cache = profile_cache_dir();
+    o.node_name = options.name.empty() ? net::local_hostname() : options.name;
     return o;
   }
 
@@ -320,7 +321,8 @@ void add_node_command(CLI::App& app, int& exit_code) {
                       "turns it off")
       ->capture_default_str();
   command->add_option("--join", options->join, "enroll with this invite token first");
-  command->add_option("--name", options->name, "node name when joining (default: hostname)");
+  command->add_option("--name", options->name, "this node's name, shown to people (dashboard, status) and sent when joining; "
+                      "at most 64 bytes, no control characters (default: hostname)");
   options->devices.add_to(*command, true);
   command->callback([options, &exit_code] { exit_code = run_node(*options); });
 }

@@ -140,7 +140,9 @@ void print_telemetry(const telemetry::ClusterView& view) {
       }
       const telemetry::DeviceMetrics none;
       const telemetry::DeviceMetrics& metrics = m ? *m : none;
-      table.add_row({n.node_id.substr(0, 12), r.name, shown(metrics.temperature_c, "{:.0f}"),
+      // The name is what people know a device by; the id prefix is what tells two apart.
+      const std::string node = n.name.empty() ? n.node_id.substr(0, 12) : n.name + " " + n.node_id.substr(0, 8);
+      table.add_row({node, r.name, shown(metrics.temperature_c, "{:.0f}"),
                      shown(metrics.power_w, "{:.1f}"), memory_cell(metrics),
                      shown(metrics.busy_fraction, "{:.0f}%", 100), battery_cell(n.host), thermal,
                      self_test_cell(r)});

@@ -94,6 +94,7 @@ json link_json(const LinkMetrics& l) {
 json node_json(const NodeView& node) {
   const NodeTelemetry& n = node.latest;
   json out = {{"node_id", n.node_id},
+              {"name", n.name},
               {"address", n.address},
               {"state", n.state},
               {"self", node.self},

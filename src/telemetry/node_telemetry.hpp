@@ -16,7 +16,8 @@ namespace crossgpu::telemetry {
 
 // Telemetry protocol version (telemetry.proto): another major is refused, a newer minor accepted.
 inline constexpr std::uint32_t kTelemetryMajor = 1;
-inline constexpr std::uint32_t kTelemetryMinor = 1;  // 1.1: DeviceProfileInfo.matvec_q8_0_bytes_per_s
+inline constexpr std::uint32_t kTelemetryMinor = 2;  // 1.1: DeviceProfileInfo.matvec_q8_0_bytes_per_s
+                                                     // 1.2: NodeTelemetry.name
 
 enum class SelfTestStatus { not_run, passed, failed };
 
@@ -43,6 +44,7 @@ struct LinkMetrics {
 
 struct NodeTelemetry {
   std::string node_id;
+  std::string name;     // the owner's name for the node (self-declared; empty from a 1.1 node)
   std::string address;  // how the aggregating node reaches it; empty for itself
   std::string state;    // healthy | suspect | lost (liveness' view); "healthy" for itself
   std::uint64_t sequence = 0;
@@ -55,6 +57,12 @@ struct NodeTelemetry {
 };
 
 std::string_view to_string(SelfTestStatus status) noexcept;
+
+// A node's display name: at most this many bytes of UTF-8 without control characters.
+inline constexpr std::size_t kMaxNodeNameBytes = 64;
+// Returns `name` when it is a valid display name; Errc::invalid_argument saying why otherwise.
+// Checked where a node takes its name (`--name`) and where telemetry brings another's.
+const std::string& checked_node_name(const std::string& name);
 
 // Registration of a local device before it is profiled.
 DeviceRegistration registration_of(const Device& device, std::string profile_status);

@@ -25,6 +25,7 @@ LocalSampler::LocalSampler(std::vector<std::shared_ptr<Device>> devices, Cluster
     fail(Errc::invalid_argument, "telemetry interval {} ms is too short (at least 10 ms)",
          options_.interval.count());
   }
+  checked_node_name(options_.node_name);
   const std::string status = options_.profile ? "waiting to be profiled" : "disabled (--no-profile)";
   for (const auto& device : devices_) {
     registrations_.push_back(registration_of(*device, status));
@@ -37,6 +38,7 @@ LocalSampler::~LocalSampler() { stop(); }
 NodeTelemetry LocalSampler::sample_once() {
   NodeTelemetry t;
   t.node_id = aggregator_.self_node_id();
+  t.name = options_.node_name;
   t.state = "healthy";
   t.interval_ms = static_cast<std::uint32_t>(options_.interval.count());
   t.sampled_unix_nanos = unix_nanos_now();

@@ -23,6 +23,7 @@ namespace crossgpu::telemetry {
 inline constexpr std::chrono::milliseconds kDefaultInterval{1000};
 
 struct SamplerOptions {
+  std::string node_name;                   // this node's display name (checked_node_name)
   std::chrono::milliseconds interval = kDefaultInterval;
   bool profile = true;                     // false: registrations say "disabled"
   std::filesystem::path profile_cache;     // empty: profile at every start, store nothing

@@ -133,6 +133,14 @@ async function main() {
       assert.ok((await page.locator('#topology').textContent()).includes(node.node_id.slice(0, 12)), `node ${node.node_id} not drawn`);
     }
     assert.ok((await page.locator('#topology').textContent()).includes(' ms'), 'no link RTT shown');
+    // Each node publishes the name it was started with (telemetry 1.2); the third joined with
+    // markup as its name, which the page draws as text.
+    assert.deepEqual(view.nodes.map((n) => n.name).filter((n) => n === 'node1' || n === HOSTILE_NAME).sort(),
+      ['node1', HOSTILE_NAME].sort(), `names published: ${JSON.stringify(view.nodes.map((n) => n.name))}`);
+    assert.ok(view.nodes.every((n) => typeof n.name === 'string' && n.name.length > 0), 'a node without a name');
+    await page.waitForFunction((name) => document.querySelector('#topology').textContent.includes(name.slice(0, 17)),
+      HOSTILE_NAME, { timeout: 5000 });
+    assert.ok((await page.locator('#topology').textContent()).includes('node1'), 'node1 is not shown by its name');
     await page.waitForFunction((n) => document.querySelectorAll('#plan-bar .stage').length === n, plan.stages.length, { timeout: 5000 });
     // The table is the served plan's (/api/plan): what `crossgpu plan` left out a moment earlier
     // (a device not yet profiled) may differ.
@@ -163,7 +171,6 @@ async function main() {
       body.nodes[1].address = HOSTILE_ADDRESS;
       for (const d of body.nodes[1].devices) d.name = HOSTILE_DEVICE;
       body.nodes[1].state = '<i>lost</i>';
-      body.nodes[2].name = HOSTILE_NAME;  // a node's chosen name, as its telemetry would carry it
       await route.fulfill({ response, json: body });
     });
     // A recovery event naming what other nodes reported (device labels, errors) with markup in it.

@@ -256,6 +256,7 @@ v1::NodeTelemetry to_wire(const NodeTelemetry& t) {
   v1::NodeTelemetry out;
   *out.mutable_version() = telemetry_version();
   out.set_node_id(t.node_id);
+  out.set_name(t.name);
   out.set_address(t.address);
   out.set_state(t.state);
   out.mutable_heartbeat()->set_sequence(t.sequence);
@@ -274,6 +275,7 @@ NodeTelemetry from_wire(const v1::NodeTelemetry& w) {
   NodeTelemetry t;
   t.node_id = text(w.node_id(), "node_id");
   if (t.node_id.empty()) fail(Errc::invalid_argument, "telemetry without a node id");
+  t.name = checked_node_name(w.name());
   t.address = text(w.address(), "address");
   t.state = text(w.state(), "state");
   t.sequence = w.heartbeat().sequence();
