@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -20,9 +21,11 @@
 
 #include "cluster/call_counts.hpp"
 #include "cluster/data_frame.hpp"
+#include "cluster/hidden_f16.hpp"
 #include "cluster/remote_device.hpp"
 #include "cluster/remote_node.hpp"
 #include "crossgpu/v1/node.pb.h"
+#include "kernels/reference/half.hpp"
 #include "kernels/weight_type.hpp"
 #include "model/demo_model.hpp"
 #include "model/generate.hpp"
@@ -198,6 +201,10 @@ TEST_F(Chain, RemoteStagesMatchTheCpuAndCostOneRequestPerStagePerToken) {
         messages += pipeline.stats()[i].messages;
       }
       EXPECT_EQ(messages, 2 * 2 * s + (steps - 2) * (s + 1));
+      // Hidden-state bytes from the first stage: the prompt's and two relayed steps' as f32, then
+      // f16 on the chain's hops.
+      const std::uint64_t hidden = small_model().config.embedding;
+      EXPECT_EQ(pipeline.stats()[0].bytes_out, 6 * hidden * 4 + 2 * hidden * 4 + (steps - 2) * hidden * 2);
       EXPECT_LT(runtime::network_messages_per_token(pipeline.stats()[0]).get<double>(), 2.0);
     } else {
       EXPECT_EQ(chained, 0u) << "one remote stage: its Run is already one round trip";
@@ -215,6 +222,14 @@ TEST_F(Chain, MixedLocalAndRemoteStagesMatchTheCpu) {
     EXPECT_EQ(got.tokens, local_tokens());
     EXPECT_GT(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step) << "the chain ran";
   }
+  // remote, remote, local: the chain's result (a hidden state, f16 on the wire) comes back to
+  // this process for the local stage.
+  {
+    model::Pipeline pipeline = build({r.devices[1], r.devices[2], local_cpu()});
+    const Generated got = greedy(pipeline, two);
+    EXPECT_EQ(got.tokens, local_tokens());
+    EXPECT_GT(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step) << "the chain ran";
+  }
   // remote, local, remote: no two consecutive remote stages, every step relays.
   {
     model::Pipeline pipeline = build({r.devices[1], local_cpu(), r.devices[2]});
@@ -222,6 +237,47 @@ TEST_F(Chain, MixedLocalAndRemoteStagesMatchTheCpu) {
     EXPECT_EQ(got.tokens, local_tokens());
     EXPECT_EQ(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step);
   }
+}
+
+// The same 3 chained stages with hidden states as f32 and as f16 on the wire: the greedy tokens
+// of a longer run equal the CPU's both ways, the f16 chain moves half the bytes per hop, and its
+// logits stay within f16 rounding of the f32 chain's.
+TEST_F(Chain, F16HiddenStatesHalveTheBytesAndKeepTheTokens) {
+  constexpr std::uint32_t kTokens = 24;
+  const std::vector<std::uint32_t> prompt = {1, 30, 31, 32, 40, 41};
+  model::GenerateOptions options;
+  options.max_tokens = kTokens;
+  model::Pipeline local = build({local_cpu()});
+  const std::vector<std::uint32_t> expected = model::generate(local, prompt, options).tokens;
+  std::vector<std::vector<float>> logits[2];
+  std::uint64_t chained_bytes[2] = {0, 0};
+  for (const bool f16 : {false, true}) {
+    SCOPED_TRACE(f16 ? "f16" : "f32");
+    model::Pipeline pipeline = build(remote().devices);
+    runtime::ChainOptions chain;
+    chain.hidden_f16 = f16;
+    pipeline.set_decode_chain(runtime::node_chain_for(pipeline, chain));
+    model::generate(pipeline, prompt, options);  // records and learns the chain
+    pipeline.reset_stats();
+    options.on_logits = [&](std::span<const float> row) { logits[f16].emplace_back(row.begin(), row.end()); };
+    EXPECT_EQ(model::generate(pipeline, prompt, options).tokens, expected);
+    options.on_logits = nullptr;
+    const std::uint64_t prompt_bytes = prompt.size() * small_model().config.embedding * sizeof(float);
+    chained_bytes[f16] = (pipeline.stats()[0].bytes_out - prompt_bytes) / (kTokens - 1);
+  }
+  const std::uint64_t hidden = small_model().config.embedding;
+  EXPECT_EQ(chained_bytes[0], hidden * 4);
+  EXPECT_EQ(chained_bytes[1], hidden * 2);
+  ASSERT_EQ(logits[0].size(), logits[1].size());
+  double worst = 0;
+  for (std::size_t t = 0; t < logits[0].size(); ++t) {
+    for (std::size_t i = 0; i < logits[0][t].size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::abs(logits[0][t][i] - logits[1][t][i])));
+    }
+  }
+  EXPECT_LT(worst, 0.05) << "f16 hops moved a logit by " << worst;
+  std::printf("f16 hops: %llu -> %llu hidden bytes per hop and token, largest logit change %.5f\n",
+              static_cast<unsigned long long>(chained_bytes[0]), static_cast<unsigned long long>(chained_bytes[1]), worst);
 }
 
 void expect_code(Errc code, const std::function<void()>& body) {
@@ -249,6 +305,27 @@ TEST(ChainFrames, MalformedChainHeadersAreRefusedTyped) {
   expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_abort, 0, 1, 7, 99, 40}); });  // unknown
   expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_abort, 0, 1, 7, 9, 2 + 512 + 1025}); });
   expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_step, 1, 1, 7, 0, 4}); });  // status set
+}
+
+TEST(ChainFrames, HiddenStatesNarrowToF16AndWidenBack) {
+  const std::vector<float> values = {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 1e-8f, 3.14159265f, 70000.0f};
+  const std::vector<std::byte> narrow = cluster::narrow_to_f16(std::as_bytes(std::span(values)));
+  ASSERT_EQ(narrow.size(), values.size() * 2);
+  std::vector<float> back(values.size());
+  cluster::widen_from_f16(narrow, std::as_writable_bytes(std::span(back)));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(back[i], reference::to_float(reference::to_half(values[i]))) << values[i];
+  }
+  EXPECT_EQ(back[2], 1.0f);
+  EXPECT_TRUE(std::isinf(back[7])) << "past the f16 range";
+  // Hostile sizes: not whole values, or a destination of the wrong size.
+  std::vector<std::byte> odd(7);
+  expect_code(Errc::invalid_argument, [&] { cluster::narrow_to_f16(odd); });
+  std::vector<std::byte> out(14);
+  expect_code(Errc::invalid_argument, [&] { cluster::widen_from_f16(odd, out); });
+  std::vector<std::byte> small(8);
+  expect_code(Errc::out_of_range, [&] { cluster::widen_from_f16(narrow, small); });
+  EXPECT_TRUE(cluster::narrow_to_f16({}).empty());
 }
 
 TEST(ChainFrames, TheNodeMetricsCountChainSteps) {
@@ -325,6 +402,30 @@ TEST_F(Chain, ChainSetupAndStepsAreCheckedAndARefusalKeepsTheConnection) {
   expect_code(Errc::not_found, [&] { other_a.chain_step(chain, 0, std::as_bytes(std::span(&token, 1))); });
   node_a.release_chain(chain);
   expect_code(Errc::not_found, [&] { node_a.release_chain(chain); });
+
+  // f16 on the wire: the result leaves as half the bytes, each value the f32 result rounded.
+  ASSERT_TRUE(node_a.offers_chain_f16());
+  cluster::ChainSetup half = setup;
+  half.output_f16 = true;
+  const std::uint64_t f16_chain = node_a.setup_chain(half);
+  node_a.chain_step(f16_chain, 5, std::as_bytes(std::span(&token, 1)));
+  std::vector<std::byte> narrow(logits_bytes / 2);
+  EXPECT_TRUE(node_a.chain_await(f16_chain, 5, narrow, [] {}));
+  std::vector<float> widened(logits.size());
+  cluster::widen_from_f16(narrow, std::as_writable_bytes(std::span(widened)));
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    ASSERT_EQ(widened[i], reference::to_float(reference::to_half(logits[i]))) << "logit " << i;
+  }
+  expect_code(Errc::out_of_range, [&] { node_a.chain_await(f16_chain, 6, std::as_writable_bytes(std::span(logits)), [] {}); });
+  node_a.release_chain(f16_chain);
+  half = setup;
+  half.input_f16 = true;
+  half.input_bytes = 6;  // no whole number of f32 values
+  expect_code(Errc::invalid_argument, [&] { node_a.setup_chain(half); });
+  half.input_bytes = 4;  // an f16 input of 4 device bytes is 2 bytes on the wire
+  const std::uint64_t f16_input = node_a.setup_chain(half);
+  expect_code(Errc::out_of_range, [&] { node_a.chain_step(f16_input, 6, std::as_bytes(std::span(&token, 1))); });
+  node_a.release_chain(f16_input);
 }
 
 // Two nodes whose every link (client to node, node to node) crosses a relay adding `one_way`

@@ -27,9 +27,9 @@ void DataConnection::serve_chain_step(const DataFrame& request) {
   try {
     session = this->session();
     chain = session->chain(request.handle);
-    if (request.length != chain->stage().input_bytes) {
+    if (request.length != chain->stage().input_wire_bytes()) {
       fail(Errc::out_of_range, "data chain step: {} bytes for chain {}, whose input is {}", request.length,
-           request.handle, chain->stage().input_bytes);
+           request.handle, chain->stage().input_wire_bytes());
     }
   } catch (const Error& e) {
     discard(request.length);
@@ -82,10 +82,10 @@ void DataConnection::serve_chain_forward(const DataFrame& request) {
   std::uint64_t bytes = 0;
   std::optional<GrantedChain> granted = read_granted_chain(request, bytes);
   if (!granted) return;
-  if (bytes != granted->chain->stage().input_bytes) {
+  if (bytes != granted->chain->stage().input_wire_bytes()) {
     discard(bytes);
     reply_error(request, Error(Errc::out_of_range, fmt::format("data chain forward: {} bytes for an input of {}",
-                                                               bytes, granted->chain->stage().input_bytes)));
+                                                               bytes, granted->chain->stage().input_wire_bytes())));
     return;
   }
   std::vector<std::byte> input(bytes);
@@ -110,7 +110,7 @@ void DataConnection::serve_chain_abort(const DataFrame& request) {
 void DataConnection::serve_chain_await(const DataFrame& request) {
   try {
     std::shared_ptr<StageChain> chain = session()->chain(request.handle);
-    if (chain->stage().next || request.length != chain->stage().output_bytes) {
+    if (chain->stage().next || request.length != chain->stage().output_wire_bytes()) {
       fail(Errc::out_of_range, "data chain await: chain {} does not end here with {} bytes", request.handle,
            request.length);
     }

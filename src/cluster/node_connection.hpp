@@ -75,6 +75,10 @@ struct ChainSetup {
   std::string next_node_id;
   std::uint64_t next_chain = 0;
   const v1::WriteGrant* next_grant = nullptr;
+  // Hidden states as f16 on the wire (nodes offering "data-chain-f16"): the input arrives, the
+  // result leaves as half the bytes; the sizes above stay the device's f32 sizes.
+  bool input_f16 = false;
+  bool output_f16 = false;
 };
 
 // A command of a Run this connection sent (NodeConnection::last_run): what a decode chain is
@@ -177,6 +181,7 @@ class NodeConnection {
   // chain_forward/chain_abort: a node's own link passing a result or a failure on, under the
   // grant the next node gave it. Work queued before is sent first, as for every call.
   bool offers_chains() const noexcept;
+  bool offers_chain_f16() const noexcept;  // ChainSetup's input_f16/output_f16 ("data-chain-f16")
   std::uint64_t setup_chain(const ChainSetup& setup);
   void release_chain(std::uint64_t chain);
   void chain_step(std::uint64_t chain, std::uint32_t position, std::span<const std::byte> input);

@@ -19,6 +19,7 @@ void require_chains(const NodeConnection& node, std::string_view what) {
 }  // namespace
 
 bool NodeConnection::offers_chains() const noexcept { return impl_->data_offers("data-chain"); }
+bool NodeConnection::offers_chain_f16() const noexcept { return impl_->data_offers("data-chain-f16"); }
 
 std::uint64_t NodeConnection::setup_chain(const ChainSetup& setup) {
   impl_->send_batch();
@@ -32,6 +33,12 @@ std::uint64_t NodeConnection::setup_chain(const ChainSetup& setup) {
   request.set_next_node_id(setup.next_node_id);
   request.set_next_chain(setup.next_chain);
   if (setup.next_grant != nullptr) *request.mutable_next_grant() = *setup.next_grant;
+  if ((setup.input_f16 || setup.output_f16) && !offers_chain_f16()) {
+    fail(Errc::unsupported, "SetupChain: node {} at {} takes no f16 hidden states", impl_->hello.node_id(),
+         impl_->address);
+  }
+  request.set_input_f16(setup.input_f16);
+  request.set_output_f16(setup.output_f16);
   Call call(*impl_, true);
   v1::ChainSetupResponse response;
   call.check(impl_->stub->SetupChain(&call.context, request, &response), "SetupChain");

@@ -58,6 +58,12 @@ grpc::Status NodeService::SetupChain(grpc::ServerContext* context, const v1::Cha
     stage.output = session->resolve(request->output_handle(), 0, request->output_bytes(), "SetupChain output");
     stage.output_bytes = request->output_bytes();
     stage.program = session->program(request->program());
+    stage.input_f16 = request->input_f16();
+    stage.output_f16 = request->output_f16();
+    if ((stage.input_f16 && stage.input_bytes % sizeof(float) != 0) ||
+        (stage.output_f16 && stage.output_bytes % sizeof(float) != 0)) {
+      fail(Errc::invalid_argument, "SetupChain: an f16 input or output must be a whole number of f32 values");
+    }
     for (const SessionBuffer* b : {&stage.position, &stage.input, &stage.output}) {
       if (b->device != stage.program->device) {
         fail(Errc::wrong_device, "SetupChain: the chain's buffers and program lie on different devices");

@@ -41,6 +41,13 @@ struct ChainStage {
   SessionBuffer output;    // [0, output_bytes)
   std::uint64_t output_bytes = 0;
   std::optional<ChainHop> next;
+  // On the wire as f16 (half the bytes; the device keeps f32): the input as it arrives, the
+  // result as it leaves.
+  bool input_f16 = false;
+  bool output_f16 = false;
+
+  std::uint64_t input_wire_bytes() const noexcept { return input_f16 ? input_bytes / 2 : input_bytes; }
+  std::uint64_t output_wire_bytes() const noexcept { return output_f16 ? output_bytes / 2 : output_bytes; }
 };
 
 class StageChain {
@@ -50,7 +57,8 @@ class StageChain {
   const ChainStage& stage() const noexcept { return stage_; }
 
   // The step on `session`'s stream of the chain's device, in the order a Run would: the
-  // position and `input` written, the program replayed, the output read; waits for it.
+  // position and `input` (input_wire_bytes) written, the program replayed, the output read;
+  // waits for it. Returns the result as it goes on the wire (output_wire_bytes).
   std::vector<std::byte> run(Session& session, std::uint32_t position,
                              std::span<const std::byte> input) const;
 

@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "runtime/stage_transport.hpp"
 #if CROSSGPU_WITH_NETWORK
+#include "cluster/hidden_f16.hpp"
 #include "cluster/remote_device.hpp"
 #include "crossgpu/v1/node.pb.h"
 #endif
@@ -33,6 +34,11 @@ bool chains_turned_off() {
   return value != nullptr && (std::string_view(value) == "off" || std::string_view(value) == "0");
 }
 
+bool f32_forced() {
+  const char* value = std::getenv("CROSSGPU_CHAIN_HIDDEN");
+  return value != nullptr && std::string_view(value) == "f32";
+}
+
 #if CROSSGPU_WITH_NETWORK
 cluster::RemoteDevice* remote_of(const model::LlamaStage& stage) {
   return dynamic_cast<cluster::RemoteDevice*>(&stage.device());
@@ -43,6 +49,7 @@ cluster::RemoteDevice* remote_of(const model::LlamaStage& stage) {
 // remote stage gains nothing: its Run is already one round trip).
 struct Segment {
   std::size_t first = 0, end = 0;
+  bool f16 = false;  // hidden states cross its hops (and the client's) as f16
 };
 
 std::vector<Segment> find_segments(const model::Pipeline& pipeline) {
@@ -189,6 +196,8 @@ std::vector<std::uint64_t> NodeChain::set_up(const Segment& segment, std::vector
       setups[k].next_chain = ids[k + 1];
       setups[k].next_grant = &*grant;
     }
+    setups[k].input_f16 = segment.f16 && i != 0;  // the first stage's input is a token id
+    setups[k].output_f16 = segment.f16 && i + 1 != remotes_.size();  // the logits stay f32
     ids[k] = node(i).setup_chain(setups[k]);
   }
   return ids;
@@ -322,16 +331,23 @@ void NodeChain::run_chained(model::Pipeline& pipeline, std::uint32_t token, std:
         on_device.reset();
       }
       const bool ends = segment->end == stages.size();
-      std::vector<std::byte> out((ends ? std::uint64_t{config.vocab} * sizeof(float) : hidden_bytes));
+      const bool f16_in = segment->f16 && i != 0, f16_out = segment->f16 && !ends;
+      if (f16_in) host = cluster::narrow_to_f16(host);
+      std::vector<std::byte> out(ends ? std::uint64_t{config.vocab} * sizeof(float) : hidden_bytes / (f16_out ? 2 : 1));
       run_segment(*segment, chains.ids[segment_index++], pos, host, out);
-      host = std::move(out);
+      if (f16_out) {
+        host.resize(hidden_bytes);
+        cluster::widen_from_f16(out, host);
+      } else {
+        host = std::move(out);
+      }
       const double each = seconds_since(start) / static_cast<double>(segment->end - segment->first);
       for (std::size_t k = segment->first; k < segment->end; ++k) {
         stats[k].seconds += each;
         ++stats[k].passes;
         ++stats[k].messages;  // the message that starts its step
         ++stats[k].message_steps;
-        if (k + 1 < stages.size()) stats[k].bytes_out += hidden_bytes;
+        if (k + 1 < stages.size()) stats[k].bytes_out += hidden_bytes / (segment->f16 ? 2 : 1);
       }
       ++stats[segment->end - 1].messages;  // the result, to this process
       i = segment->end;
@@ -376,6 +392,11 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
   }
   if (!any) return nullptr;
   std::vector<Segment> segments = find_segments(pipeline);
+  const bool f16 = options.hidden_f16 && !f32_forced();
+  for (Segment& s : segments) {
+    s.f16 = f16;
+    for (std::size_t i = s.first; i < s.end; ++i) s.f16 = s.f16 && remotes[i]->node().offers_chain_f16();
+  }
   const bool off = chains_turned_off();
   if (segments.empty() || off) {
     log::info("decode chain: {}; each remote stage's step is a request from this process",
@@ -387,6 +408,7 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
   (void)options;
   (void)seconds_since;
   (void)chains_turned_off;
+  (void)f32_forced;
   return nullptr;
 #endif
 }

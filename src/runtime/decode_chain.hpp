@@ -34,6 +34,11 @@ struct ChainOptions {
   // Told each such failure (typed, naming the nodes) before the step is relayed; a warning is
   // logged either way.
   std::function<void(const Error&)> on_hop_failure;
+  // Hidden states cross the chain's hops (node to node, and between the client and a segment
+  // that starts or ends mid-pipeline) as f16: half the bytes per hop; each device still computes
+  // in f32, and the token ids in and the logits out are exact. Off, or CROSSGPU_CHAIN_HIDDEN=f32,
+  // or a node without "data-chain-f16": f32. Measured: see docs/PERFORMANCE.md.
+  bool hidden_f16 = true;
 };
 
 // The chain for `pipeline`'s stages; null when no stage is remote. CROSSGPU_NODE_CHAIN=off

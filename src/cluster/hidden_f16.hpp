@@ -1,0 +1,21 @@
+// Hidden states on the wire as f16 (docs/PROTOCOL.md, "Decode chains"): a stage's f32 output is
+// narrowed before it leaves a node (or the client) and widened where it arrives, halving the
+// bytes of each hop. Devices keep computing in f32; only the copy in flight is f16. IEEE binary16
+// with round to nearest, ties to even (kernels/reference/half.hpp): a hidden state's values
+// (|x| well under 65504) keep 11 significant bits.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace crossgpu::cluster {
+
+// `f32` (a whole number of floats, else Errc::invalid_argument) as f16: half the bytes.
+std::vector<std::byte> narrow_to_f16(std::span<const std::byte> f32);
+
+// `f16` (a whole number of halves, else Errc::invalid_argument) widened into `f32`, which must
+// hold exactly twice its bytes (Errc::out_of_range otherwise). Exact.
+void widen_from_f16(std::span<const std::byte> f16, std::span<std::byte> f32);
+
+}  // namespace crossgpu::cluster
