@@ -2,9 +2,13 @@
 // several KV-cache slots each get exactly the text they get alone (greedy), while the counters
 // (and /metrics) show they were decoded in shared passes; a cancelled sequence leaves the batch
 // and frees its slot at once; the next turn of each of two conversations reuses its own slot.
+// The prefix cache: slots beyond the decoding ones keep finished conversations (their number is
+// the memory budget's), a next turn prefills only its new tokens and gives a cold run's text, the
+// least recently used conversation is evicted when the budget holds no more.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -18,6 +22,7 @@
 #include "model/tokenizer.hpp"
 #include "serve/api_server.hpp"
 #include "serve/generation_service.hpp"
+#include "serve/prefix_cache_budget.hpp"
 #include "serve/text_stream.hpp"
 #include "support/test_support.hpp"
 
@@ -65,16 +70,20 @@ model::Pipeline pipeline(std::uint32_t slots) {
 
 std::vector<std::uint32_t> ids(const std::string& text) { return demo().tokenizer.encode(text, true, false); }
 
-// The text greedy decoding of `prompt` gives alone, on a fresh pipeline of one slot, as the
-// service would send it.
-std::string alone(const std::vector<std::uint32_t>& prompt, std::uint32_t max_tokens) {
+// The tokens greedy decoding of `prompt` generates alone, on a fresh pipeline of one slot.
+std::vector<std::uint32_t> alone_tokens(const std::vector<std::uint32_t>& prompt, std::uint32_t max_tokens) {
   model::Pipeline p = pipeline(1);
   model::GenerateOptions options;
   options.max_tokens = max_tokens;
   options.is_end = [](std::uint32_t id) { return demo().tokenizer.is_end_of_generation(id); };
+  return model::generate(p, prompt, options).tokens;
+}
+
+// Their text, as the service would send it.
+std::string alone(const std::vector<std::uint32_t>& prompt, std::uint32_t max_tokens) {
   TextStream text;
   std::string out;
-  for (std::uint32_t id : model::generate(p, prompt, options).tokens) {
+  for (std::uint32_t id : alone_tokens(prompt, max_tokens)) {
     if (!demo().tokenizer.is_end_of_generation(id)) out += text.push(demo().tokenizer.token_to_piece(id));
   }
   return out + text.finish();
@@ -216,6 +225,144 @@ TEST(ServeBatching, TheNextTurnOfEachConversationReusesItsOwnSlot) {
   // The service is idle (each request was awaited): the CPU device's stream is free for these.
   for (std::size_t i = 0; i < next.size(); ++i) EXPECT_EQ(texts[i], alone(next[i], 6)) << "conversation " << i;
   EXPECT_GT(service.counters().reused_prompt_tokens, 0u);
+}
+
+
+// The budget buys whole slots of the stages' real KV caches: the per-token size the app plans
+// with is the one the stages allocate.
+TEST(ServePrefixCache, TheBudgetBuysWholeSlotsOfTheStagesKvCaches) {
+  const DemoModel& m = demo();
+  const std::uint64_t per_token = kv_bytes_per_token(m.config, m.file);
+  model::Pipeline p = pipeline(3);
+  EXPECT_EQ(per_token * 256 * 3, p.stages().front()->cache_bytes());
+  const std::uint64_t slot = per_token * 256;
+  EXPECT_EQ(prefix_cache_size(per_token, 256, 0).slots, 0u);
+  EXPECT_EQ(prefix_cache_size(per_token, 256, slot - 1).slots, 0u);
+  EXPECT_EQ(prefix_cache_size(per_token, 256, slot).slots, 1u);
+  const PrefixCacheSize two = prefix_cache_size(per_token, 256, 3 * slot - 1);
+  EXPECT_EQ(two.slots, 2u);
+  EXPECT_EQ(two.bytes(), 2 * slot);
+  EXPECT_LE(two.bytes(), 3 * slot - 1);
+  EXPECT_EQ(prefix_cache_size(per_token, 256, ~std::uint64_t{0}).slots, kMaxPrefixCacheSlots);
+  EXPECT_THROW(prefix_cache_size(0, 256, slot), Error);
+  EXPECT_THROW(prefix_cache_size(per_token, 0, slot), Error);
+  EXPECT_THROW(GenerationService(p, m.tokenizer, 8, 4), Error);  // more decoding than slots
+}
+
+// Turn 1, then turn 2 of the same chat on a service with one decoding slot and one parked: the
+// second prefills only the tokens after what the cache holds (counted), and its text is a cold
+// run's over the whole prompt.
+TEST(ServePrefixCache, TheSecondTurnPrefillsOnlyItsNewTokensAndEqualsAColdRun) {
+  const std::vector<std::uint32_t> first = ids(kPrompts[1]);
+  const std::vector<std::uint32_t> generated = alone_tokens(first, 6);
+  model::Pipeline p = pipeline(2);
+  GenerationService service(p, demo().tokenizer, 8, 1);
+  std::string streamed;
+  const GenerationResult one = service.submit(greedy(first, 6), collect(streamed)).get();
+  ASSERT_TRUE(eventually([&] { return service.counters().completed == 1; }));
+  EXPECT_EQ(service.counters().prefilled_tokens, first.size());
+  EXPECT_EQ(service.counters().cached_tokens, first.size() + generated.size() - 1);
+  const std::vector<std::uint32_t> second = ids(kPrompts[1] + one.text + " and then");
+  std::vector<std::uint32_t> held = first;
+  held.insert(held.end(), generated.begin(), generated.end() - 1);
+  const auto shared = static_cast<std::uint32_t>(
+      std::mismatch(second.begin(), second.end(), held.begin(), held.end()).first - second.begin());
+  ASSERT_GE(shared, first.size());
+  const GenerationResult two = service.submit(greedy(second, 6), collect(streamed)).get();
+  ASSERT_TRUE(eventually([&] { return service.counters().completed == 2; }));
+  EXPECT_EQ(two.cached_tokens, std::min<std::uint32_t>(shared, second.size() - 1));
+  const ServiceCounters c = service.counters();
+  EXPECT_EQ(c.prefilled_tokens, first.size() + second.size() - two.cached_tokens);
+  EXPECT_EQ(c.prefix_hits, 1u);
+  EXPECT_EQ(c.prefix_evictions, 0u);
+  EXPECT_EQ(c.slots, 1u);
+  EXPECT_EQ(c.cache_slots, 2u);
+  EXPECT_EQ(c.cached_bytes, c.cached_tokens * kv_bytes_per_token(demo().config, demo().file));
+  EXPECT_EQ(two.text, alone(second, 6));
+}
+
+// Three conversations through one decoding slot: with no slot to spare (a budget below one slot)
+// each evicts the one before, so the first's next turn prefills everything; with two parked slots
+// all three stay and the next turn is a hit. /metrics shows the counts.
+TEST(ServePrefixCache, TheLeastRecentlyUsedConversationIsEvictedWhenTheBudgetIsFull) {
+  const std::vector<std::string> chats = {kPrompts[0], kPrompts[1], kPrompts[3]};
+  for (const std::uint32_t parked : {0u, 2u}) {
+    model::Pipeline p = pipeline(1 + parked);
+    GenerationService service(p, demo().tokenizer, 8, 1);
+    std::string first_text, streamed;
+    for (const std::string& chat : chats) {
+      const GenerationResult r = service.submit(greedy(ids(chat), 4), collect(streamed)).get();
+      if (first_text.empty()) first_text = r.text;
+    }
+    const std::vector<std::uint32_t> next = ids(chats[0] + first_text + " more");
+    const GenerationResult r = service.submit(greedy(next, 4), collect(streamed)).get();
+    ASSERT_TRUE(eventually([&] { return service.counters().completed == 4; }));
+    const ServiceCounters c = service.counters();
+    if (parked == 0) {
+      EXPECT_LT(r.cached_tokens, ids(chats[0]).size() - 1) << "an evicted conversation was reused";
+      EXPECT_EQ(c.prefix_evictions, 3u);
+    } else {
+      EXPECT_GE(r.cached_tokens, ids(chats[0]).size() - 1);
+      EXPECT_EQ(c.prefix_evictions, 0u);
+    }
+    EXPECT_EQ(r.text, alone(next, 4)) << parked << " parked slots";
+    ServeOptions http;
+    http.port = 0;
+    ApiServer server(service, demo().tokenizer, ServedModel{"demo", "crossgpu-demo", 1}, http);
+    httplib::Client client("127.0.0.1", server.port());
+    const auto metrics = client.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    for (const std::string& line :
+         {"crossgpu_serve_prefix_cache_slots " + std::to_string(parked),
+          "crossgpu_serve_prefix_cache_evictions_total " + std::to_string(c.prefix_evictions),
+          "crossgpu_serve_prefix_cache_hits_total " + std::to_string(c.prefix_hits),
+          "crossgpu_serve_prefix_cache_bytes " + std::to_string(c.cached_bytes),
+          "crossgpu_serve_prefilled_tokens_total " + std::to_string(c.prefilled_tokens)}) {
+      EXPECT_NE(metrics->body.find(line + "\n"), std::string::npos) << line << "\n" << metrics->body;
+    }
+    const auto stats = client.Get("/api/stats");
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(nlohmann::json::parse(stats->body)["prefix_cache"]["evictions"], c.prefix_evictions);
+  }
+}
+
+// Two conversations' next turns arrive together (with a new one) on two decoding slots and two
+// parked: both reuse their own caches while decoding in shared passes, every text a cold run's.
+TEST(ServePrefixCache, ConcurrentNextTurnsReuseTheirOwnCaches) {
+  model::Pipeline p = pipeline(4);
+  GenerationService service(p, demo().tokenizer, 8, 2);
+  std::vector<std::vector<std::uint32_t>> next;
+  {
+    std::string a, b;
+    auto ra = service.submit(greedy(ids(kPrompts[0]), 6), collect(a));
+    auto rb = service.submit(greedy(ids(kPrompts[1]), 6), collect(b));
+    next.push_back(ids(kPrompts[0] + ra.get().text + " so"));
+    next.push_back(ids(kPrompts[1] + rb.get().text + " so"));
+  }
+  next.push_back(ids(kPrompts[3]));
+  ASSERT_TRUE(eventually([&] { return service.counters().completed == 2; }));
+  Gate gate;
+  std::vector<std::string> streamed(next.size());
+  std::vector<std::future<GenerationResult>> results;
+  results.push_back(service.submit(greedy(next[0], 8), gate.sink(streamed[0])));
+  gate.entered.get_future().wait();
+  for (std::size_t i = 1; i < next.size(); ++i) results.push_back(service.submit(greedy(next[i], 8), collect(streamed[i])));
+  ASSERT_TRUE(eventually([&] { return service.counters().waiting == 2; }));
+  gate.release.set_value();
+  std::vector<GenerationResult> got;
+  for (auto& r : results) got.push_back(r.get());
+  ASSERT_TRUE(eventually([&] { return service.counters().completed == 5; }));
+  EXPECT_GE(got[0].cached_tokens, ids(kPrompts[0]).size() - 1);
+  EXPECT_GE(got[1].cached_tokens, ids(kPrompts[1]).size() - 1);
+  const ServiceCounters c = service.counters();
+  EXPECT_GE(c.prefix_hits, 2u);
+  EXPECT_EQ(c.prefix_evictions, 0u);
+  EXPECT_GT(c.batched_steps, 0u);
+  EXPECT_LE(c.max_batch, 2u);
+  for (std::size_t i = 0; i < next.size(); ++i) {
+    EXPECT_EQ(got[i].text, alone(next[i], 8)) << "request " << i;
+    EXPECT_EQ(streamed[i], got[i].text) << "request " << i;
+  }
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "serve/api_access.hpp"
 #include "serve/api_server.hpp"
 #include "serve/generation_service.hpp"
+#include "serve/prefix_cache_budget.hpp"
 #ifdef CROSSGPU_WITH_NETWORK
 #include "serve/dashboard_cluster.hpp"
 #endif
@@ -28,6 +29,7 @@ struct ServeCommandOptions {
   std::string listen = "127.0.0.1:8080";
   std::uint32_t max_concurrency = 4;  // KV-cache slots: sequences decoded together
   std::size_t max_waiting = 16;
+  std::uint64_t prefix_cache_mib = serve::kDefaultPrefixCacheMib;
   serve::ServeOptions http;
 };
 
@@ -49,12 +51,18 @@ int run_serve(ServeCommandOptions o) {
   const auto config = model::LlamaConfig::from_gguf(file);
   const auto tokenizer = model::Tokenizer::from_gguf(file);
   const runtime::CandidateSet devices = gather_devices(o.model);  // kept alive: the pipeline uses them
-  // Planned once; re-planned over the survivors when a device is lost (the service decides when).
-  runtime::RecoverablePipeline stages(file, config, devices, o.model.plan, o.max_concurrency);
+  // Planned once, with the prefix cache's slots; re-planned over the survivors when a device is
+  // lost (the service decides when).
+  serve::ServingPlan planned =
+      serve::plan_serving(file, config, devices, o.model.plan, o.max_concurrency, o.prefix_cache_mib << 20);
+  runtime::RecoverablePipeline& stages = *planned.stages;
   const runtime::ModelPlan plan = stages.plan();
   print_plan(plan, config, stderr);
+  std::fprintf(stderr, "prefix cache: %u KV-cache slots of %.2f MiB (budget %llu MiB)\n", planned.cache.slots,
+               static_cast<double>(planned.cache.slot_bytes) / (1 << 20),
+               static_cast<unsigned long long>(o.prefix_cache_mib));
   stages.load(draw_weight_progress);
-  serve::GenerationService service(stages, tokenizer, o.max_waiting);
+  serve::GenerationService service(stages, tokenizer, o.max_waiting, o.max_concurrency);
   const serve::ServedModel served = served_model(file, o.model.model);
   o.http.dashboard.plan = runtime::plan_json(plan);
   o.http.dashboard.plan["layers"] = config.layers;
@@ -89,6 +97,10 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str()->check(CLI::Range(1, 256));
   command->add_option("--max-waiting", o->max_waiting, "requests queued beyond those; more get 429")
       ->capture_default_str()->check(CLI::Range(1, 4096));
+  command->add_option("--prefix-cache-mib", o->prefix_cache_mib,
+                      "device memory kept for cached conversations' KV caches (whole slots of --context "
+                      "positions; 0: only free decoding slots keep theirs)")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 20));
   command->add_option("--max-body", o->http.max_body_bytes, "largest request body in bytes")->capture_default_str();
   command->callback([o, &exit_code] { exit_code = run_serve(*o); });
 }

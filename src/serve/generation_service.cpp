@@ -31,6 +31,21 @@ std::exception_ptr unavailable_error(const std::string& why) {
   }
 }
 
+// What one cached token costs in the KV caches of every stage together.
+std::uint64_t kv_bytes_per_token(const model::Pipeline& pipeline) {
+  std::uint64_t bytes = 0;
+  for (const auto& stage : pipeline.stages()) bytes += stage->cache_bytes();
+  return bytes / (std::uint64_t{pipeline.max_sequences()} * pipeline.context());
+}
+
+std::uint32_t active_limit(const model::Pipeline& pipeline, std::uint32_t max_active) {
+  if (max_active > pipeline.max_sequences()) {
+    fail(Errc::invalid_argument, "{} sequences cannot decode together in a pipeline of {} KV-cache slots", max_active,
+         pipeline.max_sequences());
+  }
+  return max_active == 0 ? pipeline.max_sequences() : max_active;
+}
+
 }  // namespace
 
 const char* finish_reason_name(FinishReason reason) {
@@ -50,20 +65,23 @@ struct GenerationService::Job {
 };
 
 GenerationService::GenerationService(model::Pipeline& pipeline, const model::Tokenizer& tokenizer,
-                                     std::size_t max_waiting)
+                                     std::size_t max_waiting, std::uint32_t max_active)
     : pipeline_(&pipeline),
       tokenizer_(tokenizer),
       max_waiting_(max_waiting),
       context_(pipeline.context()),
       slots_(pipeline.max_sequences()),
+      max_active_(active_limit(pipeline, max_active)),
+      kv_bytes_per_token_(kv_bytes_per_token(pipeline)),
       batched_(pipeline.batched_decode_pays()) {
-  counters_.slots = slots_.size();
+  counters_.slots = max_active_;
+  counters_.cache_slots = slots_.size();
   worker_ = std::thread([this] { work(); });
 }
 
 GenerationService::GenerationService(runtime::RecoverablePipeline& model, const model::Tokenizer& tokenizer,
-                                     std::size_t max_waiting)
-    : GenerationService(model.pipeline(), tokenizer, max_waiting) {
+                                     std::size_t max_waiting, std::uint32_t max_active)
+    : GenerationService(model.pipeline(), tokenizer, max_waiting, max_active) {
   std::lock_guard lock(mutex_);  // the worker reads it only after taking a job under this mutex
   model_ = &model;
 }
@@ -172,7 +190,7 @@ std::vector<std::unique_ptr<GenerationService::Job>> GenerationService::admit(co
   wake_.wait(lock, [&] { return stopping_ || !queue_.empty() || !active.empty(); });
   stop = stopping_;
   std::vector<std::unique_ptr<Job>> admitted;
-  while (!queue_.empty() && active.size() + admitted.size() < slots_.size()) {
+  while (!queue_.empty() && active.size() + admitted.size() < max_active_) {
     admitted.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
@@ -198,7 +216,7 @@ std::unique_ptr<GenerationService::Sequence> GenerationService::start(std::uniqu
     fail_job(*job, unavailable_error(failure_));
     return nullptr;
   }
-  const std::optional<model::SequenceSlots::Claim> claim = slots_.acquire(prompt);
+  const std::optional<model::SequenceSlots::Claim> claim = claim_slot(prompt);
   if (!claim) fail(Errc::internal, "no free sequence slot for an admitted request");
   if (active.empty()) last_token_ = Clock::now();  // a loss found by this prefill is detected from here
   std::unique_ptr<Sequence> seq;
@@ -211,7 +229,7 @@ std::unique_ptr<GenerationService::Sequence> GenerationService::start(std::uniqu
     }
     accept(*seq, model::prefill(*pipeline_, seq->job->request.prompt, claim->cached, claim->slot));
   } catch (...) {
-    slots_.release(claim->slot, {});  // what its caches hold is unknown now
+    release_slot(claim->slot, {});  // what its caches hold is unknown now
     std::unique_ptr<Job> j = seq ? std::move(seq->job) : std::move(job);
     const std::exception_ptr error = recover(active, std::current_exception());
     if (!error && retry) return start(std::move(j), active, false);  // once, on the rebuilt pipeline
@@ -295,7 +313,7 @@ void GenerationService::finish(Sequence& seq) {
   // Every sampled token but the last was fed back: the slot holds the prompt and those.
   std::vector<std::uint32_t> cached = r.prompt;
   cached.insert(cached.end(), seq.generated.begin(), seq.generated.end() - (seq.generated.empty() ? 0 : 1));
-  slots_.release(seq.slot, std::move(cached));
+  release_slot(seq.slot, std::move(cached));
   const bool cancelled = result.finish == FinishReason::cancelled;
   const std::uint32_t reused = result.cached_tokens;
   seq.job->promise.set_value(std::move(result));
@@ -312,6 +330,39 @@ void GenerationService::count_end(std::uint64_t& outcome, std::uint32_t reused_t
   if (counters_.running > 0) --counters_.running;
 }
 
+// Takes a slot for `prompt` and counts what that did to the prefix cache: a hit when it reuses
+// cached tokens, an eviction when the slot held a conversation the prompt does not continue (a
+// shared start, e.g. the system prompt, may still be reused).
+std::optional<model::SequenceSlots::Claim> GenerationService::claim_slot(std::span<const std::uint32_t> prompt) {
+  std::optional<model::SequenceSlots::Claim> claim = slots_.acquire(prompt);
+  if (!claim) return claim;
+  const std::size_t held = slots_.cached(claim->slot).size();  // acquire leaves the old tokens listed
+  {
+    std::lock_guard lock(mutex_);
+    counters_.prefilled_tokens += prompt.size() - claim->cached;
+    if (claim->cached > 0) ++counters_.prefix_hits;
+    if (held > 0 && std::uint64_t{claim->cached} * 2 < held) ++counters_.prefix_evictions;
+  }
+  count_cache();
+  return claim;
+}
+
+void GenerationService::release_slot(std::uint32_t slot, std::vector<std::uint32_t> tokens) {
+  slots_.release(slot, std::move(tokens));
+  count_cache();
+}
+
+// What the free slots cache now, for the counters.
+void GenerationService::count_cache() {
+  std::uint64_t tokens = 0;
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_.busy(i)) tokens += slots_.cached(i).size();
+  }
+  std::lock_guard lock(mutex_);
+  counters_.cached_tokens = tokens;
+  counters_.cached_bytes = tokens * kv_bytes_per_token_;
+}
+
 void GenerationService::fail_job(Job& job, std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
@@ -324,7 +375,7 @@ void GenerationService::fail_job(Job& job, std::exception_ptr error) {
 
 void GenerationService::fail_all(Active& active, std::exception_ptr error) {
   for (auto& seq : active) {
-    if (slots_.busy(seq->slot)) slots_.release(seq->slot, {});
+    if (slots_.busy(seq->slot)) release_slot(seq->slot, {});
     fail_job(*seq->job, error);
   }
   active.clear();
@@ -398,6 +449,7 @@ void GenerationService::rebuild(Active& active) {
     seq->slot = slots_.acquire(logged)->slot;
     model::prefill(*pipeline_, logged, 0, seq->slot);
   }
+  count_cache();
 }
 
 // Serving stops: the pipeline is gone and the survivors cannot hold the model.

@@ -8,6 +8,11 @@
 // refused (429) rather than grown. A freed slot keeps its tokens: a request that starts with them
 // (the next turn of a chat) takes that slot and runs only its new tokens (model::SequenceSlots).
 //
+// The prefix cache: the pipeline may hold more slots than sequences decode at once (`max_active`);
+// the others park finished conversations' KV caches on the stages' devices (their memory is the
+// prefix-cache budget, serve/prefix_cache_budget.hpp). A request takes the free slot its prompt
+// continues, else the one released longest ago (LRU), evicting what it held.
+//
 // Served from a runtime::RecoverablePipeline, the service survives losing a device: a pass that
 // fails because a stage's device is gone re-plans over the survivors, rebuilds every sequence in
 // flight by prefilling its prompt and the tokens it generated into the new stages, and decoding
@@ -71,6 +76,7 @@ struct ServiceCounters {
   std::uint64_t failed = 0;
   std::uint64_t refused_busy = 0;
   std::uint64_t reused_prompt_tokens = 0;
+  std::uint64_t prefilled_tokens = 0;  // prompt tokens run through a prefill (not taken from a cache)
   std::uint32_t waiting = 0;
   std::uint32_t running = 0;    // sequences holding a KV-cache slot now
   std::uint32_t slots = 0;      // KV-cache slots: sequences that may decode together
@@ -78,15 +84,27 @@ struct ServiceCounters {
   std::uint64_t batched_steps = 0;  // of those, the passes that carried two sequences or more
   std::uint64_t batched_tokens = 0; // tokens decoded in all decode steps together
   std::uint32_t max_batch = 0;      // the most sequences one decode step carried
+  // The prefix cache (KV caches kept in free slots): requests that reused cached prompt tokens,
+  // free slots whose cached tokens a request overwrote without continuing them, and what the free
+  // slots hold now (tokens, and their KV-cache bytes on the stages).
+  std::uint32_t cache_slots = 0;    // all KV-cache slots: `slots` decoding, the rest parked
+  std::uint64_t prefix_hits = 0;
+  std::uint64_t prefix_evictions = 0;
+  std::uint64_t cached_tokens = 0;
+  std::uint64_t cached_bytes = 0;
 };
 
 class GenerationService {
  public:
   // `pipeline` and `tokenizer` must outlive the service; only its worker thread runs the pipeline.
-  // As many sequences decode together as the pipeline has slots; `max_waiting` more may queue.
-  GenerationService(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, std::size_t max_waiting);
+  // `max_active` sequences decode together (0: as many as the pipeline has slots; the slots beyond
+  // them only cache prefixes); `max_waiting` more may queue. Throws Errc::invalid_argument for a
+  // `max_active` above the pipeline's slots.
+  GenerationService(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, std::size_t max_waiting,
+                    std::uint32_t max_active = 0);
   // The same over `model` (loaded; it must outlive the service), recovering from lost devices.
-  GenerationService(runtime::RecoverablePipeline& model, const model::Tokenizer& tokenizer, std::size_t max_waiting);
+  GenerationService(runtime::RecoverablePipeline& model, const model::Tokenizer& tokenizer, std::size_t max_waiting,
+                    std::uint32_t max_active = 0);
   ~GenerationService();  // cancels what is queued and joins the worker
   GenerationService(const GenerationService&) = delete;
   GenerationService& operator=(const GenerationService&) = delete;
@@ -120,6 +138,9 @@ class GenerationService {
   void finish(Sequence& seq);
   void fail_job(Job& job, std::exception_ptr error);
   void count_end(std::uint64_t& outcome, std::uint32_t reused_tokens);
+  std::optional<model::SequenceSlots::Claim> claim_slot(std::span<const std::uint32_t> prompt);
+  void release_slot(std::uint32_t slot, std::vector<std::uint32_t> tokens);
+  void count_cache();
 
   model::Pipeline* pipeline_;               // null once a recovery failed
   runtime::RecoverablePipeline* model_ = nullptr;  // what rebuilds pipeline_ (null: no recovery)
@@ -127,6 +148,8 @@ class GenerationService {
   const std::size_t max_waiting_;
   const std::uint32_t context_;
   model::SequenceSlots slots_;  // worker only
+  const std::uint32_t max_active_;
+  const std::uint64_t kv_bytes_per_token_;  // of every stage's KV caches together
   bool batched_;                // decode steps share one pass (else one pass per sequence)
   // The last token sampled (or the start of a prefill on an idle service): where a recovery's
   // detection time starts. Worker only.

@@ -25,6 +25,20 @@ void recovery_metrics(std::string& out, const RecoveryTotals& r) {
           {"{state=\"failed\"}", r.state == ServiceState::failed}});
 }
 
+void prefix_cache_metrics(std::string& out, const ServiceCounters& c) {
+  metric(out, "crossgpu_serve_prefix_cache_slots", "gauge",
+         "KV-cache slots beyond those decoding, kept for cached prefixes.", {{"", c.cache_slots - c.slots}});
+  metric(out, "crossgpu_serve_prefix_cache_hits_total", "counter",
+         "Requests that reused cached prompt tokens instead of prefilling them.", {{"", c.prefix_hits}});
+  metric(out, "crossgpu_serve_prefix_cache_evictions_total", "counter",
+         "Cached conversations overwritten by a request that did not continue them (least recently used first).",
+         {{"", c.prefix_evictions}});
+  metric(out, "crossgpu_serve_prefix_cache_tokens", "gauge", "Tokens whose KV cache the free slots hold.",
+         {{"", c.cached_tokens}});
+  metric(out, "crossgpu_serve_prefix_cache_bytes", "gauge", "KV-cache bytes of the tokens the free slots hold.",
+         {{"", c.cached_bytes}});
+}
+
 }  // namespace
 
 std::string serve_metrics_text(const ServiceCounters& c, const RecoveryTotals& recoveries) {
@@ -36,6 +50,8 @@ std::string serve_metrics_text(const ServiceCounters& c, const RecoveryTotals& r
           {"{outcome=\"refused_busy\"}", c.refused_busy}});
   metric(out, "crossgpu_serve_reused_prompt_tokens_total", "counter",
          "Prompt tokens taken from the KV cache instead of prefilled.", {{"", c.reused_prompt_tokens}});
+  metric(out, "crossgpu_serve_prefilled_tokens_total", "counter",
+         "Prompt tokens run through a prefill (those not taken from the KV cache).", {{"", c.prefilled_tokens}});
   metric(out, "crossgpu_serve_waiting", "gauge", "Requests queued, not started.", {{"", c.waiting}});
   metric(out, "crossgpu_serve_sequences_active", "gauge", "Sequences holding a KV cache and generating.",
          {{"", c.running}});
@@ -49,6 +65,7 @@ std::string serve_metrics_text(const ServiceCounters& c, const RecoveryTotals& r
          {{"", c.batched_tokens}});
   metric(out, "crossgpu_serve_max_batch", "gauge", "The most sequences one decode pass has carried.",
          {{"", c.max_batch}});
+  prefix_cache_metrics(out, c);
   recovery_metrics(out, recoveries);
   return out;
 }

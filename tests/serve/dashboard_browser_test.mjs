@@ -102,8 +102,10 @@ async function main() {
   await cluster.startNodes(statSync(model).size, ['node0', 'node1', HOSTILE_NAME], { http: true, quotaShare: 0.9 });
   log('3 nodes healthy');
   const plan = await cluster.waitForPlan(model);
-  // One KV-cache slot: the served plan is then the one `crossgpu plan` (which counts one) prints.
-  const { origin, modelId } = await cluster.serve(model, ['--api-key', KEY, '--max-concurrency', '1']);
+  // One KV-cache slot, none parked for the prefix cache: the served plan is then the one
+  // `crossgpu plan` (which counts one) prints.
+  const { origin, modelId } = await cluster.serve(model, ['--api-key', KEY, '--max-concurrency', '1',
+    '--prefix-cache-mib', '0']);
   log(`serving at ${origin}`);
   const view = await waitForClusterJson(origin);
   const served = await getJson(origin, '/api/plan');

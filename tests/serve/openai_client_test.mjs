@@ -92,6 +92,25 @@ async function slowLoris(client, modelId, origin) {
     + `a normal request answered after ${normalSeconds.toFixed(1)} s`);
 }
 
+// The chat's next turn (the first turn's messages, its answer, a new question) through the prefix
+// cache: its usage counts as cached at least the first turn's prompt but its last token, /metrics
+// counts the hit and the tokens actually prefilled, and the parked slot of the budget.
+async function nextTurn(client, modelId, origin, prompt, chat) {
+  const metric = async (name) => {
+    const text = await (await fetch(`${origin}/metrics`)).text();
+    return Number(text.match(new RegExp(`\n${name} (\\d+)\n`))[1]);
+  };
+  const hits = await metric('crossgpu_serve_prefix_cache_hits_total');
+  const prefilled = await metric('crossgpu_serve_prefilled_tokens_total');
+  const messages = [{ role: 'user', content: prompt }, chat.choices[0].message, { role: 'user', content: 'And then?' }];
+  const next = await client.chat.completions.create({ model: modelId, messages, max_tokens: 4, temperature: 0 });
+  const cached = next.usage.prompt_tokens_details.cached_tokens;
+  assert.ok(cached >= chat.usage.prompt_tokens - 1, `next turn cached ${cached} of ${next.usage.prompt_tokens}`);
+  assert.equal(await metric('crossgpu_serve_prefix_cache_hits_total'), hits + 1);
+  assert.equal(await metric('crossgpu_serve_prefilled_tokens_total'), prefilled + next.usage.prompt_tokens - cached);
+  assert.ok(await metric('crossgpu_serve_prefix_cache_slots') > 0, 'the budget parks a KV-cache slot');
+}
+
 async function main() {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -102,7 +121,9 @@ async function main() {
   const clusterArgs = cluster.modelArgs(model);
   const plan = await cluster.waitForPlan(model);
   assert.ok(plan.stages.length >= 2, `the plan should split the model: ${JSON.stringify(plan.stages)}`);
-  const { modelId, baseURL, origin } = await cluster.serve(model, ['--api-key', key]);
+  // Three decoding slots and one parked (the nodes' quotas hold four of 1.5 MiB beside the weights).
+  const { modelId, baseURL, origin } = await cluster.serve(model, ['--api-key', key, '--max-concurrency', '3',
+    '--prefix-cache-mib', '2']);
   const client = new OpenAI({ apiKey: key, baseURL, maxRetries: 0 });
 
   const models = await client.models.list();
@@ -149,6 +170,8 @@ async function main() {
   const stopped = await client.completions.create({ model: modelId, prompt, max_tokens: 8, temperature: 0, stop: [stop] });
   assert.equal(stopped.choices[0].text, full.slice(0, full.indexOf(stop)));
   assert.equal(stopped.choices[0].finish_reason, 'stop');
+
+  await nextTurn(client, modelId, origin, prompt, chat);
 
   const intruder = new OpenAI({ apiKey: 'sk-wrong', baseURL, maxRetries: 0 });
   await assert.rejects(intruder.models.list(), (e) => e instanceof OpenAI.AuthenticationError && e.status === 401);

@@ -82,7 +82,8 @@ async function main() {
   await cluster.startNodes(statSync(model).size, [], { count: 5, quotaShare: 0.6, firstQuota: '1MiB' });
   const plan = await cluster.waitForPlan(model, 120, 3);
   log(`5 nodes healthy, the plan has ${plan.stages.length} stages`);
-  const { modelId, baseURL, origin } = await cluster.serve(model, ['--max-concurrency', '3']);
+  // No parked prefix-cache slots: the quotas are sized for these three slots (a re-plan keeps them).
+  const { modelId, baseURL, origin } = await cluster.serve(model, ['--max-concurrency', '3', '--prefix-cache-mib', '0']);
   const client = new OpenAI({ apiKey: 'unused', baseURL, maxRetries: 0, timeout: 120000 });
 
   // The undisturbed run: both requests together.
