@@ -165,9 +165,11 @@ model::Pipeline build(const model::LlamaConfig& config, const model::GgufFile& f
 }
 
 model::Pipeline build_chained(const model::LlamaConfig& config, const model::GgufFile& file,
-                              const std::vector<std::shared_ptr<Device>>& devices) {
+                              const std::vector<std::shared_ptr<Device>>& devices, bool hidden_f16 = true) {
   model::Pipeline pipeline = build(config, file, devices, runtime::move_activations);
-  pipeline.set_decode_chain(runtime::node_chain_for(pipeline));
+  runtime::ChainOptions chain;
+  chain.hidden_f16 = hidden_f16;
+  pipeline.set_decode_chain(runtime::node_chain_for(pipeline, chain));
   return pipeline;
 }
 
@@ -203,34 +205,68 @@ double messages_per_token(const model::Pipeline& pipeline) {
   return total;
 }
 
-// One row of the chain table: the relay (the baseline) and the chain over the same links, same run.
+// Hidden-state bytes a decoded token moves between stages (all boundaries), from one more run
+// after decode() learned the chain: the stages' bytes_out less the prompt's (relayed as f32).
+double hidden_bytes_per_token(model::Pipeline& pipeline, const Options& o) {
+  std::vector<std::uint32_t> prompt;
+  for (std::uint32_t i = 0; i < o.prompt_tokens; ++i) prompt.push_back(3 + i * 7);
+  model::GenerateOptions g;
+  g.max_tokens = o.decode_tokens;
+  pipeline.reset_stats();
+  const model::GenerateResult result = model::generate(pipeline, prompt, g);
+  double bytes = 0;
+  for (const model::StageStats& st : pipeline.stats()) bytes += static_cast<double>(st.bytes_out);
+  const double boundaries = static_cast<double>(pipeline.stages().size() - 1);
+  bytes -= boundaries * o.prompt_tokens * pipeline.config().embedding * sizeof(float);
+  return bytes / static_cast<double>(std::max<std::uint64_t>(result.decode_passes, 1));
+}
+
+// A chain over the given devices, its ms/token, tokens, messages and hidden bytes per token.
+struct ChainRun {
+  Decode decode;
+  double messages = 0, hidden_bytes = 0;
+};
+
+ChainRun run_chain(const model::LlamaConfig& config, const model::GgufFile& file,
+                   const std::vector<std::shared_ptr<Device>>& devices, const Options& o, bool hidden_f16) {
+  model::Pipeline chained = build_chained(config, file, devices, hidden_f16);
+  ChainRun run;
+  run.decode = decode(chained, o);
+  run.messages = messages_per_token(chained);
+  run.hidden_bytes = hidden_bytes_per_token(chained, o);
+  return run;
+}  // freed before the next build: one set of stages per node at a time
+
+// One row of the chain table: the relay (the baseline) and the chain, hidden states as f32 and as
+// f16 on the wire, over the same links in the same run.
 void chain_row(const model::LlamaConfig& config, const model::GgufFile& file,
                const std::vector<std::shared_ptr<Device>>& devices, const Options& o, const Decode& baseline, double rtt,
                double link_rtt, apps::Table& table, nlohmann::json& results) {
-  Decode relay;
-  double relay_messages = 0;
-  {
-    setenv("CROSSGPU_NODE_CHAIN", "off", 1);  // the chain object only counts messages
-    model::Pipeline relayed = build_chained(config, file, devices);
-    unsetenv("CROSSGPU_NODE_CHAIN");
-    relay = decode(relayed, o);
-    relay_messages = messages_per_token(relayed);
-  }  // freed before the chained build: one set of stages per node at a time
-  model::Pipeline chained = build_chained(config, file, devices);
-  const Decode chain = decode(chained, o);
-  const double chain_messages = messages_per_token(chained);
-  const double overhead = chain.ms_per_token - baseline.ms_per_token;
+  setenv("CROSSGPU_NODE_CHAIN", "off", 1);  // the chain object only counts messages
+  const ChainRun relay = run_chain(config, file, devices, o, false);
+  unsetenv("CROSSGPU_NODE_CHAIN");
+  const ChainRun f32 = run_chain(config, file, devices, o, false);
+  const ChainRun chain = run_chain(config, file, devices, o, true);
+  const double overhead = chain.decode.ms_per_token - baseline.ms_per_token;
   const double one_way = link_rtt / 2;
-  const bool same = chain.tokens == baseline.tokens && relay.tokens == baseline.tokens;
+  const bool same = chain.decode.tokens == baseline.tokens && f32.decode.tokens == baseline.tokens &&
+                    relay.decode.tokens == baseline.tokens;
+  // Besides the hidden states, a decoded token's messages carry its id in and the logits out.
+  const double result_bytes = sizeof(std::uint32_t) + static_cast<double>(config.vocab) * sizeof(float);
   table.add_row({fmt::format("{:g}", rtt), fmt::format("{:.3f}", link_rtt), std::to_string(devices.size()),
-                 fmt::format("{:.3f}", relay.ms_per_token), fmt::format("{:.3f}", chain.ms_per_token),
-                 fmt::format("{:.3f}", baseline.ms_per_token), fmt::format("{:.3f}", overhead),
-                 one_way > 0.05 ? fmt::format("{:.2f}", overhead / one_way) : "-", fmt::format("{:.2f}", relay_messages),
-                 fmt::format("{:.2f}", chain_messages), same ? "yes" : "NO"});
+                 fmt::format("{:.3f}", relay.decode.ms_per_token), fmt::format("{:.3f}", f32.decode.ms_per_token),
+                 fmt::format("{:.3f}", chain.decode.ms_per_token), fmt::format("{:.3f}", baseline.ms_per_token),
+                 fmt::format("{:.3f}", overhead), one_way > 0.05 ? fmt::format("{:.2f}", overhead / one_way) : "-",
+                 fmt::format("{:.2f}", relay.messages), fmt::format("{:.2f}", chain.messages),
+                 fmt::format("{:.0f} / {:.0f}", f32.hidden_bytes, chain.hidden_bytes), same ? "yes" : "NO"});
   results.push_back({{"added_rtt_ms", rtt}, {"link_rtt_ms", link_rtt}, {"stages", devices.size()},
-                     {"relay_ms_per_token", relay.ms_per_token}, {"chain_ms_per_token", chain.ms_per_token},
-                     {"local_ms_per_token", baseline.ms_per_token}, {"relay_messages_per_token", relay_messages},
-                     {"chain_messages_per_token", chain_messages}, {"same_tokens", same}});
+                     {"relay_ms_per_token", relay.decode.ms_per_token},
+                     {"chain_f32_ms_per_token", f32.decode.ms_per_token}, {"chain_ms_per_token", chain.decode.ms_per_token},
+                     {"local_ms_per_token", baseline.ms_per_token}, {"relay_messages_per_token", relay.messages},
+                     {"chain_messages_per_token", chain.messages}, {"relay_hidden_bytes_per_token", relay.hidden_bytes},
+                     {"chain_f32_hidden_bytes_per_token", f32.hidden_bytes},
+                     {"chain_f16_hidden_bytes_per_token", chain.hidden_bytes},
+                     {"result_bytes_per_token", result_bytes}, {"same_tokens", same}});
 }
 
 int run(const Options& o) {
@@ -255,10 +291,12 @@ int run(const Options& o) {
                      {"overhead ms", apps::Align::right}, {"overhead in RTTs", apps::Align::right},
                      {"requests/node/token", apps::Align::right}, {"same tokens"}});
   apps::Table chain_table({{"added RTT ms"}, {"link RTT ms", apps::Align::right}, {"stages"},
-                           {"relay ms/token", apps::Align::right}, {"chain ms/token", apps::Align::right},
-                           {"local ms/token", apps::Align::right}, {"chain overhead ms", apps::Align::right},
+                           {"relay ms/token", apps::Align::right}, {"chain f32 ms/token", apps::Align::right},
+                           {"chain f16 ms/token", apps::Align::right}, {"local ms/token", apps::Align::right},
+                           {"chain f16 overhead ms", apps::Align::right},
                            {"overhead in one-way delays", apps::Align::right}, {"relay msgs/token", apps::Align::right},
-                           {"chain msgs/token", apps::Align::right}, {"same tokens"}});
+                           {"chain msgs/token", apps::Align::right}, {"hidden B/token f32 / f16", apps::Align::right},
+                           {"same tokens"}});
   nlohmann::json results = nlohmann::json::array();
   for (const double rtt : o.rtt_ms) {
     const auto one_way = std::chrono::microseconds(static_cast<std::int64_t>(rtt * 500.0));
@@ -306,7 +344,8 @@ int run(const Options& o) {
   if (o.per_op) fmt::print("baseline mode: every op its own request, decode op by op (as before batching)\n");
   fmt::print("hidden states between stages: {}\n",
              o.mover == "peer"    ? "node to node (PeerCopy)"
-             : o.mover == "chain" ? "relay (through the client) and chain (node to node), each stage's step one message"
+             : o.mover == "chain" ? "relay (through the client) and chain (node to node, hidden states f32 and f16 on the "
+                                    "wire), each stage's step one message; a token's id in and logits out add 4 + 4 x vocab bytes"
                                   : "through the client, inside each stage's request");
   std::fputs((o.mover == "chain" ? chain_table : table).render().c_str(), stdout);
   std::ofstream(o.json_path) << nlohmann::json{{"mover", o.mover}, {"per_op", o.per_op}, {"layers", o.layers}, {"embedding", o.embedding},
