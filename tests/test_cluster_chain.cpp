@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -30,6 +31,7 @@
 #include "model/demo_model.hpp"
 #include "model/generate.hpp"
 #include "model/llama_config.hpp"
+#include "model/sampler.hpp"
 #include "model/pipeline.hpp"
 #include "runtime/decode_chain.hpp"
 #include "runtime/run_summary.hpp"
@@ -239,6 +241,46 @@ TEST_F(Chain, MixedLocalAndRemoteStagesMatchTheCpu) {
   }
 }
 
+// Counts the greedy steps a chain took (the pipeline asked for the token only).
+class CountingChain final : public model::DecodeChain {
+ public:
+  explicit CountingChain(std::shared_ptr<model::DecodeChain> inner) : inner_(std::move(inner)) {}
+  bool step(model::Pipeline& p, std::uint32_t token, std::uint32_t pos, std::uint32_t slot, std::span<float> logits,
+            std::span<model::StageStats> stats) override {
+    return inner_->step(p, token, pos, slot, logits, stats);
+  }
+  void stepped(model::Pipeline& p, std::uint32_t pos, std::uint32_t slot, std::span<model::StageStats> stats) override {
+    inner_->stepped(p, pos, slot, stats);
+  }
+  bool step_token(model::Pipeline& p, std::uint32_t token, std::uint32_t pos, std::uint32_t slot, std::uint32_t& next,
+                  std::span<model::StageStats> stats) override {
+    const bool took = inner_->step_token(p, token, pos, slot, next, stats);
+    token_steps += took ? 1 : 0;
+    return took;
+  }
+  std::uint64_t token_steps = 0;
+
+ private:
+  std::shared_ptr<model::DecodeChain> inner_;
+};
+
+// Greedy decoding with nobody reading the logits: the last node picks each token (the step's
+// last message is 4 bytes). Tokens equal the CPU's with the last stage remote and local.
+TEST_F(Chain, TheLastNodePicksTheGreedyToken) {
+  const std::vector<std::uint32_t> prompt = {1, 30, 31, 32, 40, 41};
+  model::GenerateOptions options;
+  options.max_tokens = 8;
+  const Remote& r = remote();
+  for (const bool last_local : {false, true}) {
+    SCOPED_TRACE(last_local ? "remote, remote, local" : "three remote stages");
+    model::Pipeline pipeline = build(last_local ? std::vector{r.devices[0], r.devices[1], local_cpu()} : r.devices);
+    auto counting = std::make_shared<CountingChain>(runtime::node_chain_for(pipeline));
+    pipeline.set_decode_chain(counting);
+    EXPECT_EQ(model::generate(pipeline, prompt, options).tokens, local_tokens());
+    EXPECT_EQ(counting->token_steps, options.max_tokens - 1 - 2) << "every step after the two that learn the chain";
+  }
+}
+
 // The same 3 chained stages with hidden states as f32 and as f16 on the wire: the greedy tokens
 // of a longer run equal the CPU's both ways, the f16 chain moves half the bytes per hop, and its
 // logits stay within f16 rounding of the f32 chain's.
@@ -326,6 +368,19 @@ TEST(ChainFrames, HiddenStatesNarrowToF16AndWidenBack) {
   std::vector<std::byte> small(8);
   expect_code(Errc::out_of_range, [&] { cluster::widen_from_f16(narrow, small); });
   EXPECT_TRUE(cluster::narrow_to_f16({}).empty());
+}
+
+TEST(ChainFrames, TheNodesGreedyTokenIsModelArgmax) {
+  const auto index = [](std::vector<float> row) { return cluster::largest_value_index(std::as_bytes(std::span(row))); };
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (const std::vector<float>& row : std::vector<std::vector<float>>{
+           {1, 3, 3, 2}, {nan, -1, -2}, {-inf, -inf}, {nan, 5, nan, 7}, {0.5f}, {-0.0f, 0.0f}}) {
+    EXPECT_EQ(index(row), model::argmax(row));
+  }
+  expect_code(Errc::invalid_argument, [&] { index({nan, nan}); });
+  expect_code(Errc::invalid_argument, [&] { cluster::largest_value_index({}); });
+  std::vector<std::byte> odd(6);
+  expect_code(Errc::invalid_argument, [&] { cluster::largest_value_index(odd); });
 }
 
 TEST(ChainFrames, TheNodeMetricsCountChainSteps) {
@@ -426,6 +481,17 @@ TEST_F(Chain, ChainSetupAndStepsAreCheckedAndARefusalKeepsTheConnection) {
   const std::uint64_t f16_input = node_a.setup_chain(half);
   expect_code(Errc::out_of_range, [&] { node_a.chain_step(f16_input, 6, std::as_bytes(std::span(&token, 1))); });
   node_a.release_chain(f16_input);
+
+  // A 4-byte await of the logits asks for the greedy token: the node picks model::argmax's.
+  ASSERT_TRUE(node_a.offers_chain_token());
+  const std::uint64_t token_chain = node_a.setup_chain(setup);
+  node_a.chain_step(token_chain, 5, std::as_bytes(std::span(&token, 1)));
+  std::uint32_t picked = 0;
+  EXPECT_TRUE(node_a.chain_await(token_chain, 5, std::as_writable_bytes(std::span(&picked, 1)), [] {}));
+  EXPECT_EQ(picked, model::argmax(logits));
+  std::vector<std::byte> three(3);
+  expect_code(Errc::out_of_range, [&] { node_a.chain_await(token_chain, 6, three, [] {}); });
+  node_a.release_chain(token_chain);
 }
 
 // Two nodes whose every link (client to node, node to node) crosses a relay adding `one_way`

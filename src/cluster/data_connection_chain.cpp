@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cluster/data_connection.hpp"
+#include "cluster/hidden_f16.hpp"
 #include "cluster/peer_copy.hpp"
 #include "core/log.hpp"
 
@@ -110,7 +111,12 @@ void DataConnection::serve_chain_abort(const DataFrame& request) {
 void DataConnection::serve_chain_await(const DataFrame& request) {
   try {
     std::shared_ptr<StageChain> chain = session()->chain(request.handle);
-    if (chain->stage().next || request.length != chain->stage().output_wire_bytes()) {
+    const ChainStage& stage = chain->stage();
+    // A 4-byte await of a longer f32 result (the logits) asks for its greedy token: the index of
+    // its largest value, so the decode step's last message is 4 bytes, not the vocabulary's row.
+    const bool token = request.length == sizeof(std::uint32_t) && !stage.output_f16 &&
+                       stage.output_bytes > sizeof(std::uint32_t) && stage.output_bytes % sizeof(float) == 0;
+    if (stage.next || (request.length != stage.output_wire_bytes() && !token)) {
       fail(Errc::out_of_range, "data chain await: chain {} does not end here with {} bytes", request.handle,
            request.length);
     }
@@ -118,6 +124,10 @@ void DataConnection::serve_chain_await(const DataFrame& request) {
     if (!result) {
       fail(Errc::timeout, "data chain await: the step at position {} has not reached the end yet",
            position_of(request));
+    }
+    if (token) {
+      const std::uint32_t best = largest_value_index(*result);
+      result->assign(reinterpret_cast<const std::byte*>(&best), reinterpret_cast<const std::byte*>(&best + 1));
     }
     const DataFrame frame{DataOp::reply, 0, request.request_id, request.handle, request.offset, result->size()};
     socket_->write_all(encode_frame(frame), *result);

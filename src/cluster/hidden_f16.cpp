@@ -1,5 +1,6 @@
 #include "cluster/hidden_f16.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -36,6 +37,26 @@ void widen_from_f16(std::span<const std::byte> f16, std::span<std::byte> f32) {
     const float value = reference::to_float(static_cast<reference::Half>(half));
     std::memcpy(f32.data() + i * sizeof(float), &value, sizeof(float));
   }
+}
+
+std::uint32_t largest_value_index(std::span<const std::byte> f32) {
+  const std::size_t n = f32.size() / sizeof(float);
+  if (n == 0 || f32.size() % sizeof(float) != 0) {
+    fail(Errc::invalid_argument, "a row of {} bytes is no row of f32 logits", f32.size());
+  }
+  std::size_t best = n;
+  float best_value = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    float value = 0;
+    std::memcpy(&value, f32.data() + i * sizeof(float), sizeof(float));
+    if (std::isnan(value)) continue;
+    if (best == n || value > best_value) {
+      best = i;
+      best_value = value;
+    }
+  }
+  if (best == n) fail(Errc::invalid_argument, "every logit is NaN: the model's output is broken");
+  return static_cast<std::uint32_t>(best);
 }
 
 }  // namespace crossgpu::cluster

@@ -1,4 +1,4 @@
-// Hidden states on the wire as f16 (docs/PROTOCOL.md, "Decode chains"): a stage's f32 output is
+// What a decode chain moves on the wire besides f32 as it is. Hidden states as f16 (docs/PROTOCOL.md, "Decode chains"): a stage's f32 output is
 // narrowed before it leaves a node (or the client) and widened where it arrives, halving the
 // bytes of each hop. Devices keep computing in f32; only the copy in flight is f16. IEEE binary16
 // with round to nearest, ties to even (kernels/reference/half.hpp): a hidden state's values
@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -17,5 +18,10 @@ std::vector<std::byte> narrow_to_f16(std::span<const std::byte> f32);
 // `f16` (a whole number of halves, else Errc::invalid_argument) widened into `f32`, which must
 // hold exactly twice its bytes (Errc::out_of_range otherwise). Exact.
 void widen_from_f16(std::span<const std::byte> f16, std::span<std::byte> f32);
+
+// The greedy token of a row of f32 logits, as model::argmax picks it: the index of the largest
+// value, the first on ties, NaN never winning. Errc::invalid_argument for an empty row, one that
+// is no whole number of floats, or one that is all NaN.
+std::uint32_t largest_value_index(std::span<const std::byte> f32);
 
 }  // namespace crossgpu::cluster

@@ -182,6 +182,9 @@ class NodeConnection {
   // grant the next node gave it. Work queued before is sent first, as for every call.
   bool offers_chains() const noexcept;
   bool offers_chain_f16() const noexcept;  // ChainSetup's input_f16/output_f16 ("data-chain-f16")
+  // chain_await with a 4-byte `out` on a chain whose result is f32 logits answers the greedy
+  // token, the index of the largest ("data-chain-token").
+  bool offers_chain_token() const noexcept;
   std::uint64_t setup_chain(const ChainSetup& setup);
   void release_chain(std::uint64_t chain);
   void chain_step(std::uint64_t chain, std::uint32_t position, std::span<const std::byte> input);

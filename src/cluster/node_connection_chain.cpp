@@ -20,6 +20,7 @@ void require_chains(const NodeConnection& node, std::string_view what) {
 
 bool NodeConnection::offers_chains() const noexcept { return impl_->data_offers("data-chain"); }
 bool NodeConnection::offers_chain_f16() const noexcept { return impl_->data_offers("data-chain-f16"); }
+bool NodeConnection::offers_chain_token() const noexcept { return impl_->data_offers("data-chain-token"); }
 
 std::uint64_t NodeConnection::setup_chain(const ChainSetup& setup) {
   impl_->send_batch();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "core/error.hpp"
 
@@ -57,16 +58,23 @@ GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> promp
   if (options.on_logits) options.on_logits(logits);
   result.prefill_seconds = seconds_since(start);
 
-  // Decode: sample, hand out, feed back.
+  // Decode: sample, hand out, feed back. Greedy with nobody looking at the logits: the pipeline
+  // picks the next token itself (on a decode chain, the last node does).
+  const bool token_only = options.sampler.temperature == 0.0f && !options.on_logits;
+  std::optional<std::uint32_t> picked;
   const auto decode_start = std::chrono::steady_clock::now();
   while (result.tokens.size() < options.max_tokens) {
-    const std::uint32_t token = sampler.sample(logits);
+    const std::uint32_t token = picked ? *picked : sampler.sample(logits);
     result.tokens.push_back(token);
     const bool keep_going = !options.on_token || options.on_token(token);
     if (!keep_going || (options.is_end && options.is_end(token))) break;
     if (result.tokens.size() == options.max_tokens) break;
-    logits = pipeline.forward(std::span(&token, 1), pos++, options.slot);
     ++result.decode_passes;
+    if (token_only) {
+      picked = pipeline.forward_greedy(token, pos++, options.slot);
+      continue;
+    }
+    logits = pipeline.forward(std::span(&token, 1), pos++, options.slot);
     if (options.on_logits) options.on_logits(logits);
   }
   result.decode_seconds = seconds_since(decode_start);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "model/sampler.hpp"
 
 namespace crossgpu::model {
 namespace {
@@ -73,6 +74,15 @@ std::span<const float> Pipeline::forward(std::span<const std::uint32_t> ids, std
   }
   const SequenceRows part{.slot = slot, .pos = pos, .tokens = static_cast<std::uint32_t>(ids.size())};
   return forward_rows(ids, std::span(&part, 1));
+}
+
+std::uint32_t Pipeline::forward_greedy(std::uint32_t token, std::uint32_t pos, std::uint32_t slot) {
+  std::uint32_t next = 0;
+  if (chain_ && token < config_.vocab && slot < max_sequences() &&
+      chain_->step_token(*this, token, pos, slot, next, stats_)) {
+    return next;
+  }
+  return argmax(forward(std::span(&token, 1), pos, slot));
 }
 
 std::span<const float> Pipeline::forward_rows(std::span<const std::uint32_t> ids, std::span<const SequenceRows> parts) {

@@ -48,6 +48,13 @@ class DecodeChain {
                     std::span<float> logits, std::span<StageStats> stats) = 0;
   // Told after the pipeline ran a single-token step itself (a chain learns its setup from one).
   virtual void stepped(Pipeline& pipeline, std::uint32_t pos, std::uint32_t slot, std::span<StageStats> stats) = 0;
+  // As step(), but only the greedy token is wanted (argmax of the logits, as model::argmax picks
+  // it): the chain may have the last stage pick it where the logits are. False when it cannot.
+  virtual bool step_token(Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                          std::uint32_t& next, std::span<StageStats> stats) {
+    (void)pipeline, (void)token, (void)pos, (void)slot, (void)next, (void)stats;
+    return false;
+  }
 };
 
 class Pipeline {
@@ -59,6 +66,10 @@ class Pipeline {
   // Runs `ids` (at most max_batch) at position `pos` of sequence slot `slot` through every stage
   // and returns the logits of the last id. Throws Errc::out_of_range past the context.
   std::span<const float> forward(std::span<const std::uint32_t> ids, std::uint32_t pos, std::uint32_t slot = 0);
+  // A single-token decode step whose logits nobody looks at: the greedy next token. Through the
+  // decode chain when it can (the last node picks it, so the step's last message is the token),
+  // else argmax(forward(...)).
+  std::uint32_t forward_greedy(std::uint32_t token, std::uint32_t pos, std::uint32_t slot = 0);
 
   // Runs one batch made of several sequences' rows (LlamaStage::forward_rows: `ids` holds the
   // parts' tokens one after the other) through every stage; the hidden states of all rows move

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "model/sampler.hpp"
 #include "runtime/stage_transport.hpp"
 #if CROSSGPU_WITH_NETWORK
 #include "cluster/hidden_f16.hpp"
@@ -49,7 +50,8 @@ cluster::RemoteDevice* remote_of(const model::LlamaStage& stage) {
 // remote stage gains nothing: its Run is already one round trip).
 struct Segment {
   std::size_t first = 0, end = 0;
-  bool f16 = false;  // hidden states cross its hops (and the client's) as f16
+  bool f16 = false;    // hidden states cross its hops (and the client's) as f16
+  bool token = false;  // it ends the pipeline on a node that can answer the greedy token
 };
 
 std::vector<Segment> find_segments(const model::Pipeline& pipeline) {
@@ -124,6 +126,8 @@ class NodeChain final : public model::DecodeChain {
             std::span<float> logits, std::span<model::StageStats> stats) override;
   void stepped(model::Pipeline& pipeline, std::uint32_t pos, std::uint32_t slot,
                std::span<model::StageStats> stats) override;
+  bool step_token(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                  std::uint32_t& next, std::span<model::StageStats> stats) override;
 
  private:
   // A slot's chains: per segment, the chain id on each of its stages' nodes.
@@ -146,8 +150,15 @@ class NodeChain final : public model::DecodeChain {
   void release(const SlotChains& chains) noexcept;
   // The step through every stage, the chained segments node to node; Errc::timeout when a
   // segment's step did not come back in time (nothing to undo: the pipeline can run it again).
+  // What a step gives back: the logits row, or (token set) only the greedy token.
+  struct Result {
+    std::span<float> logits;
+    std::uint32_t* token = nullptr;
+  };
+  bool chained_step(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                    Result result, std::span<model::StageStats> stats);
   void run_chained(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
-                   std::span<float> logits, std::span<model::StageStats> stats, const SlotChains& chains);
+                   Result result, std::span<model::StageStats> stats, const SlotChains& chains);
   void run_segment(const Segment& segment, const std::vector<std::uint64_t>& ids, std::uint32_t pos,
                    std::span<const std::byte> input, std::span<std::byte> output);
   void give_up(const std::string& why);
@@ -291,6 +302,16 @@ void NodeChain::run_segment(const Segment& segment, const std::vector<std::uint6
 
 bool NodeChain::step(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
                      std::span<float> logits, std::span<model::StageStats> stats) {
+  return chained_step(pipeline, token, pos, slot, Result{logits, nullptr}, stats);
+}
+
+bool NodeChain::step_token(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                           std::uint32_t& next, std::span<model::StageStats> stats) {
+  return chained_step(pipeline, token, pos, slot, Result{{}, &next}, stats);
+}
+
+bool NodeChain::chained_step(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                             Result result, std::span<model::StageStats> stats) {
   stats_at_step_ = total_seconds(stats);
   if (off_) return false;
   auto found = slots_.find(slot);
@@ -302,7 +323,7 @@ bool NodeChain::step(model::Pipeline& pipeline, std::uint32_t token, std::uint32
   }
   const std::vector<model::StageStats> stats_before(stats.begin(), stats.end());
   try {
-    run_chained(pipeline, token, pos, slot, logits, stats, found->second);
+    run_chained(pipeline, token, pos, slot, result, stats, found->second);
   } catch (const Error& e) {
     if (e.code() != Errc::timeout) throw;
     hop_failed(e);
@@ -313,13 +334,14 @@ bool NodeChain::step(model::Pipeline& pipeline, std::uint32_t token, std::uint32
 }
 
 void NodeChain::run_chained(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
-                            std::span<float> logits, std::span<model::StageStats> stats, const SlotChains& chains) {
+                            Result result, std::span<model::StageStats> stats, const SlotChains& chains) {
   const auto& stages = pipeline.stages();
   const model::LlamaConfig& config = pipeline.config();
   const std::uint64_t hidden_bytes = std::uint64_t{config.embedding} * sizeof(float);
   std::vector<std::byte> host(sizeof(token));  // the hidden state while it is in this process
   std::memcpy(host.data(), &token, sizeof(token));
   std::optional<BufferRef> on_device;  // else where it is
+  bool picked = false;                 // the last node answered the greedy token
   std::size_t segment_index = 0;
   for (std::size_t i = 0; i < stages.size();) {
     const auto start = Clock::now();
@@ -332,9 +354,21 @@ void NodeChain::run_chained(model::Pipeline& pipeline, std::uint32_t token, std:
       }
       const bool ends = segment->end == stages.size();
       const bool f16_in = segment->f16 && i != 0, f16_out = segment->f16 && !ends;
+      // Only the greedy token wanted, and the last node can pick it: its 4 bytes come back.
+      const bool token_back = ends && result.token != nullptr && segment->token;
       if (f16_in) host = cluster::narrow_to_f16(host);
-      std::vector<std::byte> out(ends ? std::uint64_t{config.vocab} * sizeof(float) : hidden_bytes / (f16_out ? 2 : 1));
+      std::vector<std::byte> out(token_back ? sizeof(std::uint32_t)
+                                 : ends     ? std::uint64_t{config.vocab} * sizeof(float)
+                                            : hidden_bytes / (f16_out ? 2 : 1));
       run_segment(*segment, chains.ids[segment_index++], pos, host, out);
+      if (token_back) {
+        picked = true;
+        std::memcpy(result.token, out.data(), sizeof(std::uint32_t));
+        if (*result.token >= config.vocab) {
+          fail(Errc::io, "decode chain: node {} answered token {} of a vocabulary of {}", node(segment->end - 1).node_id(),
+               *result.token, config.vocab);
+        }
+      }
       if (f16_out) {
         host.resize(hidden_bytes);
         cluster::widen_from_f16(out, host);
@@ -372,11 +406,16 @@ void NodeChain::run_chained(model::Pipeline& pipeline, std::uint32_t token, std:
     on_device = last ? stage.logits() : stage.hidden();
     ++i;
   }
+  if (picked) return;
+  std::vector<float> own;  // the logits of a step that wants only the token
+  if (result.token != nullptr) own.resize(config.vocab);
+  const std::span<float> logits = result.token != nullptr ? std::span<float>(own) : result.logits;
   if (on_device) {
     on_device->device->stream().download(*on_device, 0, std::as_writable_bytes(logits)).wait();
   } else {
     std::memcpy(logits.data(), host.data(), logits.size_bytes());
   }
+  if (result.token != nullptr) *result.token = model::argmax(logits);
 }
 #endif
 
@@ -396,6 +435,7 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
   for (Segment& s : segments) {
     s.f16 = f16;
     for (std::size_t i = s.first; i < s.end; ++i) s.f16 = s.f16 && remotes[i]->node().offers_chain_f16();
+    s.token = s.end == remotes.size() && remotes[s.end - 1]->node().offers_chain_token();
   }
   const bool off = chains_turned_off();
   if (segments.empty() || off) {
