@@ -251,14 +251,17 @@ void chain_row(const model::LlamaConfig& config, const model::GgufFile& file,
   const double one_way = link_rtt / 2;
   const bool same = chain.decode.tokens == baseline.tokens && f32.decode.tokens == baseline.tokens &&
                     relay.decode.tokens == baseline.tokens;
-  // Besides the hidden states, a decoded token's messages carry its id in and the logits out.
-  const double result_bytes = sizeof(std::uint32_t) + static_cast<double>(config.vocab) * sizeof(float);
+  // Besides the hidden states, a decoded token's messages carry its id in and, relayed, the
+  // logits out; a chain's last node answers the greedy token (generate asks only for it).
+  const double relay_result_bytes = sizeof(std::uint32_t) + static_cast<double>(config.vocab) * sizeof(float);
+  const double chain_result_bytes = 2 * sizeof(std::uint32_t);
   table.add_row({fmt::format("{:g}", rtt), fmt::format("{:.3f}", link_rtt), std::to_string(devices.size()),
                  fmt::format("{:.3f}", relay.decode.ms_per_token), fmt::format("{:.3f}", f32.decode.ms_per_token),
                  fmt::format("{:.3f}", chain.decode.ms_per_token), fmt::format("{:.3f}", baseline.ms_per_token),
                  fmt::format("{:.3f}", overhead), one_way > 0.05 ? fmt::format("{:.2f}", overhead / one_way) : "-",
                  fmt::format("{:.2f}", relay.messages), fmt::format("{:.2f}", chain.messages),
-                 fmt::format("{:.0f} / {:.0f}", f32.hidden_bytes, chain.hidden_bytes), same ? "yes" : "NO"});
+                 fmt::format("{:.0f} / {:.0f}", f32.hidden_bytes, chain.hidden_bytes),
+                 fmt::format("{:.0f} / {:.0f}", relay_result_bytes, chain_result_bytes), same ? "yes" : "NO"});
   results.push_back({{"added_rtt_ms", rtt}, {"link_rtt_ms", link_rtt}, {"stages", devices.size()},
                      {"relay_ms_per_token", relay.decode.ms_per_token},
                      {"chain_f32_ms_per_token", f32.decode.ms_per_token}, {"chain_ms_per_token", chain.decode.ms_per_token},
@@ -266,7 +269,8 @@ void chain_row(const model::LlamaConfig& config, const model::GgufFile& file,
                      {"chain_messages_per_token", chain.messages}, {"relay_hidden_bytes_per_token", relay.hidden_bytes},
                      {"chain_f32_hidden_bytes_per_token", f32.hidden_bytes},
                      {"chain_f16_hidden_bytes_per_token", chain.hidden_bytes},
-                     {"result_bytes_per_token", result_bytes}, {"same_tokens", same}});
+                     {"relay_result_bytes_per_token", relay_result_bytes},
+                     {"chain_result_bytes_per_token", chain_result_bytes}, {"same_tokens", same}});
 }
 
 int run(const Options& o) {
@@ -296,7 +300,7 @@ int run(const Options& o) {
                            {"chain f16 overhead ms", apps::Align::right},
                            {"overhead in one-way delays", apps::Align::right}, {"relay msgs/token", apps::Align::right},
                            {"chain msgs/token", apps::Align::right}, {"hidden B/token f32 / f16", apps::Align::right},
-                           {"same tokens"}});
+                           {"token in+out B relay / chain", apps::Align::right}, {"same tokens"}});
   nlohmann::json results = nlohmann::json::array();
   for (const double rtt : o.rtt_ms) {
     const auto one_way = std::chrono::microseconds(static_cast<std::int64_t>(rtt * 500.0));
@@ -345,7 +349,7 @@ int run(const Options& o) {
   fmt::print("hidden states between stages: {}\n",
              o.mover == "peer"    ? "node to node (PeerCopy)"
              : o.mover == "chain" ? "relay (through the client) and chain (node to node, hidden states f32 and f16 on the "
-                                    "wire), each stage's step one message; a token's id in and logits out add 4 + 4 x vocab bytes"
+                                    "wire, the last node answering the greedy token), each stage's step one message"
                                   : "through the client, inside each stage's request");
   std::fputs((o.mover == "chain" ? chain_table : table).render().c_str(), stdout);
   std::ofstream(o.json_path) << nlohmann::json{{"mover", o.mover}, {"per_op", o.per_op}, {"layers", o.layers}, {"embedding", o.embedding},
