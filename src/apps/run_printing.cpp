@@ -81,6 +81,15 @@ void print_recovery(const runtime::RecoveryEvent& e, std::FILE* out) {
     stages += fmt::format("{}{} [{}, {})", stages.empty() ? "" : ", ", e.plan.devices[s.device].label, s.first_layer,
                           s.end_layer);
   }
+  if (e.slowdown()) {
+    std::fprintf(out, "\nre-planned: slow %s after %u tokens; now on %s (%.2f ms per token predicted, %.2f as "
+                 "measured before); took %.2f s (re-plan %.2f, reload %.2f, re-prefill %.2f)\n",
+                 fmt::format("{}", fmt::join(e.slow, "; ")).c_str(), e.tokens_before, stages.c_str(),
+                 e.predicted_seconds_after * 1e3, e.predicted_seconds_before * 1e3, e.outage_seconds(), e.replan_seconds,
+                 e.reload_seconds, e.reprefill_seconds);
+    std::fflush(out);
+    return;
+  }
   std::fprintf(out, "\nrecovered: lost %s after %u tokens; now on %s; took %.2f s (detect %.2f, then re-plan %.2f, "
                "reload %.2f, re-prefill %.2f)\n",
                fmt::format("{}", fmt::join(e.lost, "; ")).c_str(), e.tokens_before, stages.c_str(), e.outage_seconds(),

@@ -91,6 +91,7 @@ class Pipeline {
   const LlamaConfig& config() const noexcept { return config_; }
   // Single-token decode steps go through `chain` first (none: stage by stage, as before).
   void set_decode_chain(std::shared_ptr<DecodeChain> chain) { chain_ = std::move(chain); }
+  const std::shared_ptr<DecodeChain>& decode_chain() const noexcept { return chain_; }
   const ActivationMover& mover() const noexcept { return mover_; }
 
  private:

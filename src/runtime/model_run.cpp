@@ -20,7 +20,10 @@ ModelRun::ModelRun(const model::GgufFile& file, const model::LlamaConfig& config
                    const PlanOptions& options)
     : stages_(file, config, devices, options) {}
 
-void ModelRun::load(WeightProgressCallback on_progress) { stages_.load(std::move(on_progress)); }
+void ModelRun::load(WeightProgressCallback on_progress) {
+  stages_.load(std::move(on_progress));
+  slowdown_.attach(stages_.pipeline(), stages_.plan());
+}
 
 RunReport ModelRun::run(const model::Tokenizer& tokenizer, const std::string& prompt, bool chat,
                         const model::GenerateOptions& options, const PieceCallback& on_piece,
@@ -30,6 +33,7 @@ RunReport ModelRun::run(const model::Tokenizer& tokenizer, const std::string& pr
   report.prompt_ids = tokenize_prompt(tokenizer, prompt, chat);
   std::vector<std::uint32_t>& generated = report.result.tokens;
   std::optional<RecoveryEvent> pending;  // a recovery told once generation continues
+  std::optional<RecoveryEvent> replan;   // a faster plan found while generating, to move to
   Clock::time_point failure_at, attempt_start, last_token = Clock::now();
   for (bool first_attempt = true;; first_attempt = false) {
     model::GenerateOptions o = options;
@@ -50,23 +54,37 @@ RunReport ModelRun::run(const model::Tokenizer& tokenizer, const std::string& pr
       const std::string piece = tokenizer.token_to_piece(id);
       report.text += piece;
       if (on_piece) on_piece(piece);
-      return true;
+      if (generated.size() >= options.max_tokens) return true;
+      const std::vector<sched::SlowStage> slow = slowdown_.token_done();
+      if (slow.empty()) return true;
+      replan = stages_.replan_for(slow, slowdown_.policy());
+      if (!replan) slowdown_.declined();
+      return !replan;  // stop here: the new plan takes over below
     };
     std::vector<std::uint32_t> logged = report.prompt_ids;  // the prompt and the tokens so far
     logged.insert(logged.end(), generated.begin(), generated.end());
     try {
       attempt_start = Clock::now();
+      slowdown_.start_generation();
       const model::GenerateResult r = model::generate(stages_.pipeline(), logged, o);
       if (first_attempt) report.result.prefill_seconds = r.prefill_seconds;
       report.result.decode_seconds += r.decode_seconds;
       report.result.decode_passes += r.decode_passes;
-      break;
+      if (!replan) break;
+      failure_at = Clock::now();
+      RecoveryEvent moving = std::move(*replan);
+      replan.reset();  // taken: a device lost while loading it is recovered from as any loss
+      stages_.adopt(moving);
+      slowdown_.attach(stages_.pipeline(), stages_.plan());
+      pending = std::move(moving);
+      pending->tokens_before = static_cast<std::uint32_t>(generated.size());
     } catch (const Error& e) {
       if (!may_be_a_lost_device(e) || generated.size() >= options.max_tokens) throw;
       if (pending) recoveries_.push_back(*pending);  // lost again before a token: keep the first
       failure_at = Clock::now();
       const double detect = std::chrono::duration<double>(failure_at - last_token).count();
       pending = stages_.recover(e);
+      slowdown_.attach(stages_.pipeline(), stages_.plan());
       pending->tokens_before = static_cast<std::uint32_t>(generated.size());
       pending->detect_seconds = detect;
     }

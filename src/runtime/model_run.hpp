@@ -6,10 +6,16 @@
 // prefilling the logged tokens, and continues. Greedy or seeded sampling then gives the tokens of
 // an undisturbed run.
 //
+// A device that stays much slower than its plan predicted (sched/slowdown_watch.hpp) makes the
+// run look for a plan without it; when one is predicted clearly faster, the run moves there the
+// same way (reload, re-prefill, continue) and reports it as a re-plan.
+//
 // States of a run: planned (constructed), running (run()), recovering (recover(), between a
-// failure and the first token after it), failed (run() throws: a failure that is not a lost
-// device, no lost device found, or survivors that cannot hold the model). The run decides every
-// transition itself, from the error the engine raised and what the devices answer.
+// failure and the first token after it), re-planning (from the token at which the slowdown
+// watch found a faster plan to the first token on it), failed (run() throws: a failure that is
+// not a lost device, no lost device found, or survivors that cannot hold the model). The run
+// decides every transition itself, from the error the engine raised, what the devices answer,
+// and the stage times it measured.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +33,7 @@
 #include "runtime/model_plan.hpp"
 #include "runtime/model_session.hpp"
 #include "runtime/recoverable_pipeline.hpp"
+#include "runtime/slowdown_monitor.hpp"
 
 namespace crossgpu::runtime {
 
@@ -45,8 +52,8 @@ class ModelRun {
   model::Pipeline& pipeline() { return stages_.pipeline(); }
   const std::vector<RecoveryEvent>& recoveries() const noexcept { return recoveries_; }
 
-  // As run_prompt (model_session.hpp), recovering from lost devices; `on_recovery` hears of each
-  // recovery once generation continues. Throws what cannot be recovered from: Errc::out_of_memory
+  // As run_prompt (model_session.hpp), recovering from lost devices and re-planning around slow
+  // ones; `on_recovery` hears of each recovery and re-plan once generation continues. Throws what cannot be recovered from: Errc::out_of_memory
   // naming the shortfall when the survivors cannot hold the model.
   RunReport run(const model::Tokenizer& tokenizer, const std::string& prompt, bool chat,
                 const model::GenerateOptions& options, const PieceCallback& on_piece = {},
@@ -54,6 +61,7 @@ class ModelRun {
 
  private:
   RecoverablePipeline stages_;  // finds the lost devices, re-plans and reloads (shared with serve)
+  SlowdownMonitor slowdown_;    // times each stage per token; says when a re-plan is due
   std::vector<RecoveryEvent> recoveries_;
 };
 

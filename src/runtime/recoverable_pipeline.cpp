@@ -30,8 +30,11 @@ bool may_be_a_lost_device(const Error& e) {
 }
 
 nlohmann::json recovery_json(const RecoveryEvent& e) {
-  return {{"event", "recovered"},
+  return {{"event", e.slowdown() ? "replanned" : "recovered"},
           {"lost", e.lost},
+          {"slow", e.slow},
+          {"predicted_ms_per_token_before", e.predicted_seconds_before * 1e3},
+          {"predicted_ms_per_token_after", e.predicted_seconds_after * 1e3},
           {"failure", e.failure},
           {"tokens_before", e.tokens_before},
           {"detect_seconds", e.detect_seconds},
@@ -74,6 +77,17 @@ RecoveryEvent RecoverablePipeline::recover(const Error& failure) {
   pipeline_.reset();  // frees the stages on the survivors before the new ones are built
 
   const auto replan_start = Clock::now();
+  event.plan = plan_over_survivors(fmt::format("lost {}", fmt::join(event.lost, "; ")));
+  event.replan_seconds = seconds_since(replan_start);
+  const auto reload_start = Clock::now();
+  plan_ = event.plan;
+  pipeline_ = std::make_unique<model::Pipeline>(
+      load_pipeline(file_, config_, plan_, options_, on_progress_, sequences_));
+  event.reload_seconds = seconds_since(reload_start);
+  return event;
+}
+
+ModelPlan RecoverablePipeline::plan_over_survivors(const std::string& why) const {
   std::vector<Candidate> left;
   for (const Candidate& c : devices_.candidates()) {
     if (std::find(lost_labels_.begin(), lost_labels_.end(), c.label) == lost_labels_.end()) left.push_back(c);
@@ -82,21 +96,73 @@ RecoveryEvent RecoverablePipeline::recover(const Error& failure) {
   try {
     measured = devices_.placement_inputs();
   } catch (const Error& e) {
-    fail(Errc::device_lost, "lost {} and cannot re-plan: the cluster's telemetry is out of reach ({})",
-         fmt::join(event.lost, "; "), e.what());
+    fail(Errc::device_lost, "{} and cannot re-plan: the cluster's telemetry is out of reach ({})", why, e.what());
+  }
+  ModelPlan plan;
+  try {
+    plan = plan_model(file_, config_, left, planning(options_, sequences_), measured ? &*measured : nullptr);
+    // Devices that measured slower than their profile are planned as measured.
+    bool derated = false;
+    for (std::size_t d = 0; d < plan.devices.size(); ++d) {
+      const auto found = derated_.find(plan.devices[d].label);
+      if (found == derated_.end()) continue;
+      sched::derate(plan.problem, d, found->second);
+      derated = true;
+    }
+    if (derated) {
+      plan.plan = sched::place(plan.problem);
+      plan.baselines.clear();  // they were computed with the profiles' rates
+    }
+  } catch (const Error& e) {
+    fail(e.code(), "{}; the devices left cannot take its place: {}", why, e.what());
+  }
+  return plan;
+}
+
+std::optional<RecoveryEvent> RecoverablePipeline::replan_for(const std::vector<sched::SlowStage>& slow,
+                                                             const sched::SlowdownPolicy& policy) {
+  const auto start = Clock::now();
+  RecoveryEvent event;
+  const std::map<std::string, double> before = derated_;
+  sched::PlacementProblem as_measured = plan_.problem;  // the current plan under the measured rates
+  for (const sched::SlowStage& s : slow) {
+    const std::size_t d = plan_.plan.stages.at(s.stage).device;
+    const std::string& label = plan_.devices[d].label;
+    const double factor = std::max(1.0, s.ratio);
+    sched::derate(as_measured, d, factor);
+    derated_[label] = (before.count(label) != 0 ? before.at(label) : 1.0) * factor;
+    event.slow.push_back(fmt::format("{}: {:.2f} ms per token, {:.2f} ms predicted ({:.1f}x slower than the others)",
+                                     label, s.measured * 1e3, s.predicted * 1e3, s.ratio));
   }
   try {
-    event.plan = plan_model(file_, config_, left, planning(options_, sequences_), measured ? &*measured : nullptr);
+    sched::Plan current = plan_.plan;
+    event.predicted_seconds_before = sched::evaluate(as_measured, current);
+    event.plan = plan_over_survivors(fmt::format("slow {}", fmt::join(event.slow, "; ")));
   } catch (const Error& e) {
-    fail(e.code(), "lost {}; the devices left cannot take its place: {}", fmt::join(event.lost, "; "), e.what());
+    derated_ = before;
+    log::warn("{}", e.what());
+    return std::nullopt;
   }
-  event.replan_seconds = seconds_since(replan_start);
-  const auto reload_start = Clock::now();
+  event.predicted_seconds_after = event.plan.plan.seconds_per_token;
+  event.replan_seconds = seconds_since(start);
+  if (!sched::worth_replanning(event.predicted_seconds_before, event.predicted_seconds_after, policy)) {
+    derated_ = before;
+    log::info("slow {}; keeping the plan: the best other is predicted at {:.2f} ms per token against {:.2f}",
+              fmt::join(event.slow, "; "), event.predicted_seconds_after * 1e3, event.predicted_seconds_before * 1e3);
+    return std::nullopt;
+  }
+  log::warn("slow {}; re-planning: {:.2f} ms per token predicted against {:.2f} as measured", fmt::join(event.slow, "; "),
+            event.predicted_seconds_after * 1e3, event.predicted_seconds_before * 1e3);
+  return event;
+}
+
+void RecoverablePipeline::adopt(RecoveryEvent& event) {
+  pipeline_.reset();  // frees the stages before the new ones are built (they may share devices)
+  const auto start = Clock::now();
   plan_ = event.plan;
   pipeline_ = std::make_unique<model::Pipeline>(
       load_pipeline(file_, config_, plan_, options_, on_progress_, sequences_));
-  event.reload_seconds = seconds_since(reload_start);
-  return event;
+  event.reload_seconds = seconds_since(start);
 }
 
 }  // namespace crossgpu::runtime

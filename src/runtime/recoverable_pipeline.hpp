@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -18,11 +20,17 @@
 #include "runtime/candidate_set.hpp"
 #include "runtime/model_plan.hpp"
 #include "runtime/model_session.hpp"
+#include "sched/slowdown_watch.hpp"
 
 namespace crossgpu::runtime {
 
+// A recovery from a lost device, or a re-plan away from a slowed one (then `lost` is empty and
+// `slow` says what was measured; detect_seconds is the time the slowdown was watched).
 struct RecoveryEvent {
   std::vector<std::string> lost;   // "<device label>: <what was observed>"
+  std::vector<std::string> slow;   // "<device label>: <measured> vs <predicted> per token (<ratio>x)"
+  double predicted_seconds_before = 0;  // a re-plan: the old plan's time per token as measured
+  double predicted_seconds_after = 0;   // and the new plan's prediction
   std::string failure;             // the error that stopped generation
   std::uint32_t tokens_before = 0; // tokens generated before the loss (serve: by all sequences in flight)
   double detect_seconds = 0;       // from the last token (or the start) to the failure
@@ -33,6 +41,7 @@ struct RecoveryEvent {
   ModelPlan plan;                  // the plan generation continues on
   // What the user waited: from the last token before the loss to the first one after it.
   double outage_seconds() const noexcept { return detect_seconds + total_seconds; }
+  bool slowdown() const noexcept { return lost.empty() && !slow.empty(); }
 };
 
 nlohmann::json recovery_json(const RecoveryEvent& event);
@@ -65,6 +74,18 @@ class RecoverablePipeline {
   // shortfall) when the survivors cannot hold the model: the pipeline is gone then.
   RecoveryEvent recover(const Error& failure);
 
+  // A slowdown re-plan, in two steps so that the run keeps generating on the current stages
+  // until a better plan is known. replan_for(): `slow` (stages of the current plan, with the
+  // ratio measured) derates those devices and re-plans over the devices left; returns the event
+  // with slow, the predictions and replan_seconds filled in when the new plan is predicted
+  // faster by the policy's margin (sched::worth_replanning), nothing otherwise (the derating is
+  // then forgotten). A device once derated stays derated for later plans, so plans do not move
+  // back onto it. adopt() frees the stages and loads the event's plan (reload_seconds); the new
+  // pipeline's KV caches are empty.
+  std::optional<RecoveryEvent> replan_for(const std::vector<sched::SlowStage>& slow,
+                                          const sched::SlowdownPolicy& policy);
+  void adopt(RecoveryEvent& event);
+
  private:
   const model::GgufFile& file_;
   const model::LlamaConfig& config_;
@@ -72,7 +93,12 @@ class RecoverablePipeline {
   PlanOptions options_;
   std::uint32_t sequences_;
   WeightProgressCallback on_progress_;
+  // The plan over the candidates not lost, with the cluster's measured profiles and derated
+  // devices as measured; errors say `why` a plan was needed.
+  ModelPlan plan_over_survivors(const std::string& why) const;
+
   std::vector<std::string> lost_labels_;
+  std::map<std::string, double> derated_;  // device label -> how many times slower it measured
   ModelPlan plan_;
   std::unique_ptr<model::Pipeline> pipeline_;
 };
