@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build demo test bench bench-llm test-sanitize test-sanitize-suite fuzz test-arm64 arm64-build package package-arm64 clean
+.PHONY: all deps configure build demo test bench bench-llm test-sanitize test-sanitize-suite fuzz test-arm64 arm64-build arm64-package-build test-arm64-node package package-arm64 clean
 
 all: build
 
@@ -110,6 +110,8 @@ check-ggml-quant: build
 # (tests/support/arch_cases.hpp, written by crossgpu-arch-models): node-llama-cpp's CPU backend
 # loads each file with llama.cpp's own tensor rules; the tokens are checked in
 # (tests/arch_oracle/expected_llama_cpp.json) and test_llm_arch compares crossgpu against them.
+# Then every architecture x weight type (tests/support/arch_type_matrix.hpp): tokens and
+# log-probabilities into expected_matrix_llama_cpp.json, for test_llm_arch_types.
 # Not part of make test.
 .PHONY: check-llama-cpp-arch
 check-llama-cpp-arch: build
@@ -118,6 +120,8 @@ check-llama-cpp-arch: build
 	  (cd $(BUILD)/npm-bench && npm i -E --ignore-scripts --no-audit --no-fund node-llama-cpp@$(NODE_LLAMA_CPP))
 	node tests/arch_oracle/record_llama_cpp.mjs $(BUILD)/tests/crossgpu-arch-models $(BUILD)/npm-bench \
 	  $(BUILD)/arch-oracle tests/arch_oracle/expected_llama_cpp.json
+	node tests/arch_oracle/record_llama_cpp.mjs $(BUILD)/tests/crossgpu-arch-models $(BUILD)/npm-bench \
+	  $(BUILD)/arch-matrix tests/arch_oracle/expected_matrix_llama_cpp.json --matrix
 	cd $(BUILD) && ctest -R 'test_llm_arch' --output-on-failure
 
 # ASan + UBSan (LeakSanitizer included) over the whole suite, lavapipe and validation layers too.
@@ -156,8 +160,8 @@ fuzz: deps
 
 # aarch64 cross build of the device layer, kernels, scheduling, telemetry and the C ABI with
 # their tests, run under qemu-user on lavapipe for arm64. Slow (emulated LLVM JIT); not part of
-# `make test`. The cluster layers and the Python/Java bindings are left out (their arm64 -dev
-# packages are not co-installable with the host's).
+# `make test`. The cluster layers and the bindings are left out of this test build: under qemu
+# their timing-bound tests would measure the emulator.
 ARM_BUILD ?= build-arm64
 arm64-build: deps
 	bash scripts/install-arm64-deps.sh
@@ -169,10 +173,24 @@ arm64-build: deps
 test-arm64: arm64-build
 	cd $(ARM_BUILD) && CROSSGPU_WAIT_TIMEOUT_S=600 ctest --output-on-failure -j 1 --timeout 3000
 
-# The arm64 package from the cross build: the library and a CLI without the cluster commands
-# (the cross build leaves the network layers out), so no node service; see docs/PACKAGING.md.
-package-arm64: arm64-build
-	cd $(ARM_BUILD) && cpack -G DEB
+# The arm64 package: a cross build with the network layers (the CLI with every command, the
+# node service, the C library), no tests; see docs/PACKAGING.md.
+ARM_PACKAGE_BUILD ?= build-arm64-package
+arm64-package-build: deps
+	bash scripts/install-arm64-deps.sh
+	cmake -S . -B $(ARM_PACKAGE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake \
+	  -DCROSSGPU_WITH_NETWORK=ON -DCROSSGPU_WITH_BINDINGS=OFF -DCROSSGPU_BUILD_BENCH=OFF \
+	  -DCROSSGPU_BUILD_TESTS=OFF
+	cmake --build $(ARM_PACKAGE_BUILD) -j $(JOBS)
+
+package-arm64: arm64-package-build
+	cd $(ARM_PACKAGE_BUILD) && cpack -G DEB
+
+# The arm64 package's node under qemu-user in a cluster with this machine's node: a model split
+# over both, tokens equal to a local run's (tests/packaging/arm64_node_cluster.sh).
+test-arm64-node: build arm64-package-build
+	bash tests/packaging/arm64_node_cluster.sh $(BUILD) $(ARM_PACKAGE_BUILD) /usr/bin/python3
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(SAN_BUILD) $(ARM_BUILD) $(ARM_PACKAGE_BUILD) $(FUZZ_BUILD)
