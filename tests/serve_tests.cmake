@@ -5,6 +5,16 @@ crossgpu_test(test_serve_request test_serve_request.cpp LIBS crossgpu_serve LABE
 crossgpu_test(test_serve_recovery_log test_serve_recovery_log.cpp LIBS crossgpu_serve LABELS serve)
 pkg_check_modules(TEST_HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 crossgpu_test(test_serve_http test_serve_http.cpp LIBS crossgpu_serve PkgConfig::TEST_HTTPLIB LABELS serve)
+# HTTPS: TLS over the deadline server, hostile handshakes, certificates that cannot be used.
+crossgpu_test(test_serve_tls test_serve_tls.cpp LIBS crossgpu_serve PkgConfig::TEST_HTTPLIB LABELS serve)
+target_compile_definitions(test_serve_tls PRIVATE
+                           CROSSGPU_TLS_SCRIPT="${CMAKE_CURRENT_SOURCE_DIR}/serve/make_test_tls.sh")
+# The official `openai` client over HTTPS (a test CA) against `crossgpu serve --local`.
+add_test(NAME test_serve_openai_tls
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/serve/run_tls.sh ${PROJECT_SOURCE_DIR}
+                 $<TARGET_FILE:crossgpu> ${CMAKE_BINARY_DIR}/npm-test)
+set_tests_properties(test_serve_openai_tls PROPERTIES LABELS "serve;app" TIMEOUT 300
+                     ENVIRONMENT "CROSSGPU_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
 # Continuous batching: concurrent requests decoded in shared passes, each its own text.
 crossgpu_test(test_serve_batching test_serve_batching.cpp LIBS crossgpu_serve PkgConfig::TEST_HTTPLIB LABELS serve)
 

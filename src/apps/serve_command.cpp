@@ -74,9 +74,10 @@ int run_serve(ServeCommandOptions o) {
   }
 #endif
   serve::ApiServer server(service, tokenizer, served, o.http);
-  std::fprintf(stderr, "serving %s at http://%s:%d/v1 (OpenAI API%s), dashboard at http://%s:%d/; stop with Ctrl-C\n",
-               served.id.c_str(), server.host().c_str(), server.port(), o.http.api_key.empty() ? "" : ", API key required",
-               server.host().c_str(), server.port());
+  const char* scheme = server.tls() ? "https" : "http";
+  std::fprintf(stderr, "serving %s at %s://%s:%d/v1 (OpenAI API%s), dashboard at %s://%s:%d/; stop with Ctrl-C\n",
+               served.id.c_str(), scheme, server.host().c_str(), server.port(),
+               o.http.api_key.empty() ? "" : ", API key required", scheme, server.host().c_str(), server.port());
   std::fflush(stderr);
   std::fprintf(stderr, "%s: stopping\n", wait_for_stop_signal(stop));
   return 0;
@@ -101,6 +102,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                       "device memory kept for cached conversations' KV caches (whole slots of --context "
                       "positions; 0: only free decoding slots keep theirs)")
       ->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  command->add_option("--tls-cert", o->http.tls_cert,
+                      "serve HTTPS with this PEM certificate (chain), e.g. a node's node.crt from its config folder");
+  command->add_option("--tls-key", o->http.tls_key, "the certificate's PEM private key (e.g. node.key)");
   command->add_option("--max-body", o->http.max_body_bytes, "largest request body in bytes")->capture_default_str();
   command->callback([o, &exit_code] { exit_code = run_serve(*o); });
 }

@@ -141,6 +141,12 @@ bool stream_step(Stream& s, httplib::DataSink& sink) {
   return true;
 }
 
+// HTTPS when a certificate or key is given (both are needed: TlsContext says which is missing).
+std::shared_ptr<const TlsContext> tls_of(const ServeOptions& o) {
+  if (o.tls_cert.empty() && o.tls_key.empty()) return nullptr;
+  return std::make_shared<const TlsContext>(o.tls_cert, o.tls_key);
+}
+
 }  // namespace
 
 struct ApiServer::Impl {
@@ -161,7 +167,7 @@ struct ApiServer::Impl {
         server(RequestDeadlines{.request = std::chrono::seconds(options.read_timeout_seconds),
                                 .write = std::chrono::seconds(options.write_timeout_seconds),
                                 .idle = std::chrono::seconds(options.idle_timeout_seconds)},
-               options.threads) {}
+               options.threads, tls_of(options)) {}
 
   std::vector<std::uint32_t> prompt_tokens(const CompletionRequest& r) const {
     if (r.endpoint == Endpoint::completion) return tokenizer.encode(r.prompt, true, false);
@@ -234,6 +240,11 @@ struct ApiServer::Impl {
       text += "# HELP crossgpu_serve_http_deadline_drops_total Connections closed because a request did not arrive "
               "within its deadline (slow clients).\n# TYPE crossgpu_serve_http_deadline_drops_total counter\n"
               "crossgpu_serve_http_deadline_drops_total " + std::to_string(server.deadline_drops()) + "\n";
+      if (!options.tls_cert.empty()) {
+        text += "# HELP crossgpu_serve_tls_handshake_failures_total HTTPS connections closed without a TLS handshake "
+                "(plain HTTP, a bad or slow handshake).\n# TYPE crossgpu_serve_tls_handshake_failures_total counter\n"
+                "crossgpu_serve_tls_handshake_failures_total " + std::to_string(server.handshake_failures()) + "\n";
+      }
       res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
     }));
     server.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) {
@@ -336,6 +347,7 @@ ApiServer::~ApiServer() {
 }
 
 int ApiServer::port() const noexcept { return impl_->port; }
+bool ApiServer::tls() const noexcept { return !impl_->options.tls_cert.empty(); }
 const std::string& ApiServer::host() const noexcept { return impl_->options.host; }
 
 }  // namespace crossgpu::serve

@@ -36,6 +36,9 @@ struct ServeOptions {
   int write_timeout_seconds = 10;           // per write of an answer (a stream may last long)
   int idle_timeout_seconds = 5;             // keep-alive connections with no request
   std::size_t threads = 32;                 // connections served at once
+  // HTTPS with this PEM certificate (chain) and key (serve/tls_context.hpp); empty: plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
   RequestLimits limits;
   DashboardSources dashboard;
 };
@@ -43,7 +46,8 @@ struct ServeOptions {
 class ApiServer {
  public:
   // Binds and starts serving. Throws Errc::permission_denied for a non-loopback host without an
-  // API key, Errc::io when the address cannot be bound.
+  // API key, Errc::io when the address cannot be bound, TlsContext's errors for a certificate or
+  // key that cannot be used.
   ApiServer(GenerationService& service, const model::Tokenizer& tokenizer, ServedModel model, ServeOptions options);
   ~ApiServer();  // stops accepting, finishes the connections in progress
   ApiServer(const ApiServer&) = delete;
@@ -51,6 +55,7 @@ class ApiServer {
 
   int port() const noexcept;
   const std::string& host() const noexcept;
+  bool tls() const noexcept;  // https
 
  private:
   struct Impl;

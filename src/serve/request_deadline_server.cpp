@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "serve/tls_connection.hpp"
+
 namespace crossgpu::serve {
 namespace {
 
@@ -43,26 +45,24 @@ void endpoint_of(socket_t sock, bool peer, std::string& ip, int& port) {
   }
 }
 
-// One request and its answer on a connection: reads wait at most until the request's deadline,
-// each write at most the write timeout. Reads are buffered (httplib reads request lines a byte at
-// a time).
+// One request and its answer on a connection (plain, or through `tls`): reads wait at most until
+// the request's deadline, each write at most the write timeout. Reads are buffered (httplib reads
+// request lines a byte at a time).
 class RequestStream final : public httplib::Stream {
  public:
-  RequestStream(socket_t sock, Clock::time_point deadline, std::chrono::milliseconds write)
-      : sock_(sock), deadline_(deadline), write_(write) {}
+  RequestStream(socket_t sock, TlsConnection* tls, Clock::time_point deadline, std::chrono::milliseconds write)
+      : sock_(sock), tls_(tls), deadline_(deadline), write_(write) {}
 
   bool expired() const { return Clock::now() >= deadline_; }
 
-  bool is_readable() const override { return begin_ < end_ || ready_by(sock_, POLLIN, deadline_); }
+  bool is_readable() const override {
+    return begin_ < end_ || (tls_ != nullptr && tls_->pending()) || ready_by(sock_, POLLIN, deadline_);
+  }
   bool is_writable() const override { return ready_by(sock_, POLLOUT, Clock::now() + write_); }
 
   ssize_t read(char* ptr, size_t size) override {
     if (begin_ == end_) {
-      if (!ready_by(sock_, POLLIN, deadline_)) return -1;
-      ssize_t n;
-      do {
-        n = ::recv(sock_, buffer_.data(), buffer_.size(), 0);
-      } while (n < 0 && errno == EINTR);
+      const ssize_t n = receive();
       if (n <= 0) return n;
       begin_ = 0;
       end_ = static_cast<std::size_t>(n);
@@ -74,6 +74,7 @@ class RequestStream final : public httplib::Stream {
   }
 
   ssize_t write(const char* ptr, size_t size) override {
+    if (tls_ != nullptr) return tls_->write(ptr, size, Clock::now() + write_);
     if (!is_writable()) return -1;
     ssize_t n;
     do {
@@ -87,7 +88,18 @@ class RequestStream final : public httplib::Stream {
   socket_t socket() const override { return sock_; }
 
  private:
+  ssize_t receive() {
+    if (tls_ != nullptr) return tls_->read(buffer_.data(), buffer_.size(), deadline_);
+    if (!ready_by(sock_, POLLIN, deadline_)) return -1;
+    ssize_t n;
+    do {
+      n = ::recv(sock_, buffer_.data(), buffer_.size(), 0);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+
   socket_t sock_;
+  TlsConnection* tls_;
   Clock::time_point deadline_;
   std::chrono::milliseconds write_;
   std::array<char, 4096> buffer_{};
@@ -97,18 +109,34 @@ class RequestStream final : public httplib::Stream {
 
 }  // namespace
 
-RequestDeadlineServer::RequestDeadlineServer(RequestDeadlines deadlines, std::size_t threads) : deadlines_(deadlines) {
+RequestDeadlineServer::RequestDeadlineServer(RequestDeadlines deadlines, std::size_t threads,
+                                             std::shared_ptr<const TlsContext> tls)
+    : deadlines_(deadlines), tls_(std::move(tls)) {
   const std::size_t n = std::max<std::size_t>(1, threads);
   new_task_queue = [n] { return new httplib::ThreadPool(n); };
 }
 
 bool RequestDeadlineServer::process_and_close_socket(socket_t sock) {
+  if (tls_ == nullptr) {
+    serve_requests(sock, nullptr);
+  } else if (auto tls = TlsConnection::accept(*tls_, sock, Clock::now() + deadlines_.request)) {
+    serve_requests(sock, tls.get());
+  } else {
+    ++handshake_failures_;
+  }
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+  return true;
+}
+
+void RequestDeadlineServer::serve_requests(socket_t sock, TlsConnection* tls) {
   const std::size_t total = std::max<std::size_t>(1, deadlines_.max_requests);
   for (std::size_t left = total; left > 0; --left) {
     // The first request's deadline runs from the moment a thread takes the connection.
     const auto waiting_from = Clock::now();
-    if (left != total && !ready_by(sock, POLLIN, waiting_from + deadlines_.idle)) break;
-    RequestStream stream(sock, Clock::now() + deadlines_.request, deadlines_.write);
+    const bool buffered = tls != nullptr && tls->pending();
+    if (left != total && !buffered && !ready_by(sock, POLLIN, waiting_from + deadlines_.idle)) break;
+    RequestStream stream(sock, tls, Clock::now() + deadlines_.request, deadlines_.write);
     bool closed = false;
     const bool answered = process_request(stream, left == 1, closed, [](httplib::Request&) {});
     if (!answered || closed) {
@@ -116,9 +144,6 @@ bool RequestDeadlineServer::process_and_close_socket(socket_t sock) {
       break;
     }
   }
-  ::shutdown(sock, SHUT_RDWR);
-  ::close(sock);
-  return true;
 }
 
 }  // namespace crossgpu::serve

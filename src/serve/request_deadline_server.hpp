@@ -6,6 +6,8 @@
 // under that deadline (a stream may last minutes): each write waits at most `write_timeout` for
 // the client to take bytes. (telemetry::BoundedHttpServer, for the node's unauthenticated
 // endpoint, bounds request and answer together and is built only with the network layers.)
+// With a TlsContext it answers HTTPS: the handshake is under the first request's deadline, and
+// every read and write after it under the same deadlines (serve/tls_connection.hpp).
 #pragma once
 
 #include <httplib.h>
@@ -14,6 +16,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+
+#include "serve/tls_context.hpp"
 
 namespace crossgpu::serve {
 
@@ -26,15 +31,23 @@ struct RequestDeadlines {
 
 class RequestDeadlineServer : public httplib::Server {
  public:
-  RequestDeadlineServer(RequestDeadlines deadlines, std::size_t threads);
+  // `tls`: HTTPS with that certificate (null: plain HTTP).
+  RequestDeadlineServer(RequestDeadlines deadlines, std::size_t threads, std::shared_ptr<const TlsContext> tls = {});
   // Connections closed because their request did not arrive in time.
   std::uint64_t deadline_drops() const noexcept { return deadline_drops_.load(); }
+  // HTTPS connections closed because no TLS handshake completed in time (plain HTTP, a bad or
+  // slow handshake).
+  std::uint64_t handshake_failures() const noexcept { return handshake_failures_.load(); }
 
  private:
   bool process_and_close_socket(socket_t sock) override;
 
+  void serve_requests(socket_t sock, class TlsConnection* tls);
+
   const RequestDeadlines deadlines_;
+  const std::shared_ptr<const TlsContext> tls_;
   std::atomic<std::uint64_t> deadline_drops_{0};
+  std::atomic<std::uint64_t> handshake_failures_{0};
 };
 
 }  // namespace crossgpu::serve
