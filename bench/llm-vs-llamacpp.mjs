@@ -13,6 +13,12 @@
 // --check-tokens: exit 1 unless llama.cpp is there and agrees: every greedy token for f32 and f16
 // weights, the first token for the other types (llama.cpp's CPU backend quantizes activations for
 // their dot products, so near-ties of a random-weight model may later go the other way).
+// --peer-vulkan-devices LIST: GGML_VK_VISIBLE_DEVICES for llama.cpp's Vulkan backend. llama.cpp
+// skips CPU-type Vulkan devices (lavapipe) unless named there, and then silently runs on its CPU
+// backend; when crossgpu measured a CPU-type Vulkan device and no other Vulkan device, the
+// default is "0" (lavapipe's index where it is the only Vulkan device). Such a device is also
+// measured against llama.cpp's CPU backend (the "llama cpu" column). A Vulkan run whose
+// gpu_devices does not name crossgpu's device is flagged.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -23,11 +29,17 @@ const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 
 function parseArgs(argv) {
   const o = { out: path.join(repo, "build", "llm-vs-llamacpp"), peer: path.join(repo, "build", "npm-bench"),
-              bench: path.join(repo, "build", "bench", "crossgpu-llm-bench"), checkTokens: false, rest: [] };
+              bench: path.join(repo, "build", "bench", "crossgpu-llm-bench"), checkTokens: false,
+              peerVulkanDevices: undefined, rest: [] };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === "--") { o.rest = argv.slice(i + 1); break; }
     if (a === "--check-tokens") { o.checkTokens = true; continue; }
+    if (a === "--peer-vulkan-devices") {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      o.peerVulkanDevices = argv[++i];
+      continue;
+    }
     if (a === "--out" || a === "--peer" || a === "--bench") {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       o[a.slice(2)] = path.resolve(argv[++i]);
@@ -124,6 +136,11 @@ async function main() {
                                   "--json", crossgpuJson], { stdio: "inherit" });
   if (run.status !== 0) throw new Error(`crossgpu-llm-bench failed (exit ${run.status ?? run.signal})`);
   const cg = JSON.parse(fs.readFileSync(crossgpuJson, "utf8"));
+  const lavapipe = (props) => props.backend === "vulkan" && props.type === "cpu";
+  const vulkanOnlyCpuType = cg.devices.some(lavapipe) &&
+                            !cg.devices.some((p) => p.backend === "vulkan" && p.type !== "cpu");
+  const visible = o.peerVulkanDevices ?? (vulkanOnlyCpuType ? "0" : undefined);
+  if (visible !== undefined) process.env.GGML_VK_VISIBLE_DEVICES = visible;  // before llama.cpp's Vulkan starts
   const peer = await loadPeer(o.peer);
   const threads = os.cpus().length;
   const results = [];
@@ -139,9 +156,17 @@ async function main() {
         entry.llama_cpp = { missing: peer.missing };
       } else {
         process.stdout.write(`llama.cpp (${backend}) on ${m.type} ${m.layers}x${m.embedding} ...\n`);
-        entry.llama_cpp = await runPeer(peer.module, { backend, threads, file: m.file, prompt: m.prompt_ids,
-                                                       decode: cg.decode_tokens, batch: cg.batch,
-                                                       repeats: cg.repeats });
+        const run = (b) => runPeer(peer.module, { backend: b, threads, file: m.file, prompt: m.prompt_ids,
+                                                  decode: cg.decode_tokens, batch: cg.batch, repeats: cg.repeats });
+        entry.llama_cpp = await run(backend);
+        if (backend === "vulkan" && !entry.llama_cpp.gpu_devices.includes(d.device)) {
+          entry.llama_cpp.not_this_device = `llama.cpp's Vulkan backend ran on [${entry.llama_cpp.gpu_devices}], ` +
+                                            `not ${d.device} (see --peer-vulkan-devices)`;
+        }
+        if (lavapipe(props)) {
+          process.stdout.write(`llama.cpp (cpu) on ${m.type} ${m.layers}x${m.embedding} ...\n`);
+          entry.llama_cpp_cpu = await run("cpu");
+        }
         entry.ratio_prefill = entry.crossgpu.prefill_tokens_per_s / entry.llama_cpp.prefill_tokens_per_s;
         entry.ratio_decode = entry.crossgpu.decode_tokens_per_s / entry.llama_cpp.decode_tokens_per_s;
         entry.tokens_agreeing = agreeing(entry.crossgpu.tokens, entry.llama_cpp.tokens.slice(0, entry.crossgpu.tokens.length));
@@ -156,7 +181,8 @@ async function main() {
     const l = r.llama_cpp, c = r.crossgpu, lim = r.bandwidth_limit_decode_tokens_per_s;
     return [r.model, r.device, f1(c.prefill_tokens_per_s), f1(l.prefill_tokens_per_s),
             l.missing ? "-" : `${r.ratio_prefill.toFixed(2)}x`, f1(c.decode_tokens_per_s), f1(l.decode_tokens_per_s),
-            l.missing ? "-" : `${r.ratio_decode.toFixed(2)}x`, f1(lim), pct(c.decode_tokens_per_s, lim),
+            l.missing ? "-" : `${r.ratio_decode.toFixed(2)}x`, f1(r.llama_cpp_cpu?.decode_tokens_per_s),
+            f1(lim), pct(c.decode_tokens_per_s, lim),
             l.missing ? "-" : pct(l.decode_tokens_per_s, lim),
             l.missing ? "-" : `${r.tokens_agreeing}/${c.tokens.length}`];
   });
@@ -164,7 +190,10 @@ async function main() {
               `${cg.decode_tokens} greedy tokens, medians of ${cg.repeats}; limit = weights per token / bandwidth ` +
               `measured in this run)`);
   console.log(table(rows, ["model", "device", "prefill cg", "prefill llama", "ratio", "decode cg", "decode llama",
-                           "ratio", "limit tok/s", "cg of limit", "llama of limit", "same tokens"]));
+                           "ratio", "decode llama cpu", "limit tok/s", "cg of limit", "llama of limit", "same tokens"]));
+  for (const r of results) {
+    if (r.llama_cpp.not_this_device) console.log(`\nWARNING ${r.model} on ${r.device}: ${r.llama_cpp.not_this_device}`);
+  }
   if (peer.missing) console.log(`\nllama.cpp side missing: ${peer.missing}`);
   const outFile = path.join(o.out, "llm-vs-llamacpp.json");
   fs.writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), host: os.hostname(),

@@ -115,6 +115,11 @@ void run_weight_kernel_bench(const std::vector<std::shared_ptr<Device>>& devices
         ops::FusedMatvec job{.w = w, .segments = {{0, shape.rows, type}}, .cols = shape.cols, .x = x, .y = y};
         job.mapping = ops::RowMapping::invocation_per_row;
         run_kernel("matvec_fused rows", [&] { ops::matvec_fused(s, job).wait(); });
+        const auto& caps = device.properties().caps;
+        if (caps.subgroup_shuffle && caps.subgroup_arithmetic && device.properties().limits.subgroup_size >= 8) {
+          job.mapping = ops::RowMapping::invocation_per_row_shuffled;
+          run_kernel("matvec_fused lanes", [&] { ops::matvec_fused(s, job).wait(); });
+        }
         if (device.properties().caps.subgroup_arithmetic) {
           job.mapping = ops::RowMapping::subgroup_per_row;
           run_kernel("matvec_fused subgroups", [&] { ops::matvec_fused(s, job).wait(); });

@@ -248,13 +248,16 @@ struct FusedCase {
   bool norm, swiglu, accumulate;
 };
 
-// Both mappings of rows onto invocations where the device has subgroups (lavapipe runs the GPU
-// one too), the automatic one elsewhere.
+// Every mapping of rows onto invocations the device has (lavapipe runs the GPU one too), the
+// automatic one on the CPU device.
 std::vector<ops::RowMapping> mappings_of(const Device& device) {
-  if (device.properties().caps.subgroup_arithmetic) {
-    return {ops::RowMapping::subgroup_per_row, ops::RowMapping::invocation_per_row};
+  const DeviceProperties& props = device.properties();
+  if (!props.caps.subgroup_arithmetic) return {ops::RowMapping::automatic};
+  std::vector<ops::RowMapping> list{ops::RowMapping::subgroup_per_row, ops::RowMapping::invocation_per_row};
+  if (props.caps.subgroup_shuffle && props.limits.subgroup_size >= 8) {
+    list.push_back(ops::RowMapping::invocation_per_row_shuffled);
   }
-  return {ops::RowMapping::automatic};
+  return list;
 }
 
 class FusedMatvecTest : public WeightOpsTest {
@@ -386,6 +389,13 @@ TEST_P(FusedMatvecTest, SwigluOfTwoSegments) {
 TEST_P(FusedMatvecTest, AccumulatesIntoY) {
   check_fused({{WeightType::q6_k}, {70}, 256, false, false, true});
   check_fused({{WeightType::q4_0}, {9}, 1184, true, false, true});
+}
+
+// More rows than one workgroup takes (the invocation-per-row kernels take 256, or 128 SwiGLU
+// pairs): groups after the first, in a second segment too.
+TEST_P(FusedMatvecTest, RowsOverSeveralGroups) {
+  check_fused({{WeightType::q8_0, WeightType::q4_k}, {300, 270}, 256, true, false, true});
+  check_fused({{WeightType::q6_k, WeightType::q6_k}, {140, 140}, 512, true, true, false});
 }
 
 TEST_P(FusedMatvecTest, RejectsBadJobs) {

@@ -124,7 +124,7 @@ bool check_weight_kernel_bounds(std::string_view name, std::span<const std::byte
   if (name == "matvec_weights") {
     check_matvec(b, read<WeightsMatvecPush>(b, push));
   } else if (name == "matvec_fused" || name.starts_with("matvec_fused.") ||
-             name.starts_with("matvec_fused_rows")) {
+             name.starts_with("matvec_fused_rows") || name.starts_with("matvec_fused_lanes")) {
     // The specialized variants compute only what their constants fix; the extents are the same.
     check_fused(b, read<FusedMatvecPush>(b, push, 4));
   } else if (name == "matmul_weights") {

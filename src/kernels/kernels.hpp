@@ -46,14 +46,19 @@ extern const KernelSpec rope_kv_f32;       // {qkv, k_cache, v_cache, position} 
 
 // Weight kernels (push structs in push_constants_weights.hpp): W in a ggml format, bound as words.
 extern const KernelSpec matvec_weights;    // {w, x, y}        WeightsMatvecPush; groups x = rows
-// {w, x, y, g} FusedMatvecPush (groups: see there). Two mappings of the same contract: a
-// subgroup per row (needs subgroup arithmetic; rows_per_group = local size / subgroup size)
-// and an invocation per row (rows_per_group = local size).
+// {w, x, y, g} FusedMatvecPush (groups: see there). Three mappings of the same contract: a
+// subgroup per row (needs subgroup arithmetic; rows_per_group = local size / subgroup size),
+// an invocation per row (two rows each: rows_per_group = 2 x local size, local size with
+// SwiGLU), and the same with x shared by subgroup shuffles (needs subgroup arithmetic and
+// shuffles, subgroups of at least 8 lanes; rows_per_group as the invocation per row).
 extern const KernelSpec matvec_fused;
 extern const KernelSpec matvec_fused_rows;
+extern const KernelSpec matvec_fused_lanes;
+enum class FusedKernel { subgroups, rows, lanes };
+const KernelSpec& matvec_fused_kernel(FusedKernel kernel);  // the unspecialized one
 // The same specialized (KernelSpec::constants) for one weight type of every segment and for the
 // norm flag: named e.g. "matvec_fused_rows.q8_0.norm". The push constants must agree.
-const KernelSpec& matvec_fused_variant(bool rows_mapping, WeightType type, bool norm);
+const KernelSpec& matvec_fused_variant(FusedKernel kernel, WeightType type, bool norm);
 std::span<const KernelSpec> matvec_fused_variants();
 extern const KernelSpec matmul_weights;    // {w, x, y}        WeightsMatmulPush
 extern const KernelSpec get_rows_weights;  // {table, ids, out}  WeightsGetRowsPush; x = count

@@ -163,8 +163,9 @@ std::uint64_t packed_extent(const char* op, const FusedMatvec& job) {
 
 // The mapping of rows onto invocations, from what the device is: a subgroup per row where
 // subgroups are real SIMD groups of a GPU (consecutive lanes read consecutive blocks); an
-// invocation per row on CPU devices (lavapipe: lanes of one core, where x read at one address
-// by every lane is a broadcast) and where subgroup arithmetic is missing.
+// invocation per row on CPU devices (lavapipe: lanes of one core, where every load whose address
+// varies across lanes is a loop of scalar loads) and where subgroup arithmetic is missing, with
+// x shared across lanes by shuffles where the subgroups allow it (8 lanes or more).
 // Where every segment has one weight type, the variant compiled for it (and for the norm flag).
 struct FusedMapping {
   const KernelSpec* kernel;
@@ -189,20 +190,41 @@ bool generic_types(const FusedMatvec& job) {
   });
 }
 
-FusedMapping fused_mapping(const Device& device, const FusedMatvec& job) {
-  const DeviceProperties& props = device.properties();
+kernels::FusedKernel fused_kernel(const DeviceProperties& props, RowMapping mapping) {
   const std::uint32_t subgroup = props.limits.subgroup_size;
   const bool subgroups = props.caps.subgroup_arithmetic && subgroup > 0;
-  if (job.mapping == RowMapping::subgroup_per_row && !subgroups) {
-    fail(Errc::unsupported, "ops::matvec_fused: device '{}' has no subgroup arithmetic", props.name);
+  // unit_x in matvec_fused_body.glsl shuffles eight quads from lanes 0-7.
+  const bool shuffles = subgroups && props.caps.subgroup_shuffle && subgroup >= 8;
+  switch (mapping) {
+    case RowMapping::automatic:
+      if (props.type != DeviceType::cpu && subgroups) return kernels::FusedKernel::subgroups;
+      return shuffles ? kernels::FusedKernel::lanes : kernels::FusedKernel::rows;
+    case RowMapping::subgroup_per_row:
+      if (!subgroups) fail(Errc::unsupported, "ops::matvec_fused: device '{}' has no subgroup arithmetic", props.name);
+      return kernels::FusedKernel::subgroups;
+    case RowMapping::invocation_per_row:
+      return kernels::FusedKernel::rows;
+    case RowMapping::invocation_per_row_shuffled:
+      if (!shuffles) {
+        fail(Errc::unsupported, "ops::matvec_fused: device '{}' has no subgroup shuffles over 8 lanes or more",
+             props.name);
+      }
+      return kernels::FusedKernel::lanes;
   }
-  const bool rows_mapping = job.mapping == RowMapping::automatic ? !(props.type != DeviceType::cpu && subgroups)
-                                                                 : job.mapping == RowMapping::invocation_per_row;
+  fail(Errc::invalid_argument, "ops::matvec_fused: unknown row mapping {}", static_cast<int>(mapping));
+}
+
+FusedMapping fused_mapping(const Device& device, const FusedMatvec& job) {
+  const DeviceProperties& props = device.properties();
+  const kernels::FusedKernel kernel = fused_kernel(props, job.mapping);
+  // The invocation-per-row kernels take two rows per invocation, or one SwiGLU pair.
+  const std::uint64_t per_row = job.swiglu ? kernels::kFusedMatvecThreads : 2 * kernels::kFusedMatvecThreads;
   const std::uint64_t rows_per_group =
-      rows_mapping ? kernels::kFusedMatvecThreads : std::max<std::uint32_t>(1, kernels::kFusedMatvecThreads / subgroup);
-  if (!one_type(job)) return {rows_mapping ? &kernels::matvec_fused_rows : &kernels::matvec_fused, rows_per_group};
-  return {&kernels::matvec_fused_variant(rows_mapping, job.segments.front().type, job.norm.has_value()),
-          rows_per_group};
+      kernel == kernels::FusedKernel::subgroups
+          ? std::max<std::uint32_t>(1, kernels::kFusedMatvecThreads / props.limits.subgroup_size)
+          : per_row;
+  if (!one_type(job)) return {&kernels::matvec_fused_kernel(kernel), rows_per_group};
+  return {&kernels::matvec_fused_variant(kernel, job.segments.front().type, job.norm.has_value()), rows_per_group};
 }
 
 // A job of mixed types outside kGenericFusedTypes, one dispatch per segment (each the variant of

@@ -49,9 +49,10 @@ struct WeightSegment {
 // - swiglu: two segments of equal rows, y[r] = silu(W_0[r] . x') * (W_1[r] . x');
 // - accumulate: y += ... instead of y = ... (a residual add).
 // Runs on every device: a subgroup per row on GPUs with subgroup arithmetic, an invocation per
-// row elsewhere (CPU-like devices such as lavapipe, where that is the faster mapping).
+// row elsewhere (CPU-like devices such as lavapipe, where that is the faster mapping), with x
+// shared by subgroup shuffles where subgroups have 8 lanes or more and shuffles.
 // How matvec_fused maps rows onto invocations (automatic: from the device's properties).
-enum class RowMapping { automatic, subgroup_per_row, invocation_per_row };
+enum class RowMapping { automatic, subgroup_per_row, invocation_per_row, invocation_per_row_shuffled };
 
 struct FusedMatvec {
   TensorRef w;
@@ -63,8 +64,9 @@ struct FusedMatvec {
   float eps = 1e-5f;
   bool swiglu = false;
   bool accumulate = false;
-  // Tests and benches pin a mapping; subgroup_per_row on a device without subgroup arithmetic
-  // is Errc::unsupported.
+  // Tests and benches pin a mapping; subgroup_per_row on a device without subgroup arithmetic,
+  // invocation_per_row_shuffled without shuffles or with subgroups under 8 lanes, is
+  // Errc::unsupported.
   RowMapping mapping = RowMapping::automatic;
 };
 

@@ -69,7 +69,10 @@ static_assert(sizeof(WeightsGetRowsPush) == 36);
 // adds to y instead of writing it. Flag kFusedSwiglu takes exactly two segments of equal rows
 // and writes y[r] = silu(W_0[r] . x') * (W_1[r] . x'). Groups: x = sum over the segments of
 // ceil(rows_s / rows_per_group) (segment 0 only with kFusedSwiglu), laid out segment after
-// segment; rows_per_group is any value >= 1 (the op picks local size / subgroup size).
+// segment; rows_per_group is any value >= 1 for matvec_fused.comp (the op picks local size /
+// subgroup size) and must be 2 x local size (local size with kFusedSwiglu) for the
+// invocation-per-row kernels, which take two rows per invocation (other values compute rows in
+// bounds but not the right ones).
 inline constexpr std::uint32_t kFusedNorm = 1;
 inline constexpr std::uint32_t kFusedAccumulate = 2;
 inline constexpr std::uint32_t kFusedSwiglu = 4;

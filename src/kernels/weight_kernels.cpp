@@ -146,6 +146,9 @@ const KernelSpec matvec_fused{"matvec_fused", {spirv::matvec_fused, spirv::matve
 const KernelSpec matvec_fused_rows{"matvec_fused_rows",
                                    {spirv::matvec_fused_rows, spirv::matvec_fused_rows_words}, 4,
                                    sizeof(FusedMatvecPush), kFusedMatvecThreads, matvec_fused_cpu};
+const KernelSpec matvec_fused_lanes{"matvec_fused_lanes",
+                                    {spirv::matvec_fused_lanes, spirv::matvec_fused_lanes_words}, 4,
+                                    sizeof(FusedMatvecPush), kFusedMatvecThreads, matvec_fused_cpu};
 const KernelSpec matmul_weights{"matmul_weights",
                                 {spirv::matmul_weights, spirv::matmul_weights_words}, 3,
                                 sizeof(WeightsMatmulPush), kWeightMatmulThreads,
@@ -155,11 +158,21 @@ const KernelSpec get_rows_weights{"get_rows_weights",
                                   sizeof(WeightsGetRowsPush), kWeightGetRowsThreads,
                                   get_rows_weights_cpu};
 
+const KernelSpec& matvec_fused_kernel(FusedKernel kernel) {
+  switch (kernel) {
+    case FusedKernel::subgroups: return matvec_fused;
+    case FusedKernel::rows: return matvec_fused_rows;
+    case FusedKernel::lanes: return matvec_fused_lanes;
+  }
+  fail(Errc::internal, "matvec_fused: no kernel {}", static_cast<int>(kernel));
+}
+
 namespace {
 
 // Every weight type gets its specialized variants (built into pipelines only when used).
 constexpr const auto& kFusedTypes = kWeightTypes;
-constexpr std::size_t kFusedVariants = 2 * std::size(kFusedTypes) * 2;
+constexpr FusedKernel kFusedKernels[] = {FusedKernel::subgroups, FusedKernel::rows, FusedKernel::lanes};
+constexpr std::size_t kFusedVariants = std::size(kFusedKernels) * std::size(kFusedTypes) * 2;
 
 // Built in place once (the specs point at the names and constants beside them).
 struct FusedVariants {
@@ -167,16 +180,16 @@ struct FusedVariants {
   std::array<std::string, kFusedVariants> names;
   std::array<KernelSpec, kFusedVariants> specs;
 
-  static std::size_t index(bool rows_mapping, std::size_t type, bool norm) {
-    return (rows_mapping ? std::size(kFusedTypes) * 2 : 0) + type * 2 + (norm ? 1 : 0);
+  static std::size_t index(FusedKernel kernel, std::size_t type, bool norm) {
+    return static_cast<std::size_t>(kernel) * std::size(kFusedTypes) * 2 + type * 2 + (norm ? 1 : 0);
   }
 
   FusedVariants() {
-    for (bool rows_mapping : {false, true}) {
-      const KernelSpec& base = rows_mapping ? matvec_fused_rows : matvec_fused;
+    for (FusedKernel kernel : kFusedKernels) {
+      const KernelSpec& base = matvec_fused_kernel(kernel);
       for (std::size_t t = 0; t < std::size(kFusedTypes); ++t) {
         for (bool norm : {false, true}) {
-          const std::size_t i = index(rows_mapping, t, norm);
+          const std::size_t i = index(kernel, t, norm);
           constants[i] = {static_cast<std::uint32_t>(kFusedTypes[t]), norm ? 1u : 0u};
           names[i] = fmt::format("{}.{}{}", base.name, to_string(kFusedTypes[t]), norm ? ".norm" : "");
           specs[i] = base;
@@ -195,13 +208,13 @@ const FusedVariants& fused_variants() {
 
 }  // namespace
 
-const KernelSpec& matvec_fused_variant(bool rows_mapping, WeightType type, bool norm) {
+const KernelSpec& matvec_fused_variant(FusedKernel kernel, WeightType type, bool norm) {
   const auto* it = std::find(std::begin(kFusedTypes), std::end(kFusedTypes), type);
   if (it == std::end(kFusedTypes)) {
     fail(Errc::internal, "matvec_fused: no variant for weight type {}", static_cast<std::uint32_t>(type));
   }
   const std::size_t t = static_cast<std::size_t>(it - std::begin(kFusedTypes));
-  return fused_variants().specs[FusedVariants::index(rows_mapping, t, norm)];
+  return fused_variants().specs[FusedVariants::index(kernel, t, norm)];
 }
 
 std::span<const KernelSpec> matvec_fused_variants() { return fused_variants().specs; }
