@@ -12,3 +12,10 @@ set_property(TEST test_llm_arch APPEND PROPERTY ENVIRONMENT
 add_executable(crossgpu-arch-models support/arch_models_main.cpp)
 target_link_libraries(crossgpu-arch-models PRIVATE crossgpu_llm)
 target_include_directories(crossgpu-arch-models PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+# Every architecture x every weight type: greedy tokens against the double forward pass (every
+# combination on the CPU device, one architecture per type on Vulkan), and log-probabilities along
+# llama.cpp's greedy path within a stated tolerance of llama.cpp's (make check-llama-cpp-arch
+# records tests/arch_oracle/expected_matrix_llama_cpp.json).
+crossgpu_test(test_llm_arch_types test_llm_arch_types.cpp support/reference_forward.cpp LIBS crossgpu_llm LABELS model)
+set_property(TEST test_llm_arch_types APPEND PROPERTY ENVIRONMENT
+  "CROSSGPU_ARCH_MATRIX_ORACLE=${CMAKE_CURRENT_SOURCE_DIR}/arch_oracle/expected_matrix_llama_cpp.json")

@@ -71,15 +71,6 @@ GreedyRun run_on(const LoadedModel& m, const std::shared_ptr<Device>& device, bo
   return run;
 }
 
-double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, scale = 1e-6;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::fabs(double{a[i]} - b[i]));
-    scale = std::max(scale, std::fabs(double{b[i]}));
-  }
-  return diff / scale;
-}
-
 class ArchForward : public ::testing::TestWithParam<std::tuple<std::size_t, std::size_t>> {};
 
 // Tolerance: f32 sums in other orders than the reference's doubles, ~1e-6 relative per op
@@ -95,7 +86,7 @@ TEST_P(ArchForward, GreedyTokensEqualTheReference) {
     EXPECT_EQ(got.tokens, want.tokens);
     ASSERT_EQ(got.logits.size(), want.logits.size());
     for (std::size_t i = 0; i < got.logits.size(); ++i) {
-      EXPECT_LT(relative_error(got.logits[i], want.logits[i]), 2e-3) << "step " << i;
+      EXPECT_LT(testing::relative_error(got.logits[i], want.logits[i]), 2e-3) << "step " << i;
     }
   }
 }

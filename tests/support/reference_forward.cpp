@@ -210,4 +210,13 @@ ReferenceRun reference_greedy(const model::GgufFile& file, const LlamaConfig& c,
   return run;
 }
 
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0, scale = 1e-6;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::fabs(double{a[i]} - b[i]));
+    scale = std::max(scale, std::fabs(double{b[i]}));
+  }
+  return diff / scale;
+}
+
 }  // namespace crossgpu::testing

@@ -24,4 +24,7 @@ struct ReferenceRun {
 ReferenceRun reference_greedy(const model::GgufFile& file, const model::LlamaConfig& config,
                               std::span<const std::uint32_t> prompt, std::uint32_t new_tokens);
 
+// max |a - b| over max |b|: how far a device's logits are from the reference's.
+double relative_error(const std::vector<float>& a, const std::vector<float>& b);
+
 }  // namespace crossgpu::testing
