@@ -79,11 +79,7 @@ RecoveryEvent RecoverablePipeline::recover(const Error& failure) {
   const auto replan_start = Clock::now();
   event.plan = plan_over_survivors(fmt::format("lost {}", fmt::join(event.lost, "; ")));
   event.replan_seconds = seconds_since(replan_start);
-  const auto reload_start = Clock::now();
-  plan_ = event.plan;
-  pipeline_ = std::make_unique<model::Pipeline>(
-      load_pipeline(file_, config_, plan_, options_, on_progress_, sequences_));
-  event.reload_seconds = seconds_since(reload_start);
+  adopt(event);
   return event;
 }
 
