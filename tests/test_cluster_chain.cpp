@@ -143,6 +143,13 @@ model::Pipeline build(const std::vector<std::shared_ptr<Device>>& devices) {
   return pipeline;
 }
 
+// The pipeline's chain with hidden states as f16 on the wire (the default is f32).
+void chain_f16(model::Pipeline& pipeline) {
+  runtime::ChainOptions f16;
+  f16.hidden_f16 = true;
+  pipeline.set_decode_chain(runtime::node_chain_for(pipeline, f16));
+}
+
 struct Generated {
   std::vector<std::uint32_t> tokens;
   std::vector<std::vector<cluster::NodeCallCounts>> calls;  // per pass, per server
@@ -203,10 +210,10 @@ TEST_F(Chain, RemoteStagesMatchTheCpuAndCostOneRequestPerStagePerToken) {
         messages += pipeline.stats()[i].messages;
       }
       EXPECT_EQ(messages, 2 * 2 * s + (steps - 2) * (s + 1));
-      // Hidden-state bytes from the first stage: the prompt's and two relayed steps' as f32, then
-      // f16 on the chain's hops.
+      // Hidden-state bytes from the first stage: f32 (the default) for the prompt, the relayed
+      // steps and the chained ones.
       const std::uint64_t hidden = small_model().config.embedding;
-      EXPECT_EQ(pipeline.stats()[0].bytes_out, 6 * hidden * 4 + 2 * hidden * 4 + (steps - 2) * hidden * 2);
+      EXPECT_EQ(pipeline.stats()[0].bytes_out, 6 * hidden * 4 + steps * hidden * 4);
       EXPECT_LT(runtime::network_messages_per_token(pipeline.stats()[0]).get<double>(), 2.0);
     } else {
       EXPECT_EQ(chained, 0u) << "one remote stage: its Run is already one round trip";
@@ -217,17 +224,20 @@ TEST_F(Chain, RemoteStagesMatchTheCpuAndCostOneRequestPerStagePerToken) {
 TEST_F(Chain, MixedLocalAndRemoteStagesMatchTheCpu) {
   const std::vector<cluster::NodeServer*> two(servers_.begin() + 1, servers_.end());
   const Remote& r = remote();
-  // local, remote, remote: the two remote stages chain, the local one's output is the input.
+  // local, remote, remote: the two remote stages chain, the local one's output is the input
+  // (f16 on the wire here).
   {
     model::Pipeline pipeline = build({local_cpu(), r.devices[1], r.devices[2]});
+    chain_f16(pipeline);
     const Generated got = greedy(pipeline, two);
     EXPECT_EQ(got.tokens, local_tokens());
     EXPECT_GT(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step) << "the chain ran";
   }
-  // remote, remote, local: the chain's result (a hidden state, f16 on the wire) comes back to
-  // this process for the local stage.
+  // remote, remote, local: the chain's result (a hidden state, f16 on the wire here) comes back
+  // to this process for the local stage.
   {
     model::Pipeline pipeline = build({r.devices[1], r.devices[2], local_cpu()});
+    chain_f16(pipeline);
     const Generated got = greedy(pipeline, two);
     EXPECT_EQ(got.tokens, local_tokens());
     EXPECT_GT(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step) << "the chain ran";

@@ -35,9 +35,12 @@ bool chains_turned_off() {
   return value != nullptr && (std::string_view(value) == "off" || std::string_view(value) == "0");
 }
 
-bool f32_forced() {
+// CROSSGPU_CHAIN_HIDDEN=f16|f32, else `wanted`.
+bool hidden_f16_wanted(bool wanted) {
   const char* value = std::getenv("CROSSGPU_CHAIN_HIDDEN");
-  return value != nullptr && std::string_view(value) == "f32";
+  if (value != nullptr && std::string_view(value) == "f16") return true;
+  if (value != nullptr && std::string_view(value) == "f32") return false;
+  return wanted;
 }
 
 #if CROSSGPU_WITH_NETWORK
@@ -431,7 +434,7 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
   }
   if (!any) return nullptr;
   std::vector<Segment> segments = find_segments(pipeline);
-  const bool f16 = options.hidden_f16 && !f32_forced();
+  const bool f16 = hidden_f16_wanted(options.hidden_f16);
   for (Segment& s : segments) {
     s.f16 = f16;
     for (std::size_t i = s.first; i < s.end; ++i) s.f16 = s.f16 && remotes[i]->node().offers_chain_f16();
@@ -448,7 +451,7 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
   (void)options;
   (void)seconds_since;
   (void)chains_turned_off;
-  (void)f32_forced;
+  (void)hidden_f16_wanted;
   return nullptr;
 #endif
 }

@@ -36,9 +36,11 @@ struct ChainOptions {
   std::function<void(const Error&)> on_hop_failure;
   // Hidden states cross the chain's hops (node to node, and between the client and a segment
   // that starts or ends mid-pipeline) as f16: half the bytes per hop; each device still computes
-  // in f32, and the token ids in and the logits out are exact. Off, or CROSSGPU_CHAIN_HIDDEN=f32,
-  // or a node without "data-chain-f16": f32. Measured: see docs/PERFORMANCE.md.
-  bool hidden_f16 = true;
+  // in f32, and the token ids in and the logits out are exact. Off by default: over long greedy
+  // runs an f16 hop can flip a near-tie, so chained steps would no longer give the tokens of
+  // relayed ones or of one device (docs/PERFORMANCE.md has the comparison). CROSSGPU_CHAIN_HIDDEN
+  // =f16 or =f32 overrides this; a node without "data-chain-f16" always gets f32.
+  bool hidden_f16 = false;
 };
 
 // The chain for `pipeline`'s stages; null when no stage is remote. CROSSGPU_NODE_CHAIN=off
