@@ -6,7 +6,9 @@
 // with no HTTP, no queue and no JSON. The pipeline has --slots KV-cache slots (default 16), so up
 // to that many streams decode together in one batched pass per token (continuous batching); the
 // table also gives each N's ratio to one stream and the most sequences one pass carried.
-// --slots 1 gives the one-at-a-time service for comparison. Not part of make test.
+// --slots 1 gives the one-at-a-time service for comparison. --write-model keeps the generated GGUF
+// (and the JSON names it with the prompt's ids) for bench/serve-vs-llamacpp.mjs, which runs
+// llama.cpp on the same file at the same concurrency. Not part of make test.
 #include <fmt/format.h>
 #include <httplib.h>
 
@@ -41,7 +43,10 @@ struct Options {
   std::uint32_t layers = 8, embedding = 1024, ffn = 2816, heads = 16, kv_heads = 4;
   std::uint32_t tokens = 32;
   std::string json_path = "serve-bench-results.json";
+  std::string model_path;  // also write the generated model here
 };
+
+constexpr const char* kPrompt = "The quick brown fox jumps over";
 
 std::shared_ptr<Device> pick_device(const Registry& registry, const std::string& backend) {
   for (const auto& d : registry.devices()) {
@@ -106,7 +111,7 @@ struct Row {
 Row measure(int port, std::size_t streams, const Options& o, serve::GenerationService& service) {
   const serve::ServiceCounters before = service.counters();
   const std::string body =
-      json{{"model", "bench"}, {"prompt", "The quick brown fox jumps over"}, {"max_tokens", o.tokens},
+      json{{"model", "bench"}, {"prompt", kPrompt}, {"max_tokens", o.tokens},
            {"temperature", 0}, {"stream", true}}.dump();
   std::vector<StreamTimes> results(streams);
   const auto start = Clock::now();
@@ -139,7 +144,7 @@ Row measure(int port, std::size_t streams, const Options& o, serve::GenerationSe
 double direct_tps(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, const Options& o) {
   model::GenerateOptions g;
   g.max_tokens = o.tokens;
-  const auto ids = tokenizer.encode("The quick brown fox jumps over", true, false);
+  const auto ids = tokenizer.encode(kPrompt, true, false);
   model::generate(pipeline, ids, g);  // warm-up: records the decode program
   std::vector<double> runs;
   for (int i = 0; i < 3; ++i) {
@@ -155,6 +160,10 @@ int run(const Options& o) {
   model::DemoModelSpec spec{.type = kernels::WeightType::q8_0, .layers = o.layers, .embedding = o.embedding,
                             .heads = o.heads, .kv_heads = o.kv_heads, .ffn = o.ffn, .context = 1024, .seed = 7};
   const auto bytes = model::demo_model(spec).bytes();
+  if (!o.model_path.empty()) {
+    std::ofstream(o.model_path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                        static_cast<std::streamsize>(bytes.size()));
+  }
   const auto file = model::GgufFile::parse(bytes);
   const auto config = model::LlamaConfig::from_gguf(file);
   const auto tokenizer = model::Tokenizer::from_gguf(file);
@@ -181,7 +190,8 @@ int run(const Options& o) {
                      {"TTFT p99 ms", apps::Align::right}, {"ITL p50 ms", apps::Align::right},
                      {"ITL p99 ms", apps::Align::right}});
   json out = {{"device", device->properties().name}, {"backend", o.backend}, {"baseline_tps", baseline},
-              {"tokens_per_stream", o.tokens}, {"slots", o.slots}, {"rows", json::array()}};
+              {"tokens_per_stream", o.tokens}, {"slots", o.slots}, {"rows", json::array()},
+              {"model_file", o.model_path}, {"prompt", kPrompt}, {"prompt_ids", tokenizer.encode(kPrompt, true, false)}};
   const double one = rows.empty() ? 0 : rows.front().aggregate_tps;
   for (const Row& r : rows) {
     table.add_row({std::to_string(r.streams), fmt::format("{:.1f}", r.aggregate_tps),
@@ -216,6 +226,7 @@ int main(int argc, char** argv) {
   app.add_option("--heads", o.heads)->capture_default_str();
   app.add_option("--kv-heads", o.kv_heads)->capture_default_str();
   app.add_option("--json", o.json_path)->capture_default_str();
+  app.add_option("--write-model", o.model_path, "also write the generated GGUF to this file");
   CLI11_PARSE(app, argc, argv);
   try {
     return crossgpu::bench::run(o);
