@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -87,7 +88,8 @@ class Recovery : public ::testing::Test {
     ASSERT_FALSE(line.empty());
     const std::size_t id_at = line.find("node ") + 5;
     node_ids_.push_back(line.substr(id_at, line.find(' ', id_at) - id_at));
-    if (i == 0) first_port_ = crossgpu::testing::number_after(line, "(port ");
+    ports_.push_back(crossgpu::testing::number_after(line, "(port "));
+    if (i == 0) first_port_ = ports_.back();
     nodes_.push_back(std::move(node));
   }
 
@@ -97,7 +99,39 @@ class Recovery : public ::testing::Test {
     nodes_[i] = std::make_unique<ChildProcess>(std::vector<std::string>{
         CROSSGPU_CLI_PATH, "node", "--config", config(static_cast<int>(i)), "--listen", "127.0.0.1:0", "--cpu-only",
         "--interface", "lo", "--discovery", "embedded", "--quota", quota_, "--telemetry-interval", "200"});
-    ASSERT_FALSE(nodes_[i]->wait_for("listening on").empty());
+    const std::string line = nodes_[i]->wait_for("listening on");
+    ASSERT_FALSE(line.empty());
+    ports_[i] = crossgpu::testing::number_after(line, "(port ");
+  }
+
+  // Every node but `skip` returns to idle once no run is left: no device memory allocated (a lost
+  // client's, an abandoned or replaced stage's weights, KV caches and chains are freed). Sessions
+  // themselves are not counted: the nodes' peer monitors hold one on each other. Returns what
+  // was still held after `seconds`, empty when all were idle.
+  std::string held_after(int seconds, std::size_t skip = SIZE_MAX) {
+    std::string held;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    do {
+      held.clear();
+      for (std::size_t n = 0; n < nodes_.size(); ++n) {
+        if (n == skip) continue;
+        const auto status = cli("status --node 127.0.0.1:" + std::to_string(ports_[n]) + " --config " + config(0) + " --json");
+        if (status.exit_code != 0) {
+          held += "node " + std::to_string(n) + ": status failed: " + status.err + "\n";
+          continue;
+        }
+        const json self = json::parse(status.out)["nodes"][0];
+        const auto bytes = self["allocated_bytes"].get<std::uint64_t>();
+        const auto buffers = self["live_buffers"].get<std::uint64_t>();
+        if (bytes != 0 || buffers != 0) {
+          held += "node " + std::to_string(n) + ": " + std::to_string(bytes) + " bytes in " + std::to_string(buffers) +
+                  " buffer(s), " + std::to_string(self["sessions"].get<unsigned>()) + " session(s)\n";
+        }
+      }
+      if (held.empty()) return held;
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return held;
   }
 
   // Waits until the first node reports every other node healthy again.
@@ -147,11 +181,15 @@ class Recovery : public ::testing::Test {
   }
 
   // The node process whose id starts with `prefix` (plans label a node's device "<id>/<device>").
-  ChildProcess* node_with_id(const std::string& prefix) {
+  std::size_t index_with_id(const std::string& prefix) const {
     for (std::size_t n = 0; n < node_ids_.size(); ++n) {
-      if (node_ids_[n].rfind(prefix, 0) == 0) return nodes_[n].get();
+      if (node_ids_[n].rfind(prefix, 0) == 0) return n;
     }
-    return nullptr;
+    return SIZE_MAX;
+  }
+  ChildProcess* node_with_id(const std::string& prefix) {
+    const std::size_t n = index_with_id(prefix);
+    return n == SIZE_MAX ? nullptr : nodes_[n].get();
   }
 
   fs::path dir_;
@@ -160,6 +198,7 @@ class Recovery : public ::testing::Test {
   int first_port_ = 0;
   std::vector<std::unique_ptr<ChildProcess>> nodes_;
   std::vector<std::string> node_ids_;
+  std::vector<int> ports_;
 };
 
 // Runs the prompt while `signal` hits the node of the run's second stage, a random 0-300 ms into
@@ -199,6 +238,9 @@ Disturbed run_disturbed(Recovery& t, const std::string& model_args, const fs::pa
   }
   EXPECT_EQ(as_json_text(text), want["text"].get<std::string>() + "\n") << log;
   EXPECT_NE(log.find("generated: 160 tokens"), std::string::npos) << log;
+  // The survivors hold nothing once the run is over: the stages it abandoned on them, and the
+  // ones it moved, are freed.
+  EXPECT_EQ(t.held_after(10, t.index_with_id(stage[1])), "") << "a survivor's memory did not return to idle";
   return {log, seconds};
 }
 
@@ -260,6 +302,24 @@ TEST_F(Recovery, ASlowedNodeIsPlannedAwayFromWithTheTokensOfAnUndisturbedRun) {
   EXPECT_EQ(log.find("recovered: lost"), std::string::npos) << log;
   EXPECT_EQ(as_json_text(text), want["text"].get<std::string>() + "\n") << log;
   EXPECT_NE(log.find("generated: 160 tokens"), std::string::npos) << log;
+  // The stage moved off the slowed node was freed there, and nothing is left anywhere.
+  EXPECT_EQ(held_after(10), "") << "memory did not return to idle after the re-plan";
+}
+
+// A client that dies mid-generation (kill -9: no goodbye, no ReleaseChain) leaves nothing behind:
+// every node frees its stages, KV caches and chains within the session timeout.
+TEST_F(Recovery, AKilledClientLeavesEveryNodeIdle) {
+  ChildProcess run({CROSSGPU_CLI_PATH, "run", "--model", model_, "--node", "127.0.0.1:" + std::to_string(first_port_),
+                    "--config", config(0), "--context", "256", "--prompt", "Once upon a time", "--max-tokens", "200"});
+  ASSERT_TRUE(run.output_ready(60000));
+  run.signal(SIGSTOP);  // frozen mid-generation: the nodes hold its stages
+  EXPECT_NE(held_after(0), "") << "no node holds anything while the run generates";
+  run.signal(SIGKILL);
+  run.wait_exit();
+  const auto killed = std::chrono::steady_clock::now();
+  EXPECT_EQ(held_after(15), "") << "memory of the killed client is still held";
+  std::printf("every node idle %.2f s after the client was killed\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
 }
 
 // A device that reboots comes back: two of the four nodes die, so the two left cannot hold the
@@ -317,6 +377,7 @@ TEST_F(Recovery, ChaosOfKillsAndRestartsKeepsEveryGenerationExact) {
       EXPECT_NE(log.find("no placement fits"), std::string::npos) << "round " << round << ": " << log;
       ++short_of_memory;
     }
+    EXPECT_EQ(held_after(10, victim), "") << "round " << round << ": a survivor's memory did not return to idle";
     restart_node(victim);
     ASSERT_TRUE(wait_all_healthy(30)) << "node " << victim << " did not rejoin after round " << round;
   }

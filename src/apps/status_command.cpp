@@ -48,7 +48,9 @@ nlohmann::json status_json(const v1::StatusResponse& status, const std::string& 
   nlohmann::json nodes = nlohmann::json::array();
   nlohmann::json self = {{"node_id", status.node_id()}, {"address", address},
                          {"state", "healthy"},          {"rtt_ms", rtt_ms},
-                         {"devices", nlohmann::json::array()}, {"self", true}};
+                         {"devices", nlohmann::json::array()}, {"self", true},
+                         {"allocated_bytes", status.allocated_bytes()},
+                         {"live_buffers", status.live_buffers()}, {"sessions", status.sessions()}};
   for (const auto& device : status.devices()) self["devices"].push_back(device_json(device));
   nodes.push_back(self);
   for (const auto& peer : status.peers()) {

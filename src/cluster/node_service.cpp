@@ -121,7 +121,11 @@ grpc::Status NodeService::Status(grpc::ServerContext* context, const v1::StatusR
                                  v1::StatusResponse* response) {
   return serve(context, net::Role::monitor, "Status", [&](const net::PeerIdentity&) {
     response->set_node_id(identity_.node_id());
+    response->set_sessions(static_cast<std::uint32_t>(sessions_.sessions().size()));
     for (const auto& device : devices_) {
+      const MemoryUsage usage = device->usage();
+      response->set_allocated_bytes(response->allocated_bytes() + usage.allocated_bytes);
+      response->set_live_buffers(response->live_buffers() + usage.live_buffers);
       *response->add_devices() = to_wire(device->refreshed_properties());
     }
     if (peers_) {
