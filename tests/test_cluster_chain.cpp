@@ -1,7 +1,9 @@
 // Decode chains (issue 14, docs/PROTOCOL.md "Decode chains"): consecutive remote stages pass a
 // decode step's hidden state node to node and the client only sends the token and awaits the
 // logits. Greedy tokens must equal the local CPU device's for 1, 2 and 3 remote stages and for
-// mixed local/remote plans; each node serves one stage request (a Run or a chain step) per
+// mixed local/remote plans with f32 stage boundaries; with f16 ones (the default) a chained run,
+// a relayed one and one resumed on other nodes compute the same logits bit for bit; each node
+// serves one stage request (a Run or a chain step) per
 // decoded token and no per-op call; a node lost mid-chain fails the step with device_lost;
 // chain requests that are malformed, aimed at other chains or outside the grant are refused
 // with typed errors.
@@ -127,8 +129,11 @@ const Model& small_model() {
   return m;
 }
 
-// Stage i holds layer i (the last takes the rest), on devices[i]; the runtime's mover and chain.
-model::Pipeline build(const std::vector<std::shared_ptr<Device>>& devices) {
+// Stage i holds layer i (the last takes the rest), on devices[i]; the runtime's mover and chain,
+// with stage boundaries of `wire`. Tests comparing several stages' tokens with one device's ask
+// for f32 (exactness); f16 (the default of crossgpu run) rounds at each boundary, which can flip
+// a near-tie against one device, so f16 runs are compared with f16 runs of the same split.
+model::Pipeline build(const std::vector<std::shared_ptr<Device>>& devices, runtime::HiddenWire wire) {
   const Model& m = small_model();
   std::vector<std::unique_ptr<model::LlamaStage>> stages;
   for (std::size_t i = 0; i < devices.size(); ++i) {
@@ -138,17 +143,12 @@ model::Pipeline build(const std::vector<std::shared_ptr<Device>>& devices) {
     stages.push_back(std::make_unique<model::LlamaStage>(m.config, m.file, devices[i], range,
                                                          model::StageOptions{.context = 64, .max_batch = 16}));
   }
-  model::Pipeline pipeline(m.config, std::move(stages), runtime::move_activations);
+  model::Pipeline pipeline(m.config, std::move(stages), runtime::activation_mover(wire));
   pipeline.set_decode_chain(runtime::node_chain_for(pipeline));
   return pipeline;
 }
-
-// The pipeline's chain with hidden states as f16 on the wire (the default is f32).
-void chain_f16(model::Pipeline& pipeline) {
-  runtime::ChainOptions f16;
-  f16.hidden_f16 = true;
-  pipeline.set_decode_chain(runtime::node_chain_for(pipeline, f16));
-}
+constexpr runtime::HiddenWire kF32 = runtime::HiddenWire::f32;
+constexpr runtime::HiddenWire kF16 = runtime::HiddenWire::f16;
 
 struct Generated {
   std::vector<std::uint32_t> tokens;
@@ -171,7 +171,7 @@ Generated greedy(model::Pipeline& pipeline, const std::vector<cluster::NodeServe
 
 const std::vector<std::uint32_t>& local_tokens() {
   static const std::vector<std::uint32_t> tokens = [] {
-    model::Pipeline local = build({local_cpu()});
+    model::Pipeline local = build({local_cpu()}, kF32);
     return greedy(local, {}).tokens;
   }();
   return tokens;
@@ -183,7 +183,7 @@ TEST_F(Chain, RemoteStagesMatchTheCpuAndCostOneRequestPerStagePerToken) {
     const std::vector<cluster::NodeServer*> used(servers_.begin(), servers_.begin() + static_cast<long>(s));
     const std::vector<std::shared_ptr<Device>> devices(remote().devices.begin(),
                                                        remote().devices.begin() + static_cast<long>(s));
-    model::Pipeline pipeline = build(devices);
+    model::Pipeline pipeline = build(devices, kF32);
     const Generated got = greedy(pipeline, used);
     EXPECT_EQ(got.tokens, local_tokens());
     // Pass 0 is the prompt; passes 1.. are decode steps. Step 1 records the programs, step 2
@@ -210,8 +210,8 @@ TEST_F(Chain, RemoteStagesMatchTheCpuAndCostOneRequestPerStagePerToken) {
         messages += pipeline.stats()[i].messages;
       }
       EXPECT_EQ(messages, 2 * 2 * s + (steps - 2) * (s + 1));
-      // Hidden-state bytes from the first stage: f32 (the default) for the prompt, the relayed
-      // steps and the chained ones.
+      // Hidden-state bytes from the first stage: f32 (asked for here) for the prompt, the
+      // relayed steps and the chained ones.
       const std::uint64_t hidden = small_model().config.embedding;
       EXPECT_EQ(pipeline.stats()[0].bytes_out, 6 * hidden * 4 + steps * hidden * 4);
       EXPECT_LT(runtime::network_messages_per_token(pipeline.stats()[0]).get<double>(), 2.0);
@@ -224,27 +224,24 @@ TEST_F(Chain, RemoteStagesMatchTheCpuAndCostOneRequestPerStagePerToken) {
 TEST_F(Chain, MixedLocalAndRemoteStagesMatchTheCpu) {
   const std::vector<cluster::NodeServer*> two(servers_.begin() + 1, servers_.end());
   const Remote& r = remote();
-  // local, remote, remote: the two remote stages chain, the local one's output is the input
-  // (f16 on the wire here).
+  // local, remote, remote: the two remote stages chain, the local one's output is the input.
   {
-    model::Pipeline pipeline = build({local_cpu(), r.devices[1], r.devices[2]});
-    chain_f16(pipeline);
+    model::Pipeline pipeline = build({local_cpu(), r.devices[1], r.devices[2]}, kF32);
     const Generated got = greedy(pipeline, two);
     EXPECT_EQ(got.tokens, local_tokens());
     EXPECT_GT(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step) << "the chain ran";
   }
-  // remote, remote, local: the chain's result (a hidden state, f16 on the wire here) comes back
-  // to this process for the local stage.
+  // remote, remote, local: the chain's result (a hidden state) comes back to this process for
+  // the local stage.
   {
-    model::Pipeline pipeline = build({r.devices[1], r.devices[2], local_cpu()});
-    chain_f16(pipeline);
+    model::Pipeline pipeline = build({r.devices[1], r.devices[2], local_cpu()}, kF32);
     const Generated got = greedy(pipeline, two);
     EXPECT_EQ(got.tokens, local_tokens());
     EXPECT_GT(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step) << "the chain ran";
   }
   // remote, local, remote: no two consecutive remote stages, every step relays.
   {
-    model::Pipeline pipeline = build({r.devices[1], local_cpu(), r.devices[2]});
+    model::Pipeline pipeline = build({r.devices[1], local_cpu(), r.devices[2]}, kF32);
     const Generated got = greedy(pipeline, two);
     EXPECT_EQ(got.tokens, local_tokens());
     EXPECT_EQ(got.calls.back()[0].chain_step, got.calls.front()[0].chain_step);
@@ -283,7 +280,8 @@ TEST_F(Chain, TheLastNodePicksTheGreedyToken) {
   const Remote& r = remote();
   for (const bool last_local : {false, true}) {
     SCOPED_TRACE(last_local ? "remote, remote, local" : "three remote stages");
-    model::Pipeline pipeline = build(last_local ? std::vector{r.devices[0], r.devices[1], local_cpu()} : r.devices);
+    model::Pipeline pipeline =
+        build(last_local ? std::vector{r.devices[0], r.devices[1], local_cpu()} : r.devices, kF32);
     auto counting = std::make_shared<CountingChain>(runtime::node_chain_for(pipeline));
     pipeline.set_decode_chain(counting);
     EXPECT_EQ(model::generate(pipeline, prompt, options).tokens, local_tokens());
@@ -291,28 +289,28 @@ TEST_F(Chain, TheLastNodePicksTheGreedyToken) {
   }
 }
 
-// The same 3 chained stages with hidden states as f32 and as f16 on the wire: the greedy tokens
-// of a longer run equal the CPU's both ways, the f16 chain moves half the bytes per hop, and its
-// logits stay within f16 rounding of the f32 chain's.
-TEST_F(Chain, F16HiddenStatesHalveTheBytesAndKeepTheTokens) {
+// The same 3 chained stages with f32 and with f16 boundaries: the f16 chain moves half the bytes
+// per hop, its logits stay within f16 rounding of the f32 chain's, and the f32 chain's greedy
+// tokens of a longer run equal the CPU's (f16 ones are compared with f16 runs below).
+TEST_F(Chain, F16HiddenStatesHalveTheBytes) {
   constexpr std::uint32_t kTokens = 24;
   const std::vector<std::uint32_t> prompt = {1, 30, 31, 32, 40, 41};
   model::GenerateOptions options;
   options.max_tokens = kTokens;
-  model::Pipeline local = build({local_cpu()});
+  model::Pipeline local = build({local_cpu()}, kF32);
   const std::vector<std::uint32_t> expected = model::generate(local, prompt, options).tokens;
   std::vector<std::vector<float>> logits[2];
   std::uint64_t chained_bytes[2] = {0, 0};
   for (const bool f16 : {false, true}) {
     SCOPED_TRACE(f16 ? "f16" : "f32");
-    model::Pipeline pipeline = build(remote().devices);
-    runtime::ChainOptions chain;
-    chain.hidden_f16 = f16;
-    pipeline.set_decode_chain(runtime::node_chain_for(pipeline, chain));
+    model::Pipeline pipeline = build(remote().devices, f16 ? kF16 : kF32);
     model::generate(pipeline, prompt, options);  // records and learns the chain
     pipeline.reset_stats();
     options.on_logits = [&](std::span<const float> row) { logits[f16].emplace_back(row.begin(), row.end()); };
-    EXPECT_EQ(model::generate(pipeline, prompt, options).tokens, expected);
+    const std::vector<std::uint32_t> tokens = model::generate(pipeline, prompt, options).tokens;
+    if (!f16) {
+      EXPECT_EQ(tokens, expected);
+    }
     options.on_logits = nullptr;
     const std::uint64_t prompt_bytes = prompt.size() * small_model().config.embedding * sizeof(float);
     chained_bytes[f16] = (pipeline.stats()[0].bytes_out - prompt_bytes) / (kTokens - 1);
@@ -327,6 +325,7 @@ TEST_F(Chain, F16HiddenStatesHalveTheBytesAndKeepTheTokens) {
       worst = std::max(worst, static_cast<double>(std::abs(logits[0][t][i] - logits[1][t][i])));
     }
   }
+  EXPECT_GT(worst, 0.0) << "f16 boundaries rounded nothing";
   EXPECT_LT(worst, 0.05) << "f16 hops moved a logit by " << worst;
   std::printf("f16 hops: %llu -> %llu hidden bytes per hop and token, largest logit change %.5f\n",
               static_cast<unsigned long long>(chained_bytes[0]), static_cast<unsigned long long>(chained_bytes[1]), worst);
@@ -339,6 +338,116 @@ void expect_code(Errc code, const std::function<void()>& body) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), code) << e.what();
   }
+}
+
+std::uint64_t chain_steps_of(const std::vector<cluster::NodeServer*>& servers) {
+  std::uint64_t steps = 0;
+  for (const auto* server : servers) steps += server->call_counts().chain_step;
+  return steps;
+}
+
+// f16 boundaries round a hidden state the same way on every path. For each layout of local and
+// remote stages: the chained run's logits (steps relayed while the chain is learned, then chained
+// node to node) equal bit for bit those of the same split with every step relayed through this
+// process, prefill included; and a run that resumes mid-way on other nodes of the same split
+// (re-prefilling the prompt and the tokens so far in one batch, as a recovery does) continues
+// with the same tokens, the last node picking them.
+TEST_F(Chain, F16BoundariesGiveTheSameNumbersOnEveryPath) {
+  constexpr std::uint32_t kTokens = 16, kResumeAt = 7;
+  const std::vector<std::uint32_t> prompt = {1, 30, 31, 32, 40, 41};
+  const Remote& r = remote();
+  const std::shared_ptr<Device> cpu = local_cpu();
+  struct Layout {
+    const char* name;
+    std::vector<std::shared_ptr<Device>> devices, resumed_on;
+    bool chains;
+  };
+  const std::vector<Layout> layouts = {
+      {"remote x3", r.devices, {r.devices[1], r.devices[2], r.devices[0]}, true},
+      {"local, remote, remote", {cpu, r.devices[1], r.devices[2]}, {cpu, r.devices[2], r.devices[0]}, true},
+      {"remote, remote, local", {r.devices[1], r.devices[2], cpu}, {r.devices[0], r.devices[1], cpu}, true},
+      {"remote, local, remote", {r.devices[0], cpu, r.devices[2]}, {r.devices[2], cpu, r.devices[1]}, false},
+  };
+  using Rows = std::vector<std::vector<float>>;
+  const auto generate = [&](model::Pipeline& pipeline, std::vector<std::uint32_t> ids, std::uint32_t tokens,
+                            Rows* rows) {
+    model::GenerateOptions options;
+    options.max_tokens = tokens;
+    if (rows != nullptr) options.on_logits = [&](std::span<const float> row) { rows->emplace_back(row.begin(), row.end()); };
+    return model::generate(pipeline, ids, options).tokens;
+  };
+  Rows f32_rows;
+  {
+    model::Pipeline f32 = build(r.devices, kF32);
+    generate(f32, prompt, kTokens, &f32_rows);
+  }
+  for (const Layout& layout : layouts) {
+    SCOPED_TRACE(layout.name);
+    Rows chained_rows, relayed_rows;
+    std::vector<std::uint32_t> chained;
+    {
+      model::Pipeline pipeline = build(layout.devices, kF16);
+      const std::uint64_t steps_before = chain_steps_of(servers_);
+      chained = generate(pipeline, prompt, kTokens, &chained_rows);
+      EXPECT_EQ(chain_steps_of(servers_) > steps_before, layout.chains) << "the chain ran where it can";
+    }
+    {
+      model::Pipeline pipeline = build(layout.devices, kF16);
+      pipeline.set_decode_chain(nullptr);  // every step through this process
+      EXPECT_EQ(generate(pipeline, prompt, kTokens, &relayed_rows), chained);
+    }
+    ASSERT_EQ(chained_rows.size(), relayed_rows.size());
+    for (std::size_t t = 0; t < chained_rows.size(); ++t) {
+      ASSERT_EQ(chained_rows[t], relayed_rows[t]) << "the logits of pass " << t << " differ bit for bit";
+    }
+    if (layout.chains) {
+      EXPECT_NE(chained_rows, f32_rows) << "f16 boundaries rounded nothing";
+    }
+    {
+      model::Pipeline resumed = build(layout.resumed_on, kF16);
+      std::vector<std::uint32_t> ids = prompt;
+      ids.insert(ids.end(), chained.begin(), chained.begin() + kResumeAt);
+      const std::vector<std::uint32_t> rest(chained.begin() + kResumeAt, chained.end());
+      EXPECT_EQ(generate(resumed, ids, kTokens - kResumeAt, nullptr), rest);
+    }
+  }
+}
+
+// The f16 mover rounds what it moves whatever the two devices and the size (a prefill batch above
+// the relay threshold goes through this process: f32 sends it node to node, where nothing could
+// round it); the f32 mover moves the bits as they are.
+TEST_F(Chain, TheF16MoverRoundsOnEveryPath) {
+  const Remote& r = remote();
+  const std::shared_ptr<Device> cpu = local_cpu();
+  const std::uint64_t big = runtime::kRelayThroughClientBytes + 4096;
+  std::vector<float> values(big / sizeof(float));
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::sin(0.37 * i) * (1.0 + 1e-3 * i);
+  const std::vector<std::pair<std::shared_ptr<Device>, std::shared_ptr<Device>>> pairs = {
+      {cpu, cpu}, {cpu, r.devices[0]}, {r.devices[0], cpu}, {r.devices[0], r.devices[1]}};
+  for (const auto& [from, to] : pairs) {
+    for (const std::uint64_t bytes : {std::uint64_t{512}, big}) {
+      for (const runtime::HiddenWire wire : {kF32, kF16}) {
+        SCOPED_TRACE(::testing::Message() << from->id() << " -> " << to->id() << ", " << bytes << " bytes, "
+                                          << runtime::to_string(wire));
+        Buffer src = from->allocate(bytes), dst = to->allocate(bytes);
+        from->stream().upload(src.ref(), 0, std::as_bytes(std::span(values)).first(bytes)).wait();
+        runtime::activation_mover(wire)(src.ref(), dst.ref(), bytes);
+        std::vector<float> got(bytes / sizeof(float));
+        to->stream().download(dst.ref(), 0, std::as_writable_bytes(std::span(got))).wait();
+        std::size_t wrong = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          const float want = wire == kF16 ? reference::to_float(reference::to_half(values[i])) : values[i];
+          wrong += got[i] != want ? 1 : 0;
+        }
+        EXPECT_EQ(wrong, 0u);
+      }
+    }
+  }
+  EXPECT_EQ(runtime::hidden_wire_of(runtime::activation_mover(kF16)), kF16);
+  EXPECT_EQ(runtime::hidden_wire_of(runtime::activation_mover(kF32)), kF32);
+  EXPECT_EQ(runtime::hidden_wire_of(runtime::move_activations), kF32);
+  std::vector<std::byte> odd(6);
+  expect_code(Errc::invalid_argument, [&] { runtime::round_to_f16(odd); });
 }
 
 TEST(ChainFrames, MalformedChainHeadersAreRefusedTyped) {
@@ -407,7 +516,7 @@ TEST_F(Chain, ChainSetupAndStepsAreCheckedAndARefusalKeepsTheConnection) {
   ASSERT_TRUE(node_a.offers_chains());
   // A whole model on node A, two decode steps: its last Run is a plain recorded step to learn
   // a real program and buffers from.
-  model::Pipeline pipeline = build({remote.devices[0]});
+  model::Pipeline pipeline = build({remote.devices[0]}, kF32);
   greedy(pipeline, {}, 3);
   const std::vector<cluster::SentCommand> run = node_a.last_run();
   ASSERT_EQ(run.size(), 4u);
@@ -561,7 +670,7 @@ TEST_F(Chain, DelayedLinksCostComputePlusHopsTimesTheOneWayDelay) {
   for (int delayed = 0; delayed < 2; ++delayed) {
     DelayedPair pair = delayed_pair(spare_dirs_, delayed ? kOneWay : std::chrono::microseconds(0));
     const Remote remote = connect_to(pair.addresses, *client_);
-    model::Pipeline pipeline = build(remote.devices);
+    model::Pipeline pipeline = build(remote.devices, kF16);
     ms[delayed] = chained_ms_per_token(pipeline);
     EXPECT_GT(pair.servers[1]->call_counts().chain_step, 0u) << "the chain ran";
   }
@@ -608,7 +717,7 @@ TEST_F(Chain, AnUnreachableHopFailsTypedWithinTheHopTimeoutAndTheStepsRelay) {
     const std::string b_id = pair.servers[1]->node_id();
     if (from_the_start) (*pair.members)[b_id] = silent.address();
     const Remote remote = connect_to(pair.addresses, *client_);
-    model::Pipeline pipeline = build(remote.devices);
+    model::Pipeline pipeline = build(remote.devices, kF32);
     std::vector<Error> failures;
     runtime::ChainOptions options;
     options.hop_timeout = kHopTimeout;
@@ -640,7 +749,7 @@ TEST_F(Chain, ANodeLostMidChainFailsTheStepWithDeviceLost) {
   std::vector<cluster::NodeServer*> used;
   for (auto& s : own) used.push_back(s.get());
   Remote lost = connect(used, *client_);
-  model::Pipeline pipeline = build(lost.devices);
+  model::Pipeline pipeline = build(lost.devices, kF16);
   greedy(pipeline, used, 4);  // the chain is set up and runs
   ASSERT_GT(own[1]->call_counts().chain_step, 0u);
   own[1]->shutdown(std::chrono::milliseconds(100));

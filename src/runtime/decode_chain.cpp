@@ -1,5 +1,6 @@
 #include "runtime/decode_chain.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -33,14 +34,6 @@ double seconds_since(Clock::time_point start) {
 bool chains_turned_off() {
   const char* value = std::getenv("CROSSGPU_NODE_CHAIN");
   return value != nullptr && (std::string_view(value) == "off" || std::string_view(value) == "0");
-}
-
-// CROSSGPU_CHAIN_HIDDEN=f16|f32, else `wanted`.
-bool hidden_f16_wanted(bool wanted) {
-  const char* value = std::getenv("CROSSGPU_CHAIN_HIDDEN");
-  if (value != nullptr && std::string_view(value) == "f16") return true;
-  if (value != nullptr && std::string_view(value) == "f32") return false;
-  return wanted;
 }
 
 #if CROSSGPU_WITH_NETWORK
@@ -434,11 +427,24 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
   }
   if (!any) return nullptr;
   std::vector<Segment> segments = find_segments(pipeline);
-  const bool f16 = hidden_f16_wanted(options.hidden_f16);
+  const bool f16 = hidden_wire_of(pipeline.mover()) == HiddenWire::f16;
   for (Segment& s : segments) {
     s.f16 = f16;
-    for (std::size_t i = s.first; i < s.end; ++i) s.f16 = s.f16 && remotes[i]->node().offers_chain_f16();
     s.token = s.end == remotes.size() && remotes[s.end - 1]->node().offers_chain_token();
+  }
+  if (f16) {
+    const auto cannot_round = [&](const Segment& s) {
+      for (std::size_t i = s.first; i < s.end; ++i) {
+        if (!remotes[i]->node().offers_chain_f16()) return true;
+      }
+      return false;
+    };
+    const auto kept = std::remove_if(segments.begin(), segments.end(), cannot_round);
+    if (kept != segments.end()) {
+      log::info("decode chain: a node without data-chain-f16 cannot round hidden states to f16 on its hops; "
+                "its stages' steps go through this process");
+    }
+    segments.erase(kept, segments.end());
   }
   const bool off = chains_turned_off();
   if (segments.empty() || off) {
@@ -451,7 +457,6 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
   (void)options;
   (void)seconds_since;
   (void)chains_turned_off;
-  (void)hidden_f16_wanted;
   return nullptr;
 #endif
 }

@@ -34,17 +34,17 @@ struct ChainOptions {
   // Told each such failure (typed, naming the nodes) before the step is relayed; a warning is
   // logged either way.
   std::function<void(const Error&)> on_hop_failure;
-  // Hidden states cross the chain's hops (node to node, and between the client and a segment
-  // that starts or ends mid-pipeline) as f16: half the bytes per hop; each device still computes
-  // in f32, and the token ids in and the logits out are exact. Off by default: over long greedy
-  // runs an f16 hop can flip a near-tie, so chained steps would no longer give the tokens of
-  // relayed ones or of one device (docs/PERFORMANCE.md has the comparison). CROSSGPU_CHAIN_HIDDEN
-  // =f16 or =f32 overrides this; a node without "data-chain-f16" always gets f32.
-  bool hidden_f16 = false;
 };
 
 // The chain for `pipeline`'s stages; null when no stage is remote. CROSSGPU_NODE_CHAIN=off
 // keeps every step relayed (the counts of messages per stage are still kept).
+//
+// Hidden states cross the chain's hops as the pipeline's mover gives them to the next stage
+// (runtime::hidden_wire_of): with f16 boundaries, as f16 on the wire (half the bytes per hop;
+// the sending node narrows, the receiving one widens, so the next stage gets exactly what a
+// relayed step's rounding gives it); with f32 ones, as f32. Token ids in and logits out are
+// exact either way. A segment with a node lacking "data-chain-f16" is not chained in an f16
+// pipeline: its hops could not round, and its steps would compute other numbers than relayed ones.
 std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeline, ChainOptions options = {});
 
 }  // namespace crossgpu::runtime

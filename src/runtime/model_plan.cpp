@@ -144,6 +144,15 @@ ModelPlan whole_model_on(Candidate device, const model::LlamaConfig& config) {
   return out;
 }
 
+ModelPlan same_split_on(Candidate device, const ModelPlan& plan) {
+  ModelPlan out;
+  out.devices.push_back(std::move(device));
+  for (const sched::Stage& s : plan.plan.stages) {
+    out.plan.stages.push_back({.device = 0, .first_layer = s.first_layer, .end_layer = s.end_layer});
+  }
+  return out;
+}
+
 nlohmann::json plan_json(const ModelPlan& plan) {
   nlohmann::json stages = nlohmann::json::array();
   for (const sched::Stage& s : plan.plan.stages) {

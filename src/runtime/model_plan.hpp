@@ -45,6 +45,11 @@ ModelPlan plan_model(const model::GgufFile& file, const model::LlamaConfig& conf
 // against.
 ModelPlan whole_model_on(Candidate device, const model::LlamaConfig& config);
 
+// `plan`'s stages (the same layer ranges, so the same stage boundaries) all on `device`: with f16
+// boundaries (runtime/hidden_wire.hpp), which round at the boundaries, the single-device run a
+// split is checked against token for token.
+ModelPlan same_split_on(Candidate device, const ModelPlan& plan);
+
 nlohmann::json plan_json(const ModelPlan& plan);
 
 }  // namespace crossgpu::runtime

@@ -37,7 +37,8 @@ model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaCon
                                       .upload_weights = weight_upload_for(*c.device)};
     stages.push_back(std::make_unique<model::LlamaStage>(config, file, c.device, range, std::move(stage_options)));
   }
-  model::Pipeline pipeline(config, std::move(stages), move_activations);
+  // Hidden states cross stage boundaries as f16 unless CROSSGPU_CHAIN_HIDDEN=f32 (exactness).
+  model::Pipeline pipeline(config, std::move(stages), activation_mover(hidden_wire()));
   pipeline.set_decode_chain(node_chain_for(pipeline));  // remote stages pass hidden states node to node
   return pipeline;
 }

@@ -73,13 +73,27 @@ double request_round_trip_seconds(const Device& device) {
 #endif
 }
 
-void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes) {
+void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes, HiddenWire wire) {
   if (src.device == nullptr || dst.device == nullptr) {
     fail(Errc::invalid_argument, "relay_through_client: both buffers must be on devices");
   }
   std::vector<std::byte> host(bytes);
   src.device->stream().download(src, 0, std::span(host)).wait();
+  if (wire == HiddenWire::f16) round_to_f16(host);
   dst.device->stream().upload(dst, 0, std::span<const std::byte>(host)).wait();
+}
+
+void BoundaryMover::operator()(BufferRef src, BufferRef dst, std::uint64_t bytes) const {
+  if (wire_ == HiddenWire::f16) {
+    relay_through_client(src, dst, bytes, HiddenWire::f16);
+  } else {
+    move_activations(src, dst, bytes);
+  }
+}
+
+HiddenWire hidden_wire_of(const model::ActivationMover& mover) {
+  const auto* boundary = mover.target<BoundaryMover>();
+  return boundary != nullptr ? boundary->wire() : HiddenWire::f32;
 }
 
 bool device_answers(const Device& device, std::string& observed) {

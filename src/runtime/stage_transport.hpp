@@ -11,6 +11,7 @@
 #include "device/device.hpp"
 #include "model/llama_stage.hpp"
 #include "model/pipeline.hpp"
+#include "runtime/hidden_wire.hpp"
 
 namespace crossgpu::runtime {
 
@@ -20,17 +21,36 @@ using WeightUploadHook = decltype(model::StageOptions::upload_weights);
 // A node's device reached through the cluster layer (cluster::RemoteDevice).
 bool is_remote(const Device& device);
 
-// A model::ActivationMover. A decode step's hidden state (up to kRelayThroughClientBytes) is
-// read inside the source node's request and written into the destination node's next one:
-// it costs no request of its own (crossgpu-stage-bench measured this against node-to-node
-// copies, which cost two extra round trips per stage boundary). Larger ones (prefill batches)
-// go node to node when both stages are remote, and through this process otherwise.
+// A model::ActivationMover with f32 boundaries. A decode step's hidden state (up to
+// kRelayThroughClientBytes) is read inside the source node's request and written into the
+// destination node's next one: it costs no request of its own (crossgpu-stage-bench measured
+// this against node-to-node copies, which cost two extra round trips per stage boundary).
+// Larger ones (prefill batches) go node to node when both stages are remote, and through this
+// process otherwise.
 void move_activations(BufferRef src, BufferRef dst, std::uint64_t bytes);
 inline constexpr std::uint64_t kRelayThroughClientBytes = 256ull << 10;
 
-// Through this process's memory: a download from `src`'s device, an upload to `dst`'s. Any two
-// devices, local or remote.
-void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes);
+// The mover of a pipeline whose stage boundaries are `wire` (runtime/hidden_wire.hpp). f32:
+// move_activations. f16: every hidden state goes through this process and is rounded to f16
+// there, prefill batches included (a node-to-node copy cannot round; the decode chain rounds
+// on the nodes, the same way), so every path gives the next stage the same numbers.
+class BoundaryMover {
+ public:
+  explicit BoundaryMover(HiddenWire wire) : wire_(wire) {}
+  void operator()(BufferRef src, BufferRef dst, std::uint64_t bytes) const;
+  HiddenWire wire() const noexcept { return wire_; }
+
+ private:
+  HiddenWire wire_;
+};
+inline model::ActivationMover activation_mover(HiddenWire wire) { return BoundaryMover(wire); }
+
+// The boundaries a pipeline's mover gives: a BoundaryMover's wire, f32 for any other mover.
+HiddenWire hidden_wire_of(const model::ActivationMover& mover);
+
+// Through this process's memory: a download from `src`'s device, an upload to `dst`'s, rounded
+// to f16 on the way when `wire` is f16. Any two devices, local or remote.
+void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes, HiddenWire wire = HiddenWire::f32);
 
 // The round trip this process measured to `device`'s node (its heartbeats), in seconds: the least
 // each token's request to a stage there costs. 0 for a local device. A fresh connection has not

@@ -106,7 +106,8 @@ echo "both nodes profiled after $((SECONDS - started)) s"
 run=(--model "$model" --context 128 --prompt "A board and a desktop" --max-tokens 12 --json)
 "$host" run --local "${run[@]}" > "$work/local.json" 2> "$work/local.log"
 started=$SECONDS
-"$host" run --node "127.0.0.1:$port" --config "$work/x86" "${run[@]}" > "$work/split.json" 2> "$work/split.log" ||
+# Stage boundaries as f32: an exactness test against one device (f16, the default, rounds there).
+CROSSGPU_CHAIN_HIDDEN=f32 "$host" run --node "127.0.0.1:$port" --config "$work/x86" "${run[@]}" > "$work/split.json" 2> "$work/split.log" ||
   fail "the split run failed"
 "$python" - "$work/local.json" "$work/split.json" "$((SECONDS - started))" <<'PY'
 import json, sys
