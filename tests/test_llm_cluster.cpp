@@ -1,11 +1,12 @@
-// The llama pipeline across three in-process nodes over mutual TLS: every stage on another node's
-// device, hidden states copied node to node, for a generated model of every weight type. The
-// greedy tokens must equal those of the local CPU device running the whole model, and the logits
-// must agree within the tolerance of test_llm_forward.
+// The pipeline across three in-process nodes over mutual TLS: every stage on another node's
+// device, hidden states copied node to node, for a generated model of every architecture in
+// every weight type. The greedy tokens must equal those of the local CPU device running the whole
+// model, and the logits must agree within the tolerance of test_llm_forward.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "cluster/remote_device.hpp"
 #include "cluster/remote_node.hpp"
@@ -14,41 +15,37 @@
 #include "model/generate.hpp"
 #include "model/llama_config.hpp"
 #include "model/pipeline.hpp"
+#include "support/arch_type_matrix.hpp"
 #include "support/test_support.hpp"
 #include "test_cluster_fixture.hpp"
 
 namespace crossgpu::testing {
 namespace {
 
-using kernels::WeightType;
-
-// A generated model the 3-node pipeline runs: every weight type on llama, and every other
-// architecture (their kernels dispatched on the nodes' devices too).
+// A generated model the 3-node pipeline runs: the architectures of test_llm_arch_types in their
+// shapes there (llama with Llama 3.1's rope factors and tied embeddings, mistral, qwen2's biases,
+// qwen3's Q/K norms, gemma2's and gemma3's soft-caps and sliding windows with heads of 128, phi3's
+// fused tensors), their kernels dispatched on the nodes' devices. Bounded for make test: llama in
+// every weight type, and each other architecture in two, one of the first six types and one of
+// the last six (mistral f32 + q8_0, qwen2 f16 + q4_k, ..., phi3 q5_1 + bf16), so that every type
+// also runs on a second architecture: 24 of the 84 models. CROSSGPU_LLM_CLUSTER_ALL=1 runs all 84.
 struct ClusterCase {
   std::string name;
   model::DemoModelSpec spec;
 };
 
 std::vector<ClusterCase> cluster_cases() {
+  const bool all = std::getenv("CROSSGPU_LLM_CLUSTER_ALL") != nullptr;
+  const std::size_t types = std::size(kernels::kWeightTypes);
   std::vector<ClusterCase> cases;
-  const model::DemoModelSpec base{.layers = 3, .embedding = 256, .heads = 4, .kv_heads = 2,
-                                  .ffn = 512, .context = 64, .seed = 11};
-  for (const WeightType type : kernels::kWeightTypes) {
-    model::DemoModelSpec spec = base;
-    spec.type = type;
-    cases.push_back({std::string(kernels::to_string(type)), spec});
+  for (std::size_t a = 0; a < std::size(testing::kMatrixArchs); ++a) {
+    for (std::size_t t = 0; t < types; ++t) {
+      const bool picked = a == 0 || t == a - 1 || t == a - 1 + types / 2;
+      if (!all && !picked) continue;
+      const testing::MatrixCase c{testing::kMatrixArchs[a], kernels::kWeightTypes[t]};
+      cases.push_back({c.label(), c.spec()});
+    }
   }
-  for (const char* arch : {"qwen2", "qwen3", "gemma2", "gemma3", "phi3"}) {
-    model::DemoModelSpec spec = base;
-    spec.type = WeightType::q8_0;
-    spec.architecture = arch;
-    spec.tied_output = spec.architecture == "gemma2";  // its head is always token_embd
-    cases.push_back({arch, spec});
-  }
-  model::DemoModelSpec llama31 = base;
-  llama31.type = WeightType::q8_0;
-  llama31.rope_freqs = true;
-  cases.push_back({"llama_rope_freqs", llama31});
   return cases;
 }
 
