@@ -6,6 +6,7 @@ crossgpu_test(test_kernels
   test_kernels_half.cpp
   test_kernels_reference.cpp
   test_kernels_cpu.cpp
+  test_kernels_cpu_dot.cpp
   test_ops_support.cpp
   LIBS crossgpu_kernels LABELS kernels)
 crossgpu_test(test_ops

@@ -1,10 +1,13 @@
 #include "kernels/cpu_dot.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <span>
 #include <vector>
 
+#include "kernels/cpu_dot_avx2.hpp"
 #include "kernels/reference/half.hpp"
 #include "kernels/reference/quant.hpp"
 
@@ -103,10 +106,8 @@ void dot_blocks_tokens(WeightType type, const std::byte* row, const float* x, st
   }
 }
 
-}  // namespace
-
 CROSSGPU_SIMD_CLONES
-float dot_f32(const float* a, const float* x, std::uint64_t n) {
+float portable_dot_f32(const float* a, const float* x, std::uint64_t n) {
   float lanes[kLanes] = {};
   std::uint64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
@@ -116,7 +117,7 @@ float dot_f32(const float* a, const float* x, std::uint64_t n) {
   return lanes_sum(lanes);
 }
 
-float dot_weights(WeightType type, const std::byte* row, const float* x, std::uint64_t cols) {
+float portable_dot(WeightType type, const std::byte* row, const float* x, std::uint64_t cols) {
   switch (type) {
     case WeightType::q8_0: return dot_q8_0(row, x, cols / 32);
     case WeightType::q4_0: return dot_q4_0(row, x, cols / 32);
@@ -124,20 +125,22 @@ float dot_weights(WeightType type, const std::byte* row, const float* x, std::ui
       thread_local std::vector<float> plain;
       plain.resize(cols);
       std::memcpy(plain.data(), row, cols * sizeof(float));  // rows may be unaligned
-      return dot_f32(plain.data(), x, cols);
+      return portable_dot_f32(plain.data(), x, cols);
     }
     default: {
       // f16 and the k-quants: decode the row once, then one SIMD dot.
       thread_local std::vector<float> decoded;
       decoded.resize(cols);
       reference::dequantize_row(type, {row, row_bytes(type, cols)}, decoded);
-      return dot_f32(decoded.data(), x, cols);
+      return portable_dot_f32(decoded.data(), x, cols);
     }
   }
 }
 
-void dot_weights_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
-                        std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride) {
+// `dot`: the f32 dot of the implementation asked for (avx2's for the types it does not decode).
+void portable_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
+                     std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride,
+                     float (*dot)(const float*, const float*, std::uint64_t)) {
   if (type == WeightType::q8_0 || type == WeightType::q4_0) {
     dot_blocks_tokens(type, row, x, x_stride, tokens, cols / 32, out, out_stride);
     return;
@@ -147,7 +150,101 @@ void dot_weights_tokens(WeightType type, const std::byte* row, const float* x, s
   decoded.resize(cols);
   if (type == WeightType::f32) std::memcpy(decoded.data(), row, cols * sizeof(float));
   else reference::dequantize_row(type, {row, row_bytes(type, cols)}, decoded);
-  for (std::uint64_t t = 0; t < tokens; ++t) out[t * out_stride] = dot_f32(decoded.data(), x + t * x_stride, cols);
+  for (std::uint64_t t = 0; t < tokens; ++t) {
+    out[t * out_stride] = dot(decoded.data(), x + t * x_stride, cols);
+  }
+}
+
+#if defined(__x86_64__)
+// Through the avx2 kernel of `type` into `out`; false when there is none.
+bool avx2_dot(WeightType type, const std::byte* row, const float* x, std::uint64_t cols, float& out) {
+  switch (type) {
+    case WeightType::q8_0: out = avx2::dot_q8_0(row, x, cols / 32); return true;
+    case WeightType::q4_0: out = avx2::dot_q4_0(row, x, cols / 32); return true;
+    case WeightType::q4_k: out = avx2::dot_q4_k(row, x, cols / 256); return true;
+    case WeightType::q6_k: out = avx2::dot_q6_k(row, x, cols / 256); return true;
+    case WeightType::f16: out = avx2::dot_f16(row, x, cols); return true;
+    case WeightType::bf16: out = avx2::dot_bf16(row, x, cols); return true;
+    case WeightType::f32: out = avx2::dot_f32_row(row, x, cols); return true;
+    default: return false;
+  }
+}
+
+// Spans of up to 256 elements decoded once into L1 and met with up to kTokenTile vectors.
+void avx2_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
+                 std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride) {
+  constexpr std::uint64_t kSpan = 256;
+  alignas(32) float w[kSpan];
+  for (std::uint64_t t0 = 0; t0 < tokens; t0 += kTokenTile) {
+    const std::uint64_t n = std::min(kTokenTile, tokens - t0);
+    alignas(32) float acc[kTokenTile][kLanes] = {};
+    for (std::uint64_t first = 0; first < cols; first += kSpan) {
+      const std::uint64_t count = std::min(kSpan, cols - first);
+      avx2::decode_span(type, row, first, count, w);
+      for (std::uint64_t t = 0; t < n; ++t) avx2::fma_span(w, x + (t0 + t) * x_stride + first, count, acc[t]);
+    }
+    for (std::uint64_t t = 0; t < n; ++t) out[(t0 + t) * out_stride] = lanes_sum(acc[t]);
+  }
+}
+#endif
+
+Simd detect_simd() {
+  const char* forced = std::getenv("CROSSGPU_CPU_SIMD");
+  if (forced != nullptr && std::string_view(forced) == "portable") return Simd::portable;
+  return simd_available(Simd::avx2) ? Simd::avx2 : Simd::portable;
+}
+
+}  // namespace
+
+bool simd_available(Simd simd) {
+  if (simd == Simd::portable) return true;
+#if defined(__x86_64__)
+  static const bool avx2_here = avx2::available();
+  return avx2_here;
+#else
+  return false;
+#endif
+}
+
+Simd selected_simd() {
+  static const Simd simd = detect_simd();
+  return simd;
+}
+
+float dot_f32(const float* a, const float* x, std::uint64_t n) {
+#if defined(__x86_64__)
+  if (selected_simd() == Simd::avx2) return avx2::dot_f32(a, x, n);
+#endif
+  return portable_dot_f32(a, x, n);
+}
+
+float dot_weights(WeightType type, const std::byte* row, const float* x, std::uint64_t cols) {
+  return dot_weights(type, row, x, cols, selected_simd());
+}
+
+float dot_weights(WeightType type, const std::byte* row, const float* x, std::uint64_t cols, Simd simd) {
+#if defined(__x86_64__)
+  float out = 0.0f;
+  if (simd == Simd::avx2 && simd_available(simd) && avx2_dot(type, row, x, cols, out)) return out;
+#endif
+  return portable_dot(type, row, x, cols);
+}
+
+void dot_weights_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
+                        std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride) {
+  dot_weights_tokens(type, row, x, x_stride, tokens, cols, out, out_stride, selected_simd());
+}
+
+void dot_weights_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
+                        std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride, Simd simd) {
+#if defined(__x86_64__)
+  if (simd == Simd::avx2 && simd_available(simd)) {
+    if (avx2::decodes_spans(type)) avx2_tokens(type, row, x, x_stride, tokens, cols, out, out_stride);
+    else portable_tokens(type, row, x, x_stride, tokens, cols, out, out_stride, avx2::dot_f32);
+    return;
+  }
+#endif
+  portable_tokens(type, row, x, x_stride, tokens, cols, out, out_stride, portable_dot_f32);
 }
 
 }  // namespace crossgpu::kernels::cpu

@@ -3,6 +3,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -11,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/thread_pool.hpp"
+#include "device/cpu/cpu_profile.hpp"
 
 namespace crossgpu {
 namespace {
@@ -38,7 +40,8 @@ std::byte* data_of(BackendBuffer& buffer) { return buffer.host_pointer(); }
 
 class CpuStream final : public Stream {
  public:
-  CpuStream(Device& device, ThreadPool& pool) : Stream(device), pool_(pool) {}
+  CpuStream(Device& device, ThreadPool& pool, cpu::DispatchProfile* profile)
+      : Stream(device), pool_(pool), profile_(profile) {}
 
  protected:
   Event do_upload(BackendBuffer& dst, std::uint64_t offset,
@@ -60,12 +63,24 @@ class CpuStream final : public Stream {
     if (kernel.cpu == nullptr) {
       fail(Errc::unsupported, "kernel '{}' has no CPU implementation", kernel.name);
     }
-    std::vector<CpuBinding> buffers;
-    buffers.reserve(bindings.size());
-    for (const ResolvedRange& b : bindings) {
-      buffers.push_back({data_of(*b.buffer) + b.offset, b.bytes});
+    // Kernels bind a handful of buffers: no allocation per dispatch.
+    constexpr std::size_t kMaxBindings = 16;
+    if (bindings.size() > kMaxBindings) {
+      fail(Errc::unsupported, "kernel '{}' binds {} buffers, the CPU device takes {}", kernel.name,
+           bindings.size(), kMaxBindings);
     }
-    kernel.cpu(CpuKernelArgs{buffers, push, groups, pool_});
+    std::array<CpuBinding, kMaxBindings> buffers;
+    for (std::size_t i = 0; i < bindings.size(); ++i) {
+      buffers[i] = {data_of(*bindings[i].buffer) + bindings[i].offset, bindings[i].bytes};
+    }
+    const CpuKernelArgs args{std::span(buffers.data(), bindings.size()), push, groups, pool_};
+    if (profile_ == nullptr) {
+      kernel.cpu(args);
+      return {};
+    }
+    const auto begin = cpu::DispatchProfile::Clock::now();
+    kernel.cpu(args);
+    profile_->add(kernel.name, begin, cpu::DispatchProfile::Clock::now());
     return {};
   }
   void do_flush() override {}
@@ -73,6 +88,7 @@ class CpuStream final : public Stream {
 
  private:
   ThreadPool& pool_;
+  cpu::DispatchProfile* profile_;
 };
 
 std::uint64_t available_host_bytes() {
@@ -119,7 +135,11 @@ std::string host_id() {
 
 class CpuDevice final : public Device {
  public:
-  explicit CpuDevice(std::size_t threads) : Device(describe(threads)), pool_(threads) {}
+  explicit CpuDevice(std::size_t threads) : Device(describe(threads)), pool_(threads) {
+    if (cpu::DispatchProfile::requested()) {
+      profile_ = std::make_unique<cpu::DispatchProfile>(fmt::format("{} ({} threads)", properties().name, pool_.size()));
+    }
+  }
 
  protected:
   std::unique_ptr<BackendBuffer> do_allocate(std::uint64_t bytes, MemoryKind) override {
@@ -131,7 +151,7 @@ class CpuDevice final : public Device {
     return std::make_unique<CpuBuffer>(bytes);
   }
   std::unique_ptr<Stream> do_create_stream() override {
-    return std::make_unique<CpuStream>(*this, pool_);
+    return std::make_unique<CpuStream>(*this, pool_, profile_.get());
   }
   std::vector<MemoryHeap> do_query_heaps() override { return heaps(); }
 
@@ -176,6 +196,7 @@ class CpuDevice final : public Device {
   }
 
   ThreadPool pool_;
+  std::unique_ptr<cpu::DispatchProfile> profile_;  // CROSSGPU_CPU_PROFILE=1 only
 };
 
 }  // namespace

@@ -1,0 +1,44 @@
+// The CPU device's weight-row dot products in AVX2 + FMA + F16C intrinsics (x86-64 only; the
+// caller checks avx2::available() at run time, cpu_dot.cpp dispatches). Activations stay f32:
+// each weight is decoded in registers to the f32 value the reference decoder gives (q8_0, q4_0,
+// q6_k, f16, bf16 bit for bit; q4_k's d * sc * q - dmin * m with one rounding instead of two)
+// and multiplied into f32 lanes, so results differ from the reference only by f32 summation
+// order. (llama.cpp quantizes the activations to 8 bits instead, which the token tests of the
+// CPU device against the double forward would not allow.)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/weight_type.hpp"
+
+#if defined(__x86_64__)
+
+namespace crossgpu::kernels::cpu::avx2 {
+
+// Whether this CPU runs AVX2, FMA and F16C.
+bool available();
+
+// sum over the row's elements of W[c] * x[c]; `blocks` blocks of the type (32 elements for
+// q8_0/q4_0, 256 for q4_k/q6_k), `n` elements for the plain types.
+float dot_q8_0(const std::byte* row, const float* x, std::uint64_t blocks);
+float dot_q4_0(const std::byte* row, const float* x, std::uint64_t blocks);
+float dot_q4_k(const std::byte* row, const float* x, std::uint64_t blocks);
+float dot_q6_k(const std::byte* row, const float* x, std::uint64_t blocks);
+float dot_f16(const std::byte* row, const float* x, std::uint64_t n);
+float dot_bf16(const std::byte* row, const float* x, std::uint64_t n);
+float dot_f32(const float* a, const float* x, std::uint64_t n);
+// An f32 row at any byte address (GGUF tensors are 32-byte aligned, slices of them need not be).
+float dot_f32_row(const std::byte* row, const float* x, std::uint64_t n);
+
+// For several vectors against one row (dot_weights_tokens): w[0, count) = elements
+// [first, first + count) of a q8_0, q4_0, q4_k or q6_k row as the reference decodes them. first
+// and count are multiples of block_elements(type), count <= 256.
+bool decodes_spans(WeightType type);
+void decode_span(WeightType type, const std::byte* row, std::uint64_t first, std::uint64_t count, float* w);
+// acc[l] += sum over i = l (mod 8) of w[i] * x[i], for i < count (a multiple of 8).
+void fma_span(const float* w, const float* x, std::uint64_t count, float* acc);
+
+}  // namespace crossgpu::kernels::cpu::avx2
+
+#endif
