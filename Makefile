@@ -111,7 +111,10 @@ check-ggml-quant: build
 # loads each file with llama.cpp's own tensor rules; the tokens are checked in
 # (tests/arch_oracle/expected_llama_cpp.json) and test_llm_arch compares crossgpu against them.
 # Then every architecture x weight type (tests/support/arch_type_matrix.hpp): tokens and
-# log-probabilities into expected_matrix_llama_cpp.json, for test_llm_arch_types.
+# log-probabilities into expected_matrix_llama_cpp.json, for test_llm_arch_types; and the models
+# with a real vocabulary (tests/support/real_vocab_models.hpp, in build/arch-real-vocab): llama.cpp's
+# ids of the rendered chat prompt, tokens and log-probabilities into
+# expected_real_vocab_llama_cpp.json, for test_llm_arch_real_vocab.
 # Not part of make test.
 .PHONY: check-llama-cpp-arch
 check-llama-cpp-arch: build
@@ -122,6 +125,9 @@ check-llama-cpp-arch: build
 	  $(BUILD)/arch-oracle tests/arch_oracle/expected_llama_cpp.json
 	node tests/arch_oracle/record_llama_cpp.mjs $(BUILD)/tests/crossgpu-arch-models $(BUILD)/npm-bench \
 	  $(BUILD)/arch-matrix tests/arch_oracle/expected_matrix_llama_cpp.json --matrix
+	@bash scripts/install-test-clients.sh $(BUILD)/npm-test
+	node tests/arch_oracle/record_llama_cpp.mjs $(BUILD)/tests/crossgpu-arch-models $(BUILD)/npm-bench \
+	  $(BUILD)/arch-real-vocab tests/arch_oracle/expected_real_vocab_llama_cpp.json --real-vocab $(BUILD)/npm-test
 	cd $(BUILD) && ctest -R 'test_llm_arch' --output-on-failure
 
 # ASan + UBSan (LeakSanitizer included) over the whole suite, lavapipe and validation layers too.

@@ -27,6 +27,7 @@
 #include "model/llama_config.hpp"
 #include "model/pipeline.hpp"
 #include "support/arch_type_matrix.hpp"
+#include "support/llama_cpp_logprobs.hpp"
 #include "support/reference_forward.hpp"
 #include "support/test_support.hpp"
 
@@ -34,6 +35,7 @@ namespace crossgpu::model {
 namespace {
 
 using kernels::WeightType;
+using testing::cpu_device;
 using testing::MatrixCase;
 
 const std::vector<MatrixCase>& cases() {
@@ -63,13 +65,6 @@ std::unique_ptr<Pipeline> pipeline_on(const LoadedModel& m, const std::shared_pt
   stages.push_back(std::make_unique<LlamaStage>(m.config, m.file, device, StageRange{0, m.config.layers, true, true},
                                                 options));
   return std::make_unique<Pipeline>(m.config, std::move(stages));
-}
-
-std::shared_ptr<Device> cpu_device() {
-  for (const auto& d : testing::devices()) {
-    if (d->properties().backend == Backend::cpu) return d;
-  }
-  return nullptr;
 }
 
 // --- the reference: every combination on the CPU device, one architecture per type on Vulkan ---
@@ -137,30 +132,6 @@ const nlohmann::json& oracle() {
   return expected;
 }
 
-// Logits after the prompt, then after each of `forced` but the last: what the model says at each
-// step when the sequence is llama.cpp's.
-std::vector<std::vector<float>> teacher_forced(Pipeline& pipeline, const std::vector<std::uint32_t>& forced) {
-  std::vector<std::vector<float>> out;
-  const auto first = prefill(pipeline, kPrompt, 0, 0);
-  out.emplace_back(first.begin(), first.end());
-  for (std::size_t i = 0; i + 1 < forced.size(); ++i) {
-    const std::uint32_t id = forced[i];
-    const auto l = pipeline.forward(std::span(&id, 1), static_cast<std::uint32_t>(kPrompt.size() + i));
-    out.emplace_back(l.begin(), l.end());
-  }
-  return out;
-}
-
-std::vector<double> log_softmax(const std::vector<float>& logits) {
-  const double top = *std::max_element(logits.begin(), logits.end());
-  double sum = 0;
-  for (const float z : logits) sum += std::exp(z - top);
-  const double log_sum = top + std::log(sum);
-  std::vector<double> out(logits.size());
-  for (std::size_t i = 0; i < logits.size(); ++i) out[i] = logits[i] - log_sum;
-  return out;
-}
-
 // Largest |log p| gap allowed over llama.cpp's 8 most likely tokens at each step (nats), about 1.5x
 // the largest measured over the seven architectures (docs/MODELS.md has the table; llama.cpp runs
 // with an f32 KV cache and without flash attention, as crossgpu). f32: llama.cpp's f32 sums in
@@ -193,32 +164,14 @@ void expect_llama_cpp_log_probabilities(const MatrixCase& c) {
   }
   ASSERT_TRUE(entry.contains("tokens")) << "llama.cpp refused the file: " << entry.value("error", "");
   const auto tokens = entry.at("tokens").get<std::vector<std::uint32_t>>();
-  const nlohmann::json& top = entry.at("top");
-  ASSERT_EQ(top.size(), tokens.size());
   const auto m = load(c);
   auto pipeline = pipeline_on(*m, cpu_device());
-  const auto logits = teacher_forced(*pipeline, tokens);
-  double worst = 0;
-  std::size_t same_argmax = 0;
-  for (std::size_t step = 0; step < tokens.size(); ++step) {
-    const std::vector<double> ours = log_softmax(logits[step]);
-    for (const auto& pair : top[step]) {
-      const auto id = pair.at(0).get<std::size_t>();
-      ASSERT_LT(id, ours.size());
-      worst = std::max(worst, std::fabs(ours[id] - pair.at(1).get<double>()));
-    }
-    const auto argmax = static_cast<std::uint32_t>(std::max_element(logits[step].begin(), logits[step].end()) -
-                                                   logits[step].begin());
-    same_argmax += argmax == tokens[step];
-    // llama.cpp's token wherever it is not a near tie: every token of the types llama.cpp computes
-    // without quantizing activations, and for the others every step whose top two log-probabilities
-    // lie further apart than two tolerances (2 of the 72 quantized cases part on their very first
-    // token, which llama.cpp picks by 0.007 and 0.008 nats).
-    const double margin = top[step].at(0).at(1).get<double>() - top[step].at(1).at(1).get<double>();
-    if (exact_activations(c.type) || margin > 2 * tolerance(c)) {
-      EXPECT_EQ(argmax, tokens[step]) << "step " << step << ", llama.cpp's margin " << margin;
-    }
-  }
+  // llama.cpp's token wherever it is not a near tie: every token of the types llama.cpp computes
+  // without quantizing activations, and for the others every step whose top two log-probabilities
+  // lie further apart than two tolerances (2 of the 72 quantized cases part on their very first
+  // token, which llama.cpp picks by 0.007 and 0.008 nats).
+  const auto [worst, same_argmax] = testing::compare_log_probabilities(
+      testing::teacher_forced(*pipeline, kPrompt, tokens), entry, tolerance(c), exact_activations(c.type));
   ::testing::Test::RecordProperty("largest_logprob_gap", std::to_string(worst));
   ::testing::Test::RecordProperty("steps_with_llama_cpp_token", std::to_string(same_argmax));
   std::printf("%-16s largest log-probability gap %.2e nats, llama.cpp's token at %zu/%zu steps\n", c.label().c_str(),

@@ -75,13 +75,6 @@ TestCluster* LlmCluster::cluster_ = nullptr;
 std::vector<cluster::NodeServer*> LlmCluster::servers_;
 net::NodeIdentity* LlmCluster::client_ = nullptr;
 
-std::shared_ptr<Device> local_cpu() {
-  for (const auto& d : devices()) {
-    if (d->properties().backend == Backend::cpu) return d;
-  }
-  return nullptr;
-}
-
 struct Generated {
   std::vector<std::uint32_t> tokens;
   std::vector<std::vector<float>> logits;
@@ -133,7 +126,7 @@ TEST_P(LlmCluster, ThreeNodePipelineMatchesTheCpu) {
   model::Pipeline across = build(config, file, remote, [](BufferRef src, BufferRef dst, std::uint64_t n) {
     cluster::copy_between_nodes(src, 0, dst, 0, n);
   });
-  model::Pipeline reference = build(config, file, {local_cpu()}, {});  // one stage: the whole model
+  model::Pipeline reference = build(config, file, {cpu_device()}, {});  // one stage: the whole model
   const Generated want = greedy(reference);
   const Generated got = greedy(across, servers_);
   EXPECT_EQ(got.tokens, want.tokens);

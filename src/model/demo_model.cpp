@@ -165,7 +165,8 @@ GgufWriter demo_model(const DemoModelSpec& spec) {
   check_spec(spec);
   GgufWriter w;
   add_hyperparameters(w, spec);
-  const TokenizerSpec vocabulary = demo_spm_vocabulary();
+  const TokenizerSpec demo = spec.vocabulary ? TokenizerSpec{} : demo_spm_vocabulary();
+  const TokenizerSpec& vocabulary = spec.vocabulary ? *spec.vocabulary : demo;
   add_tokenizer_metadata(w, vocabulary);
   const std::uint64_t vocab = vocabulary.tokens.size(), e = spec.embedding;
   const std::uint64_t d = spec.head_dim != 0 ? spec.head_dim : e / spec.heads;

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "kernels/weight_type.hpp"
 #include "model/gguf.hpp"
+#include "model/tokenizer.hpp"
 
 namespace crossgpu::model {
 
@@ -32,6 +34,10 @@ struct DemoModelSpec {
   bool rope_freqs = false;        // llama: rope_freqs.weight with Llama 3.1's factors
   std::uint32_t sliding_window = 8;  // gemma2/gemma3
   std::uint32_t swa_pattern = 2;     // gemma2/gemma3: every second layer global
+  // The tokenizer metadata and so the rows of token_embd / output; null: demo_spm_vocabulary().
+  // A real vocabulary (128k-262k tokens, from the tests' converter of tokenizer packages) makes a
+  // whole model whose prompts are real chat prompts.
+  std::shared_ptr<const TokenizerSpec> vocabulary;
 };
 
 // Builds the whole file in memory. Matrix row lengths must be multiples of the type's block

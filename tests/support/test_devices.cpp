@@ -25,6 +25,13 @@ std::vector<std::shared_ptr<Device>> vulkan_devices() {
   return out;
 }
 
+std::shared_ptr<Device> cpu_device() {
+  for (const auto& device : devices()) {
+    if (device->properties().backend == Backend::cpu) return device;
+  }
+  return nullptr;
+}
+
 std::string device_test_name(const std::shared_ptr<Device>& device) {
   std::string name = std::string(to_string(device->properties().backend)) + "_";
   for (char c : device->properties().name) {
