@@ -1,7 +1,6 @@
 // A fixed pool of worker threads for data-parallel loops (the CPU backend's kernels).
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -25,18 +24,12 @@ class ThreadPool {
   // Runs body(begin, end) over [0, count) split into contiguous chunks of at least `grain`
   // items; the calling thread takes part. Returns when every chunk is done. The first exception
   // thrown by a chunk is rethrown here. Not reentrant: a body must not call parallel_for.
-  // Workers and the caller spin for a short while (100 us) before sleeping: a decode step is
-  // dozens of parallel loops microseconds apart, and a sleeping worker takes tens of
-  // microseconds to wake on a loaded VM.
   void parallel_for(std::uint64_t count, std::uint64_t grain,
                     const std::function<void(std::uint64_t, std::uint64_t)>& body);
 
  private:
   void worker_loop();
   void run_chunks();
-  // Spins until done() or the spin time has passed; returns done().
-  template <typename Done>
-  static bool spin_until(Done done);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
@@ -44,9 +37,8 @@ class ThreadPool {
   std::condition_variable wake_;
   std::condition_variable done_;
   const std::function<void(std::uint64_t, std::uint64_t)>* body_ = nullptr;
-  std::uint64_t count_ = 0, chunk_ = 0, next_ = 0;
-  std::atomic<std::uint64_t> chunks_left_{0};  // written under mutex_, read by spinners
-  std::atomic<std::uint64_t> generation_{0};   // likewise
+  std::uint64_t count_ = 0, chunk_ = 0, next_ = 0, chunks_left_ = 0;
+  std::uint64_t generation_ = 0;
   std::exception_ptr error_;
   bool stopping_ = false;
 };

@@ -170,20 +170,12 @@ bool avx2_dot(WeightType type, const std::byte* row, const float* x, std::uint64
   }
 }
 
-// Spans of up to 256 elements decoded once into L1 and met with up to kTokenTile vectors.
+// Tiles of up to kTokenTile vectors, each tile one pass over the row.
 void avx2_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
                  std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride) {
-  constexpr std::uint64_t kSpan = 256;
-  alignas(32) float w[kSpan];
   for (std::uint64_t t0 = 0; t0 < tokens; t0 += kTokenTile) {
-    const std::uint64_t n = std::min(kTokenTile, tokens - t0);
-    alignas(32) float acc[kTokenTile][kLanes] = {};
-    for (std::uint64_t first = 0; first < cols; first += kSpan) {
-      const std::uint64_t count = std::min(kSpan, cols - first);
-      avx2::decode_span(type, row, first, count, w);
-      for (std::uint64_t t = 0; t < n; ++t) avx2::fma_span(w, x + (t0 + t) * x_stride + first, count, acc[t]);
-    }
-    for (std::uint64_t t = 0; t < n; ++t) out[(t0 + t) * out_stride] = lanes_sum(acc[t]);
+    avx2::dot_tokens(type, row, x + t0 * x_stride, x_stride, std::min(kTokenTile, tokens - t0), cols,
+                     out + t0 * out_stride, out_stride);
   }
 }
 #endif

@@ -5,6 +5,7 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 // Every function here, helpers included, is compiled for AVX2 + FMA + F16C whatever the build's
@@ -297,8 +298,7 @@ CROSSGPU_AVX2 void decode_q6_k(const std::byte* block, float* w) {
   }
 }
 
-}  // namespace
-
+// w[0, count) = elements [first, first + count) of the row (count <= 256, whole blocks).
 void decode_span(WeightType type, const std::byte* row, std::uint64_t first, std::uint64_t count, float* w) {
   const std::uint64_t block = block_elements(type), bytes = block_bytes(type);
   for (std::uint64_t e = 0; e < count; e += block) {
@@ -313,15 +313,40 @@ void decode_span(WeightType type, const std::byte* row, std::uint64_t first, std
   }
 }
 
-CROSSGPU_AVX2 void fma_span(const float* w, const float* x, std::uint64_t count, float* acc) {
-  __m256 a0 = _mm256_loadu_ps(acc), a1 = _mm256_setzero_ps();
-  std::uint64_t i = 0;
-  for (; i + 16 <= count; i += 16) {
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+// N vectors: each decoded weight is loaded once and met with all of them, N sums in registers.
+template <int N>
+CROSSGPU_AVX2 void dot_tokens_of(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
+                                 std::uint64_t cols, float* out, std::uint64_t out_stride) {
+  constexpr std::uint64_t kSpan = 256;
+  alignas(32) float w[kSpan];
+  __m256 acc[N];
+  for (int t = 0; t < N; ++t) acc[t] = _mm256_setzero_ps();
+  for (std::uint64_t first = 0; first < cols; first += kSpan) {
+    const std::uint64_t count = std::min(kSpan, cols - first);
+    decode_span(type, row, first, count, w);
+    for (std::uint64_t i = 0; i < count; i += 8) {
+      const __m256 wv = _mm256_load_ps(w + i);
+      for (int t = 0; t < N; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * x_stride + first + i), acc[t]);
+    }
   }
-  if (i < count) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-  _mm256_storeu_ps(acc, _mm256_add_ps(a0, a1));
+  for (int t = 0; t < N; ++t) out[t * out_stride] = hsum(acc[t]);
+}
+
+}  // namespace
+
+void dot_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride, std::uint64_t tokens,
+                std::uint64_t cols, float* out, std::uint64_t out_stride) {
+  switch (tokens) {
+    case 1: return dot_tokens_of<1>(type, row, x, x_stride, cols, out, out_stride);
+    case 2: return dot_tokens_of<2>(type, row, x, x_stride, cols, out, out_stride);
+    case 3: return dot_tokens_of<3>(type, row, x, x_stride, cols, out, out_stride);
+    case 4: return dot_tokens_of<4>(type, row, x, x_stride, cols, out, out_stride);
+    case 5: return dot_tokens_of<5>(type, row, x, x_stride, cols, out, out_stride);
+    case 6: return dot_tokens_of<6>(type, row, x, x_stride, cols, out, out_stride);
+    case 7: return dot_tokens_of<7>(type, row, x, x_stride, cols, out, out_stride);
+    case 8: return dot_tokens_of<8>(type, row, x, x_stride, cols, out, out_stride);
+    default: break;
+  }
 }
 
 }  // namespace crossgpu::kernels::cpu::avx2

@@ -31,13 +31,13 @@ float dot_f32(const float* a, const float* x, std::uint64_t n);
 // An f32 row at any byte address (GGUF tensors are 32-byte aligned, slices of them need not be).
 float dot_f32_row(const std::byte* row, const float* x, std::uint64_t n);
 
-// For several vectors against one row (dot_weights_tokens): w[0, count) = elements
-// [first, first + count) of a q8_0, q4_0, q4_k or q6_k row as the reference decodes them. first
-// and count are multiples of block_elements(type), count <= 256.
+// For several vectors against one row (dot_weights_tokens) of a type that decodes_spans (q8_0,
+// q4_0, q4_k, q6_k): out[t * out_stride] = the dot of the row with x + t * x_stride for
+// t < tokens <= 8. The row is decoded 256 elements at a time into L1, once for all the vectors,
+// whose sums stay in registers.
 bool decodes_spans(WeightType type);
-void decode_span(WeightType type, const std::byte* row, std::uint64_t first, std::uint64_t count, float* w);
-// acc[l] += sum over i = l (mod 8) of w[i] * x[i], for i < count (a multiple of 8).
-void fma_span(const float* w, const float* x, std::uint64_t count, float* acc);
+void dot_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride, std::uint64_t tokens,
+                std::uint64_t cols, float* out, std::uint64_t out_stride);
 
 }  // namespace crossgpu::kernels::cpu::avx2
 
