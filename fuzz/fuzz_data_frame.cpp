@@ -3,6 +3,7 @@
 // granted write, and as a reply header (what a client decodes from a node). A decoded frame must satisfy the limits the serving code relies
 // on, and must encode back to the same bytes. Any crossgpu::Error is a correct refusal; a crash,
 // a hang or another exception is a bug.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -37,7 +38,17 @@ void check_request(std::span<const std::byte> bytes) {
   const bool peer_copy_ok =
       frame.op == DataOp::peer_copy && frame.handle != 0 && frame.length > kGrantLengthBytes + 1 &&
       frame.length <= kGrantLengthBytes + kMaxGrantBytes + kMaxPeerAddressBytes;
-  if (!bind_ok && !transfer_ok && !granted_ok && !peer_copy_ok) {
+  // Decode chains: a chain (handle), a position (offset) for all but an abort (an Errc there),
+  // and at most a grant, its length prefix and a chain's largest input or an error message.
+  const bool chain_op = frame.op == DataOp::chain_step || frame.op == DataOp::chain_forward ||
+                        frame.op == DataOp::chain_abort || frame.op == DataOp::chain_await ||
+                        frame.op == DataOp::chain_sample;
+  const bool chain_ok =
+      chain_op && frame.handle != 0 && frame.length > 0 &&
+      frame.length <= kGrantLengthBytes + kMaxGrantBytes + std::max(kMaxChainBytes, kMaxDataErrorBytes) &&
+      (frame.op == DataOp::chain_abort || frame.offset <= kMaxChainPosition) &&
+      (frame.op != DataOp::chain_sample || frame.length == kChainSamplingBytes);
+  if (!bind_ok && !transfer_ok && !granted_ok && !peer_copy_ok && !chain_ok) {
     std::abort();  // a frame the node must never accept
   }
   const DataHeader again = encode_frame(frame);

@@ -177,6 +177,21 @@ const std::vector<std::uint32_t>& local_tokens() {
   return tokens;
 }
 
+void expect_code(Errc code, const std::function<void()>& body) {
+  try {
+    body();
+    ADD_FAILURE() << "no error, expected " << errc_name(code);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+  }
+}
+
+std::uint64_t chain_steps_of(const std::vector<cluster::NodeServer*>& servers) {
+  std::uint64_t steps = 0;
+  for (const auto* server : servers) steps += server->call_counts().chain_step;
+  return steps;
+}
+
 TEST_F(Chain, RemoteStagesMatchTheCpuAndCostOneRequestPerStagePerToken) {
   for (std::size_t s = 1; s <= 3; ++s) {
     SCOPED_TRACE(::testing::Message() << s << " remote stage(s)");
@@ -265,28 +280,74 @@ class CountingChain final : public model::DecodeChain {
     token_steps += took ? 1 : 0;
     return took;
   }
+  bool step_sample(model::Pipeline& p, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                   const model::SamplerOptions& sampling, double u, std::uint32_t& next,
+                   std::span<model::StageStats> stats) override {
+    const bool took = inner_->step_sample(p, token, pos, slot, sampling, u, next, stats);
+    sample_steps += took ? 1 : 0;
+    return took;
+  }
   std::uint64_t token_steps = 0;
+  std::uint64_t sample_steps = 0;
 
  private:
   std::shared_ptr<model::DecodeChain> inner_;
 };
 
-// Greedy decoding with nobody reading the logits: the last node picks each token (the step's
-// last message is 4 bytes). Tokens equal the CPU's with the last stage remote and local.
-TEST_F(Chain, TheLastNodePicksTheGreedyToken) {
-  const std::vector<std::uint32_t> prompt = {1, 30, 31, 32, 40, 41};
-  model::GenerateOptions options;
-  options.max_tokens = 8;
-  const Remote& r = remote();
+// With nobody reading the logits, over three remote stages and over remote, remote, local (f32
+// boundaries): generating `prompt` with `options` gives `expected`, and every step after the two
+// that learn the chain asked the chain for the next token only (greedy: step_token; sampled:
+// step_sample), which the chain ran.
+void expect_tokens_picked_by_the_chain(const Remote& r, const std::vector<cluster::NodeServer*>& servers,
+                                       const std::vector<std::uint32_t>& prompt, const model::GenerateOptions& options,
+                                       const std::vector<std::uint32_t>& expected) {
+  const bool sampled = options.sampler.temperature > 0;
   for (const bool last_local : {false, true}) {
     SCOPED_TRACE(last_local ? "remote, remote, local" : "three remote stages");
     model::Pipeline pipeline =
         build(last_local ? std::vector{r.devices[0], r.devices[1], local_cpu()} : r.devices, kF32);
     auto counting = std::make_shared<CountingChain>(runtime::node_chain_for(pipeline));
     pipeline.set_decode_chain(counting);
-    EXPECT_EQ(model::generate(pipeline, prompt, options).tokens, local_tokens());
-    EXPECT_EQ(counting->token_steps, options.max_tokens - 1 - 2) << "every step after the two that learn the chain";
+    const std::uint64_t steps_before = chain_steps_of(servers);
+    EXPECT_EQ(model::generate(pipeline, prompt, options).tokens, expected);
+    EXPECT_EQ(sampled ? counting->sample_steps : counting->token_steps, options.max_tokens - 1 - 2)
+        << "every step after the two that learn the chain";
+    EXPECT_EQ(sampled ? counting->token_steps : counting->sample_steps, 0u);
+    EXPECT_GT(chain_steps_of(servers), steps_before) << "the chain ran";
   }
+}
+
+// Greedy decoding with nobody reading the logits: the last node picks each token (the step's
+// last message is 4 bytes). Tokens equal the CPU's with the last stage remote and local.
+TEST_F(Chain, TheLastNodePicksTheGreedyToken) {
+  model::GenerateOptions options;
+  options.max_tokens = 8;
+  expect_tokens_picked_by_the_chain(remote(), servers_, {1, 30, 31, 32, 40, 41}, options, local_tokens());
+}
+
+// Seeded sampling at temperature > 0 with nobody reading the logits: the last node samples each
+// token with the client's draw (the step's last message is 4 bytes), and the tokens equal the
+// local CPU run's with the same seed, with the last stage remote and local. With f16 boundaries
+// the chained run samples the tokens of the same split relayed through this process.
+TEST_F(Chain, TheLastNodeSamplesASeededToken) {
+  const std::vector<std::uint32_t> prompt = {1, 30, 31, 32, 40, 41};
+  model::GenerateOptions options;
+  options.max_tokens = 12;
+  options.sampler = {.temperature = 1.2f, .top_k = 30, .top_p = 0.95f, .seed = 2026};
+  model::Pipeline local = build({local_cpu()}, kF32);
+  const std::vector<std::uint32_t> expected = model::generate(local, prompt, options).tokens;
+  ASSERT_EQ(expected.size(), options.max_tokens);
+  EXPECT_NE(std::vector<std::uint32_t>(expected.begin(), expected.begin() + 8), local_tokens())
+      << "sampling at temperature 1.2 gave the greedy tokens: the test would not tell them apart";
+  const Remote& r = remote();
+  expect_tokens_picked_by_the_chain(r, servers_, prompt, options, expected);
+  std::vector<std::uint32_t> f16[2];
+  for (const bool chained : {true, false}) {
+    model::Pipeline pipeline = build(r.devices, kF16);
+    if (!chained) pipeline.set_decode_chain(nullptr);
+    f16[chained] = model::generate(pipeline, prompt, options).tokens;
+  }
+  EXPECT_EQ(f16[1], f16[0]) << "f16 boundaries: chained and relayed runs sample the same tokens";
 }
 
 // The same 3 chained stages with f32 and with f16 boundaries: the f16 chain moves half the bytes
@@ -329,21 +390,6 @@ TEST_F(Chain, F16HiddenStatesHalveTheBytes) {
   EXPECT_LT(worst, 0.05) << "f16 hops moved a logit by " << worst;
   std::printf("f16 hops: %llu -> %llu hidden bytes per hop and token, largest logit change %.5f\n",
               static_cast<unsigned long long>(chained_bytes[0]), static_cast<unsigned long long>(chained_bytes[1]), worst);
-}
-
-void expect_code(Errc code, const std::function<void()>& body) {
-  try {
-    body();
-    ADD_FAILURE() << "no error, expected " << errc_name(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-  }
-}
-
-std::uint64_t chain_steps_of(const std::vector<cluster::NodeServer*>& servers) {
-  std::uint64_t steps = 0;
-  for (const auto* server : servers) steps += server->call_counts().chain_step;
-  return steps;
 }
 
 // f16 boundaries round a hidden state the same way on every path. For each layout of local and
@@ -489,6 +535,32 @@ TEST(ChainFrames, HiddenStatesNarrowToF16AndWidenBack) {
   EXPECT_TRUE(cluster::narrow_to_f16({}).empty());
 }
 
+TEST(ChainFrames, ChainSampleRequestsAreCheckedTyped) {
+  using cluster::DataFrame;
+  using cluster::DataOp;
+  const auto decode = [](DataFrame f) { return cluster::decode_request(cluster::encode_frame(f)); };
+  EXPECT_EQ(decode({DataOp::chain_sample, 0, 1, 7, 12, cluster::kChainSamplingBytes}).offset, 12u);
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_sample, 0, 1, 7, 12, 23}); });
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::chain_sample, 0, 1, 0, 12, 24}); });
+  expect_code(Errc::out_of_range, [&] { decode({DataOp::chain_sample, 0, 1, 7, 1ull << 32, 24}); });
+  const cluster::ChainSampling sampling{.temperature = 0.7f, .top_k = 40, .top_p = 0.9f, .u = 0.123456789};
+  const auto bytes = cluster::encode_chain_sampling(sampling);
+  const cluster::ChainSampling back = cluster::decode_chain_sampling(bytes);
+  EXPECT_EQ(back.temperature, sampling.temperature);
+  EXPECT_EQ(back.top_k, sampling.top_k);
+  EXPECT_EQ(back.top_p, sampling.top_p);
+  EXPECT_EQ(back.u, sampling.u);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  for (const cluster::ChainSampling bad : std::vector<cluster::ChainSampling>{
+           {.temperature = 0.0f}, {.temperature = -1.0f}, {.temperature = nan}, {.temperature = inf},
+           {.top_p = 0.0f}, {.top_p = 1.5f}, {.top_p = nan}, {.u = 1.0}, {.u = -0.5}, {.u = nan}}) {
+    expect_code(Errc::invalid_argument, [&] { cluster::decode_chain_sampling(cluster::encode_chain_sampling(bad)); });
+  }
+  auto reserved = bytes;
+  reserved[12] = std::byte{1};
+  expect_code(Errc::invalid_argument, [&] { cluster::decode_chain_sampling(reserved); });
+}
+
 TEST(ChainFrames, TheNodesGreedyTokenIsModelArgmax) {
   const auto index = [](std::vector<float> row) { return cluster::largest_value_index(std::as_bytes(std::span(row))); };
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
@@ -611,6 +683,30 @@ TEST_F(Chain, ChainSetupAndStepsAreCheckedAndARefusalKeepsTheConnection) {
   std::vector<std::byte> three(3);
   expect_code(Errc::out_of_range, [&] { node_a.chain_await(token_chain, 6, three, [] {}); });
   node_a.release_chain(token_chain);
+
+  // A chain sample answers the token that the client's draw samples, as model::Sampler picks it.
+  ASSERT_TRUE(node_a.offers_chain_sample());
+  const std::uint64_t sample_chain = node_a.setup_chain(setup);
+  std::vector<std::uint32_t> sampled;
+  for (const double u : {0.0, 0.37, 0.999}) {
+    const cluster::ChainSampling s{.temperature = 1.5f, .top_k = 50, .top_p = 0.9f, .u = u};
+    node_a.chain_step(sample_chain, 5, std::as_bytes(std::span(&token, 1)));
+    std::uint32_t got = 0;
+    EXPECT_TRUE(node_a.chain_await(sample_chain, 5, std::as_writable_bytes(std::span(&got, 1)), [] {}, s));
+    EXPECT_EQ(got, model::Sampler::pick(logits, {.temperature = 1.5f, .top_k = 50, .top_p = 0.9f}, u)) << u;
+    sampled.push_back(got);
+  }
+  EXPECT_NE(sampled.front(), sampled.back()) << "the draw chose nothing";
+  // A sampling the node refuses (temperature 0 is greedy: the 4-byte await asks for that) is an
+  // error of that request only: the chain and the connection go on.
+  expect_code(Errc::invalid_argument, [&] {
+    node_a.chain_await(sample_chain, 6, std::as_writable_bytes(std::span(&picked, 1)), [] {},
+                       cluster::ChainSampling{.temperature = 0.0f});
+  });
+  node_a.chain_step(sample_chain, 6, std::as_bytes(std::span(&token, 1)));
+  EXPECT_TRUE(node_a.chain_await(sample_chain, 6, std::as_writable_bytes(std::span(&picked, 1)), [] {},
+                                 cluster::ChainSampling{.temperature = 1.0f, .u = 0.5}));
+  node_a.release_chain(sample_chain);
 }
 
 // Two nodes whose every link (client to node, node to node) crosses a relay adding `one_way`
@@ -759,6 +855,33 @@ TEST_F(Chain, ANodeLostMidChainFailsTheStepWithDeviceLost) {
     for (std::uint32_t pos = 10; pos < 20; ++pos) pipeline.forward(ids, pos);
   });
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+}
+
+// A node whose step is stuck passing its result on (the next node silent, as behind a cut link)
+// holds none of the client's memory once the client lets go: releasing the chain and freeing the
+// stage give it back at once, not when the stuck hop gives up. A recovery places its new stages
+// right then (issue 16: test_recovery_netns saw "the session's quota is 10.00 MiB and it holds
+// 8.50 MiB already" when the client declared a cut node lost before the node forwarding to it did).
+TEST_F(Chain, AStepStuckOnASilentNextNodeHoldsNoMemoryOnceTheClientLetsGo) {
+  DelayedPair pair = delayed_pair(spare_dirs_, std::chrono::microseconds(0));
+  SilentPort silent;  // outlives the pipeline: node A's hop there stays stuck meanwhile
+  const Remote remote = connect_to(pair.addresses, *client_);
+  const std::uint64_t idle = local_cpu()->usage().allocated_bytes;  // both nodes allocate on it
+  {
+    model::Pipeline pipeline = build(remote.devices, kF32);
+    runtime::ChainOptions options;
+    options.hop_timeout = std::chrono::milliseconds(1000);
+    pipeline.set_decode_chain(runtime::node_chain_for(pipeline, options));
+    EXPECT_EQ(greedy(pipeline, {}).tokens, local_tokens());
+    ASSERT_GT(pair.servers[1]->call_counts().chain_step, 0u) << "the chain ran";
+    (*pair.members)[pair.servers[1]->node_id()] = silent.address();  // A's next hop to B goes nowhere
+    EXPECT_EQ(greedy(pipeline, {}, 2).tokens, std::vector<std::uint32_t>(local_tokens().begin(), local_tokens().begin() + 2));
+  }  // the chain released and every buffer freed, as a recovery does before re-planning
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (local_cpu()->usage().allocated_bytes != idle && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(local_cpu()->usage().allocated_bytes, idle) << "node A still holds the stuck step's buffers";
 }
 
 }  // namespace

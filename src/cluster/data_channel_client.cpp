@@ -265,12 +265,16 @@ void DataChannelClient::chain_request(DataOp op, std::span<const std::byte> gran
 }
 
 bool DataChannelClient::chain_await(std::uint64_t chain, std::uint32_t position, std::span<std::byte> out,
-                                    const std::function<void()>& meanwhile) {
+                                    const std::function<void()>& meanwhile, std::span<const std::byte> sampling) {
   bool arrived = false;
   exclusive([&] {
     Lane& lane = lanes_.front();
     const std::uint64_t id = lane.next_request++;
-    lane.socket->write_all(encode_frame({DataOp::chain_await, 0, id, chain, position, out.size()}));
+    if (sampling.empty()) {
+      lane.socket->write_all(encode_frame({DataOp::chain_await, 0, id, chain, position, out.size()}));
+    } else {
+      lane.socket->write_all(encode_frame({DataOp::chain_sample, 0, id, chain, position, sampling.size()}), sampling);
+    }
     // The await's answer is read even when `meanwhile` fails: the lane stays in step.
     std::optional<Error> meanwhile_failed = captured(meanwhile);
     std::optional<Error> refused = lane.receive_reply(id, out.size(), out);

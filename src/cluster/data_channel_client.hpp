@@ -88,8 +88,10 @@ class DataChannelClient {
   // Sends an await for `position` of `chain`, runs `meanwhile` (which sends the step to the
   // chain's first node), then reads the answer: true with the result in `out`; false when the
   // node answered that the step has not reached it yet (ask again); the node's typed error else.
+  // With `sampling` (an encoded ChainSampling) it is a chain sample: `out` (4 bytes) gets the
+  // token the last node sampled from the result.
   bool chain_await(std::uint64_t chain, std::uint32_t position, std::span<std::byte> out,
-                   const std::function<void()>& meanwhile);
+                   const std::function<void()>& meanwhile, std::span<const std::byte> sampling = {});
   bool broken() const noexcept { return broken_; }
   std::size_t lanes() const noexcept { return lanes_.size(); }
   // Wakes a transfer blocked on a socket (the node was lost); it fails with Errc::io.

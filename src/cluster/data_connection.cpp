@@ -64,6 +64,8 @@ void DataConnection::run() noexcept {
         serve_chain_abort(request);
       } else if (request.op == DataOp::chain_await) {
         serve_chain_await(request);
+      } else if (request.op == DataOp::chain_sample) {
+        serve_chain_sample(request);
       } else {
         serve_read(request);
       }

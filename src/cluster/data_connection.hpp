@@ -67,6 +67,7 @@ class DataConnection {
   void serve_chain_forward(const DataFrame& request);
   void serve_chain_abort(const DataFrame& request);
   void serve_chain_await(const DataFrame& request);
+  void serve_chain_sample(const DataFrame& request);
   // Reads a chain forward's or abort's grant; the chain it names, in the session that granted.
   struct GrantedChain {
     std::shared_ptr<Session> owner;

@@ -6,10 +6,14 @@
 // acknowledgement travels the same way (chain abort), so the client's await reports it typed.
 #include <fmt/format.h>
 
+#include <array>
+#include <cstring>
+
 #include "cluster/data_connection.hpp"
 #include "cluster/hidden_f16.hpp"
 #include "cluster/peer_copy.hpp"
 #include "core/log.hpp"
+#include "kernels/reference/token_sampling.hpp"
 
 namespace crossgpu::cluster {
 namespace {
@@ -131,6 +135,35 @@ void DataConnection::serve_chain_await(const DataFrame& request) {
     }
     const DataFrame frame{DataOp::reply, 0, request.request_id, request.handle, request.offset, result->size()};
     socket_->write_all(encode_frame(frame), *result);
+  } catch (const Error& e) {
+    reply_error(request, e);
+  }
+}
+
+void DataConnection::serve_chain_sample(const DataFrame& request) {
+  std::array<std::byte, kChainSamplingBytes> payload{};
+  if (!socket_->read_exact(payload)) fail(Errc::io, "data channel: the peer closed inside a chain sample");
+  try {
+    const ChainSampling sampling = decode_chain_sampling(payload);
+    std::shared_ptr<StageChain> chain = session()->chain(request.handle);
+    const ChainStage& stage = chain->stage();
+    if (stage.next || stage.output_f16 || stage.output_bytes <= sizeof(std::uint32_t) ||
+        stage.output_bytes % sizeof(float) != 0) {
+      fail(Errc::out_of_range, "data chain sample: chain {} does not end here with a row of f32 logits",
+           request.handle);
+    }
+    std::optional<std::vector<std::byte>> result = chain->await(position_of(request), kAwaitPatience);
+    if (!result) {
+      fail(Errc::timeout, "data chain sample: the step at position {} has not reached the end yet",
+           position_of(request));
+    }
+    (void)largest_value_index(*result);  // an all-NaN row is refused, as the client's argmax does
+    std::vector<float> logits(result->size() / sizeof(float));
+    std::memcpy(logits.data(), result->data(), result->size());
+    const std::uint32_t token = reference::sample_token(
+        logits, {.temperature = sampling.temperature, .top_k = sampling.top_k, .top_p = sampling.top_p}, sampling.u);
+    const DataFrame frame{DataOp::reply, 0, request.request_id, request.handle, request.offset, sizeof(token)};
+    socket_->write_all(encode_frame(frame), std::as_bytes(std::span(&token, 1)));
   } catch (const Error& e) {
     reply_error(request, e);
   }

@@ -1,5 +1,6 @@
 #include "cluster/data_frame.hpp"
 
+#include <cmath>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -134,6 +135,13 @@ DataFrame decode_request(std::span<const std::byte> header) {
     case DataOp::chain_await:
       check_chain(frame, frame.length, frame.op == DataOp::chain_step ? "chain step" : "chain await");
       return frame;
+    case DataOp::chain_sample:
+      check_chain(frame, frame.length, "chain sample");
+      if (frame.length != kChainSamplingBytes) {
+        fail(Errc::invalid_argument, "data chain sample: {} payload bytes, expected {}", frame.length,
+             kChainSamplingBytes);
+      }
+      return frame;
     case DataOp::chain_forward:
       if (frame.length <= kGrantLengthBytes + 1) {
         fail(Errc::invalid_argument, "data chain forward: {} payload bytes carry no grant and input",
@@ -189,6 +197,42 @@ std::array<std::byte, kGrantLengthBytes> encode_grant_length(std::size_t grant_b
   std::array<std::byte, kGrantLengthBytes> prefix{};
   put(prefix.data(), static_cast<std::uint16_t>(grant_bytes));
   return prefix;
+}
+
+std::array<std::byte, kChainSamplingBytes> encode_chain_sampling(const ChainSampling& sampling) {
+  std::array<std::byte, kChainSamplingBytes> out{};
+  std::uint32_t temperature = 0, top_p = 0;
+  std::uint64_t u = 0;
+  std::memcpy(&temperature, &sampling.temperature, sizeof(temperature));
+  std::memcpy(&top_p, &sampling.top_p, sizeof(top_p));
+  std::memcpy(&u, &sampling.u, sizeof(u));
+  put(out.data(), temperature);
+  put(out.data() + 4, sampling.top_k);
+  put(out.data() + 8, top_p);
+  put(out.data() + 16, u);
+  return out;
+}
+
+ChainSampling decode_chain_sampling(std::span<const std::byte, kChainSamplingBytes> payload) {
+  ChainSampling s;
+  const auto temperature = get<std::uint32_t>(payload.data());
+  const auto top_p = get<std::uint32_t>(payload.data() + 8);
+  const auto u = get<std::uint64_t>(payload.data() + 16);
+  std::memcpy(&s.temperature, &temperature, sizeof(temperature));
+  s.top_k = get<std::uint32_t>(payload.data() + 4);
+  std::memcpy(&s.top_p, &top_p, sizeof(top_p));
+  std::memcpy(&s.u, &u, sizeof(u));
+  if (!std::isfinite(s.temperature) || s.temperature <= 0) {
+    fail(Errc::invalid_argument, "data chain sample: temperature {} (a finite number > 0)", s.temperature);
+  }
+  if (!(s.top_p > 0.0f && s.top_p <= 1.0f)) {
+    fail(Errc::invalid_argument, "data chain sample: top-p {} (in (0, 1])", s.top_p);
+  }
+  if (!(s.u >= 0.0 && s.u < 1.0)) fail(Errc::invalid_argument, "data chain sample: draw {} (in [0, 1))", s.u);
+  if (get<std::uint32_t>(payload.data() + 12) != 0) {
+    fail(Errc::invalid_argument, "data chain sample: the reserved bytes are not zero");
+  }
+  return s;
 }
 
 DataFrame decode_reply(std::span<const std::byte> header, std::uint64_t expected_request_id,

@@ -28,6 +28,9 @@ enum class DataOp : std::uint16_t {
   chain_forward = 7,
   chain_abort = 8,
   chain_await = 9,
+  // The client's wait for a chain's result as a token the last node sampled: its payload is a
+  // ChainSampling (kChainSamplingBytes), its answer the token (4 bytes).
+  chain_sample = 10,
   reply = 0x80
 };
 
@@ -68,6 +71,21 @@ inline constexpr std::uint64_t kMaxChainPosition = 0xffffffffull;
 
 using DataHeader = std::array<std::byte, kDataHeaderBytes>;
 
+// What a chain's last node samples the next token with (model::Sampler::pick's options and draw),
+// a chain sample request's payload, little-endian: temperature f32, top_k u32, top_p f32, four
+// zero bytes, u f64.
+struct ChainSampling {
+  float temperature = 1.0f;  // > 0
+  std::uint32_t top_k = 0;   // 0: no limit
+  float top_p = 1.0f;        // (0, 1]
+  double u = 0;              // the client's draw, [0, 1)
+};
+inline constexpr std::size_t kChainSamplingBytes = 24;
+std::array<std::byte, kChainSamplingBytes> encode_chain_sampling(const ChainSampling& sampling);
+// From an untrusted peer: temperature finite and > 0, top_p in (0, 1], u in [0, 1), the reserved
+// bytes zero; Errc::invalid_argument naming the field otherwise.
+ChainSampling decode_chain_sampling(std::span<const std::byte, kChainSamplingBytes> payload);
+
 DataHeader encode_frame(const DataFrame& frame);
 
 // Decodes a request header from an untrusted client: magic, a known request op, status 0, and
@@ -79,7 +97,8 @@ DataHeader encode_frame(const DataFrame& frame);
 // kGrantLengthBytes + kMaxGrantBytes + kMaxPeerAddressBytes; chain step and chain await name a
 // chain (handle), a position up to kMaxChainPosition (offset) and 1..kMaxChainBytes (the step's
 // input, the await's expected output); a chain forward carries a grant and 1..kMaxChainBytes;
-// a chain abort an Errc (offset, 1..last_errc), a grant and a message of 1..kMaxDataErrorBytes.
+// a chain abort an Errc (offset, 1..last_errc), a grant and a message of 1..kMaxDataErrorBytes;
+// a chain sample names a chain and a position and carries kChainSamplingBytes.
 // Errc::invalid_argument or
 // Errc::out_of_range naming the field otherwise. Handle and range against the buffer are checked
 // by the session (Session::resolve), as for gRPC calls.

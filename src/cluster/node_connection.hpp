@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/data_frame.hpp"
 #include "cluster/weight_cache.hpp"
 #include "core/error.hpp"
 #include "device/kernel.hpp"
@@ -185,9 +186,14 @@ class NodeConnection {
   // chain_await with a 4-byte `out` on a chain whose result is f32 logits answers the greedy
   // token, the index of the largest ("data-chain-token").
   bool offers_chain_token() const noexcept;
+  // chain_await with `sampling` on such a chain answers the token the last node sampled from the
+  // logits (reference::sample_token with the client's draw; "data-chain-sample"); `out` 4 bytes.
+  bool offers_chain_sample() const noexcept;
   std::uint64_t setup_chain(const ChainSetup& setup);
   void release_chain(std::uint64_t chain);
   void chain_step(std::uint64_t chain, std::uint32_t position, std::span<const std::byte> input);
+  bool chain_await(std::uint64_t chain, std::uint32_t position, std::span<std::byte> out,
+                   const std::function<void()>& meanwhile, const ChainSampling& sampling);
   bool chain_await(std::uint64_t chain, std::uint32_t position, std::span<std::byte> out,
                    const std::function<void()>& meanwhile);
   void chain_forward(const v1::WriteGrant& grant, std::uint64_t chain, std::uint32_t position,

@@ -21,6 +21,7 @@ void require_chains(const NodeConnection& node, std::string_view what) {
 bool NodeConnection::offers_chains() const noexcept { return impl_->data_offers("data-chain"); }
 bool NodeConnection::offers_chain_f16() const noexcept { return impl_->data_offers("data-chain-f16"); }
 bool NodeConnection::offers_chain_token() const noexcept { return impl_->data_offers("data-chain-token"); }
+bool NodeConnection::offers_chain_sample() const noexcept { return impl_->data_offers("data-chain-sample"); }
 
 std::uint64_t NodeConnection::setup_chain(const ChainSetup& setup) {
   impl_->send_batch();
@@ -69,6 +70,20 @@ bool NodeConnection::chain_await(std::uint64_t chain, std::uint32_t position, st
   require_chains(*this, "chain await");
   bool arrived = false;
   impl_->data_call("chain await", [&] { arrived = impl_->data->chain_await(chain, position, out, meanwhile); });
+  return arrived;
+}
+
+bool NodeConnection::chain_await(std::uint64_t chain, std::uint32_t position, std::span<std::byte> out,
+                                 const std::function<void()>& meanwhile, const ChainSampling& sampling) {
+  impl_->send_batch();
+  require_chains(*this, "chain sample");
+  if (!offers_chain_sample()) {
+    fail(Errc::unsupported, "chain sample: node {} at {} does not sample tokens", node_id(), address());
+  }
+  const auto payload = encode_chain_sampling(sampling);
+  bool arrived = false;
+  impl_->data_call("chain sample",
+                   [&] { arrived = impl_->data->chain_await(chain, position, out, meanwhile, payload); });
   return arrived;
 }
 

@@ -65,6 +65,7 @@ grpc::Status NodeService::Hello(grpc::ServerContext* context, const v1::HelloReq
       response->add_capabilities("data-chain");
       response->add_capabilities("data-chain-f16");
       response->add_capabilities("data-chain-token");
+      response->add_capabilities("data-chain-sample");
       response->set_data_port(static_cast<std::uint32_t>(port));
       const auto secret = session->issue_data_secret(kMaxDataLanes);
       response->set_data_secret(secret.data(), secret.size());

@@ -58,9 +58,9 @@ GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> promp
   if (options.on_logits) options.on_logits(logits);
   result.prefill_seconds = seconds_since(start);
 
-  // Decode: sample, hand out, feed back. Greedy with nobody looking at the logits: the pipeline
-  // picks the next token itself (on a decode chain, the last node does).
-  const bool token_only = options.sampler.temperature == 0.0f && !options.on_logits;
+  // Decode: sample, hand out, feed back. With nobody looking at the logits, the pipeline picks
+  // the next token itself (on a decode chain, the last node does, greedy or with the draw).
+  const bool token_only = !options.on_logits;
   std::optional<std::uint32_t> picked;
   const auto decode_start = std::chrono::steady_clock::now();
   while (result.tokens.size() < options.max_tokens) {
@@ -71,7 +71,7 @@ GenerateResult generate(Pipeline& pipeline, std::span<const std::uint32_t> promp
     if (result.tokens.size() == options.max_tokens) break;
     ++result.decode_passes;
     if (token_only) {
-      picked = pipeline.forward_greedy(token, pos++, options.slot);
+      picked = pipeline.forward_sampled(token, pos++, options.slot, sampler);
       continue;
     }
     logits = pipeline.forward(std::span(&token, 1), pos++, options.slot);

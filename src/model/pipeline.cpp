@@ -85,6 +85,17 @@ std::uint32_t Pipeline::forward_greedy(std::uint32_t token, std::uint32_t pos, s
   return argmax(forward(std::span(&token, 1), pos, slot));
 }
 
+std::uint32_t Pipeline::forward_sampled(std::uint32_t token, std::uint32_t pos, std::uint32_t slot, Sampler& sampler) {
+  if (sampler.options().temperature == 0.0f) return forward_greedy(token, pos, slot);
+  const double u = sampler.draw();  // drawn once, whichever way the token is sampled
+  std::uint32_t next = 0;
+  if (chain_ && token < config_.vocab && slot < max_sequences() &&
+      chain_->step_sample(*this, token, pos, slot, sampler.options(), u, next, stats_)) {
+    return next;
+  }
+  return Sampler::pick(forward(std::span(&token, 1), pos, slot), sampler.options(), u);
+}
+
 std::span<const float> Pipeline::forward_rows(std::span<const std::uint32_t> ids, std::span<const SequenceRows> parts) {
   std::uint64_t rows = 0;
   for (const SequenceRows& p : parts) rows += p.tokens;

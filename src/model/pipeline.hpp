@@ -35,6 +35,8 @@ struct StageStats {
 };
 
 class Pipeline;
+class Sampler;
+struct SamplerOptions;
 
 // A single-token decode step run another way than stage by stage from this process: the
 // runtime's node-to-node chain (src/runtime/decode_chain.hpp), where each node passes the hidden
@@ -55,6 +57,15 @@ class DecodeChain {
     (void)pipeline, (void)token, (void)pos, (void)slot, (void)next, (void)stats;
     return false;
   }
+  // As step_token(), but the next token is sampled under `sampling` (temperature > 0) with the
+  // draw `u`, as Sampler::pick(logits, sampling, u) picks it: the chain may have the last stage
+  // sample where the logits are. False when it cannot.
+  virtual bool step_sample(Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                           const SamplerOptions& sampling, double u, std::uint32_t& next,
+                           std::span<StageStats> stats) {
+    (void)pipeline, (void)token, (void)pos, (void)slot, (void)sampling, (void)u, (void)next, (void)stats;
+    return false;
+  }
 };
 
 class Pipeline {
@@ -70,6 +81,11 @@ class Pipeline {
   // decode chain when it can (the last node picks it, so the step's last message is the token),
   // else argmax(forward(...)).
   std::uint32_t forward_greedy(std::uint32_t token, std::uint32_t pos, std::uint32_t slot = 0);
+  // A single-token decode step whose logits nobody looks at, its next token chosen by `sampler`
+  // (one draw at temperature > 0, as sampler.sample would take): through the decode chain when
+  // it can (the last node samples with the draw, so the step's last message is the token), else
+  // Sampler::pick(forward(...), ..., the draw). Greedy at temperature 0 (forward_greedy).
+  std::uint32_t forward_sampled(std::uint32_t token, std::uint32_t pos, std::uint32_t slot, Sampler& sampler);
 
   // Runs one batch made of several sequences' rows (LlamaStage::forward_rows: `ids` holds the
   // parts' tokens one after the other) through every stage; the hidden states of all rows move

@@ -1,11 +1,9 @@
 #include "model/sampler.hpp"
 
-#include <algorithm>
 #include <cmath>
-#include <numeric>
-#include <vector>
 
 #include "core/error.hpp"
+#include "kernels/reference/token_sampling.hpp"
 
 namespace crossgpu::model {
 
@@ -33,42 +31,20 @@ void Sampler::skip(std::uint64_t samples) {
   if (options_.temperature != 0.0f) rng_.discard(samples);  // one draw per sampled token
 }
 
-double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
+double Sampler::draw() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
 std::uint32_t Sampler::sample(std::span<const float> logits) {
-  const std::uint32_t best = argmax(logits);
+  const std::uint32_t best = argmax(logits);  // refuses empty and all-NaN rows before a draw
   if (options_.temperature == 0.0f) return best;
+  return pick(logits, options_, draw());
+}
 
-  // Candidates by descending logit (NaN dropped), cut to top-k.
-  std::vector<std::uint32_t> order;
-  order.reserve(logits.size());
-  for (std::uint32_t i = 0; i < logits.size(); ++i) {
-    if (!std::isnan(logits[i])) order.push_back(i);
-  }
-  const std::size_t k = options_.top_k == 0 ? order.size() : std::min<std::size_t>(options_.top_k, order.size());
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                    [&](std::uint32_t a, std::uint32_t b) {
-                      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-                    });
-  order.resize(k);
-
-  // Softmax at the temperature, in double, the maximum subtracted.
-  std::vector<double> p(k);
-  const double top = logits[order[0]];
-  for (std::size_t i = 0; i < k; ++i) p[i] = std::exp((logits[order[i]] - top) / options_.temperature);
-  const double total = std::accumulate(p.begin(), p.end(), 0.0);
-
-  // Nucleus: the smallest prefix whose probability reaches top_p (at least one token).
-  std::size_t keep = 0;
-  double mass = 0;
-  while (keep < k && (keep == 0 || mass < options_.top_p * total)) mass += p[keep++];
-
-  double r = uniform() * mass;
-  for (std::size_t i = 0; i < keep; ++i) {
-    if (r < p[i]) return order[i];
-    r -= p[i];
-  }
-  return order[keep - 1];  // rounding left r just above the last bucket
+std::uint32_t Sampler::pick(std::span<const float> logits, const SamplerOptions& options, double u) {
+  const std::uint32_t best = argmax(logits);
+  if (options.temperature == 0.0f) return best;
+  return reference::sample_token(logits, {.temperature = options.temperature, .top_k = options.top_k,
+                                          .top_p = options.top_p},
+                                 u);
 }
 
 }  // namespace crossgpu::model

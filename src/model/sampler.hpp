@@ -23,7 +23,16 @@ class Sampler {
   explicit Sampler(SamplerOptions options = {});
 
   // Throws Errc::invalid_argument for empty logits or logits that are all NaN.
+  // pick(logits, options(), draw()) at temperature > 0 (one draw per token), argmax at 0.
   std::uint32_t sample(std::span<const float> logits);
+
+  // The uniform number in [0, 1) the next sampled token takes. A decode chain's last node
+  // samples with it (Pipeline::forward_sampled), so the sequence of draws is the same wherever
+  // a token is sampled.
+  double draw();
+  // The token `u` (a draw) picks from `logits` under `options`: the argmax at temperature 0,
+  // else reference::sample_token. Throws as sample().
+  static std::uint32_t pick(std::span<const float> logits, const SamplerOptions& options, double u);
 
   const SamplerOptions& options() const noexcept { return options_; }
 
@@ -32,8 +41,6 @@ class Sampler {
   void skip(std::uint64_t samples);
 
  private:
-  double uniform();  // in [0, 1)
-
   SamplerOptions options_;
   std::mt19937_64 rng_;
 };

@@ -46,8 +46,9 @@ cluster::RemoteDevice* remote_of(const model::LlamaStage& stage) {
 // remote stage gains nothing: its Run is already one round trip).
 struct Segment {
   std::size_t first = 0, end = 0;
-  bool f16 = false;    // hidden states cross its hops (and the client's) as f16
-  bool token = false;  // it ends the pipeline on a node that can answer the greedy token
+  bool f16 = false;     // hidden states cross its hops (and the client's) as f16
+  bool token = false;   // it ends the pipeline on a node that can answer the greedy token
+  bool sample = false;  // ... and one that can sample it with the client's draw
 };
 
 std::vector<Segment> find_segments(const model::Pipeline& pipeline) {
@@ -124,6 +125,9 @@ class NodeChain final : public model::DecodeChain {
                std::span<model::StageStats> stats) override;
   bool step_token(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
                   std::uint32_t& next, std::span<model::StageStats> stats) override;
+  bool step_sample(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                   const model::SamplerOptions& sampling, double u, std::uint32_t& next,
+                   std::span<model::StageStats> stats) override;
 
  private:
   // A slot's chains: per segment, the chain id on each of its stages' nodes.
@@ -146,17 +150,21 @@ class NodeChain final : public model::DecodeChain {
   void release(const SlotChains& chains) noexcept;
   // The step through every stage, the chained segments node to node; Errc::timeout when a
   // segment's step did not come back in time (nothing to undo: the pipeline can run it again).
-  // What a step gives back: the logits row, or (token set) only the greedy token.
+  // What a step gives back: the logits row, or (token set) only the next token: the greedy one,
+  // or (sampling set) the one the draw `u` samples.
   struct Result {
     std::span<float> logits;
     std::uint32_t* token = nullptr;
+    const model::SamplerOptions* sampling = nullptr;
+    double u = 0;
   };
   bool chained_step(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
                     Result result, std::span<model::StageStats> stats);
   void run_chained(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
                    Result result, std::span<model::StageStats> stats, const SlotChains& chains);
   void run_segment(const Segment& segment, const std::vector<std::uint64_t>& ids, std::uint32_t pos,
-                   std::span<const std::byte> input, std::span<std::byte> output);
+                   std::span<const std::byte> input, std::span<std::byte> output,
+                   const cluster::ChainSampling* sampling = nullptr);
   void give_up(const std::string& why);
   void hop_failed(const Error& failure);
   // How long a chained step may take before a hop counts as unreachable.
@@ -261,7 +269,8 @@ void NodeChain::stepped(model::Pipeline& pipeline, std::uint32_t pos, std::uint3
 }
 
 void NodeChain::run_segment(const Segment& segment, const std::vector<std::uint64_t>& ids, std::uint32_t pos,
-                            std::span<const std::byte> input, std::span<std::byte> output) {
+                            std::span<const std::byte> input, std::span<std::byte> output,
+                            const cluster::ChainSampling* sampling) {
   cluster::NodeConnection& first = node(segment.first);
   cluster::NodeConnection& last = node(segment.end - 1);
   const auto start = Clock::now();
@@ -272,7 +281,11 @@ void NodeChain::run_segment(const Segment& segment, const std::vector<std::uint6
     sent = true;
     first.chain_step(ids.front(), pos, input);
   };
-  while (!last.chain_await(ids.back(), pos, output, send_step)) {
+  const auto arrived = [&] {
+    return sampling != nullptr ? last.chain_await(ids.back(), pos, output, send_step, *sampling)
+                               : last.chain_await(ids.back(), pos, output, send_step);
+  };
+  while (!arrived()) {
     // Not there yet (the node answers every 0.5 s): a lost node in the middle never passes it on.
     for (std::size_t i = segment.first; i < segment.end; ++i) {
       if (node(i).lost()) {
@@ -304,6 +317,12 @@ bool NodeChain::step(model::Pipeline& pipeline, std::uint32_t token, std::uint32
 bool NodeChain::step_token(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
                            std::uint32_t& next, std::span<model::StageStats> stats) {
   return chained_step(pipeline, token, pos, slot, Result{{}, &next}, stats);
+}
+
+bool NodeChain::step_sample(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                            const model::SamplerOptions& sampling, double u, std::uint32_t& next,
+                            std::span<model::StageStats> stats) {
+  return chained_step(pipeline, token, pos, slot, Result{{}, &next, &sampling, u}, stats);
 }
 
 bool NodeChain::chained_step(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
@@ -350,13 +369,22 @@ void NodeChain::run_chained(model::Pipeline& pipeline, std::uint32_t token, std:
       }
       const bool ends = segment->end == stages.size();
       const bool f16_in = segment->f16 && i != 0, f16_out = segment->f16 && !ends;
-      // Only the greedy token wanted, and the last node can pick it: its 4 bytes come back.
-      const bool token_back = ends && result.token != nullptr && segment->token;
+      // Only the next token wanted, and the last node can pick it (greedy) or sample it with the
+      // draw: its 4 bytes come back.
+      const bool token_back =
+          ends && result.token != nullptr && (result.sampling != nullptr ? segment->sample : segment->token);
+      std::optional<cluster::ChainSampling> sampling;
+      if (token_back && result.sampling != nullptr) {
+        sampling = cluster::ChainSampling{.temperature = result.sampling->temperature,
+                                          .top_k = result.sampling->top_k,
+                                          .top_p = result.sampling->top_p,
+                                          .u = result.u};
+      }
       if (f16_in) host = cluster::narrow_to_f16(host);
       std::vector<std::byte> out(token_back ? sizeof(std::uint32_t)
                                  : ends     ? std::uint64_t{config.vocab} * sizeof(float)
                                             : hidden_bytes / (f16_out ? 2 : 1));
-      run_segment(*segment, chains.ids[segment_index++], pos, host, out);
+      run_segment(*segment, chains.ids[segment_index++], pos, host, out, sampling ? &*sampling : nullptr);
       if (token_back) {
         picked = true;
         std::memcpy(result.token, out.data(), sizeof(std::uint32_t));
@@ -411,7 +439,10 @@ void NodeChain::run_chained(model::Pipeline& pipeline, std::uint32_t token, std:
   } else {
     std::memcpy(logits.data(), host.data(), logits.size_bytes());
   }
-  if (result.token != nullptr) *result.token = model::argmax(logits);
+  if (result.token != nullptr) {
+    *result.token = result.sampling != nullptr ? model::Sampler::pick(logits, *result.sampling, result.u)
+                                               : model::argmax(logits);
+  }
 }
 #endif
 
@@ -431,6 +462,7 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
   for (Segment& s : segments) {
     s.f16 = f16;
     s.token = s.end == remotes.size() && remotes[s.end - 1]->node().offers_chain_token();
+    s.sample = s.end == remotes.size() && remotes[s.end - 1]->node().offers_chain_sample();
   }
   if (f16) {
     const auto cannot_round = [&](const Segment& s) {
