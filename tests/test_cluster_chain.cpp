@@ -37,6 +37,7 @@
 #include "model/pipeline.hpp"
 #include "runtime/decode_chain.hpp"
 #include "runtime/run_summary.hpp"
+#include "runtime/slowdown_monitor.hpp"
 #include "runtime/stage_transport.hpp"
 #include "support/delay_relay.hpp"
 #include "support/test_support.hpp"
@@ -341,6 +342,26 @@ TEST_F(Chain, TheLastNodeSamplesASeededToken) {
       << "sampling at temperature 1.2 gave the greedy tokens: the test would not tell them apart";
   const Remote& r = remote();
   expect_tokens_picked_by_the_chain(r, servers_, prompt, options, expected);
+  // crossgpu run's slowdown monitor sits in front of the chain: sampled steps still reach the
+  // last node, and its probes (one step in 16, relayed) still sample the local run's tokens.
+  {
+    model::Pipeline pipeline = build(r.devices, kF32);
+    auto counting = std::make_shared<CountingChain>(runtime::node_chain_for(pipeline));
+    pipeline.set_decode_chain(counting);
+    runtime::ModelPlan plan;
+    for (std::size_t i = 0; i < r.devices.size(); ++i) plan.plan.stages.push_back({.device = i, .compute_seconds = 1e-3});
+    runtime::SlowdownMonitor monitor({}, 4);
+    monitor.attach(pipeline, plan);
+    monitor.start_generation();
+    model::GenerateOptions watched = options;
+    watched.on_token = [&](std::uint32_t) {
+      monitor.token_done();
+      return true;
+    };
+    EXPECT_EQ(model::generate(pipeline, prompt, watched).tokens, expected);
+    EXPECT_GE(counting->sample_steps, 4u) << "sampled steps behind the monitor reach the chain";
+    EXPECT_LT(counting->sample_steps, options.max_tokens - 1 - 2) << "some steps were probes";
+  }
   std::vector<std::uint32_t> f16[2];
   for (const bool chained : {true, false}) {
     model::Pipeline pipeline = build(r.devices, kF16);

@@ -26,6 +26,15 @@ class SlowdownMonitor::ProbingChain final : public model::DecodeChain {
     chained_ = inner_->step_token(pipeline, token, pos, slot, next, stats);
     return chained_;
   }
+  // A sampled step (temperature > 0) the chain's last node may sample with the client's draw;
+  // a probe goes back to the pipeline, as above.
+  bool step_sample(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
+                   const model::SamplerOptions& sampling, double u, std::uint32_t& next,
+                   std::span<model::StageStats> stats) override {
+    if (probe_ || !inner_) return false;
+    chained_ = inner_->step_sample(pipeline, token, pos, slot, sampling, u, next, stats);
+    return chained_;
+  }
   void stepped(model::Pipeline& pipeline, std::uint32_t pos, std::uint32_t slot,
                std::span<model::StageStats> stats) override {
     if (inner_) inner_->stepped(pipeline, pos, slot, stats);
