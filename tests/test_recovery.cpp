@@ -136,7 +136,7 @@ TEST_F(Recovery, ARestartedNodeRejoinsAndRunsUseItAgain) {
   EXPECT_TRUE(json::parse(after.out)["recoveries"].empty());
 }
 
-// Chaos: rounds of `kill -9` of a random node other than the one the client asks (0-400 ms into
+// Chaos: rounds of `kill -9` of a random node other than the one the client asks (0-150 ms into
 // a generation), each node restarted after its round. Every generation ends with the reference
 // tokens, or (had the survivors been too small) with the planner's typed shortfall; never a
 // hang, never other text. Bounded to 4 rounds and 120 s.
@@ -153,7 +153,7 @@ TEST_F(Recovery, ChaosOfKillsAndRestartsKeepsEveryGenerationExact) {
     const fs::path err = dir() / ("chaos" + std::to_string(round) + ".err");
     const auto run = spawn_cli("run " + model_args() + generate, err);
     ASSERT_TRUE(run->output_ready(60000)) << read_text_file(err);
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 400));
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));
     node(victim).signal(SIGKILL);
     const std::string text = run->rest();
     const int code = run->wait_exit();

@@ -74,10 +74,10 @@ class DataConnection {
     std::shared_ptr<StageChain> chain;
   };
   std::optional<GrantedChain> read_granted_chain(const DataFrame& request, std::uint64_t& rest);
-  // Runs the step and passes its result (or failure) on; never throws.
-  void continue_chain(Session& session, StageChain& chain, std::uint32_t position,
-                      std::span<const std::byte> input) noexcept;
-  void pass_failure(StageChain& chain, const Error& error) noexcept;
+  // Runs the step and passes its result (or failure) on, letting go of the chain and its session
+  // first; never throws.
+  void continue_chain(GrantedChain step, std::uint32_t position, std::span<const std::byte> input) noexcept;
+  void pass_failure(GrantedChain step, const Error& error) noexcept;
   // The bound session; Errc::device_lost once it ended (its client disconnected).
   std::shared_ptr<Session> session() const;
   void reply(const DataFrame& request, std::uint64_t length = 0);

@@ -45,7 +45,7 @@ void DataConnection::serve_chain_step(const DataFrame& request) {
   if (!socket_->read_exact(input)) fail(Errc::io, "data channel: the peer closed inside a chain step");
   reply(request);
   chain_steps_.fetch_add(1, std::memory_order_relaxed);
-  continue_chain(*session, *chain, position_of(request), input);
+  continue_chain({std::move(session), std::move(chain)}, position_of(request), input);
 }
 
 std::optional<DataConnection::GrantedChain> DataConnection::read_granted_chain(const DataFrame& request,
@@ -97,7 +97,7 @@ void DataConnection::serve_chain_forward(const DataFrame& request) {
   if (!socket_->read_exact(input)) fail(Errc::io, "data channel: the peer closed inside a chain forward");
   reply(request);
   chain_steps_.fetch_add(1, std::memory_order_relaxed);
-  continue_chain(*granted->owner, *granted->chain, position_of(request), input);
+  continue_chain(std::move(*granted), position_of(request), input);
 }
 
 void DataConnection::serve_chain_abort(const DataFrame& request) {
@@ -109,7 +109,7 @@ void DataConnection::serve_chain_abort(const DataFrame& request) {
     fail(Errc::io, "data channel: the peer closed inside a chain abort");
   }
   reply(request);
-  pass_failure(*granted->chain, Error(static_cast<Errc>(request.offset), message));
+  pass_failure(std::move(*granted), Error(static_cast<Errc>(request.offset), message));
 }
 
 void DataConnection::serve_chain_await(const DataFrame& request) {
@@ -169,46 +169,52 @@ void DataConnection::serve_chain_sample(const DataFrame& request) {
   }
 }
 
-void DataConnection::continue_chain(Session& session, StageChain& chain, std::uint32_t position,
+// The step holds its chain and session only while it runs: the hop to the next node (or a
+// failure passed on) may wait for a silent node up to that link's heartbeat timeout, and a
+// client that releases the chain or frees its buffers meanwhile (a recovery, which places new
+// stages here at once) must get the memory back then, not when the hop gives up.
+void DataConnection::continue_chain(GrantedChain step, std::uint32_t position,
                                     std::span<const std::byte> input) noexcept {
   std::vector<std::byte> output;
   try {
-    output = chain.run(session, position, input);
+    output = step.chain->run(*step.owner, position, input);
   } catch (const Error& e) {
-    pass_failure(chain, Error(e.code(), fmt::format("node {}: {}", grants_.issuer(), e.what())));
+    pass_failure(std::move(step), Error(e.code(), fmt::format("node {}: {}", grants_.issuer(), e.what())));
     return;
   } catch (const std::exception& e) {
-    pass_failure(chain, Error(Errc::internal, fmt::format("node {}: {}", grants_.issuer(), e.what())));
+    pass_failure(std::move(step), Error(Errc::internal, fmt::format("node {}: {}", grants_.issuer(), e.what())));
     return;
   }
-  const std::optional<ChainHop>& next = chain.stage().next;
-  if (!next) {
-    chain.deliver(position, std::move(output));
+  if (!step.chain->stage().next) {
+    step.chain->deliver(position, std::move(output));
     return;
   }
+  const ChainHop next = *step.chain->stage().next;
+  step = {};
   try {
-    const std::string address = peer_links_.resolve(next->node_id);
+    const std::string address = peer_links_.resolve(next.node_id);
     if (address.empty()) fail(Errc::permission_denied, "{}", kNotAMember);
-    peer_links_.get(address, next->node_id)->chain_forward(next->grant, next->chain, position, output);
+    peer_links_.get(address, next.node_id)->chain_forward(next.grant, next.chain, position, output);
   } catch (const std::exception& e) {
     // The next node is unreachable or refused: the client's await notices the lost node (its
     // heartbeats) or its own deadline; nothing here can reach the end of the chain.
-    log::warn("decode chain: passing position {} on to node {} failed: {}", position, next->node_id, e.what());
+    log::warn("decode chain: passing position {} on to node {} failed: {}", position, next.node_id, e.what());
   }
 }
 
-void DataConnection::pass_failure(StageChain& chain, const Error& error) noexcept {
-  const std::optional<ChainHop>& next = chain.stage().next;
-  if (!next) {
-    chain.deliver_failure(error);
+void DataConnection::pass_failure(GrantedChain step, const Error& error) noexcept {
+  if (!step.chain->stage().next) {
+    step.chain->deliver_failure(error);
     return;
   }
+  const ChainHop next = *step.chain->stage().next;
+  step = {};
   try {
-    const std::string address = peer_links_.resolve(next->node_id);
+    const std::string address = peer_links_.resolve(next.node_id);
     if (address.empty()) fail(Errc::permission_denied, "{}", kNotAMember);
-    peer_links_.get(address, next->node_id)->chain_abort(next->grant, next->chain, error.code(), error.what());
+    peer_links_.get(address, next.node_id)->chain_abort(next.grant, next.chain, error.code(), error.what());
   } catch (const std::exception& e) {
-    log::warn("decode chain: passing a failure ({}) on to node {} failed: {}", error.what(), next->node_id,
+    log::warn("decode chain: passing a failure ({}) on to node {} failed: {}", error.what(), next.node_id,
               e.what());
   }
 }

@@ -95,11 +95,12 @@ class RecoveryCluster {
   std::vector<int> ports_;
 };
 
-// A generation disturbed mid-run: `disturb(victim)` hits the node of the run's second stage (a
-// middle stage of the 3+ stage plan) a random 0-300 ms into decoding. The run must end with the
-// undisturbed run's text (160 greedy tokens) and say what it lost; every survivor returns to
-// idle. `while_running`, when given, is called after `disturb` with the run's stderr path, and may
-// wait on it (the run goes on meanwhile).
+// A generation disturbed mid-run: `disturb(victim)` hits the node of the run's stage `stage` (by
+// default the second, a middle stage of the 3+ stage plan) a random 0-100 ms into decoding (of
+// 160 greedy tokens, 2.5-10 ms each here). The run must end with the undisturbed run's text and,
+// unless `must_recover` is false, say what it lost; every survivor returns to idle.
+// `while_running`, when given, is called after `disturb` with the run's stderr path, and may wait
+// on it (the run goes on meanwhile).
 struct Disturbed {
   std::string log;           // the run's stderr
   std::string recovery_line; // "recovered: lost ..." as printed
@@ -109,6 +110,7 @@ struct Disturbed {
   double outage_seconds = -1;
 };
 Disturbed run_disturbed(RecoveryCluster& cluster, const std::function<void(std::size_t)>& disturb,
-                        const std::function<void(const std::filesystem::path&)>& while_running = {});
+                        const std::function<void(const std::filesystem::path&)>& while_running = {}, int stage = 1,
+                        bool must_recover = true);
 
 }  // namespace crossgpu::testing
