@@ -21,7 +21,7 @@ crossgpu_test(test_llm_arch_types test_llm_arch_types.cpp support/reference_forw
   LIBS crossgpu_llm nlohmann_json::nlohmann_json LABELS model)
 set_property(TEST test_llm_arch_types APPEND PROPERTY ENVIRONMENT
   "CROSSGPU_ARCH_MATRIX_ORACLE=${CMAKE_CURRENT_SOURCE_DIR}/arch_oracle/expected_matrix_llama_cpp.json")
-# Whole models with a real vocabulary (Llama 3.1's, Qwen 3's from the pinned tokenizer packages in
+# Whole models with a real vocabulary (Llama 3.1's, Qwen 3's, Gemma 3's from the pinned packages in
 # build/npm-test): a real chat prompt on every device against the double forward, and the prompt
 # ids and log-probabilities against llama.cpp's (expected_real_vocab_llama_cpp.json, recorded by
 # make check-llama-cpp-arch).

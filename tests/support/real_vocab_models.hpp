@@ -27,13 +27,14 @@ struct RealVocabCase {
   bool rope_freqs = false;
 };
 
-// Llama 3.2 1B's shape of head (tied embeddings, Llama 3.1 rope factors) on Llama 3.1's 128,256
-// tokens in f16, and Qwen 3 0.6B's (tied, Q/K norms, its own head size) on Qwen 3's 151,669
-// tokens in q8_0: files of 24.4 MB and 16.3 MB, the embedding (16.4 / 10.3 MB) and the
-// tokenizer metadata (tokens and merges) nearly all of it.
+// Llama 3.2 1B's kind of model (tied embeddings, Llama 3.1 rope factors) on Llama 3.1's 128,256
+// tokens in f16, Qwen 3 0.6B's (tied, Q/K norms, its own head size) on Qwen 3's 151,669 tokens in
+// q8_0, and Gemma 3's (tied, Q/K norms, sliding windows, SentencePiece) on its 262,144 tokens in
+// q8_0: files of 24.4, 16.3 and 24.4 MB, the embedding and the tokenizer metadata nearly all of it.
 inline constexpr RealVocabCase kRealVocabCases[] = {
     {"llama3_1_f16", "llama3_1", "llama", kernels::WeightType::f16, 0, true},
     {"qwen3_q8_0", "qwen3", "qwen3", kernels::WeightType::q8_0, 32, false},
+    {"gemma3_q8_0", "gemma3", "gemma3", kernels::WeightType::q8_0, 32, false},
 };
 
 inline constexpr std::uint32_t kRealVocabNewTokens = 8;
