@@ -214,7 +214,7 @@ float dot_weights(WeightType type, const std::byte* row, const float* x, std::ui
   return dot_weights(type, row, x, cols, selected_simd());
 }
 
-float dot_weights(WeightType type, const std::byte* row, const float* x, std::uint64_t cols, Simd simd) {
+float dot_weights(WeightType type, const std::byte* row, const float* x, std::uint64_t cols, [[maybe_unused]] Simd simd) {
 #if defined(__x86_64__)
   float out = 0.0f;
   if (simd == Simd::avx2 && simd_available(simd) && avx2_dot(type, row, x, cols, out)) return out;
@@ -228,7 +228,7 @@ void dot_weights_tokens(WeightType type, const std::byte* row, const float* x, s
 }
 
 void dot_weights_tokens(WeightType type, const std::byte* row, const float* x, std::uint64_t x_stride,
-                        std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride, Simd simd) {
+                        std::uint64_t tokens, std::uint64_t cols, float* out, std::uint64_t out_stride, [[maybe_unused]] Simd simd) {
 #if defined(__x86_64__)
   if (simd == Simd::avx2 && simd_available(simd)) {
     if (avx2::decodes_spans(type)) avx2_tokens(type, row, x, x_stride, tokens, cols, out, out_stride);

@@ -1,9 +1,8 @@
 // The CPU device's weight-row dot products in AVX2 + FMA + F16C intrinsics (x86-64 only; the
 // caller checks avx2::available() at run time, cpu_dot.cpp dispatches). Activations stay f32:
-// each weight is decoded in registers to the f32 value the reference decoder gives (q8_0, q4_0,
-// q6_k, f16, bf16 bit for bit; q4_k's d * sc * q - dmin * m with one rounding instead of two)
-// and multiplied into f32 lanes, so results differ from the reference only by f32 summation
-// order. (llama.cpp quantizes the activations to 8 bits instead, which the token tests of the
+// each weight is decoded in registers to the f32 value the reference decoder gives (bit for bit
+// against the x86-64 reference build, which has no FMA contraction) and multiplied into f32
+// lanes, so results differ from the reference only by f32 summation order. (llama.cpp quantizes the activations to 8 bits instead, which the token tests of the
 // CPU device against the double forward would not allow.)
 #pragma once
 
