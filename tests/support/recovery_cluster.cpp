@@ -41,10 +41,9 @@ std::string as_json_text(const std::string& printed) {
 }
 
 void RecoveryCluster::start(const Layout& layout, const std::string& name) {
-  // Token equality across a recovery or re-plan needs steps relayed through this process and
-  // steps chained node to node to compute the same numbers: the chain's f16 hidden states
-  // (when asked for) round what a relayed step keeps in f32. Every child inherits this.
-  setenv("CROSSGPU_CHAIN_HIDDEN", "f32", 1);
+  // Stage boundaries keep their default, f16: every path rounds a hidden state alike (relayed or
+  // chained), and the re-plans here keep the layer split, so a recovered run computes the numbers
+  // of the undisturbed one.
   layout_ = layout;
   dir_ = fs::temp_directory_path() / ("crossgpu-" + name + "-" + std::to_string(getpid()));
   fs::remove_all(dir_);
