@@ -64,10 +64,29 @@ TEST(ProfileCache, StoresLoadsAndRejectsCorruptOrForeignFiles) {
   std::ofstream(file, std::ios::trunc) << other.dump();
   EXPECT_FALSE(cache.load(device).has_value()) << "a profile of another device must not be used";
   other = profile_of(0);
+  EXPECT_EQ(other["kernels"], kernels_revision());
+  other["kernels"] = "1-portable";  // measured by an older build's slower kernels
+  std::ofstream(file, std::ios::trunc) << other.dump();
+  EXPECT_FALSE(cache.load(device).has_value()) << "a profile of other kernels must be measured again";
+  other.erase("kernels");  // a cache written before profiles named their kernels
+  std::ofstream(file, std::ios::trunc) << other.dump();
+  EXPECT_FALSE(cache.load(device).has_value());
+  other = profile_of(0);
   other["matmul_f32_flops"] = -5;
   std::ofstream(file, std::ios::trunc) << other.dump();
   EXPECT_FALSE(cache.load(device).has_value());
   fs::remove_all(dir);
+}
+
+TEST(DecodeRates, AMatvecFasterThanTheMatmulSetsTheDecodeFlops) {
+  DeviceProfile p;
+  p.matmul_f32_flops = 0.8e9;         // a plain f32 matmul
+  p.matvec_q8_0_bytes_per_s = 5.6e9;  // SIMD weight dots
+  p.matvec_f32_bytes_per_s = 1.5e9;
+  EXPECT_NEAR(decode_flops_per_s(p), 2.0 * 5.6e9 * 32.0 / 34.0, 1e3);
+  p.matmul_f16_flops = 50e12;  // a GPU's matmul is the faster
+  EXPECT_EQ(decode_flops_per_s(p), 50e12);
+  EXPECT_EQ(decode_flops_per_s(DeviceProfile{}), 0);
 }
 
 TEST(ProfileJson, NamesTheBadField) {

@@ -52,7 +52,7 @@ std::optional<sched::DeviceCapacity> measure_local(const Candidate& c, const tel
   measured.id = c.label;
   measured.name = c.device->properties().name;
   measured.memory_bytes = free_device_memory(*c.device);
-  measured.flops_per_second = std::max(p.matmul_f32_flops, p.matmul_f16_flops);
+  measured.flops_per_second = telemetry::decode_flops_per_s(p);
   measured.bytes_per_second = telemetry::decode_bytes_per_s(p);
   return sched::effective(measured, score);
 }

@@ -52,10 +52,13 @@ HiddenWire hidden_wire_of(const model::ActivationMover& mover);
 // to f16 on the way when `wire` is f16. Any two devices, local or remote.
 void relay_through_client(BufferRef src, BufferRef dst, std::uint64_t bytes, HiddenWire wire = HiddenWire::f32);
 
-// The round trip this process measured to `device`'s node (its heartbeats), in seconds: the least
-// each token's request to a stage there costs. 0 for a local device. A fresh connection has not
-// measured one yet: this waits up to 1.5 s (three heartbeats) for the first echo.
-double request_round_trip_seconds(const Device& device);
+// The round trip of one small request to `device`'s node over the connection the stages' steps
+// use, in seconds: the least each token's request to a stage there costs. 0 for a local device.
+// Measured here as the best of a few 4-byte uploads that wait for the node's answer. The session
+// heartbeat's echo is no measure of it: it rides the gRPC stream, and its first echo (all that
+// exists when a run plans right after connecting) read ~15 ms on loopback where a step's request
+// takes well under 1 ms, so every remote stage was predicted ~15 ms slower than it ran.
+double request_round_trip_seconds(Device& device);
 
 // Whether the device can still be reached: a local device always; a node's device when its node
 // answers a status request now (a killed node's port refuses at once; a hung one fails at the

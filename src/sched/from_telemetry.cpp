@@ -74,7 +74,7 @@ void add_node_devices(const telemetry::NodeView& node, PlacementInputs& out, std
       out.excluded.push_back({id, s.reason});
       continue;
     }
-    DeviceCapacity measured{id, r.name, *m->memory_free_bytes.value, r.profile->matmul_f32_flops,
+    DeviceCapacity measured{id, r.name, *m->memory_free_bytes.value, telemetry::decode_flops_per_s(*r.profile),
                             telemetry::decode_bytes_per_s(*r.profile)};
     kept.push_back({&n, effective(measured, s), s});
   }

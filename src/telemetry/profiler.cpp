@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "kernels/cpu_dot.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/ops_weights.hpp"
 
@@ -140,12 +141,20 @@ std::string now_iso() {
 
 }  // namespace
 
+std::string kernels_revision() {
+  // 2: the CPU device's AVX2 weight dots (commit 6d79581) made its decode ~4x faster.
+  constexpr int kRevision = 2;
+  const bool avx2 = kernels::cpu::selected_simd() == kernels::cpu::Simd::avx2;
+  return std::to_string(kRevision) + (avx2 ? "-avx2" : "-portable");
+}
+
 DeviceProfile profile_device(Device& device, const ProfileOptions& options) {
   const auto start = Clock::now();
   DeviceProfile p;
   p.device_id = device.id();
   p.device_name = device.properties().name;
   p.driver_version = device.properties().driver_version;
+  p.kernels = kernels_revision();
   p.measured_at = now_iso();
   const SelfTestReport test = self_test(device);
   p.self_test_passed = test.passed;
@@ -166,10 +175,18 @@ double decode_bytes_per_s(const DeviceProfile& p) {
   return std::max(p.matvec_f32_bytes_per_s, p.matvec_f16_bytes_per_s);
 }
 
+double decode_flops_per_s(const DeviceProfile& p) {
+  constexpr double kQ8_0WeightsPerByte = 32.0 / 34.0;  // a block: 32 int8 weights and an f16 scale
+  const double from_matvec = 2.0 * std::max({p.matvec_q8_0_bytes_per_s * kQ8_0WeightsPerByte,
+                                             p.matvec_f32_bytes_per_s / 4.0, p.matvec_f16_bytes_per_s / 2.0});
+  return std::max({p.matmul_f32_flops, p.matmul_f16_flops, from_matvec});
+}
+
 void to_json(nlohmann::json& out, const DeviceProfile& p) {
   out = {{"device_id", p.device_id},
          {"device_name", p.device_name},
          {"driver_version", p.driver_version},
+         {"kernels", p.kernels},
          {"measured_at", p.measured_at},
          {"matmul_f32_flops", p.matmul_f32_flops},
          {"matmul_f16_flops", p.matmul_f16_flops},
@@ -204,6 +221,7 @@ DeviceProfile profile_from_json(const nlohmann::json& in) {
   p.device_id = text("device_id");
   p.device_name = text("device_name");
   p.driver_version = text("driver_version");
+  p.kernels = text("kernels");  // absent in caches from before it: re-profiled
   p.measured_at = text("measured_at");
   p.matmul_f32_flops = number("matmul_f32_flops");
   p.matmul_f16_flops = number("matmul_f16_flops");
@@ -241,6 +259,7 @@ std::optional<DeviceProfile> ProfileCache::load(const Device& device) const {
   try {
     DeviceProfile p = profile_from_json(nlohmann::json::parse(in));
     if (p.device_id != device.id() || p.driver_version != device.properties().driver_version) return std::nullopt;
+    if (p.kernels != kernels_revision()) return std::nullopt;  // measured with other kernels
     return p;
   } catch (const std::exception& e) {
     log::warn("ignoring the cached profile {}: {}", path.string(), e.what());

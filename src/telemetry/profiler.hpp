@@ -19,6 +19,9 @@ struct DeviceProfile {
   std::string device_id;
   std::string device_name;
   std::string driver_version;
+  // The crossgpu kernels the rates were measured with (kernels_revision()): a cached profile of
+  // other kernels (an older build, the CPU device's portable path) is measured again.
+  std::string kernels;
   std::string measured_at;  // ISO 8601 UTC
   double matmul_f32_flops = 0;        // FLOP/s
   double matmul_f16_flops = 0;        // FLOP/s; 0 when the device has no 16-bit storage
@@ -43,10 +46,22 @@ struct ProfileOptions {
 
 DeviceProfile profile_device(Device& device, const ProfileOptions& options = {});
 
+// Names the kernels this build runs: a revision bumped when kernel speed changes materially,
+// and the CPU device's instruction set path. Part of a profile's cache identity, since a
+// profile from slower kernels predicts stage times the run never sees (and a slowdown watch
+// measuring against it would not notice a device that really slowed).
+std::string kernels_revision();
+
 // The weight bytes per second that decoding reads at: the quantized matvec when it was measured
 // (downloaded models are quantized, and some devices run it far slower than f32), else the
 // faster of the f32 and f16 matvec (profiles from before that measurement).
 double decode_bytes_per_s(const DeviceProfile& profile);
+
+// The multiply-adds per second a decode step reaches: the faster of the measured matmuls and what
+// the measured matvecs imply (two FLOPs per weight they read). A device whose matvec outruns its
+// matmul (the CPU device's AVX2 weight dots against its plain f32 matmul: 10.6 against 0.8
+// GFLOP/s) was otherwise predicted compute-bound at the matmul's rate, 10x slower than it decodes.
+double decode_flops_per_s(const DeviceProfile& profile);
 
 void to_json(nlohmann::json& out, const DeviceProfile& profile);
 // Throws Error{invalid_argument} naming the field when the JSON is not a valid profile.
