@@ -21,6 +21,7 @@
 #include "core/error.hpp"
 #include "serve/request_deadline_server.hpp"
 #include "serve/tls_context.hpp"
+#include "telemetry/service/listen_thread.hpp"
 
 namespace crossgpu::serve {
 namespace {
@@ -55,10 +56,7 @@ class ServeTls : public ::testing::Test {
     });
     port_ = server_->bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    // httplib's stop() does nothing until the loop runs (listen sets is_running inside): wait for
-    // it, else a server stopped at once would leave its thread in accept() forever.
-    for (int i = 0; i < 5000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    thread_ = telemetry::listen_in_background(*server_);
   }
   void TearDown() override {
     server_->stop();

@@ -1,5 +1,6 @@
 #include "serve/api_server.hpp"
 
+#include "telemetry/service/listen_thread.hpp"
 #include <httplib.h>
 #include <signal.h>
 
@@ -338,10 +339,7 @@ ApiServer::ApiServer(GenerationService& service, const model::Tokenizer& tokeniz
                             : (impl_->server.bind_to_port(o.host, o.port) ? o.port : -1);
   if (impl_->port <= 0) fail(Errc::io, "cannot listen on {}:{}: the address is in use or not this machine's", o.host, o.port);
   // Bound and listening already: connections wait in the backlog until the loop accepts them.
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
-  // httplib's stop() does nothing until the loop runs (listen sets is_running inside): wait for
-  // it, else a server stopped at once would leave its thread in accept() forever.
-  for (int i = 0; i < 5000 && !impl_->server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  impl_->thread = telemetry::listen_in_background(impl_->server);
 }
 
 ApiServer::~ApiServer() {

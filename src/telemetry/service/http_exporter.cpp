@@ -1,5 +1,6 @@
 #include "telemetry/service/http_exporter.hpp"
 
+#include "telemetry/service/listen_thread.hpp"
 #include <chrono>
 #include <httplib.h>
 
@@ -91,10 +92,7 @@ HttpExporter::HttpExporter(const ClusterAggregator& aggregator, const HttpAddres
                    "with --http", address.host, address.port);
   }
   impl_->server.widen_backlog();
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
-  // httplib's stop() does nothing until the loop runs (listen sets is_running inside): wait for
-  // it, else a server stopped at once would leave its thread in accept() forever.
-  for (int i = 0; i < 5000 && !impl_->server.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  impl_->thread = listen_in_background(impl_->server);
   log::info("telemetry HTTP on {}:{} (/metrics, /api/cluster)", address.host, impl_->port);
 }
 
