@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build demo test bench bench-llm test-sanitize test-sanitize-suite fuzz test-arm64 arm64-build arm64-package-build test-arm64-node package package-arm64 clean
+.PHONY: all deps configure build build-tests demo test bench bench-llm test-sanitize test-sanitize-suite fuzz test-arm64 arm64-build arm64-package-build test-arm64-node package package-arm64 clean
 
 all: build
 
@@ -17,7 +17,12 @@ $(BUILD)/build.ninja:
 
 configure: $(BUILD)/build.ninja
 
+# Everything, the benchmarks included (bench, bench-llm and the check-* targets run them).
 build: deps configure
+	cmake --build $(BUILD) -j $(JOBS) --target all crossgpu_benchmarks
+
+# What ctest runs: `all` leaves the benchmarks out (no test runs one; CMakeLists.txt).
+build-tests: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The main job on the embedded default: three local nodes with different memory quotas find each
@@ -26,7 +31,7 @@ demo: build
 	./$(BUILD)/src/apps/crossgpu devices
 	./$(BUILD)/src/apps/crossgpu demo
 
-test: build
+test: build-tests
 	@bash scripts/install-test-clients.sh $(BUILD)/npm-test
 	cd $(BUILD) && ctest --output-on-failure -j 1
 
