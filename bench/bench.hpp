@@ -61,5 +61,7 @@ void run_weight_kernel_bench(const std::vector<std::shared_ptr<Device>>& devices
                              const BenchConfig& config, Report& report);
 void run_kernel_bench(const std::vector<std::shared_ptr<Device>>& devices,
                       const BenchConfig& config, Report& report);
+void run_prefill_kernel_bench(const std::vector<std::shared_ptr<Device>>& devices,
+                              const BenchConfig& config, Report& report);
 
 }  // namespace crossgpu::bench

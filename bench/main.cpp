@@ -23,6 +23,7 @@ struct Options {
   bool skip_transfers = false;
   bool skip_kernels = false;
   bool weights_only = false;
+  bool prefill_only = false;
   std::uint64_t max_bytes = 0;  // 0: 1 GiB, or 1 MiB with --quick
   std::string json_path = "bench-results.json";
 };
@@ -38,6 +39,8 @@ void add_options(CLI::App& app, Options& options) {
   app.add_flag("--skip-kernels", options.skip_kernels, "only the transfer benchmarks");
   app.add_flag("--weight-kernels-only", options.weights_only,
                "only the decode matvecs over quantized weights (no transfers, no other kernels)");
+  app.add_flag("--prefill-kernels-only", options.prefill_only,
+               "only the prefill matmuls over quantized weights (no transfers, no other kernels)");
 }
 
 BenchConfig make_config(const Options& options) {
@@ -107,9 +110,11 @@ int run(int argc, char** argv, const Options& options) {
   const std::vector<std::shared_ptr<Device>> devices = options.devices.select(registry);
   print_devices(devices);
   Report report;
-  if (!options.skip_transfers && !options.weights_only) run_transfers(devices, config, report);
-  if (!options.skip_kernels && !options.weights_only) run_kernel_bench(devices, config, report);
-  if (!options.skip_kernels) run_weight_kernel_bench(devices, config, report);
+  const bool only = options.weights_only || options.prefill_only;
+  if (!options.skip_transfers && !only) run_transfers(devices, config, report);
+  if (!options.skip_kernels && !only) run_kernel_bench(devices, config, report);
+  if (!options.skip_kernels && !options.prefill_only) run_weight_kernel_bench(devices, config, report);
+  if (!options.skip_kernels && !options.weights_only) run_prefill_kernel_bench(devices, config, report);
   write_json(options.json_path, report.to_json(devices, run_info(argc, argv, config)));
   return options.devices.validation && apps::report_validation_messages() > 0 ? 1 : 0;
 }

@@ -115,6 +115,7 @@ TEST(WeightKernelBounds, MatmulChecksEveryOperand) {
   const WeightsMatmulPush good{5, 256, 3, kQ4_K, 0, 0, 0, 8};
   const std::vector<std::uint64_t> bytes = {5 * 144, 3 * 256 * 4, (2 * 8 + 5) * 4};
   EXPECT_TRUE(check("matmul_weights", good, bytes));
+  EXPECT_TRUE(check("matmul_weights_tiled", good, bytes));  // the same contract
   WeightsMatmulPush bad = good;
   bad.ldy = 9;
   EXPECT_TRUE(throws_errc([&] { check("matmul_weights", bad, bytes); }, Errc::out_of_range,

@@ -109,15 +109,16 @@ class WeightOpsTest : public testing::DeviceOpsTest {
   }
 
   void check_matmul(WeightType type, std::uint64_t rows, std::uint64_t cols, std::uint64_t tokens,
-                    Offsets at = {}) {
+                    Offsets at = {}, ops::MatmulTiling tiling = ops::MatmulTiling::automatic) {
     SCOPED_TRACE(::testing::Message() << "matmul_weights " << kernels::to_string(type) << " "
-                                      << rows << "x" << cols << ", " << tokens << " tokens");
+                                      << rows << "x" << cols << ", " << tokens << " tokens, tiling "
+                                      << static_cast<int>(tiling));
     const Weights w = make_weights(rng, type, rows, cols);
     const auto x = rng.floats(tokens * cols);
     Buffer dw = upload(w.bytes, at.w);
     Buffer dx = upload(x, at.x);
     Buffer dy = device().allocate(at.y + tokens * rows * 4);
-    ops::matmul_weights(stream(), {dw, at.w}, {dx, at.x}, {dy, at.y}, rows, cols, tokens, type)
+    ops::matmul_weights(stream(), {dw, at.w}, {dx, at.x}, {dy, at.y}, rows, cols, tokens, type, tiling)
         .wait();
     const Expected want = expected_products(w, x, tokens);
     EXPECT_TRUE(all_close(download<float>(dy, tokens * rows, at.y), want.values,
@@ -192,6 +193,21 @@ TEST_P(WeightOpsTest, MatmulPrefillOf512Tokens) {
   check_matmul(WeightType::q4_k, 9, 512, 512);
   check_matmul(WeightType::q8_0, 9, 160, 512);
   check_matmul(WeightType::q5_k, 9, 256, 512);
+}
+
+// Both kernels pinned on every device, so the GPU one is checked on lavapipe too: shapes that
+// are not multiples of the 64 x 64 tile nor of the 32-column unit (plain types), a single row
+// and token, several tiles both ways, operands at offsets.
+TEST_P(WeightOpsTest, MatmulTilingsMatchReference) {
+  for (auto tiling : {ops::MatmulTiling::tiled, ops::MatmulTiling::token_per_invocation}) {
+    for (WeightType type : kTypes) {
+      const auto cols = cols_for(type);
+      check_matmul(type, 1, cols[0], 1, {}, tiling);
+      check_matmul(type, 130, cols[1], 70, {}, tiling);  // 3 x 2 tiles, ragged both ways
+      check_matmul(type, 67, cols.back(), 9, {4, 4, 12}, tiling);
+    }
+    check_matmul(WeightType::q4_k, 70, 512, 200, {}, tiling);
+  }
 }
 
 TEST_P(WeightOpsTest, GetRowsMatchesReferenceAndClampsIds) {

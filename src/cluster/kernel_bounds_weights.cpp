@@ -127,7 +127,7 @@ bool check_weight_kernel_bounds(std::string_view name, std::span<const std::byte
              name.starts_with("matvec_fused_rows") || name.starts_with("matvec_fused_lanes")) {
     // The specialized variants compute only what their constants fix; the extents are the same.
     check_fused(b, read<FusedMatvecPush>(b, push, 4));
-  } else if (name == "matmul_weights") {
+  } else if (name == "matmul_weights" || name == "matmul_weights_tiled") {
     check_matmul(b, read<WeightsMatmulPush>(b, push));
   } else if (name == "get_rows_weights") {
     check_get_rows(b, read<WeightsGetRowsPush>(b, push));

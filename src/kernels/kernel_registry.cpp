@@ -16,7 +16,8 @@ const auto kFixed = std::to_array<const KernelSpec*>({
     &fill_f32,   &copy_f32,   &add_f32,    &mul_f32,    &scale_f32,   &axpy_f32,     &silu_f32,
     &matmul_f32, &matmul_f16, &matvec_f32, &matvec_f16, &softmax_f32, &rms_norm_f32, &reduce_f32,
     &rope_f32,   &attention_f32, &attention_combine_f32, &attention_at_f32, &rope_kv_f32,
-    &matvec_weights, &matvec_fused, &matvec_fused_rows, &matvec_fused_lanes, &matmul_weights, &get_rows_weights,
+    &matvec_weights, &matvec_fused, &matvec_fused_rows, &matvec_fused_lanes, &matmul_weights, &matmul_weights_tiled,
+    &get_rows_weights,
     // The architectures beyond llama (arch_kernels.hpp).
     &gelu_tanh_f32, &softcap_f32, &rope_freqs_f32, &rope_kv_freqs_f32, &attention_window_f32,
     &attention_window_at_f32});

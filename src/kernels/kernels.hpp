@@ -61,6 +61,7 @@ const KernelSpec& matvec_fused_kernel(FusedKernel kernel);  // the unspecialized
 const KernelSpec& matvec_fused_variant(FusedKernel kernel, WeightType type, bool norm);
 std::span<const KernelSpec> matvec_fused_variants();
 extern const KernelSpec matmul_weights;    // {w, x, y}        WeightsMatmulPush
+extern const KernelSpec matmul_weights_tiled;  // the same contract, 64 x 64 tiles, 256 invocations
 extern const KernelSpec get_rows_weights;  // {table, ids, out}  WeightsGetRowsPush; x = count
 
 }  // namespace crossgpu::kernels

@@ -304,8 +304,37 @@ Event matvec_fused(Stream& stream, const FusedMatvec& job) {
                   Groups{groups, 1, 1});
 }
 
+namespace {
+
+// The matmul kernel for a device, and the rows and tokens one of its workgroups covers.
+struct MatmulKernel {
+  const KernelSpec* kernel;
+  std::uint64_t rows_per_group;
+  std::uint64_t tokens_per_group;
+};
+
+MatmulKernel matmul_kernel(const Device& device, MatmulTiling tiling) {
+  const DeviceProperties& props = device.properties();
+  // Vulkan guarantees workgroups of 128 invocations; the tiled kernel has 256.
+  const bool fits = props.limits.max_workgroup_invocations >= kernels::kWeightMatmulTiledThreads &&
+                    props.limits.max_workgroup_size[0] >= kernels::kWeightMatmulTiledThreads;
+  if (tiling == MatmulTiling::automatic) {
+    tiling = fits ? MatmulTiling::tiled : MatmulTiling::token_per_invocation;
+  }
+  if (tiling == MatmulTiling::tiled) {
+    if (!fits) {
+      fail(Errc::unsupported, "ops::matmul_weights: device '{}' has no workgroups of {} invocations",
+           props.name, kernels::kWeightMatmulTiledThreads);
+    }
+    return {&kernels::matmul_weights_tiled, kernels::kWeightMatmulTile, kernels::kWeightMatmulTile};
+  }
+  return {&kernels::matmul_weights, kernels::kWeightMatmulRows, kernels::kWeightMatmulThreads};
+}
+
+}  // namespace
+
 Event matmul_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std::uint64_t rows,
-                     std::uint64_t cols, std::uint64_t tokens, WeightType type) {
+                     std::uint64_t cols, std::uint64_t tokens, WeightType type, MatmulTiling tiling) {
   const char* op = "ops::matmul_weights";
   const std::uint64_t row_bytes = checked_row_bytes(op, type, cols);
   validate(stream, op,
@@ -316,14 +345,15 @@ Event matmul_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std:
   if (rows == 0 || tokens == 0) return {};
   if (cols == 0) return fill(stream, y, tokens * rows, 0.0f);  // empty sums
   const BindingLimits limits = binding_limits(stream.device());
-  constexpr std::uint64_t kRowsPerGroup = kernels::kWeightMatmulRows;
-  constexpr std::uint64_t kTokensPerGroup = kernels::kWeightMatmulThreads;
+  const MatmulKernel mk = matmul_kernel(stream.device(), tiling);
+  const std::uint64_t rows_per_group = mk.rows_per_group;
+  const std::uint64_t tokens_per_group = mk.tokens_per_group;
   std::uint64_t rows_step = weight_rows_per_binding(op, row_bytes, type, limits);
-  if (rows_step >= kRowsPerGroup) rows_step = rows_step / kRowsPerGroup * kRowsPerGroup;
+  if (rows_step >= rows_per_group) rows_step = rows_step / rows_per_group * rows_per_group;
   const std::uint64_t max_groups_y = stream.device().properties().limits.max_workgroup_count[1];
   const std::uint64_t tokens_step =
       std::min({f32_rows_per_binding(op, "x", cols, limits),
-                f32_rows_per_binding(op, "y", rows, limits), max_groups_y * kTokensPerGroup});
+                f32_rows_per_binding(op, "y", rows, limits), max_groups_y * tokens_per_group});
   return for_each_chunk(tokens, tokens_step, [&](std::uint64_t t0, std::uint64_t t_count) {
     const Window wx = window(x, DType::f32, t0 * cols, t_count * cols, limits);
     return for_each_chunk(rows, rows_step, [&](std::uint64_t r0, std::uint64_t r_count) {
@@ -332,9 +362,9 @@ Event matmul_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std:
       const kernels::WeightsMatmulPush push{to_u32(r_count), to_u32(cols), to_u32(t_count),
                                             type_u32(type),  ww.offset,    wx.offset,
                                             wy.offset,       to_u32(rows)};
-      const Groups groups{ceil_div(r_count, kRowsPerGroup),
-                          to_u32(ceil_div(t_count, kTokensPerGroup)), 1};
-      return dispatch(stream, kernels::matmul_weights, {ww.range, wx.range, wy.range}, push,
+      const Groups groups{ceil_div(r_count, rows_per_group),
+                          to_u32(ceil_div(t_count, tokens_per_group)), 1};
+      return dispatch(stream, *mk.kernel, {ww.range, wx.range, wy.range}, push,
                       groups);
     });
   });

@@ -79,9 +79,15 @@ struct FusedMatvec {
 Event matvec_fused(Stream& stream, const FusedMatvec& job);
 
 // Y[tokens x rows] = X[tokens x cols] * W^T: matvec_weights for several tokens at once (prompt
-// prefill), decoding each block of W once per 64 tokens instead of once per token.
+// prefill), decoding each block of W once per 64 tokens instead of once per token. Two kernels
+// of the same contract: 64 x 64 tiles of Y, 4 x 4 per invocation (matmul_weights_tiled: every
+// device with workgroups of 256 invocations; measured 1.4x the other on lavapipe too), and one
+// token per invocation against 16 rows (matmul_weights: the fallback for devices limited to
+// Vulkan's guaranteed 128). Tests and benches may pin one (`tiling`).
+enum class MatmulTiling { automatic, token_per_invocation, tiled };
 Event matmul_weights(Stream& stream, TensorRef w, TensorRef x, TensorRef y, std::uint64_t rows,
-                     std::uint64_t cols, std::uint64_t tokens, kernels::WeightType type);
+                     std::uint64_t cols, std::uint64_t tokens, kernels::WeightType type,
+                     MatmulTiling tiling = MatmulTiling::automatic);
 
 // out[i, :] = row ids[i] of table[table_rows x cols], dequantized to f32, for i < count (the
 // embedding lookup); ids are u32 in a device buffer (4-byte aligned offset), out is

@@ -15,6 +15,8 @@ namespace crossgpu::kernels {
 inline constexpr std::uint32_t kWeightRowThreads = 128;     // matvec_weights: one row per group
 inline constexpr std::uint32_t kWeightMatmulThreads = 64;   // matmul_weights: one token each
 inline constexpr std::uint32_t kWeightMatmulRows = 16;      // rows of W per matmul group
+inline constexpr std::uint32_t kWeightMatmulTiledThreads = 256;  // matmul_weights_tiled
+inline constexpr std::uint32_t kWeightMatmulTile = 64;  // its rows of W and tokens per group
 inline constexpr std::uint32_t kWeightGetRowsThreads = 64;  // get_rows_weights: one id per group
 inline constexpr std::uint32_t kFusedMatvecThreads = 128;   // matvec_fused: one row per subgroup
 inline constexpr std::uint32_t kFusedMatvecSegments = 3;    // weight matrices per dispatch
@@ -32,7 +34,8 @@ static_assert(sizeof(WeightsMatvecPush) == 24);
 
 // matmul_weights.comp: Y[t, r] = X[t, :] . W[r, :] for t < tokens, r < rows; X is dense
 // (row stride cols), Y has row stride ldy. Groups: x = ceil(rows / kWeightMatmulRows),
-// y = ceil(tokens / kWeightMatmulThreads).
+// y = ceil(tokens / kWeightMatmulThreads). matmul_weights_tiled.comp takes the same block with
+// groups x = ceil(rows / kWeightMatmulTile), y = ceil(tokens / kWeightMatmulTile).
 struct WeightsMatmulPush {
   std::uint32_t rows;
   std::uint32_t cols;

@@ -97,11 +97,13 @@ void matvec_fused_cpu(const CpuKernelArgs& args) {
   });
 }
 
+// The matmul shaders differ only in how many rows and tokens a workgroup covers.
+template <std::uint32_t RowsPerGroup, std::uint32_t TokensPerGroup>
 void matmul_weights_cpu(const CpuKernelArgs& args) {
   const auto p = cpu::read_push<WeightsMatmulPush>(args);
   const WeightType type = weight_type(p.type);
-  const std::uint64_t rows = cpu::covered(p.rows, args.groups.x, kWeightMatmulRows);
-  const std::uint64_t tokens = cpu::covered(p.tokens, args.groups.y, kWeightMatmulThreads);
+  const std::uint64_t rows = cpu::covered(p.rows, args.groups.x, RowsPerGroup);
+  const std::uint64_t tokens = cpu::covered(p.tokens, args.groups.y, TokensPerGroup);
   if (rows == 0 || tokens == 0) return;
   const std::uint64_t row_bytes = kernels::row_bytes(type, p.cols);
   const auto w = cpu::slice<const std::byte>(args, 0, p.w_offset, rows * row_bytes);
@@ -152,7 +154,11 @@ const KernelSpec matvec_fused_lanes{"matvec_fused_lanes",
 const KernelSpec matmul_weights{"matmul_weights",
                                 {spirv::matmul_weights, spirv::matmul_weights_words}, 3,
                                 sizeof(WeightsMatmulPush), kWeightMatmulThreads,
-                                matmul_weights_cpu};
+                                matmul_weights_cpu<kWeightMatmulRows, kWeightMatmulThreads>};
+const KernelSpec matmul_weights_tiled{
+    "matmul_weights_tiled", {spirv::matmul_weights_tiled, spirv::matmul_weights_tiled_words}, 3,
+    sizeof(WeightsMatmulPush), kWeightMatmulTiledThreads,
+    matmul_weights_cpu<kWeightMatmulTile, kWeightMatmulTile>};
 const KernelSpec get_rows_weights{"get_rows_weights",
                                   {spirv::get_rows_weights, spirv::get_rows_weights_words}, 3,
                                   sizeof(WeightsGetRowsPush), kWeightGetRowsThreads,
