@@ -7,6 +7,18 @@ if(NOT CROSSGPU_SANITIZE)
   return()
 endif()
 add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+# Line tables are all that sanitizer stacks need; full debug info only made the build slower
+# (make test-sanitize-suite builds with clang: docs/PACKAGING.md has the measurements).
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  set(crossgpu_sanitize_debug_info -gline-tables-only)
+  # GCC predefines this under -fsanitize=address and the code tests it; clang 14 only has
+  # __has_feature(address_sanitizer).
+  add_compile_definitions(__SANITIZE_ADDRESS__=1)
+else()
+  set(crossgpu_sanitize_debug_info -g1)
+endif()
+set(CMAKE_C_FLAGS_DEBUG "-O0 ${crossgpu_sanitize_debug_info}")
+set(CMAKE_CXX_FLAGS_DEBUG "-O0 ${crossgpu_sanitize_debug_info}")
 # The executable exports its dlclose so that libraries' calls (the Vulkan loader's) bind to it.
 add_link_options(-fsanitize=address,undefined LINKER:--export-dynamic-symbol=dlclose)
 
@@ -19,6 +31,9 @@ function(crossgpu_sanitize_executables directory)
     get_target_property(type ${target} TYPE)
     if(type STREQUAL "EXECUTABLE")
       target_link_libraries(${target} PRIVATE crossgpu_keep_modules_loaded)
+      # Linked as C++ even where the program is C (the C ABI tests): the library they link was
+      # built with UBSan, whose C++ part clang's runtime brings only to a C++ link.
+      set_target_properties(${target} PROPERTIES LINKER_LANGUAGE CXX)
     endif()
   endforeach()
   get_property(subdirectories DIRECTORY ${directory} PROPERTY SUBDIRECTORIES)
