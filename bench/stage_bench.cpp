@@ -32,6 +32,7 @@
 #include "model/pipeline.hpp"
 #include "net/security.hpp"
 #include "runtime/decode_chain.hpp"
+#include "runtime/prefill_pipeline.hpp"
 #include "runtime/stage_transport.hpp"
 #include "support/delay_relay.hpp"
 
@@ -43,11 +44,13 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   std::vector<double> rtt_ms = {0, 1, 3};
   std::vector<std::size_t> stages = {1, 2, 3};
-  std::string mover = "client";  // client | peer | chain (node to node, the client relay beside it)
+  std::string mover = "client";  // client | peer | chain (node to node, the client relay beside it) | prefill
   bool per_op = false;           // the baseline: one request per op, decode not recorded
   std::size_t threads = 0;       // CPU device threads (nodes and baseline); 0: every core
   std::uint32_t layers = 6, embedding = 512, ffn = 1536, heads = 8, kv_heads = 4;
   std::uint32_t prompt_tokens = 8, decode_tokens = 16;
+  std::uint32_t context = 256, max_batch = 32;  // per stage (--mover prefill: prompt + decode, 64)
+  std::uint32_t micro_batch = 32;               // --mover prefill: tokens per micro-batch
   int repeats = 3;
   std::string json_path = "stage-bench-results.json";
 };
@@ -149,6 +152,8 @@ LinkRelays relay_node(std::size_t i, std::uint16_t grpc_port, std::uint16_t data
   return link;
 }
 
+std::uint32_t bench_context = 256, bench_max_batch = 32;  // set from Options in run()
+
 model::Pipeline build(const model::LlamaConfig& config, const model::GgufFile& file,
                       const std::vector<std::shared_ptr<Device>>& devices, model::ActivationMover mover,
                       bool recorded = true) {
@@ -159,7 +164,7 @@ model::Pipeline build(const model::LlamaConfig& config, const model::GgufFile& f
     const auto end = static_cast<std::uint32_t>(config.layers * (i + 1) / n);
     stages.push_back(std::make_unique<model::LlamaStage>(
         config, file, devices[i], model::StageRange{first, end, i == 0, i + 1 == n},
-        model::StageOptions{.context = 256, .max_batch = 32, .recorded_decode = recorded}));
+        model::StageOptions{.context = bench_context, .max_batch = bench_max_batch, .recorded_decode = recorded}));
   }
   return model::Pipeline(config, std::move(stages), std::move(mover));
 }
@@ -171,14 +176,20 @@ model::Pipeline build_chained(const model::LlamaConfig& config, const model::Ggu
   return pipeline;
 }
 
+// The prompt every run uses: o.prompt_tokens ids, spread over the vocabulary.
+std::vector<std::uint32_t> bench_prompt(const Options& o, std::uint32_t vocab) {
+  std::vector<std::uint32_t> prompt;
+  for (std::uint32_t i = 0; i < o.prompt_tokens; ++i) prompt.push_back(3 + (i * 7) % (vocab - 3));
+  return prompt;
+}
+
 struct Decode {
   double ms_per_token = 0;
   std::vector<std::uint32_t> tokens;
 };
 
 Decode decode(model::Pipeline& pipeline, const Options& o) {
-  std::vector<std::uint32_t> prompt;
-  for (std::uint32_t i = 0; i < o.prompt_tokens; ++i) prompt.push_back(3 + i * 7);
+  const std::vector<std::uint32_t> prompt = bench_prompt(o, pipeline.config().vocab);
   model::GenerateOptions g;
   g.max_tokens = o.decode_tokens;
   std::vector<double> samples;
@@ -206,8 +217,7 @@ double messages_per_token(const model::Pipeline& pipeline) {
 // Hidden-state bytes a decoded token moves between stages (all boundaries), from one more run
 // after decode() learned the chain: the stages' bytes_out less the prompt's (relayed as f32).
 double hidden_bytes_per_token(model::Pipeline& pipeline, const Options& o) {
-  std::vector<std::uint32_t> prompt;
-  for (std::uint32_t i = 0; i < o.prompt_tokens; ++i) prompt.push_back(3 + i * 7);
+  const std::vector<std::uint32_t> prompt = bench_prompt(o, pipeline.config().vocab);
   model::GenerateOptions g;
   g.max_tokens = o.decode_tokens;
   pipeline.reset_stats();
@@ -277,15 +287,75 @@ void chain_row(const model::LlamaConfig& config, const model::GgufFile& file,
                      {"f16_tokens_as_local", f16_as_local}});
 }
 
+// Prefill tok/s of a prompt of o.prompt_tokens over the given devices with f16 boundaries (the
+// default), batch after batch and pipelined in micro-batches, median of o.repeats after a warm-up.
+struct Prefill {
+  double tokens_per_second = 0;
+  std::vector<std::uint32_t> tokens;
+  std::uint64_t micro_batches = 0, hops = 0;
+};
+
+Prefill prefill(model::Pipeline& pipeline, const Options& o) {
+  const std::vector<std::uint32_t> prompt = bench_prompt(o, pipeline.config().vocab);
+  model::GenerateOptions g;
+  g.max_tokens = o.decode_tokens;
+  std::vector<double> samples;
+  Prefill out;
+  for (int r = 0; r < o.repeats + 1; ++r) {
+    const model::GenerateResult result = model::generate(pipeline, prompt, g);
+    if (r > 0) samples.push_back(result.prefill_tokens_per_second());
+    out.tokens = result.tokens;
+  }
+  std::nth_element(samples.begin(), samples.begin() + samples.size() / 2, samples.end());
+  out.tokens_per_second = samples[samples.size() / 2];
+  return out;
+}
+
+Prefill prefill_over(const model::LlamaConfig& config, const model::GgufFile& file,
+                     const std::vector<std::shared_ptr<Device>>& devices, const Options& o, bool pipelined) {
+  model::Pipeline pipeline = build(config, file, devices, runtime::activation_mover(runtime::HiddenWire::f16));
+  pipeline.set_decode_chain(runtime::node_chain_for(pipeline));
+  std::shared_ptr<runtime::PrefillPipeline> runner;
+  if (pipelined) runner = runtime::prefill_pipeline_for(pipeline, {.micro_batch = o.micro_batch});
+  pipeline.set_prefill_runner(runner);
+  Prefill out = prefill(pipeline, o);
+  if (runner) {
+    out.micro_batches = runner->counts().micro_batches;
+    out.hops = runner->counts().hops;
+  }
+  return out;
+}
+
+void prefill_row(const model::LlamaConfig& config, const model::GgufFile& file,
+                 const std::vector<std::shared_ptr<Device>>& devices, const Options& o, const Prefill& local, double rtt,
+                 double link_rtt, apps::Table& table, nlohmann::json& results) {
+  const Prefill before = prefill_over(config, file, devices, o, false);
+  const Prefill after = prefill_over(config, file, devices, o, true);
+  const bool same = before.tokens == after.tokens;
+  table.add_row({fmt::format("{:g}", rtt), fmt::format("{:.3f}", link_rtt), std::to_string(devices.size()),
+                 fmt::format("{:.1f}", before.tokens_per_second), fmt::format("{:.1f}", after.tokens_per_second),
+                 fmt::format("{:.2f}", after.tokens_per_second / before.tokens_per_second),
+                 fmt::format("{:.1f}", local.tokens_per_second), std::to_string(after.micro_batches),
+                 std::to_string(after.hops), same ? "yes" : "NO"});
+  results.push_back({{"added_rtt_ms", rtt}, {"link_rtt_ms", link_rtt}, {"stages", devices.size()},
+                     {"prefill_tokens_per_second_batches", before.tokens_per_second},
+                     {"prefill_tokens_per_second_pipelined", after.tokens_per_second},
+                     {"local_prefill_tokens_per_second", local.tokens_per_second},
+                     {"micro_batches", after.micro_batches}, {"node_to_node_hops", after.hops},
+                     {"same_tokens", same}});
+}
+
 int run(const Options& o) {
   const auto dir = std::filesystem::temp_directory_path() / ("crossgpu-stage-bench-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   model::DemoModelSpec spec{.type = kernels::WeightType::q8_0, .layers = o.layers, .embedding = o.embedding,
-                            .heads = o.heads, .kv_heads = o.kv_heads, .ffn = o.ffn, .context = 256, .seed = 7};
+                            .heads = o.heads, .kv_heads = o.kv_heads, .ffn = o.ffn, .context = std::max<std::uint32_t>(256, o.context), .seed = 7};
   const auto bytes = model::demo_model(spec).bytes();
   const auto file = model::GgufFile::parse(bytes);
   const auto config = model::LlamaConfig::from_gguf(file);
   Nodes nodes(dir, o.threads);
+  bench_context = o.context;
+  bench_max_batch = o.max_batch;
 
   fmt::print("model: {} layers x {}, FFN {}, q8_0 ({:.1f} MB); decode {} tokens after {} prompt tokens, median of {}\n",
              o.layers, o.embedding, o.ffn, static_cast<double>(bytes.size()) / 1e6, o.decode_tokens, o.prompt_tokens,
@@ -293,6 +363,17 @@ int run(const Options& o) {
   model::Pipeline local = build(config, file, {make_cpu_device(o.threads)}, {});
   const Decode baseline = decode(local, o);
   fmt::print("local CPU device, one stage, no network: {:.3f} ms/token\n", baseline.ms_per_token);
+  Prefill local_prefill;
+  if (o.mover == "prefill") {
+    local_prefill = prefill(local, o);
+    fmt::print("local CPU device, one stage, no network: prefill {:.1f} tok/s ({} tokens, batches of {})\n",
+               local_prefill.tokens_per_second, o.prompt_tokens, o.max_batch);
+  }
+  apps::Table prefill_table({{"added RTT ms"}, {"link RTT ms", apps::Align::right}, {"stages"},
+                             {"prefill tok/s batch after batch", apps::Align::right},
+                             {"prefill tok/s pipelined", apps::Align::right}, {"ratio", apps::Align::right},
+                             {"local tok/s", apps::Align::right}, {"micro-batches", apps::Align::right},
+                             {"node-to-node hops", apps::Align::right}, {"same tokens"}});
 
   apps::Table table({{"added RTT ms"}, {"link RTT ms", apps::Align::right}, {"stages"},
                      {"ms/token", apps::Align::right}, {"local ms/token", apps::Align::right},
@@ -328,6 +409,10 @@ int run(const Options& o) {
       if (o.mover == "peer") {
         mover = [](BufferRef src, BufferRef dst, std::uint64_t n) { cluster::copy_between_nodes(src, 0, dst, 0, n); };
       }
+      if (o.mover == "prefill") {
+        prefill_row(config, file, devices, o, local_prefill, rtt, link_rtt, prefill_table, results);
+        continue;
+      }
       if (o.mover == "chain") {
         chain_row(config, file, devices, o, baseline, rtt, link_rtt, chain_table, results);
         continue;
@@ -358,7 +443,12 @@ int run(const Options& o) {
              : o.mover == "chain" ? "relay (through the client, f16 boundaries) and chain (node to node, f32 and f16 "
                                     "boundaries, the last node answering the greedy token), each stage's step one message"
                                   : "through the client, inside each stage's request");
-  std::fputs((o.mover == "chain" ? chain_table : table).render().c_str(), stdout);
+  if (o.mover == "prefill") {
+    fmt::print("prefill: {} prompt tokens, f16 boundaries; batch after batch (batches of {}, each relayed through the "
+               "client) and pipelined (micro-batches of {}, node to node)\n",
+               o.prompt_tokens, o.max_batch, o.micro_batch);
+  }
+  std::fputs((o.mover == "chain" ? chain_table : o.mover == "prefill" ? prefill_table : table).render().c_str(), stdout);
   std::ofstream(o.json_path) << nlohmann::json{{"mover", o.mover}, {"per_op", o.per_op}, {"layers", o.layers}, {"embedding", o.embedding},
                                                {"results", results}}
                                     .dump(2)
@@ -378,7 +468,7 @@ int main(int argc, char** argv) {
   app.add_option("--stages", o.stages, "remote stage counts (1..3)")->capture_default_str();
   app.add_option("--mover", o.mover, "hidden states between stages: client (in the stages' requests), peer, or chain (node to node; the "
                  "client relay measured beside it)")
-      ->check(CLI::IsMember({"client", "peer", "chain"}))
+      ->check(CLI::IsMember({"client", "peer", "chain", "prefill"}))
       ->capture_default_str();
   app.add_flag("--per-op", o.per_op, "baseline: one request per op and decode op by op (no batching, no recording)");
   app.add_option("--threads", o.threads,
@@ -388,6 +478,13 @@ int main(int argc, char** argv) {
   app.add_option("--layers", o.layers)->capture_default_str();
   app.add_option("--embedding", o.embedding)->capture_default_str();
   app.add_option("--ffn", o.ffn)->capture_default_str();
+  app.add_option("--heads", o.heads)->capture_default_str();
+  app.add_option("--kv-heads", o.kv_heads)->capture_default_str();
+  app.add_option("--prompt-tokens", o.prompt_tokens)->capture_default_str();
+  app.add_option("--context", o.context, "KV positions per stage")->capture_default_str();
+  app.add_option("--max-batch", o.max_batch, "tokens per forward pass (prefill batches)")->capture_default_str();
+  app.add_option("--micro-batch", o.micro_batch, "--mover prefill: tokens per pipelined micro-batch")
+      ->capture_default_str();
   app.add_option("--decode-tokens", o.decode_tokens)->capture_default_str();
   app.add_option("--repeats", o.repeats)->capture_default_str();
   app.add_option("--json", o.json_path)->capture_default_str();

@@ -36,7 +36,7 @@ void check_request(std::span<const std::byte> bytes) {
       frame.length <= kMaxDataRequestBytes + kGrantLengthBytes + kMaxGrantBytes &&
       frame.offset <= ~std::uint64_t{0} - frame.length;
   const bool peer_copy_ok =
-      frame.op == DataOp::peer_copy && frame.handle != 0 && frame.length > kGrantLengthBytes + 1 &&
+      (frame.op == DataOp::peer_copy || frame.op == DataOp::peer_copy_f16) && frame.handle != 0 && frame.length > kGrantLengthBytes + 1 &&
       frame.length <= kGrantLengthBytes + kMaxGrantBytes + kMaxPeerAddressBytes;
   // Decode chains: a chain (handle), a position (offset) for all but an abort (an Errc there),
   // and at most a grant, its length prefix and a chain's largest input or an error message.
@@ -107,6 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto payload = std::span(bytes + kDataHeaderBytes + 8, size - kDataHeaderBytes - 8);
     check_granted_payload({DataOp::granted_write, 0, 1, 1, 0, length}, payload);
     check_granted_payload({DataOp::peer_copy, 0, 1, 1, 0, length}, payload);
+    check_granted_payload({DataOp::peer_copy_f16, 0, 1, 1, 0, length}, payload);
   }
   return 0;
 }

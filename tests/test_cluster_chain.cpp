@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -36,6 +37,7 @@
 #include "model/sampler.hpp"
 #include "model/pipeline.hpp"
 #include "runtime/decode_chain.hpp"
+#include "runtime/prefill_pipeline.hpp"
 #include "runtime/run_summary.hpp"
 #include "runtime/slowdown_monitor.hpp"
 #include "runtime/stage_transport.hpp"
@@ -134,7 +136,8 @@ const Model& small_model() {
 // with stage boundaries of `wire`. Tests comparing several stages' tokens with one device's ask
 // for f32 (exactness); f16 (the default of crossgpu run) rounds at each boundary, which can flip
 // a near-tie against one device, so f16 runs are compared with f16 runs of the same split.
-model::Pipeline build(const std::vector<std::shared_ptr<Device>>& devices, runtime::HiddenWire wire) {
+model::Pipeline build(const std::vector<std::shared_ptr<Device>>& devices, runtime::HiddenWire wire,
+                      std::uint32_t max_batch = 16) {
   const Model& m = small_model();
   std::vector<std::unique_ptr<model::LlamaStage>> stages;
   for (std::size_t i = 0; i < devices.size(); ++i) {
@@ -142,7 +145,7 @@ model::Pipeline build(const std::vector<std::shared_ptr<Device>>& devices, runti
     const model::StageRange range{static_cast<std::uint32_t>(i), last ? m.config.layers : static_cast<std::uint32_t>(i + 1),
                                   i == 0, last};
     stages.push_back(std::make_unique<model::LlamaStage>(m.config, m.file, devices[i], range,
-                                                         model::StageOptions{.context = 64, .max_batch = 16}));
+                                                         model::StageOptions{.context = 64, .max_batch = max_batch}));
   }
   model::Pipeline pipeline(m.config, std::move(stages), runtime::activation_mover(wire));
   pipeline.set_decode_chain(runtime::node_chain_for(pipeline));
@@ -595,9 +598,41 @@ TEST(ChainFrames, TheNodesGreedyTokenIsModelArgmax) {
   expect_code(Errc::invalid_argument, [&] { cluster::largest_value_index(odd); });
 }
 
-TEST(ChainFrames, TheNodeMetricsCountChainSteps) {
-  const std::string text = cluster::prometheus_text({.run = 1, .record = 0, .dispatch = 0, .chain_step = 42});
+TEST(ChainFrames, TheNodeMetricsCountChainStepsAndPeerCopies) {
+  const std::string text =
+      cluster::prometheus_text({.run = 1, .record = 0, .dispatch = 0, .chain_step = 42, .peer_copy = 17});
   EXPECT_NE(text.find("crossgpu_node_requests_total{kind=\"chain_step\"} 42\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("crossgpu_node_requests_total{kind=\"peer_copy\"} 17\n"), std::string::npos) << text;
+}
+
+// A pipelined prefill's hop (op 11, peer copy rounded to f16): a peer copy's header and payload
+// bounds; a truncated, zero-length, oversized or handle-0 header is malformed.
+TEST(ChainFrames, MalformedRoundedPeerCopyHeadersAreRefusedTyped) {
+  using cluster::DataFrame;
+  using cluster::DataOp;
+  const auto decode = [](DataFrame f) { return cluster::decode_request(cluster::encode_frame(f)); };
+  EXPECT_EQ(decode({DataOp::peer_copy_f16, 0, 1, 7, 64, 200}).op, DataOp::peer_copy_f16);
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::peer_copy_f16, 0, 1, 0, 0, 200}); });  // handle 0
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::peer_copy_f16, 0, 1, 7, 0, 0}); });
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::peer_copy_f16, 0, 1, 7, 0, 3}); });  // no room
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::peer_copy_f16, 0, 1, 7, 0, 2 + 512 + 255 + 1}); });
+  expect_code(Errc::invalid_argument, [&] { decode({DataOp::peer_copy_f16, 3, 1, 7, 0, 200}); });  // status set
+  const cluster::DataHeader header = cluster::encode_frame({DataOp::peer_copy_f16, 0, 1, 7, 0, 200});
+  expect_code(Errc::invalid_argument, [&] { cluster::decode_request(std::span(header).first(39)); });
+  // The grant length that starts its payload: 1..512, leaving room for the address.
+  const DataFrame request{DataOp::peer_copy_f16, 0, 1, 7, 0, 100};
+  const std::array<std::byte, 2> zero{}, too_long{std::byte{0x01}, std::byte{0x02}}, all{std::byte{98}, std::byte{0}};
+  expect_code(Errc::invalid_argument, [&] { cluster::decode_grant_length(zero, request); });
+  expect_code(Errc::invalid_argument, [&] { cluster::decode_grant_length(too_long, request); });
+  expect_code(Errc::invalid_argument, [&] { cluster::decode_grant_length(all, request); });
+  // Rounding in place: whole floats only, each value the f16 hop's.
+  std::vector<float> values = {1.0f, 3.14159265f, -1e-8f, 70000.0f};
+  cluster::round_to_f16_values(std::as_writable_bytes(std::span(values)));
+  EXPECT_EQ(values[0], 1.0f);
+  EXPECT_EQ(values[1], reference::to_float(reference::to_half(3.14159265f)));
+  EXPECT_TRUE(std::isinf(values[3]));
+  std::vector<std::byte> odd(6);
+  expect_code(Errc::invalid_argument, [&] { cluster::round_to_f16_values(odd); });
 }
 
 TEST_F(Chain, ChainSetupAndStepsAreCheckedAndARefusalKeepsTheConnection) {
@@ -728,6 +763,103 @@ TEST_F(Chain, ChainSetupAndStepsAreCheckedAndARefusalKeepsTheConnection) {
   EXPECT_TRUE(node_a.chain_await(sample_chain, 6, std::as_writable_bytes(std::span(&picked, 1)), [] {},
                                  cluster::ChainSampling{.temperature = 1.0f, .u = 0.5}));
   node_a.release_chain(sample_chain);
+}
+
+// A node-to-node copy rounded to f16 values on the source node (a pipelined prefill's hop): the
+// destination gets each f32 rounded as an f16 boundary rounds it, the source keeps its values;
+// a range of no whole number of floats, a grant made out to another node and a source range
+// past the buffer are refused typed, and the connection goes on.
+TEST_F(Chain, RoundedPeerCopiesAreCheckedTypedAndKeepTheConnection) {
+  const Remote& r = remote();
+  auto& a = static_cast<cluster::RemoteDevice&>(*r.devices[0]);
+  auto& b = static_cast<cluster::RemoteDevice&>(*r.devices[1]);
+  cluster::NodeConnection& node_a = a.node();
+  cluster::NodeConnection& node_b = b.node();
+  ASSERT_TRUE(node_a.offers_peer_copy_f16());
+  std::vector<float> values(16);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::sin(static_cast<float>(i) * 1.37f) * 3.0f;
+  values[3] = 1e-8f;
+  Buffer src = r.devices[0]->allocate(64);
+  Buffer dst = r.devices[1]->allocate(256);
+  r.devices[0]->stream().upload(src.ref(), 0, std::as_bytes(std::span(values))).wait();
+  const std::uint64_t src_handle = a.remote_handle(src.ref(), 0, 64);
+  const std::uint64_t dst_handle = b.remote_handle(dst.ref(), 0, 256);
+  const v1::WriteGrant grant = node_b.grant_write(dst_handle, 0, 64, node_a.node_id());
+  EXPECT_EQ(node_a.peer_copy_f16(src_handle, 0, node_b.address(), grant), 64u);
+  std::vector<float> arrived(16), kept(16);
+  r.devices[1]->stream().download(dst.ref(), 0, std::as_writable_bytes(std::span(arrived))).wait();
+  r.devices[0]->stream().download(src.ref(), 0, std::as_writable_bytes(std::span(kept))).wait();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(arrived[i], reference::to_float(reference::to_half(values[i]))) << i;
+    EXPECT_EQ(kept[i], values[i]) << i;
+  }
+  EXPECT_NE(arrived[1], values[1]) << "nothing was rounded";
+  const v1::WriteGrant odd = node_b.grant_write(dst_handle, 0, 6, node_a.node_id());
+  expect_code(Errc::invalid_argument, [&] { node_a.peer_copy_f16(src_handle, 0, node_b.address(), odd); });
+  const v1::WriteGrant other = node_b.grant_write(dst_handle, 0, 64, "someone-else");
+  expect_code(Errc::permission_denied, [&] { node_a.peer_copy_f16(src_handle, 0, node_b.address(), other); });
+  const v1::WriteGrant wide = node_b.grant_write(dst_handle, 0, 128, node_a.node_id());
+  expect_code(Errc::out_of_range, [&] { node_a.peer_copy_f16(src_handle, 0, node_b.address(), wide); });
+  // Still in step: a plain copy and a read go through.
+  EXPECT_EQ(node_a.peer_copy(src_handle, 0, node_b.address(), grant), 64u);
+  r.devices[1]->stream().download(dst.ref(), 0, std::as_writable_bytes(std::span(arrived))).wait();
+  EXPECT_EQ(arrived, values);
+}
+
+// Pipelined prefill (docs/PROTOCOL.md, "Pipelined prefill"): a prompt of 22 tokens in
+// micro-batches of 4 over 2 and 3 remote stages. With f32 boundaries the greedy tokens equal one
+// device's; every micro-batch left each stage but the last as one node-to-node copy (the nodes'
+// peer-copy counters; the client has no path to relay them); with f16 boundaries the prompt's
+// logits equal bit for bit those of the batch-after-batch prefill of the same split in batches
+// of the same 4 tokens, which rounds on the client (the CPU device's batched dot products sum
+// in another order for another number of rows, so batches of 16 differ in the last bits). A
+// prompt of one micro-batch runs as before.
+TEST_F(Chain, PipelinedPrefillMatchesTheCpuAndGoesNodeToNode) {
+  std::vector<std::uint32_t> prompt;
+  for (std::uint32_t i = 0; i < 22; ++i) prompt.push_back(1 + (i * 13) % 60);
+  constexpr std::uint64_t kMicroBatches = 6;  // 5 of 4 tokens, then 2
+  const std::uint64_t hidden = small_model().config.embedding;
+  model::GenerateOptions options;
+  options.max_tokens = 8;
+  model::Pipeline local = build({local_cpu()}, kF32);
+  const std::vector<std::uint32_t> expected = model::generate(local, prompt, options).tokens;
+  for (std::size_t s = 2; s <= 3; ++s) {
+    SCOPED_TRACE(::testing::Message() << s << " remote stages");
+    const std::vector<cluster::NodeServer*> used(servers_.begin(), servers_.begin() + static_cast<long>(s));
+    const std::vector<std::shared_ptr<Device>> devices(remote().devices.begin(),
+                                                       remote().devices.begin() + static_cast<long>(s));
+    model::Pipeline pipeline = build(devices, kF32);
+    const auto runner = runtime::prefill_pipeline_for(pipeline, {.micro_batch = 4});
+    ASSERT_NE(runner, nullptr);
+    pipeline.set_prefill_runner(runner);
+    std::vector<std::uint64_t> copies;
+    for (const auto* server : used) copies.push_back(server->call_counts().peer_copy);
+    EXPECT_EQ(model::generate(pipeline, prompt, options).tokens, expected);
+    EXPECT_EQ(runner->counts().prompts, 1u);
+    EXPECT_EQ(runner->counts().micro_batches, kMicroBatches);
+    EXPECT_EQ(runner->counts().hops, kMicroBatches * (s - 1));
+    EXPECT_EQ(runner->counts().hop_bytes, prompt.size() * hidden * 4 * (s - 1));
+    for (std::size_t n = 0; n < s; ++n) {
+      EXPECT_EQ(used[n]->call_counts().peer_copy - copies[n], n + 1 < s ? kMicroBatches : 0u) << "node " << n;
+      EXPECT_EQ(pipeline.stats()[n].passes, kMicroBatches + options.max_tokens - 1) << "node " << n;
+    }
+    // A prompt of one micro-batch: nothing to pipeline.
+    model::generate(pipeline, std::vector<std::uint32_t>(prompt.begin(), prompt.begin() + 4), options);
+    EXPECT_EQ(runner->counts().prompts, 1u);
+  }
+  std::vector<float> prompt_logits[2];
+  std::vector<std::uint32_t> tokens[2];
+  for (const bool pipelined : {false, true}) {
+    model::Pipeline pipeline = build(remote().devices, kF16, 4);
+    if (pipelined) pipeline.set_prefill_runner(runtime::prefill_pipeline_for(pipeline, {.micro_batch = 4}));
+    model::GenerateOptions first = options;
+    first.on_logits = [&](std::span<const float> row) {
+      if (prompt_logits[pipelined].empty()) prompt_logits[pipelined].assign(row.begin(), row.end());
+    };
+    tokens[pipelined] = model::generate(pipeline, prompt, first).tokens;
+  }
+  EXPECT_EQ(prompt_logits[1], prompt_logits[0]) << "f16 boundaries round alike node to node and on the client";
+  EXPECT_EQ(tokens[1], tokens[0]);
 }
 
 // Two nodes whose every link (client to node, node to node) crosses a relay adding `one_way`

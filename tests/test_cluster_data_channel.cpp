@@ -426,7 +426,7 @@ TEST_F(DataChannelTest, MalformedFramesAreRefusedAndEndTheConnection) {
     raw.send_raw(std::span(header).first(17));
     // Closing here leaves the node with 17 bytes of a header: it ends the connection quietly.
   }
-  for (const DataOp op : {DataOp::granted_write, DataOp::peer_copy}) {
+  for (const DataOp op : {DataOp::granted_write, DataOp::peer_copy, DataOp::peer_copy_f16}) {
     // A payload that stops inside the grant, then the client goes away: the node ends that
     // connection quietly and serves on (TearDown checks the good client).
     RawData raw(*compute_, session.data_address(), node_id());

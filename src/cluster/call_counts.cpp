@@ -12,8 +12,9 @@ std::string prometheus_text(const NodeCallCounts& counts) {
       "crossgpu_node_requests_total{{kind=\"run\"}} {}\n"
       "crossgpu_node_requests_total{{kind=\"record\"}} {}\n"
       "crossgpu_node_requests_total{{kind=\"dispatch\"}} {}\n"
-      "crossgpu_node_requests_total{{kind=\"chain_step\"}} {}\n",
-      counts.run, counts.record, counts.dispatch, counts.chain_step);
+      "crossgpu_node_requests_total{{kind=\"chain_step\"}} {}\n"
+      "crossgpu_node_requests_total{{kind=\"peer_copy\"}} {}\n",
+      counts.run, counts.record, counts.dispatch, counts.chain_step, counts.peer_copy);
 }
 
 }  // namespace crossgpu::cluster

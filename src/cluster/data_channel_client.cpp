@@ -227,7 +227,7 @@ void DataChannelClient::read(std::uint64_t handle, std::uint64_t offset,
 }
 
 void DataChannelClient::peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
-                                  std::span<const std::byte> grant, std::string_view dst_address) {
+                                  std::span<const std::byte> grant, std::string_view dst_address, bool round_f16) {
   if (dst_address.empty() || dst_address.size() > kMaxPeerAddressBytes) {
     fail(Errc::invalid_argument, "peer copy: the destination must be host:port");
   }
@@ -240,7 +240,9 @@ void DataChannelClient::peer_copy(std::uint64_t src_handle, std::uint64_t src_of
     Lane& lane = lanes_.front();
     const std::uint64_t id = lane.next_request++;
     lane.socket->write_all(
-        encode_frame({DataOp::peer_copy, 0, id, src_handle, src_offset, payload.size()}), payload);
+        encode_frame({round_f16 ? DataOp::peer_copy_f16 : DataOp::peer_copy, 0, id, src_handle, src_offset,
+                      payload.size()}),
+        payload);
     if (std::optional<Error> refused = lane.receive_reply(id, 0, {})) throw *refused;
   });
 }

@@ -76,9 +76,10 @@ class DataChannelClient {
                      std::span<const std::byte> data);
   // Asks the node to copy [src_offset, + the grant's bytes) of our buffer `src_handle` to the
   // node at `dst_address` that issued `grant` (serialized v1::WriteGrant); returns when the
-  // destination has it all. One request on lane 0.
+  // destination has it all. One request on lane 0. With `round_f16` (op peer_copy_f16) the node
+  // sends each f32 rounded to the nearest f16 value.
   void peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
-                 std::span<const std::byte> grant, std::string_view dst_address);
+                 std::span<const std::byte> grant, std::string_view dst_address, bool round_f16 = false);
   // Decode chains (docs/PROTOCOL.md, "Decode chains"), each one request on lane 0 answered when
   // the node accepted it (read it whole), not when the chain ran. chain_request sends a chain
   // step (no grant), a chain forward or a chain abort (each led by `grant`); `field` is the

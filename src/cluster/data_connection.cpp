@@ -54,7 +54,7 @@ void DataConnection::run() noexcept {
         serve_write(request);
       } else if (request.op == DataOp::granted_write) {
         serve_granted_write(request);
-      } else if (request.op == DataOp::peer_copy) {
+      } else if (request.op == DataOp::peer_copy || request.op == DataOp::peer_copy_f16) {
         serve_peer_copy(request);
       } else if (request.op == DataOp::chain_step) {
         serve_chain_step(request);
@@ -293,11 +293,13 @@ void DataConnection::serve_peer_copy(const DataFrame& request) {
     // The address after the grant is not used: the destination is the grant's issuer, resolved
     // through this node's own member directory.
     copy_to_peer(*session(), request.handle, request.offset, grant, grants_.issuer(), peer_links_,
-                 fmt::format("{} ({})", peer_.node_id, socket_->peer_address()));
+                 fmt::format("{} ({})", peer_.node_id, socket_->peer_address()),
+                 request.op == DataOp::peer_copy_f16);
   } catch (const Error& e) {
     reply_error(request, e);
     return;
   }
+  peer_copies_.fetch_add(1, std::memory_order_relaxed);
   reply(request);
 }
 

@@ -30,6 +30,8 @@ struct DataServices {
   PeerLinks& peer_links;
   // Counts the decode-chain steps served (a client's chain step, a node's chain forward).
   std::atomic<std::uint64_t>& chain_steps;
+  // Counts the node-to-node copies served (peer copies, rounded to f16 or not).
+  std::atomic<std::uint64_t>& peer_copies;
 };
 
 class DataConnection {
@@ -41,7 +43,8 @@ class DataConnection {
         sessions_(services.sessions),
         grants_(services.grants),
         peer_links_(services.peer_links),
-        chain_steps_(services.chain_steps) {}
+        chain_steps_(services.chain_steps),
+        peer_copies_(services.peer_copies) {}
 
   // Authenticates, binds and serves until the peer closes or breaks the protocol. Never throws.
   void run() noexcept;
@@ -58,7 +61,8 @@ class DataConnection {
   void receive_into(Session& session, const SessionBuffer& target, const DataFrame& request,
                     std::uint64_t offset, std::uint64_t bytes);
   void serve_read(const DataFrame& request);
-  // A client's node-to-node copy from its buffer here to another node (src/cluster/peer_copy.hpp).
+  // A client's node-to-node copy from its buffer here to another node (src/cluster/peer_copy.hpp),
+  // rounded to f16 values on the way for op peer_copy_f16.
   void serve_peer_copy(const DataFrame& request);
   // Decode chains (data_connection_chain.cpp): a step from the client, one passed on by the
   // previous stage's node under the grant this node gave it, a failure passed on, the client's
@@ -91,6 +95,7 @@ class DataConnection {
   const GrantAuthority& grants_;
   PeerLinks& peer_links_;
   std::atomic<std::uint64_t>& chain_steps_;
+  std::atomic<std::uint64_t>& peer_copies_;
   // Re-checks the certificate (revocation, role) before a request when the last check is older
   // than kRecheckInterval: a node removed from the cluster after it bound loses the connection
   // at its next request after that. Not on every request: the check stats the revocation file,

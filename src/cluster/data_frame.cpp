@@ -122,6 +122,7 @@ DataFrame decode_request(std::span<const std::byte> header) {
       return frame;
     }
     case DataOp::peer_copy:
+    case DataOp::peer_copy_f16:
       if (frame.length <= kGrantLengthBytes + 1 ||
           frame.length > kGrantLengthBytes + kMaxGrantBytes + kMaxPeerAddressBytes) {
         fail(Errc::invalid_argument,
@@ -171,6 +172,7 @@ DataFrame decode_request(std::span<const std::byte> header) {
 std::size_t decode_grant_length(std::span<const std::byte, kGrantLengthBytes> prefix,
                                 const DataFrame& request) {
   const char* what = request.op == DataOp::peer_copy       ? "peer copy"
+                     : request.op == DataOp::peer_copy_f16 ? "peer copy f16"
                      : request.op == DataOp::granted_write ? "granted write"
                                                            : "chain request";
   const std::size_t grant_bytes = get<std::uint16_t>(prefix.data());

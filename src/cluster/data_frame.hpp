@@ -31,6 +31,10 @@ enum class DataOp : std::uint16_t {
   // The client's wait for a chain's result as a token the last node sampled: its payload is a
   // ChainSampling (kChainSamplingBytes), its answer the token (4 bytes).
   chain_sample = 10,
+  // A peer copy whose source rounds each f32 of the range to the nearest f16 (ties to even)
+  // before sending it: a pipelined prefill's hidden states crossing an f16 stage boundary node to
+  // node (docs/PROTOCOL.md, "Pipelined prefill"). Its payload is a peer copy's.
+  peer_copy_f16 = 11,
   reply = 0x80
 };
 

@@ -39,6 +39,10 @@ void widen_from_f16(std::span<const std::byte> f16, std::span<std::byte> f32) {
   }
 }
 
+void round_to_f16_values(std::span<std::byte> f32) {
+  widen_from_f16(narrow_to_f16(f32), f32);  // narrow checks the size
+}
+
 std::uint32_t largest_value_index(std::span<const std::byte> f32) {
   const std::size_t n = f32.size() / sizeof(float);
   if (n == 0 || f32.size() % sizeof(float) != 0) {

@@ -19,6 +19,11 @@ std::vector<std::byte> narrow_to_f16(std::span<const std::byte> f32);
 // hold exactly twice its bytes (Errc::out_of_range otherwise). Exact.
 void widen_from_f16(std::span<const std::byte> f16, std::span<std::byte> f32);
 
+// Each f32 of `f32` (a whole number of floats, else Errc::invalid_argument) replaced in place by
+// the nearest f16 value, as narrowing and widening give it: an f16 boundary crossed as f32 bytes
+// (a pipelined prefill's node-to-node copy).
+void round_to_f16_values(std::span<std::byte> f32);
+
 // The greedy token of a row of f32 logits, as model::argmax picks it: the index of the largest
 // value, the first on ties, NaN never winning. Errc::invalid_argument for an empty row, one that
 // is no whole number of floats, or one that is all NaN.

@@ -152,6 +152,12 @@ class NodeConnection {
   // when the node offers "data-peer-copy", else a PeerCopy call.
   std::uint64_t peer_copy(std::uint64_t src_handle, std::uint64_t src_offset,
                           const std::string& dst_address, const v1::WriteGrant& grant);
+  // As peer_copy, the node rounding each f32 of the range to the nearest f16 value on the way
+  // (an f16 stage boundary crossed node to node); on the data channel only: Errc::unsupported
+  // unless offers_peer_copy_f16() ("data-peer-copy-f16").
+  std::uint64_t peer_copy_f16(std::uint64_t src_handle, std::uint64_t src_offset,
+                              const std::string& dst_address, const v1::WriteGrant& grant);
+  bool offers_peer_copy_f16() const noexcept;
 
   // Batched work (node.proto, "Batched work"): queued here and sent as one Run when a read
   // needs its data, on flush(), when the batch is full, and before any other call of this

@@ -269,4 +269,19 @@ std::uint64_t NodeConnection::peer_copy(std::uint64_t src_handle, std::uint64_t 
   return response.bytes_copied();
 }
 
+bool NodeConnection::offers_peer_copy_f16() const noexcept { return impl_->data_offers("data-peer-copy-f16"); }
+
+std::uint64_t NodeConnection::peer_copy_f16(std::uint64_t src_handle, std::uint64_t src_offset,
+                                            const std::string& dst_address, const v1::WriteGrant& grant) {
+  impl_->send_batch();
+  if (!offers_peer_copy_f16()) {
+    fail(Errc::unsupported, "node {} does not round peer copies to f16 (no data-peer-copy-f16)", impl_->address);
+  }
+  const std::string serialized = grant.SerializeAsString();
+  impl_->data_call("PeerCopy", [&] {
+    impl_->data->peer_copy(src_handle, src_offset, std::as_bytes(std::span(serialized)), dst_address, true);
+  });
+  return grant.bytes();
+}
+
 }  // namespace crossgpu::cluster

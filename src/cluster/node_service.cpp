@@ -62,6 +62,7 @@ grpc::Status NodeService::Hello(grpc::ServerContext* context, const v1::HelloReq
       response->add_capabilities("data-channel");
       response->add_capabilities("data-granted-write");
       response->add_capabilities("data-peer-copy");
+      response->add_capabilities("data-peer-copy-f16");
       response->add_capabilities("data-chain");
       response->add_capabilities("data-chain-f16");
       response->add_capabilities("data-chain-token");

@@ -34,10 +34,12 @@ class NodeService final : public v1::Node::Service {
   SessionTable& sessions() noexcept { return sessions_; }
   NodeCallCounts call_counts() const noexcept {
     return {counters_.run_calls.load(), counters_.record_calls.load(), counters_.dispatch_calls.load(),
-            counters_.chain_steps.load()};
+            counters_.chain_steps.load(), counters_.peer_copies.load()};
   }
   // What the node's data channel serves besides the sessions' own buffers.
-  DataServices data_services() noexcept { return {sessions_, grants_, peer_links_, counters_.chain_steps}; }
+  DataServices data_services() noexcept {
+    return {sessions_, grants_, peer_links_, counters_.chain_steps, counters_.peer_copies};
+  }
   // From now on Hello offers the data channel on `port` (capability "data-channel") with a
   // one-time secret per session.
   void enable_data_channel(int port) noexcept { data_port_ = port; }
@@ -107,6 +109,7 @@ class NodeService final : public v1::Node::Service {
   struct {
     std::atomic<std::uint64_t> run_calls{0}, record_calls{0}, dispatch_calls{0};
     std::atomic<std::uint64_t> chain_steps{0};  // chain steps and forwards (data channel)
+    std::atomic<std::uint64_t> peer_copies{0};  // node-to-node copies sent (data channel)
   } counters_;
 };
 

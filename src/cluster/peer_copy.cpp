@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cluster/data_frame.hpp"
+#include "cluster/hidden_f16.hpp"
 #include "cluster/wire_validation.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -51,11 +52,12 @@ std::string check_request(const v1::WriteGrant& grant, const std::string& this_n
   return address;
 }
 
-// Sends [offset, offset + grant.bytes()) of `source` to the grant's range over `link`.
+// Sends [offset, offset + grant.bytes()) of `source` to the grant's range over `link`, each f32
+// rounded to the nearest f16 value with `round_f16` (in a copy: the buffer stays as it is).
 void send_range(Session& session, const SessionBuffer& source, std::uint64_t offset,
-                const v1::WriteGrant& grant, NodeConnection& link) {
+                const v1::WriteGrant& grant, NodeConnection& link, bool round_f16) {
   std::span<std::byte> mapped = source.device->try_mapped(source.ref);
-  if (!mapped.empty()) {
+  if (!mapped.empty() && !round_f16) {
     {
       auto lock = session.lock();
       session.stream(*source.device).synchronize();  // queued kernels may still write it
@@ -73,6 +75,7 @@ void send_range(Session& session, const SessionBuffer& source, std::uint64_t off
       auto lock = session.lock();
       session.stream(*source.device).download(source.ref, offset + done, chunk).wait();
     }
+    if (round_f16) round_to_f16_values(chunk);
     link.granted_write(grant, grant.offset() + done, chunk);
     done += n;
   }
@@ -82,13 +85,16 @@ void send_range(Session& session, const SessionBuffer& source, std::uint64_t off
 
 std::uint64_t copy_to_peer(Session& session, std::uint64_t src_handle, std::uint64_t src_offset,
                            const v1::WriteGrant& grant, const std::string& this_node_id,
-                           PeerLinks& links, const std::string& requester) {
+                           PeerLinks& links, const std::string& requester, bool round_f16) {
   const std::string address = check_request(grant, this_node_id, links, requester);
+  if (round_f16 && grant.bytes() % sizeof(float) != 0) {
+    fail(Errc::invalid_argument, "PeerCopy f16: {} bytes are no whole number of f32 values", grant.bytes());
+  }
   SessionBuffer source = session.resolve(src_handle, src_offset, grant.bytes(), "PeerCopy source");
   try {
     // The TLS handshake pins the issuer's node id: another node at that address is refused.
     std::shared_ptr<NodeConnection> link = links.get(address, grant.issuer_node_id());
-    send_range(session, source, src_offset, grant, *link);
+    send_range(session, source, src_offset, grant, *link, round_f16);
   } catch (const Error& e) {
     throw Error(e.code(), fmt::format("PeerCopy to node {}: {}", grant.issuer_node_id(), e.what()));
   }

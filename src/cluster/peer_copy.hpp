@@ -26,10 +26,13 @@ inline constexpr std::size_t kMaxPeerNodeIdBytes = 128;
 // grant must be made out to `this_node_id`, cover some bytes, be unexpired and name a member
 // this node knows: otherwise Errc::permission_denied with the one text kNotAMember, and the
 // reason is logged with `requester` (who asked). Then the session's errors for the source range;
-// the destination's typed errors, prefixed with its node id.
+// the destination's typed errors, prefixed with its node id. With `round_f16` each f32 of the
+// range leaves rounded to the nearest f16 value (still 4 bytes; the source buffer is not
+// changed): an f16 stage boundary crossed node to node. The range must then be a whole number of
+// floats (Errc::invalid_argument).
 std::uint64_t copy_to_peer(Session& session, std::uint64_t src_handle, std::uint64_t src_offset,
                            const v1::WriteGrant& grant, const std::string& this_node_id,
-                           PeerLinks& links, const std::string& requester);
+                           PeerLinks& links, const std::string& requester, bool round_f16 = false);
 
 // A grant as it arrives inside a data request; Errc::invalid_argument naming `what` when the
 // bytes are no WriteGrant.

@@ -29,7 +29,9 @@ std::span<const float> prefill(Pipeline& pipeline, std::span<const std::uint32_t
     fail(Errc::invalid_argument, "prefill from token {} of a prompt of {}: at least the last one must run", from,
          prompt.size());
   }
-  std::span<const float> logits;
+  // Over several remote stages the runtime pipelines the prompt in micro-batches.
+  std::span<const float> logits = pipeline.forward_prompt(prompt.subspan(from), from, slot);
+  if (!logits.empty()) return logits;
   std::uint32_t pos = from;
   while (pos < prompt.size()) {
     const std::size_t n = std::min<std::size_t>(pipeline.max_batch(), prompt.size() - pos);

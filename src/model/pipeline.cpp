@@ -96,6 +96,18 @@ std::uint32_t Pipeline::forward_sampled(std::uint32_t token, std::uint32_t pos, 
   return Sampler::pick(forward(std::span(&token, 1), pos, slot), sampler.options(), u);
 }
 
+std::span<const float> Pipeline::forward_prompt(std::span<const std::uint32_t> ids, std::uint32_t pos,
+                                               std::uint32_t slot) {
+  // Whatever the runner should not see (out of the vocabulary, past the context) forward() refuses.
+  const bool valid = std::all_of(ids.begin(), ids.end(), [&](std::uint32_t id) { return id < config_.vocab; });
+  if (!prefill_runner_ || ids.empty() || !valid || slot >= max_sequences() || pos > context() ||
+      ids.size() > context() - pos) {
+    return {};
+  }
+  const std::span<float> out(logits_.data(), config_.vocab);
+  return prefill_runner_->prefill(*this, ids, pos, slot, out, stats_) ? out : std::span<const float>{};
+}
+
 std::span<const float> Pipeline::forward_rows(std::span<const std::uint32_t> ids, std::span<const SequenceRows> parts) {
   std::uint64_t rows = 0;
   for (const SequenceRows& p : parts) rows += p.tokens;

@@ -68,6 +68,20 @@ class DecodeChain {
   }
 };
 
+// A prompt's prefill run another way than batch after batch through every stage: the runtime's
+// micro-batch pipeline over remote stages (src/runtime/prefill_pipeline.hpp), where stage k
+// works on one micro-batch while stage k+1 works on the one before. The model layer only asks.
+class PrefillRunner {
+ public:
+  virtual ~PrefillRunner() = default;
+  // Runs the prompt tokens `ids` (any number, each in the vocabulary, within the context) at
+  // `pos` of `slot` through every stage, writes the last token's logits to `logits` and adds to
+  // `stats`; false when it cannot (the pipeline then runs them batch by batch, which rewrites
+  // whatever KV entries it may have written with the same values).
+  virtual bool prefill(Pipeline& pipeline, std::span<const std::uint32_t> ids, std::uint32_t pos, std::uint32_t slot,
+                       std::span<float> logits, std::span<StageStats> stats) = 0;
+};
+
 class Pipeline {
  public:
   // Stages in order; the first embeds, the last outputs, layers contiguous (checked).
@@ -108,6 +122,11 @@ class Pipeline {
   // Single-token decode steps go through `chain` first (none: stage by stage, as before).
   void set_decode_chain(std::shared_ptr<DecodeChain> chain) { chain_ = std::move(chain); }
   const std::shared_ptr<DecodeChain>& decode_chain() const noexcept { return chain_; }
+  // A prompt's tokens at `pos` of `slot` through the prefill runner: the last token's logits
+  // (valid until the next call), or empty when there is none or it declined (then run them with
+  // forward(), batch by batch).
+  std::span<const float> forward_prompt(std::span<const std::uint32_t> ids, std::uint32_t pos, std::uint32_t slot);
+  void set_prefill_runner(std::shared_ptr<PrefillRunner> runner) { prefill_runner_ = std::move(runner); }
   const ActivationMover& mover() const noexcept { return mover_; }
 
  private:
@@ -117,6 +136,7 @@ class Pipeline {
   std::vector<StageStats> stats_;
   std::vector<float> logits_;
   std::shared_ptr<DecodeChain> chain_;
+  std::shared_ptr<PrefillRunner> prefill_runner_;
 };
 
 }  // namespace crossgpu::model

@@ -7,7 +7,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -15,6 +14,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "model/sampler.hpp"
+#include "runtime/env_switch.hpp"
 #include "runtime/stage_transport.hpp"
 #if CROSSGPU_WITH_NETWORK
 #include "cluster/hidden_f16.hpp"
@@ -26,15 +26,6 @@ namespace crossgpu::runtime {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-bool chains_turned_off() {
-  const char* value = std::getenv("CROSSGPU_NODE_CHAIN");
-  return value != nullptr && (std::string_view(value) == "off" || std::string_view(value) == "0");
-}
 
 #if CROSSGPU_WITH_NETWORK
 cluster::RemoteDevice* remote_of(const model::LlamaStage& stage) {
@@ -478,7 +469,7 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
     }
     segments.erase(kept, segments.end());
   }
-  const bool off = chains_turned_off();
+  const bool off = switched_off("CROSSGPU_NODE_CHAIN");
   if (segments.empty() || off) {
     log::info("decode chain: {}; each remote stage's step is a request from this process",
               off ? "turned off (CROSSGPU_NODE_CHAIN)" : "no two consecutive remote stages on distinct nodes serve one");
@@ -487,8 +478,6 @@ std::shared_ptr<model::DecodeChain> node_chain_for(const model::Pipeline& pipeli
 #else
   (void)pipeline;
   (void)options;
-  (void)seconds_since;
-  (void)chains_turned_off;
   return nullptr;
 #endif
 }

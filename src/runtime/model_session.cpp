@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "runtime/decode_chain.hpp"
+#include "runtime/prefill_pipeline.hpp"
 #include "runtime/stage_transport.hpp"
 
 namespace crossgpu::runtime {
@@ -40,6 +41,7 @@ model::Pipeline load_pipeline(const model::GgufFile& file, const model::LlamaCon
   // Hidden states cross stage boundaries as f16 unless CROSSGPU_CHAIN_HIDDEN=f32 (exactness).
   model::Pipeline pipeline(config, std::move(stages), activation_mover(hidden_wire()));
   pipeline.set_decode_chain(node_chain_for(pipeline));  // remote stages pass hidden states node to node
+  pipeline.set_prefill_runner(prefill_pipeline_for(pipeline));  // ... and prefill their prompts in micro-batches
   return pipeline;
 }
 
