@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // crossgpu serve against llama.cpp at the same concurrency, in one run: crossgpu-serve-bench
 // (N streaming clients of an in-process `crossgpu serve` over loopback HTTP, continuous batching)
-// writes its generated GGUF and the prompt's ids; then llama.cpp, as node-llama-cpp ships it (CPU
-// backend, this machine's core count as threads), runs the same file in this process with one
+// writes its generated GGUF and the prompt's ids; then llama.cpp, as node-llama-cpp ships it (its
+// CPU backend with this machine's core count as threads when crossgpu measured its CPU device,
+// its Vulkan backend with every layer offloaded when crossgpu measured a Vulkan device), runs the
+// same file in this process with one
 // context of N sequences, each evaluating the same prompt ids and decoding the same number of
 // greedy tokens at once (node-llama-cpp batches the sequences' pending tokens into one decode, as
 // llama-server does for its slots). Per N: aggregate tok/s (all generated tokens over the wall
@@ -38,11 +40,12 @@ function parseArgs(argv) {
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[(s.length - 1) >> 1] : 0; };
 
 // N sequences of one llama.cpp context decoding at once; a warm-up run first, then the timed one.
-async function runPeer(peer, { file, prompt, tokens, streams, threads }) {
+async function runPeer(peer, { file, prompt, tokens, streams, threads, vulkan }) {
   const { getLlama, LlamaLogLevel } = peer;
-  const llama = await getLlama({ gpu: false, build: "never", skipDownload: true, usePrebuiltBinaries: true,
-                                 logLevel: LlamaLogLevel.error, maxThreads: threads });
-  const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+  const llama = await getLlama({ gpu: vulkan ? "vulkan" : false, build: "never", skipDownload: true,
+                                 usePrebuiltBinaries: true, logLevel: LlamaLogLevel.error, maxThreads: threads });
+  if (vulkan) process.stdout.write(`llama.cpp Vulkan devices: ${(await llama.getGpuDeviceNames()).join(", ")}\n`);
+  const model = await llama.loadModel({ modelPath: file, gpuLayers: vulkan ? "max" : 0 });
   const rows = [];
   for (const n of streams) {
     const context = await model.createContext({ sequences: n, contextSize: n * (prompt.length + tokens + 8),
@@ -85,14 +88,16 @@ async function main() {
   const run = spawnSync(o.bench, [...o.rest, "--write-model", modelFile, "--json", cgJson], { stdio: "inherit" });
   if (run.status !== 0) throw new Error(`crossgpu-serve-bench failed (exit ${run.status ?? run.signal})`);
   const cg = JSON.parse(fs.readFileSync(cgJson, "utf8"));
-  if (cg.backend !== "cpu") throw new Error("compare the CPU device: llama.cpp runs its CPU backend here");
+  // llama.cpp skips CPU-type Vulkan devices (lavapipe) unless GGML_VK_VISIBLE_DEVICES names them,
+  // and would then run on its CPU backend: compare lavapipe with bench/llm-vs-llamacpp.mjs instead.
+  const vulkan = cg.backend === "vulkan";
   const entry = path.join(o.peer, "node_modules", "node-llama-cpp", "dist", "index.js");
   if (!fs.existsSync(entry)) throw new Error(`node-llama-cpp is not installed in ${o.peer} (make bench-llm installs it)`);
   const threads = os.cpus().length;
-  process.stdout.write(`llama.cpp (node-llama-cpp, cpu, ${threads} threads) on the same file ...\n`);
+  process.stdout.write(`llama.cpp (node-llama-cpp, ${vulkan ? "vulkan" : "cpu"}, ${threads} threads) on the same file ...\n`);
   const peer = await runPeer(await import(pathToFileURL(entry).href),
                              { file: modelFile, prompt: cg.prompt_ids, tokens: cg.tokens_per_stream,
-                               streams: cg.rows.map((r) => r.streams), threads });
+                               streams: cg.rows.map((r) => r.streams), threads, vulkan });
   fs.rmSync(modelFile, { force: true });
   const one = { cg: cg.rows[0].aggregate_tps, llama: peer[0].aggregate_tps };
   const rows = cg.rows.map((c, i) => {

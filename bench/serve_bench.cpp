@@ -6,7 +6,9 @@
 // with no HTTP, no queue and no JSON. The pipeline has --slots KV-cache slots (default 16), so up
 // to that many streams decode together in one batched pass per token (continuous batching); the
 // table also gives each N's ratio to one stream and the most sequences one pass carried.
-// --slots 1 gives the one-at-a-time service for comparison. --write-model keeps the generated GGUF
+// --slots 1 gives the one-at-a-time service for comparison. Each N runs once untimed first (its
+// kernels' pipelines are built on first use), then --repeats times; the row is the run with the
+// median aggregate. --write-model keeps the generated GGUF
 // (and the JSON names it with the prompt's ids) for bench/serve-vs-llamacpp.mjs, which runs
 // llama.cpp on the same file at the same concurrency. Not part of make test.
 #include <fmt/format.h>
@@ -42,6 +44,8 @@ struct Options {
   std::uint32_t slots = 16;
   std::uint32_t layers = 8, embedding = 1024, ffn = 2816, heads = 16, kv_heads = 4;
   std::uint32_t tokens = 32;
+  std::uint32_t repeats = 3;
+  std::string type = "q8_0";
   std::string json_path = "serve-bench-results.json";
   std::string model_path;  // also write the generated model here
 };
@@ -139,6 +143,15 @@ Row measure(int port, std::size_t streams, const Options& o, serve::GenerationSe
   return row;
 }
 
+// One untimed run (first-use pipeline builds, allocations), then the median of `repeats`.
+Row measure_median(int port, std::size_t streams, const Options& o, serve::GenerationService& service) {
+  measure(port, streams, o, service);
+  std::vector<Row> runs;
+  for (std::uint32_t i = 0; i < std::max(o.repeats, 1u); ++i) runs.push_back(measure(port, streams, o, service));
+  std::sort(runs.begin(), runs.end(), [](const Row& a, const Row& b) { return a.aggregate_tps < b.aggregate_tps; });
+  return runs[(runs.size() - 1) / 2];
+}
+
 // The same greedy request with no server in between: generated tokens over prefill + decode time
 // (what one stream's aggregate also counts), the median of 3 after a warm-up.
 double direct_tps(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, const Options& o) {
@@ -157,7 +170,9 @@ double direct_tps(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, 
 int run(const Options& o) {
   Registry registry;
   const auto device = pick_device(registry, o.backend);
-  model::DemoModelSpec spec{.type = kernels::WeightType::q8_0, .layers = o.layers, .embedding = o.embedding,
+  const auto type = kernels::weight_type_named(o.type);
+  if (!type) fail(Errc::invalid_argument, "unknown weight type '{}'", o.type);
+  model::DemoModelSpec spec{.type = *type, .layers = o.layers, .embedding = o.embedding,
                             .heads = o.heads, .kv_heads = o.kv_heads, .ffn = o.ffn, .context = 1024, .seed = 7};
   const auto bytes = model::demo_model(spec).bytes();
   if (!o.model_path.empty()) {
@@ -179,17 +194,21 @@ int run(const Options& o) {
   http.threads = 64;
   serve::ApiServer server(service, tokenizer, serve::ServedModel{"bench", "", 0}, http);
   std::vector<Row> rows;
-  for (std::size_t n : o.streams) rows.push_back(measure(server.port(), n, o, service));
+  for (std::size_t n : o.streams) rows.push_back(measure_median(server.port(), n, o, service));
 
-  std::printf("serve bench on %s (%s), %u layers x %u q8_0, %u tokens per stream, %u sequence slots\n",
-              device->properties().name.c_str(), o.backend.c_str(), o.layers, o.embedding, o.tokens, o.slots);
+  std::printf("serve bench on %s (%s), %u layers x %u %s, %u tokens per stream, %u sequence slots, median of %u\n",
+              device->properties().name.c_str(), o.backend.c_str(), o.layers, o.embedding, o.type.c_str(), o.tokens,
+              o.slots, std::max(o.repeats, 1u));
   std::printf("baseline (model::generate, no server): %.1f tokens/s (prefill + decode)\n", baseline);
+  std::printf("decode steps of several sequences: %s\n",
+              pipeline.batched_decode_pays() ? "one batched pass (forward_rows)" : "one recorded pass per sequence");
   apps::Table table({{"streams", apps::Align::right}, {"aggregate tok/s", apps::Align::right},
                      {"vs baseline", apps::Align::right}, {"vs 1 stream", apps::Align::right},
                      {"mean batch", apps::Align::right}, {"TTFT p50 ms", apps::Align::right},
                      {"TTFT p99 ms", apps::Align::right}, {"ITL p50 ms", apps::Align::right},
                      {"ITL p99 ms", apps::Align::right}});
   json out = {{"device", device->properties().name}, {"backend", o.backend}, {"baseline_tps", baseline},
+              {"type", o.type}, {"repeats", std::max(o.repeats, 1u)}, {"batched_decode", pipeline.batched_decode_pays()},
               {"tokens_per_stream", o.tokens}, {"slots", o.slots}, {"rows", json::array()},
               {"model_file", o.model_path}, {"prompt", kPrompt}, {"prompt_ids", tokenizer.encode(kPrompt, true, false)}};
   const double one = rows.empty() ? 0 : rows.front().aggregate_tps;
@@ -219,6 +238,8 @@ int main(int argc, char** argv) {
   app.add_option("--backend", o.backend, "cpu or vulkan")->capture_default_str();
   app.add_option("--streams", o.streams, "concurrent streams to measure")->capture_default_str();
   app.add_option("--tokens", o.tokens, "tokens per stream")->capture_default_str();
+  app.add_option("--repeats", o.repeats, "timed runs per stream count (the median is reported)")->capture_default_str();
+  app.add_option("--type", o.type, "weight type of the generated model (q8_0, q4_k, ...)")->capture_default_str();
   app.add_option("--slots", o.slots, "KV-cache slots: sequences decoded together")->capture_default_str();
   app.add_option("--layers", o.layers)->capture_default_str();
   app.add_option("--embedding", o.embedding)->capture_default_str();

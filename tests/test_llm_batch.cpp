@@ -47,12 +47,13 @@ std::unique_ptr<Model> make_model(WeightType type) {
 
 // The model on `devices` (stage i on devices[i]), cut at `cuts`, with `slots` KV-cache slots.
 Pipeline make_pipeline(const Model& m, const std::vector<std::shared_ptr<Device>>& devices,
-                       const std::vector<std::uint32_t>& cuts, std::uint32_t slots) {
+                       const std::vector<std::uint32_t>& cuts, std::uint32_t slots, bool recorded_rows = false) {
   std::vector<std::unique_ptr<LlamaStage>> stages;
   std::uint32_t first = 0;
   for (std::size_t i = 0; i <= cuts.size(); ++i) {
     const std::uint32_t end = i < cuts.size() ? cuts[i] : m.config.layers;
     StageOptions options{.context = 64, .max_batch = 16, .max_sequences = slots};
+    options.recorded_rows_anywhere = recorded_rows;
     stages.push_back(std::make_unique<LlamaStage>(m.config, m.file, devices[i % devices.size()],
                                                   StageRange{first, end, i == 0, i == cuts.size()}, options));
     first = end;
@@ -158,6 +159,16 @@ void expect_same_as_alone(const std::vector<Decoded>& got, const std::vector<Dec
   }
 }
 
+// Every prompt decoded alone on `device` in a pipeline of one slot: what a batch must give.
+std::vector<Decoded> each_alone(const Model& model, const std::shared_ptr<Device>& device) {
+  std::vector<Decoded> want;
+  for (const auto& prompt : kPrompts) {
+    Pipeline single = make_pipeline(model, {device}, {}, 1);
+    want.push_back(alone(single, prompt, kNewTokens));
+  }
+  return want;
+}
+
 class LlmBatch : public testing::PerDeviceTest {};
 
 TEST_P(LlmBatch, SequencesDecodedTogetherGiveWhatEachGivesAlone) {
@@ -165,14 +176,30 @@ TEST_P(LlmBatch, SequencesDecodedTogetherGiveWhatEachGivesAlone) {
   for (WeightType type : {WeightType::q8_0, WeightType::q4_k}) {
     SCOPED_TRACE(kernels::to_string(type));
     const auto model = make_model(type);
-    std::vector<Decoded> want;
-    for (const auto& prompt : kPrompts) {
-      Pipeline single = make_pipeline(*model, {device}, {}, 1);
-      want.push_back(alone(single, prompt, kNewTokens));
-    }
+    const std::vector<Decoded> want = each_alone(*model, device);
     Pipeline shared = make_pipeline(*model, {device}, {}, 4);
     EXPECT_EQ(shared.max_sequences(), 4u);
     expect_same_as_alone(batched(shared), want);
+  }
+}
+
+// The GPU path of a decode step of several sequences (a program recorded per order of slots,
+// projections by the few-token weight matmul), forced on any Vulkan device with subgroup
+// arithmetic (lavapipe here), in one stage and in two.
+TEST_P(LlmBatch, RecordedStepsOfSeveralSequencesGiveWhatEachGivesAlone) {
+  const auto device = testing::devices().at(GetParam());
+  const DeviceProperties& p = device->properties();
+  if (p.backend != Backend::vulkan || !p.caps.subgroup_arithmetic) GTEST_SKIP() << "no subgroup arithmetic";
+  for (WeightType type : {WeightType::q8_0, WeightType::q4_k}) {
+    SCOPED_TRACE(kernels::to_string(type));
+    const auto model = make_model(type);
+    const std::vector<Decoded> want = each_alone(*model, device);
+    Pipeline shared = make_pipeline(*model, {device}, {}, 4, true);
+    expect_same_as_alone(batched(shared), want);
+    // Slots {3, 0} until the late joiner, then {3, 0, 2}: two programs.
+    EXPECT_EQ(shared.stages().front()->rows_programs(), 2u);
+    Pipeline split = make_pipeline(*model, {device, device}, {1}, 4, true);
+    expect_same_as_alone(batched(split), want);
   }
 }
 
@@ -181,11 +208,7 @@ TEST_P(LlmBatch, SequencesDecodedTogetherGiveWhatEachGivesAlone) {
 TEST_P(LlmBatch, AcrossStagesAndDevicesToo) {
   const auto device = testing::devices().at(GetParam());
   const auto model = make_model(WeightType::q8_0);
-  std::vector<Decoded> want;
-  for (const auto& prompt : kPrompts) {
-    Pipeline single = make_pipeline(*model, {cpu_device()}, {}, 1);
-    want.push_back(alone(single, prompt, kNewTokens));
-  }
+  const std::vector<Decoded> want = each_alone(*model, cpu_device());
   Pipeline split = make_pipeline(*model, {cpu_device(), device}, {1}, 4);
   expect_same_as_alone(batched(split), want);
 }

@@ -8,6 +8,9 @@ crossgpu_test(test_kernels_quant test_kernels_quant.cpp test_kernels_quant_block
   LIBS crossgpu_kernels LABELS kernels)
 crossgpu_test(test_ops_weights test_ops_weights.cpp test_ops_support.cpp
   LIBS crossgpu_kernels LABELS kernels)
+# test_ops_weights_few: the few-token weight matmul of batched decode steps (ops_weights_few.hpp).
+crossgpu_test(test_ops_weights_few test_ops_weights_few.cpp test_ops_support.cpp
+  LIBS crossgpu_kernels LABELS kernels)
 crossgpu_test(test_kernel_bounds_weights test_kernel_bounds_weights.cpp
   ${PROJECT_SOURCE_DIR}/src/cluster/kernel_bounds_weights.cpp
   LIBS crossgpu_kernels LABELS kernels)

@@ -129,6 +129,9 @@ bool check_weight_kernel_bounds(std::string_view name, std::span<const std::byte
     check_fused(b, read<FusedMatvecPush>(b, push, 4));
   } else if (name == "matmul_weights" || name == "matmul_weights_tiled") {
     check_matmul(b, read<WeightsMatmulPush>(b, push));
+  } else if (name == "matmul_weights_few" || name.starts_with("matmul_weights_few.")) {
+    // The few-token variants share matmul_weights' contract and extents.
+    check_matmul(b, read<WeightsMatmulPush>(b, push));
   } else if (name == "get_rows_weights") {
     check_get_rows(b, read<WeightsGetRowsPush>(b, push));
   } else {

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "kernels/arch_kernels.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/weight_few_kernels.hpp"
 
 namespace crossgpu::kernels {
 namespace {
@@ -27,6 +28,8 @@ const std::vector<const KernelSpec*>& all_kernels() {
   static const std::vector<const KernelSpec*> all = [] {
     std::vector<const KernelSpec*> list(kFixed.begin(), kFixed.end());
     for (const KernelSpec& spec : matvec_fused_variants()) list.push_back(&spec);
+    list.push_back(&matmul_weights_few);
+    for (const KernelSpec& spec : matmul_weights_few_variants()) list.push_back(&spec);
     return list;
   }();
   return all;

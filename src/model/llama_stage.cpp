@@ -7,6 +7,7 @@
 #include "kernels/ops_arch.hpp"
 #include "kernels/ops_attention.hpp"
 #include "kernels/ops_weights.hpp"
+#include "kernels/ops_weights_few.hpp"
 
 namespace crossgpu::model {
 namespace {
@@ -235,6 +236,11 @@ bool rows_by_matvec(const Device& device, std::uint32_t tokens) {
 
 Event LlamaStage::project(const DeviceTensor& w, BufferRef in, ops::TensorRef out, std::uint32_t tokens) {
   Stream& s = device_->stream();
+  // A continuous-batching decode step on a GPU: each weight read once for the few rows, their
+  // sums in registers (matmul_weights' 64-token tiles are mostly padding there).
+  if (ops::matmul_weights_few_fits(*device_, tokens, w.cols, in)) {
+    return ops::matmul_weights_few(s, w.ref(), in, out, w.rows, w.cols, tokens, w.type);
+  }
   if (!rows_by_matvec(*device_, tokens)) return ops::matmul_weights(s, w.ref(), in, out, w.rows, w.cols, tokens, w.type);
   Event last;
   const std::uint64_t in_row = w.cols * sizeof(float), out_row = w.rows * sizeof(float);
@@ -513,6 +519,7 @@ void LlamaStage::check_parts(std::span<const SequenceRows> parts) const {
 
 Event LlamaStage::forward_rows(std::span<const SequenceRows> parts) {
   check_parts(parts);
+  if (rows_recordable(parts)) return decode_rows(parts);
   std::uint32_t rows = 0;
   for (const SequenceRows& p : parts) rows += p.tokens;
   Event last;

@@ -18,13 +18,16 @@
 // sequence in flight. forward_rows() runs a batch whose rows belong to several sequences
 // (model/sequence_rows.hpp): every weight matrix is read once for all rows (the batched matmul of
 // prefill), while RoPE, the KV-cache write and attention run per sequence, each in its own slot
-// at its own position. That is the decode step of continuous batching. A slot needs no freeing
+// at its own position. That is the decode step of continuous batching; on GPUs, a step of 2 to
+// 16 sequences of one token each replays a program recorded for its order of slots instead
+// (llama_stage_rows.cpp), its projections by the few-token weight matmul. A slot needs no freeing
 // on the device: attention reads only the positions below the one it is given, so a new
 // sequence simply overwrites what the last one left (the caller owns which slot is whose).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -72,6 +75,10 @@ struct StageOptions {
   // Decode through the recorded program where the device supports it (tests turn it off to
   // compare the two paths).
   bool recorded_decode = true;
+  // A decode step of several sequences (one token each) replays a program recorded per order of
+  // slots on GPUs (llama_stage_rows.cpp); tests set this to take that path on any Vulkan device
+  // with subgroup arithmetic (lavapipe), where it is not the faster one.
+  bool recorded_rows_anywhere = false;
 };
 
 // A weight tensor on the device: `bytes` bytes at `offset` of a buffer the stage owns (several
@@ -126,6 +133,8 @@ class LlamaStage {
   std::size_t decode_dispatches() const noexcept {
     return decode_programs_.empty() ? 0 : decode_programs_.front().dispatches();
   }
+  // Programs recorded for decode steps of several sequences (one per order of slots seen).
+  std::size_t rows_programs() const noexcept { return rows_programs_.size(); }
 
  private:
   struct Layer {
@@ -162,6 +171,13 @@ class LlamaStage {
   void part_attention(const Layer& layer, const SequenceRows& part, std::uint32_t row);
   Event head_forward(std::span<const SequenceRows> parts);
   void add_biases(const Layer& layer, std::uint32_t rows);
+  // The recorded decode step of several sequences (llama_stage_rows.cpp).
+  bool rows_recordable(std::span<const SequenceRows> parts) const;
+  Event decode_rows(std::span<const SequenceRows> parts);
+  void record_rows(std::span<const SequenceRows> parts, Recording& program);
+  void record_rows_layer(const Layer& layer, std::span<const SequenceRows> parts);
+  void record_rows_projection(const DeviceTensor& w, BufferRef in, ops::TensorRef out, std::uint32_t n,
+                              std::uint64_t ldy);
 
   LlamaConfig config_;
   std::shared_ptr<Device> device_;
@@ -180,6 +196,11 @@ class LlamaStage {
   Buffer position_, qkv_, attention_scratch_;
   std::uint32_t position_value_ = 0;  // the upload's source, alive until it is consumed
   std::vector<Recording> decode_programs_;  // per slot, recorded on its first decode step
+  // The recorded steps of several sequences: each part's position (written before a replay),
+  // Q|K|V packed per part, and a program per order of slots.
+  Buffer positions_, qkv_rows_;
+  std::vector<std::uint32_t> positions_value_;
+  std::map<std::vector<std::uint32_t>, Recording> rows_programs_;
 };
 
 // Bytes of weights a stage with this range uploads (for planning and progress).
