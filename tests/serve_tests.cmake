@@ -36,6 +36,14 @@ if(CROSSGPU_WITH_NETWORK)
                    $<TARGET_FILE:crossgpu> ${CMAKE_BINARY_DIR}/npm-test recovery_test.mjs)
   set_tests_properties(test_serve_recovery PROPERTIES LABELS "serve;app;cluster" TIMEOUT 300
                        ENVIRONMENT "CROSSGPU_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
+  # Serve moves off a slowed device: SIGSTOP bursts on the middle stage's node mid-stream, a re-plan
+  # between two decode steps, the streams finish with the undisturbed text; the parked prefix cache
+  # is dropped with the old stages and reported truthfully (cached_tokens 0, then cached again).
+  add_test(NAME test_serve_replan
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/serve/run_openai_client.sh ${PROJECT_SOURCE_DIR}
+                   $<TARGET_FILE:crossgpu> ${CMAKE_BINARY_DIR}/npm-test replan_test.mjs)
+  set_tests_properties(test_serve_replan PROPERTIES LABELS "serve;app;cluster" TIMEOUT 300
+                       ENVIRONMENT "CROSSGPU_CACHE_DIR=${CMAKE_BINARY_DIR}/test-cache")
   # The dashboard in Debian's chromium, driven by the pinned playwright-core (same install), against
   # `crossgpu serve` with three nodes; screenshots in build/dashboard-screenshots.
   add_test(NAME test_serve_dashboard_browser

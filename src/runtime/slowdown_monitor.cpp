@@ -14,17 +14,18 @@ class SlowdownMonitor::ProbingChain final : public model::DecodeChain {
 
   bool step(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
             std::span<float> logits, std::span<model::StageStats> stats) override {
-    chained_ = !probe_ && inner_ && inner_->step(pipeline, token, pos, slot, logits, stats);
-    probe_ = false;
-    return chained_;
+    const bool chained = !probe_ && inner_ && inner_->step(pipeline, token, pos, slot, logits, stats);
+    chained_ += chained ? 1 : 0;
+    return chained;
   }
   // A greedy step the chain's last node may pick the token of; a probe goes back to the
   // pipeline, which then asks step() (above) and relays it.
   bool step_token(model::Pipeline& pipeline, std::uint32_t token, std::uint32_t pos, std::uint32_t slot,
                   std::uint32_t& next, std::span<model::StageStats> stats) override {
     if (probe_ || !inner_) return false;
-    chained_ = inner_->step_token(pipeline, token, pos, slot, next, stats);
-    return chained_;
+    const bool chained = inner_->step_token(pipeline, token, pos, slot, next, stats);
+    chained_ += chained ? 1 : 0;
+    return chained;
   }
   // A sampled step (temperature > 0) the chain's last node may sample with the client's draw;
   // a probe goes back to the pipeline, as above.
@@ -32,21 +33,24 @@ class SlowdownMonitor::ProbingChain final : public model::DecodeChain {
                    const model::SamplerOptions& sampling, double u, std::uint32_t& next,
                    std::span<model::StageStats> stats) override {
     if (probe_ || !inner_) return false;
-    chained_ = inner_->step_sample(pipeline, token, pos, slot, sampling, u, next, stats);
-    return chained_;
+    const bool chained = inner_->step_sample(pipeline, token, pos, slot, sampling, u, next, stats);
+    chained_ += chained ? 1 : 0;
+    return chained;
   }
   void stepped(model::Pipeline& pipeline, std::uint32_t pos, std::uint32_t slot,
                std::span<model::StageStats> stats) override {
     if (inner_) inner_->stepped(pipeline, pos, slot, stats);
   }
 
-  void probe_next() noexcept { probe_ = true; }
-  bool last_step_chained() const noexcept { return chained_; }
+  // Whether the passes up to the monitor's next decision are relayed stage by stage (every pass
+  // of a serve step that has several).
+  void probe(bool on) noexcept { probe_ = on; }
+  std::uint64_t chained_steps() const noexcept { return chained_; }
 
  private:
   std::shared_ptr<model::DecodeChain> inner_;
   bool probe_ = false;
-  bool chained_ = false;
+  std::uint64_t chained_ = 0;  // steps the inner chain carried
 };
 
 SlowdownMonitor::SlowdownMonitor(sched::SlowdownPolicy policy, std::uint32_t probe_every)
@@ -76,21 +80,33 @@ void SlowdownMonitor::declined() {
   if (watch_) watch_->declined(now());
 }
 
-std::vector<sched::SlowStage> SlowdownMonitor::token_done() {
+void SlowdownMonitor::step_starting() {
+  const std::shared_ptr<ProbingChain> chain = chain_.lock();
+  if (pipeline_ == nullptr || !chain) return;
+  before_ = pipeline_->stats();
+  chained_before_ = chain->chained_steps();
+  timing_ = true;
+}
+
+std::vector<sched::SlowStage> SlowdownMonitor::step_done(std::uint32_t passes) {
   const std::shared_ptr<ProbingChain> chain = chain_.lock();
   if (pipeline_ == nullptr || !chain || pipeline_->stats().size() != predicted_.size()) return {};
   const std::vector<model::StageStats>& stats = pipeline_->stats();
-  const bool timed = timing_;
+  const bool timed = timing_ && before_.size() == stats.size();
+  const double per_pass = 1.0 / std::max<std::uint32_t>(1, passes);
   std::vector<double> measured(stats.size());
   for (std::size_t i = 0; timed && i < stats.size(); ++i) {
-    measured[i] = (stats[i].seconds - before_[i].seconds) + (stats[i].transfer_seconds - before_[i].transfer_seconds);
+    measured[i] = per_pass * ((stats[i].seconds - before_[i].seconds) +
+                              (stats[i].transfer_seconds - before_[i].transfer_seconds));
   }
+  const bool chained = chain->chained_steps() != chained_before_;
   before_ = stats;
+  chained_before_ = chain->chained_steps();
   timing_ = true;
   if (!timed) return {};
   ++steps_;
   std::vector<sched::SlowStage> slow;
-  if (!chain->last_step_chained()) {
+  if (!chained) {
     slow = watch_->observe(measured, now());
     log::debug("slowdown watch: step {} measured/predicted {}", steps_, [&] {
       std::string ratios;
@@ -102,7 +118,7 @@ std::vector<sched::SlowStage> SlowdownMonitor::token_done() {
   // the next step is relayed stage by stage, so the watch learns which stage it is.
   const double total = std::accumulate(measured.begin(), measured.end(), 0.0);
   const double expected = std::accumulate(predicted_.begin(), predicted_.end(), 0.0);
-  if (total > policy_.slow_ratio * expected || watch_->suspicious() || steps_ % probe_every_ == 0) chain->probe_next();
+  chain->probe(total > policy_.slow_ratio * expected || watch_->suspicious() || steps_ % probe_every_ == 0);
   return slow;
 }
 

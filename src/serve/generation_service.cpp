@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fmt/ranges.h>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -66,7 +67,17 @@ struct GenerationService::Job {
 
 GenerationService::GenerationService(model::Pipeline& pipeline, const model::Tokenizer& tokenizer,
                                      std::size_t max_waiting, std::uint32_t max_active)
+    : GenerationService(pipeline, nullptr, tokenizer, max_waiting, max_active, {}) {}
+
+GenerationService::GenerationService(runtime::RecoverablePipeline& model, const model::Tokenizer& tokenizer,
+                                     std::size_t max_waiting, std::uint32_t max_active, sched::SlowdownPolicy slowdown)
+    : GenerationService(model.pipeline(), &model, tokenizer, max_waiting, max_active, slowdown) {}
+
+GenerationService::GenerationService(model::Pipeline& pipeline, runtime::RecoverablePipeline* model,
+                                     const model::Tokenizer& tokenizer, std::size_t max_waiting,
+                                     std::uint32_t max_active, sched::SlowdownPolicy slowdown)
     : pipeline_(&pipeline),
+      model_(model),
       tokenizer_(tokenizer),
       max_waiting_(max_waiting),
       context_(pipeline.context()),
@@ -76,14 +87,11 @@ GenerationService::GenerationService(model::Pipeline& pipeline, const model::Tok
       batched_(pipeline.batched_decode_pays()) {
   counters_.slots = max_active_;
   counters_.cache_slots = slots_.size();
+  if (model_ != nullptr) {
+    slowdown_ = std::make_unique<runtime::SlowdownMonitor>(slowdown);
+    slowdown_->attach(*pipeline_, model_->plan());
+  }
   worker_ = std::thread([this] { work(); });
-}
-
-GenerationService::GenerationService(runtime::RecoverablePipeline& model, const model::Tokenizer& tokenizer,
-                                     std::size_t max_waiting, std::uint32_t max_active)
-    : GenerationService(model.pipeline(), tokenizer, max_waiting, max_active) {
-  std::lock_guard lock(mutex_);  // the worker reads it only after taking a job under this mutex
-  model_ = &model;
 }
 
 GenerationService::~GenerationService() {
@@ -179,8 +187,9 @@ void GenerationService::work() {
       if (auto seq = start(std::move(job), active)) active.push_back(std::move(seq));
     }
     retire(active, stopping);
-    if (!active.empty()) step(active);
+    const std::uint32_t passes = active.empty() ? 0 : step(active);
     retire(active, stopping);
+    if (!stopping) watch_speed(active, passes);
   }
 }
 
@@ -216,18 +225,21 @@ std::unique_ptr<GenerationService::Sequence> GenerationService::start(std::uniqu
     fail_job(*job, unavailable_error(failure_));
     return nullptr;
   }
-  const std::optional<model::SequenceSlots::Claim> claim = claim_slot(prompt);
+  std::size_t held = 0;
+  const std::optional<model::SequenceSlots::Claim> claim = claim_slot(prompt, held);
   if (!claim) fail(Errc::internal, "no free sequence slot for an admitted request");
   if (active.empty()) last_token_ = Clock::now();  // a loss found by this prefill is detected from here
   std::unique_ptr<Sequence> seq;
   try {
     seq = std::make_unique<Sequence>(job, *claim, context_);
+    const std::span<const float> logits =
+        model::prefill(*pipeline_, seq->job->request.prompt, claim->cached, claim->slot);
+    count_claim(seq->job->request.prompt.size(), *claim, held);  // counted once it ran: a retry claims again
     if (seq->max_tokens == 0) {
-      model::prefill(*pipeline_, prompt, claim->cached, claim->slot);
       seq->done = true;
       return seq;
     }
-    accept(*seq, model::prefill(*pipeline_, seq->job->request.prompt, claim->cached, claim->slot));
+    accept(*seq, logits);
   } catch (...) {
     release_slot(claim->slot, {});  // what its caches hold is unknown now
     std::unique_ptr<Job> j = seq ? std::move(seq->job) : std::move(job);
@@ -252,9 +264,12 @@ void GenerationService::accept(Sequence& seq, std::span<const float> logits) {
 
 // One decode step: every active sequence's last token at its position, in one batched pass (in
 // chunks of the pipeline's batch when there are more sequences than rows), or one pass per
-// sequence where batching does not pay (model::Pipeline::batched_decode_pays).
-void GenerationService::step(Active& active) {
+// sequence where batching does not pay (model::Pipeline::batched_decode_pays). Returns the passes
+// it ran, 0 when one failed (the sequences then recovered or failed).
+std::uint32_t GenerationService::step(Active& active) {
+  if (slowdown_) slowdown_->step_starting();
   const std::uint32_t vocab = pipeline_->config().vocab;
+  std::uint32_t passes = 0;
   const std::size_t chunk = batched_ ? pipeline_->max_batch() : 1;
   for (std::size_t first = 0; first < active.size(); first += chunk) {
     const std::size_t n = std::min(chunk, active.size() - first);
@@ -276,14 +291,65 @@ void GenerationService::step(Active& active) {
       // (the caches rebuilt), all sequences in flight fail. After a recovery the next step
       // carries every sequence again, those of earlier chunks one token further.
       if (const std::exception_ptr error = recover(active, std::current_exception())) fail_all(active, error);
-      return;
+      return 0;
     }
+    ++passes;
     std::lock_guard lock(mutex_);
     ++counters_.decode_steps;
     if (n > 1) ++counters_.batched_steps;
     counters_.batched_tokens += n;
     counters_.max_batch = std::max(counters_.max_batch, static_cast<std::uint32_t>(n));
   }
+  return passes;
+}
+
+// After a decode step of `passes` passes: when a stage has measured far slower than the others
+// long enough (the monitor's policy) and another plan is predicted faster, serving moves to it.
+void GenerationService::watch_speed(Active& active, std::uint32_t passes) {
+  if (!slowdown_ || passes == 0 || pipeline_ == nullptr) return;
+  const std::vector<sched::SlowStage> slow = slowdown_->step_done(passes);
+  if (slow.empty()) return;
+  std::optional<runtime::RecoveryEvent> event = model_->replan_for(slow, slowdown_->policy());
+  if (!event) {
+    slowdown_->declined();
+    return;
+  }
+  replan(active, std::move(*event));
+}
+
+// Loads `event`'s plan (a slowdown re-plan) and rebuilds the sequences in flight on it: serving
+// --> recovering --> serving, as after a loss. A device lost meanwhile is recovered from as any
+// loss (the new plan's stages may be the ones gone).
+void GenerationService::replan(Active& active, runtime::RecoveryEvent event) {
+  const auto start = Clock::now();
+  const auto sequences = static_cast<std::uint32_t>(active.size());
+  std::uint32_t tokens_before = 0;
+  for (const auto& seq : active) tokens_before += static_cast<std::uint32_t>(seq->generated.size());
+  recovery_log_.begin(fmt::format("slow {}", fmt::join(event.slow, "; ")), sequences);
+  try {
+    model_->adopt(event);
+    on_new_pipeline();
+    const auto reprefill_start = Clock::now();
+    rebuild(active);
+    event.reprefill_seconds = seconds_since(reprefill_start);
+  } catch (...) {
+    if (const std::exception_ptr error = recover(active, std::current_exception())) fail_all(active, error);
+    return;
+  }
+  event.tokens_before = tokens_before;
+  event.total_seconds = seconds_since(start);
+  recovery_log_.replanned(event, sequences);
+  log::warn("re-planned: slow {}; {} stages now ({:.2f} ms per token predicted, {:.2f} as measured before); "
+            "{} requests carried over; took {:.2f} s",
+            fmt::join(event.slow, "; "), event.plan.plan.stages.size(), event.predicted_seconds_after * 1e3,
+            event.predicted_seconds_before * 1e3, sequences, event.total_seconds);
+}
+
+// The model's pipeline was rebuilt (a recovery or a re-plan): decode on it, watch it.
+void GenerationService::on_new_pipeline() {
+  pipeline_ = &model_->pipeline();
+  batched_ = pipeline_->batched_decode_pays();
+  if (slowdown_) slowdown_->attach(*pipeline_, model_->plan());
 }
 
 // Ends the sequences that are done (or cancelled, or all of them when the service stops) and
@@ -330,21 +396,25 @@ void GenerationService::count_end(std::uint64_t& outcome, std::uint32_t reused_t
   if (counters_.running > 0) --counters_.running;
 }
 
-// Takes a slot for `prompt` and counts what that did to the prefix cache: a hit when it reuses
-// cached tokens, an eviction when the slot held a conversation the prompt does not continue (a
-// shared start, e.g. the system prompt, may still be reused).
-std::optional<model::SequenceSlots::Claim> GenerationService::claim_slot(std::span<const std::uint32_t> prompt) {
+// Takes a slot for `prompt`; `held`: how many tokens the slot cached before.
+std::optional<model::SequenceSlots::Claim> GenerationService::claim_slot(std::span<const std::uint32_t> prompt,
+                                                                         std::size_t& held) {
   std::optional<model::SequenceSlots::Claim> claim = slots_.acquire(prompt);
   if (!claim) return claim;
-  const std::size_t held = slots_.cached(claim->slot).size();  // acquire leaves the old tokens listed
-  {
-    std::lock_guard lock(mutex_);
-    counters_.prefilled_tokens += prompt.size() - claim->cached;
-    if (claim->cached > 0) ++counters_.prefix_hits;
-    if (held > 0 && std::uint64_t{claim->cached} * 2 < held) ++counters_.prefix_evictions;
-  }
+  held = slots_.cached(claim->slot).size();  // acquire leaves the old tokens listed
   count_cache();
   return claim;
+}
+
+// What a claimed slot's prefill did to the prefix cache: a hit when it reused cached tokens, an
+// eviction when the slot held a conversation the prompt does not continue (a shared start, e.g.
+// the system prompt, may still be reused).
+void GenerationService::count_claim(std::size_t prompt_tokens, const model::SequenceSlots::Claim& claim,
+                                    std::size_t held) {
+  std::lock_guard lock(mutex_);
+  counters_.prefilled_tokens += prompt_tokens - claim.cached;
+  if (claim.cached > 0) ++counters_.prefix_hits;
+  if (held > 0 && std::uint64_t{claim.cached} * 2 < held) ++counters_.prefix_evictions;
 }
 
 void GenerationService::release_slot(std::uint32_t slot, std::vector<std::uint32_t> tokens) {
@@ -387,10 +457,7 @@ void GenerationService::fail_all(Active& active, std::exception_ptr error) {
 // with: `error` itself when no device was lost, a 503 when the survivors cannot take over (then
 // the sequences in flight and the queued requests fail here, and every later request is refused).
 std::exception_ptr GenerationService::recover(Active& active, std::exception_ptr error) {
-  {
-    std::lock_guard lock(mutex_);  // model_ is set after the worker starts
-    if (model_ == nullptr) return error;
-  }
+  if (model_ == nullptr) return error;
   const auto sequences = static_cast<std::uint32_t>(active.size());
   const double detect_seconds = seconds_since(last_token_);
   const auto failure_at = Clock::now();
@@ -408,8 +475,7 @@ std::exception_ptr GenerationService::recover(Active& active, std::exception_ptr
       try {
         runtime::RecoveryEvent event = model_->recover(failure);
         replanned = true;
-        pipeline_ = &model_->pipeline();
-        batched_ = pipeline_->batched_decode_pays();
+        on_new_pipeline();
         const auto reprefill_start = Clock::now();
         rebuild(active);
         event.reprefill_seconds = seconds_since(reprefill_start);
@@ -440,16 +506,30 @@ std::exception_ptr GenerationService::recover(Active& active, std::exception_ptr
 }
 
 // Every sequence in flight into a slot of the new pipeline (whose caches are empty): its prompt
-// and the tokens it generated, all but the last, which the next decode step feeds.
+// and the tokens it generated, all but the last, which the next decode step feeds. What the free
+// slots cached is gone with the old stages: they start empty (the next request continuing one
+// is prefilled again and counted as not cached), so the counters' cached tokens and bytes are
+// what the new stages hold.
 void GenerationService::rebuild(Active& active) {
-  slots_ = model::SequenceSlots(slots_.size());  // what free slots cached is gone with the old stages
+  std::uint64_t dropped = 0;
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_.busy(i)) dropped += slots_.cached(i).size();
+  }
+  slots_ = model::SequenceSlots(slots_.size());
+  {
+    std::lock_guard lock(mutex_);
+    counters_.dropped_cached_tokens += dropped;
+  }
+  count_cache();
   for (auto& seq : active) {
     std::vector<std::uint32_t> logged = seq->job->request.prompt;
     if (!seq->generated.empty()) logged.insert(logged.end(), seq->generated.begin(), seq->generated.end() - 1);
     seq->slot = slots_.acquire(logged)->slot;
+    seq->result.cached_tokens = 0;  // its whole prompt ran again: none of it came from a cache
     model::prefill(*pipeline_, logged, 0, seq->slot);
+    std::lock_guard lock(mutex_);
+    counters_.reprefilled_tokens += logged.size();
   }
-  count_cache();
 }
 
 // Serving stops: the pipeline is gone and the survivors cannot hold the model.

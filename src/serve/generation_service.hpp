@@ -20,6 +20,17 @@
 // meanwhile wait in the queue. When the survivors cannot hold the model, every request in flight
 // and queued fails with a 503 (recovery_failed) and so does every later one; the RecoveryLog
 // says what happened (GET /health, /metrics, /api/recoveries).
+//
+// It also moves off a device that slowed down, as `crossgpu run` does: a runtime::SlowdownMonitor
+// times every decode step's stages against the plan's predictions, and when one stage stays far
+// slower than the others (sched::SlowdownWatch's hysteresis) and another plan is predicted
+// faster, the service loads that plan between two steps and rebuilds the sequences in flight on
+// it as a recovery does (greedy ones keep their tokens); later requests run on it.
+//
+// A rebuild (after a loss or a slowdown) leaves the parked prefix-cache slots empty: their keys
+// and values were on the old stages. A conversation that continues one of them is prefilled
+// again on the new plan and reports no cached tokens; so does a sequence carried over (its whole
+// prompt was prefilled again).
 #pragma once
 
 #include <atomic>
@@ -42,6 +53,7 @@
 #include "model/sampler.hpp"
 #include "model/tokenizer.hpp"
 #include "runtime/recoverable_pipeline.hpp"
+#include "runtime/slowdown_monitor.hpp"
 #include "serve/recovery_log.hpp"
 
 namespace crossgpu::serve {
@@ -92,7 +104,26 @@ struct ServiceCounters {
   std::uint64_t prefix_evictions = 0;
   std::uint64_t cached_tokens = 0;
   std::uint64_t cached_bytes = 0;
+  // Rebuilds of the sequences in flight on a new plan (a recovery or a slowdown re-plan): tokens
+  // prefilled again (prompts and generated tokens), and parked tokens dropped with the old stages.
+  std::uint64_t reprefilled_tokens = 0;
+  std::uint64_t dropped_cached_tokens = 0;
 };
+
+// The slowdown watch's thresholds for serving: stricter than `crossgpu run`'s defaults. A serve
+// step carries several sequences (batched rows, or one pass each) and new requests' prefills
+// share the devices between steps, so stage times are noisier: on this project's 2-core test VM,
+// with run's thresholds, 3-stage loopback serving re-planned once on noise alone (a stage 2.3x and
+// 3.7x the others over 8 steps, no device slowed), and the 10 s interval then held back the move
+// off the node really slowed (30-200x its prediction against 8-12x for the others).
+inline sched::SlowdownPolicy serve_slowdown_policy() {
+  sched::SlowdownPolicy policy;
+  policy.slow_ratio = 4.0;
+  policy.clear_ratio = 2.5;
+  policy.sustained = 12;
+  policy.warmup = 16;
+  return policy;
+}
 
 class GenerationService {
  public:
@@ -102,9 +133,10 @@ class GenerationService {
   // `max_active` above the pipeline's slots.
   GenerationService(model::Pipeline& pipeline, const model::Tokenizer& tokenizer, std::size_t max_waiting,
                     std::uint32_t max_active = 0);
-  // The same over `model` (loaded; it must outlive the service), recovering from lost devices.
+  // The same over `model` (loaded; it must outlive the service), recovering from lost devices and
+  // re-planning away from slowed ones (`slowdown`: the watch's thresholds).
   GenerationService(runtime::RecoverablePipeline& model, const model::Tokenizer& tokenizer, std::size_t max_waiting,
-                    std::uint32_t max_active = 0);
+                    std::uint32_t max_active = 0, sched::SlowdownPolicy slowdown = serve_slowdown_policy());
   ~GenerationService();  // cancels what is queued and joins the worker
   GenerationService(const GenerationService&) = delete;
   GenerationService& operator=(const GenerationService&) = delete;
@@ -125,6 +157,8 @@ class GenerationService {
   struct Job;
   struct Sequence;
   using Active = std::vector<std::unique_ptr<Sequence>>;
+  GenerationService(model::Pipeline& pipeline, runtime::RecoverablePipeline* model, const model::Tokenizer& tokenizer,
+                    std::size_t max_waiting, std::uint32_t max_active, sched::SlowdownPolicy slowdown);
   void work();
   std::vector<std::unique_ptr<Job>> admit(const Active& active, bool& stop);
   std::unique_ptr<Sequence> start(std::unique_ptr<Job> job, Active& active, bool retry = true);
@@ -133,17 +167,23 @@ class GenerationService {
   void fail_all(Active& active, std::exception_ptr error);
   std::exception_ptr give_up(Active& active, const std::string& why);
   void accept(Sequence& seq, std::span<const float> logits);
-  void step(Active& active);
+  std::uint32_t step(Active& active);
+  void watch_speed(Active& active, std::uint32_t passes);
+  void replan(Active& active, runtime::RecoveryEvent event);
+  void on_new_pipeline();
   void retire(Active& active, bool stopping);
   void finish(Sequence& seq);
   void fail_job(Job& job, std::exception_ptr error);
   void count_end(std::uint64_t& outcome, std::uint32_t reused_tokens);
-  std::optional<model::SequenceSlots::Claim> claim_slot(std::span<const std::uint32_t> prompt);
+  std::optional<model::SequenceSlots::Claim> claim_slot(std::span<const std::uint32_t> prompt, std::size_t& held);
+  void count_claim(std::size_t prompt_tokens, const model::SequenceSlots::Claim& claim, std::size_t held);
   void release_slot(std::uint32_t slot, std::vector<std::uint32_t> tokens);
   void count_cache();
 
   model::Pipeline* pipeline_;               // null once a recovery failed
-  runtime::RecoverablePipeline* model_ = nullptr;  // what rebuilds pipeline_ (null: no recovery)
+  runtime::RecoverablePipeline* const model_;  // what rebuilds pipeline_ (null: no recovery)
+  // Times the decode steps for a slowdown re-plan (only with model_). Worker only.
+  std::unique_ptr<runtime::SlowdownMonitor> slowdown_;
   const model::Tokenizer& tokenizer_;
   const std::size_t max_waiting_;
   const std::uint32_t context_;

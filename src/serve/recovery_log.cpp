@@ -44,6 +44,16 @@ void RecoveryLog::recovered(const runtime::RecoveryEvent& event, std::uint32_t s
   add(std::move(entry));
 }
 
+void RecoveryLog::replanned(const runtime::RecoveryEvent& event, std::uint32_t sequences) {
+  std::lock_guard lock(mutex_);
+  totals_.state = ServiceState::serving;
+  ++totals_.replans;
+  nlohmann::json entry = runtime::recovery_json(event);
+  entry["sequences"] = sequences;
+  plan_ = entry["plan"];
+  add(std::move(entry));
+}
+
 void RecoveryLog::not_recovered(const std::string& error, std::uint32_t sequences) {
   std::lock_guard lock(mutex_);
   totals_.state = ServiceState::serving;
@@ -74,6 +84,7 @@ nlohmann::json RecoveryLog::json() const {
           {"failure", totals_.failure.empty() ? nlohmann::json() : nlohmann::json(totals_.failure)},
           {"recoveries", totals_.recoveries},
           {"failed_recoveries", totals_.failed_recoveries},
+          {"replans", totals_.replans},
           {"last_outage_seconds", totals_.last_outage_seconds},
           {"events", events_}};
 }

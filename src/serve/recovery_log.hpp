@@ -22,6 +22,7 @@ struct RecoveryTotals {
   ServiceState state = ServiceState::serving;
   std::uint64_t recoveries = 0;        // recoveries that let generation go on
   std::uint64_t failed_recoveries = 0; // recoveries that could not (the survivors too small, ...)
+  std::uint64_t replans = 0;           // moves away from a slowed device (no device lost)
   double last_outage_seconds = 0;      // of the last recovery; 0 before any
   std::string failure;                 // why serving stopped (state failed)
 };
@@ -35,6 +36,9 @@ class RecoveryLog {
   void begin(const std::string& failure, std::uint32_t sequences);  // state recovering
   // State serving again, on `event.plan`, with `sequences` requests carried over.
   void recovered(const runtime::RecoveryEvent& event, std::uint32_t sequences);
+  // State serving again after a slowdown re-plan (event.slowdown()): on `event.plan`, with
+  // `sequences` requests carried over. Counted apart from recoveries; the outage is not a loss's.
+  void replanned(const runtime::RecoveryEvent& event, std::uint32_t sequences);
   // Serving again on the same stages: no device was lost after all (or the rebuild failed for
   // another reason); the `sequences` in flight failed with `error`.
   void not_recovered(const std::string& error, std::uint32_t sequences);
@@ -43,7 +47,8 @@ class RecoveryLog {
   RecoveryTotals totals() const;
   // The plan serving runs on after the last recovery (null before any).
   nlohmann::json current_plan() const;
-  // {"state", "failure", "recoveries", "failed_recoveries", "last_outage_seconds", "events": [...]}
+  // {"state", "failure", "recoveries", "failed_recoveries", "replans", "last_outage_seconds",
+  //  "events": [...]}
   nlohmann::json json() const;
 
  private:

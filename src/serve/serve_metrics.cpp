@@ -19,6 +19,8 @@ void recovery_metrics(std::string& out, const RecoveryTotals& r) {
   out += "# HELP crossgpu_serve_last_outage_seconds From the last token before the last recovery's loss to "
          "decoding again (0 before any).\n# TYPE crossgpu_serve_last_outage_seconds gauge\n";
   out += fmt::format("crossgpu_serve_last_outage_seconds {:.3f}\n", r.last_outage_seconds);
+  metric(out, "crossgpu_serve_replans_total", "counter",
+         "Re-plans away from a slowed device: its stages moved, requests in flight carried over.", {{"", r.replans}});
   metric(out, "crossgpu_serve_state", "gauge", "1 for the state the service is in: serving, recovering or failed.",
          {{"{state=\"serving\"}", r.state == ServiceState::serving},
           {"{state=\"recovering\"}", r.state == ServiceState::recovering},
@@ -37,6 +39,12 @@ void prefix_cache_metrics(std::string& out, const ServiceCounters& c) {
          {{"", c.cached_tokens}});
   metric(out, "crossgpu_serve_prefix_cache_bytes", "gauge", "KV-cache bytes of the tokens the free slots hold.",
          {{"", c.cached_bytes}});
+  metric(out, "crossgpu_serve_prefix_cache_dropped_tokens_total", "counter",
+         "Cached tokens lost with the old stages when a recovery or re-plan rebuilt the pipeline.",
+         {{"", c.dropped_cached_tokens}});
+  metric(out, "crossgpu_serve_reprefilled_tokens_total", "counter",
+         "Tokens of the requests in flight prefilled again on a rebuilt pipeline (recovery or re-plan).",
+         {{"", c.reprefilled_tokens}});
 }
 
 }  // namespace

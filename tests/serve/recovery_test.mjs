@@ -11,39 +11,12 @@
 // request is refused the same way.
 //   node recovery_test.mjs --cli build/src/apps/crossgpu --clients build/npm-test --work DIR
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { LoopbackCluster } from './loopback_cluster.mjs';
+import { args, log, OpenAI, seconds, startRecoveryCluster, stream } from './openai_stream.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) =>
-  (a.startsWith('--') ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
-const OpenAI = createRequire(join(args.clients, 'node_modules') + '/')('openai').default;
 const cluster = new LoopbackCluster(args.cli, args.work);
-const started = Date.now();
 const PROMPTS = ['Once upon a time', 'The quick brown fox'];
 const MAX_TOKENS = [160, 120];
-
-function log(step) { console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${step}`); }
-
-// Streams one greedy chat request; `onChunk(n)` hears the count of content chunks so far.
-async function stream(client, modelId, prompt, maxTokens, onChunk = () => {}) {
-  const s = await client.chat.completions.create({
-    model: modelId, messages: [{ role: 'user', content: prompt }], max_tokens: maxTokens, temperature: 0,
-    stream: true, stream_options: { include_usage: true } });
-  let text = '';
-  let finish = null;
-  let usage = null;
-  let chunks = 0;
-  for await (const chunk of s) {
-    if (chunk.usage) usage = chunk.usage;
-    for (const c of chunk.choices) {
-      if (c.delta?.content) { text += c.delta.content; onChunk(++chunks); }
-      finish = c.finish_reason ?? finish;
-    }
-  }
-  return { text, finish, usage };
-}
 
 // The process of the node holding stage `stage` of `plan` (devices are labelled "<id>/<device>").
 function nodeOfStage(plan, stage) {
@@ -75,12 +48,7 @@ function killMiddleStageAfter(plan, after) {
 }
 
 async function main() {
-  rmSync(args.work, { recursive: true, force: true });
-  mkdirSync(args.work, { recursive: true });
-  const model = join(args.work, 'model.gguf');
-  cluster.run(['demo', '--write-model', model, '--layers', '6', '--type', 'q8_0']);
-  await cluster.startNodes(statSync(model).size, [], { count: 5, quotaShare: 0.6, firstQuota: '1MiB' });
-  const plan = await cluster.waitForPlan(model, 120, 3);
+  const { model, plan } = await startRecoveryCluster(cluster);
   log(`5 nodes healthy, the plan has ${plan.stages.length} stages`);
   // No parked prefix-cache slots: the quotas are sized for these three slots (a re-plan keeps them).
   const { modelId, baseURL, origin } = await cluster.serve(model, ['--max-concurrency', '3', '--prefix-cache-mib', '0']);
@@ -157,7 +125,7 @@ async function main() {
   assert.equal(after.failed_recoveries, 1);
   assert.match(await (await fetch(`${origin}/metrics`)).text(), /crossgpu_serve_recoveries_total\{outcome="failed"\} 1\n/);
   log(`two survivors: ${health.body.error}`);
-  console.log(`serve recovery through the openai client: all checks passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`serve recovery through the openai client: all checks passed in ${seconds()} s`);
 }
 
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
